@@ -1,0 +1,42 @@
+# The few commands a person types. Each one does its own set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+EMULATOR_DIR := tools/firestore-emulator
+
+.PHONY: run test lint unit integration bench proto emulator clean
+
+$(VENV)/.installed: pyproject.toml functions/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(EMULATOR_DIR)/node_modules/.installed: $(EMULATOR_DIR)/package.json $(EMULATOR_DIR)/package-lock.json
+	npm ci --prefix $(EMULATOR_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+emulator: $(EMULATOR_DIR)/node_modules/.installed
+
+## run: the receiver under functions-framework on the embedded SQLite store (PORT, default 8080)
+run: $(VENV)/.installed
+	$(BIN)/gridhook run
+
+## test: lint, unit, integration (Firestore emulator, simulator), e2e through the real server
+test: $(VENV)/.installed emulator
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+## bench: speed, cold start, memory and store round trips; prints a table, writes bench-results.json
+bench: $(VENV)/.installed emulator
+	$(PY) -m tests.bench
+
+## proto: regenerate functions/dpsapi/v1 from proto/dpsapi/v1
+proto: $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=functions --grpc_python_out=functions \
+		--pyi_out=functions proto/dpsapi/v1/*.proto
+
+clean:
+	rm -rf $(VENV) $(EMULATOR_DIR)/node_modules .pytest_cache .ruff_cache

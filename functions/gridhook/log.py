@@ -1,0 +1,80 @@
+"""Structured logs: one JSON object per line, in Cloud Logging's shape.
+
+Cloud Logging turns a JSON line on stdout into a structured entry, ``severity`` and
+``message`` included, so the log-based metrics can filter on ``jsonPayload.outcome``.
+Nothing secret is passed here: callers log redacted URLs and never tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["configure", "get_logger", "log_event", "redact_url"]
+
+_SEVERITY = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one Cloud Logging JSON line; ``extra={"fields": {...}}`` adds keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry.update({k: v for k, v in fields.items() if v is not None})
+        if record.exc_info:
+            entry["stack_trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+_configured = False
+
+
+def configure(level: str = "INFO") -> None:
+    """Send gridhook's logs to stdout as JSON lines (idempotent)."""
+    global _configured
+    logger = logging.getLogger("gridhook")
+    logger.setLevel(level)
+    if _configured:
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    _configured = True
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name if name.startswith("gridhook") else f"gridhook.{name}")
+
+
+def log_event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    """Log ``message`` with structured ``fields`` (None values are left out)."""
+    logger.log(level, message, extra={"fields": fields})
+
+
+def redact_url(url: str) -> str:
+    """The URL with every query value and any password replaced, safe to log or store."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "REDACTED@" + netloc.rsplit("@", 1)[1]
+    query = urlencode([(k, "REDACTED") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

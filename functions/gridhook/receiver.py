@@ -1,0 +1,303 @@
+"""receive_power_event: the HTTP contract DPS NvGrid delivers webhooks to.
+
+authenticate → bound and parse the body → validate → normalise → store exactly once →
+answer. 200 only after the store confirmed the write; every other answer is a JSON
+error (ARCHITECTURE.md, "Webhook HTTP contract"). Requests rejected before the body is
+read get a streamed response: functions-framework reads the whole request body into
+memory after a non-streamed response, which would load an oversized or unauthenticated
+body after all. (gunicorn may still discard the unread bytes to reuse the connection,
+without keeping them.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import flask
+
+from gridhook import log
+from gridhook.auth import TokenVerifier, presented_tokens
+from gridhook.events import event_id as compute_event_id
+from gridhook.events import normalise
+from gridhook.parsing import BadPayload, parse_payload
+from gridhook.schema import violations
+from gridhook.settings import Settings, get_settings
+from gridhook.store import EventStore, QuarantinedPayload, StoreError, open_store
+
+__all__ = ["Receiver", "check_startup", "handle"]
+
+RETRY_AFTER_SECONDS = 5
+QUARANTINE_BODY_CHARS = 4096
+_JSON = "application/json"
+_logger = log.get_logger("gridhook.receiver")
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one request came to: the answer and the fields of its log line."""
+
+    status: int
+    body: dict[str, Any]
+    outcome: str
+    headers: dict[str, str] | None = None
+    body_unread: bool = False
+    event: str | None = None
+    event_id: str | None = None
+    feed_tag: str | None = None
+    correlation_id: str | None = None
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    outcome: str,
+    details: list[dict[str, str]] | None = None,
+    **kwargs: Any,
+) -> _Outcome:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return _Outcome(status, {"error": error}, outcome, **kwargs)
+
+
+class Receiver:
+    """The webhook receiver: settings, a token verifier and a store, built once."""
+
+    def __init__(self, settings: Settings, store: EventStore | None = None) -> None:
+        settings.require_webhook_auth()
+        self.settings = settings
+        self._verifier = TokenVerifier(settings.webhook_tokens)
+        self._store = store
+        self._store_lock = threading.Lock()
+
+    def store(self) -> EventStore:
+        # Opened on first use and retried on the next request if that fails, so a
+        # store that is down at cold start costs 503s, not a crashed instance.
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = open_store(
+                        self.settings.store_url, timeout_seconds=self.settings.store_timeout_seconds
+                    )
+        return self._store
+
+    def handle(self, request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        try:
+            result = self._process(request)
+        except Exception:
+            # Nothing may answer 500 or HTML; an unknown failure is treated like a store
+            # outage, so the sender keeps the event and retries.
+            _logger.exception("unexpected error while receiving a webhook")
+            result = _error(
+                503,
+                "internal_error",
+                "the receiver failed unexpectedly; retry later",
+                "internal_error",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        self._log(request, result, started)
+        return _response(result)
+
+    def _process(self, request: flask.Request) -> _Outcome:
+        if request.method != "POST":
+            return _error(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed; DPS webhooks are delivered with POST",
+                "method_not_allowed",
+                headers={"Allow": "POST"},
+                body_unread=True,
+            )
+        if self._verifier.enabled and not self._verifier.verify(
+            presented_tokens(request.headers.get("Authorization"), request.args)
+        ):
+            return _error(
+                401,
+                "unauthorized",
+                "missing or wrong webhook token: send it as 'Authorization: Bearer <token>', "
+                "as the password of Basic auth, or as the 'token' query parameter",
+                "unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="gridhook"'},
+                body_unread=True,
+            )
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if request.mimetype != _JSON or charset not in ("utf-8", "utf8"):
+            return _error(
+                415,
+                "unsupported_media_type",
+                f"Content-Type must be application/json, not {request.content_type or 'absent'!r}",
+                "unsupported_media_type",
+                body_unread=True,
+            )
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return _too_large(limit)
+        raw = _read_bounded(request, limit)
+        if raw is None:
+            return _too_large(limit)
+        try:
+            payload = parse_payload(raw)
+        except BadPayload as exc:
+            return _error(400, exc.code, exc.message, "invalid")
+        found = violations(payload)
+        if found:
+            details = [v.to_dict() for v in found]
+            self._quarantine(raw, details)
+            return _error(
+                422,
+                "schema_violation",
+                f"payload fails the power-event schema ({len(found)} violation(s))",
+                "rejected",
+                details=details,
+                event=payload.get("event") if isinstance(payload.get("event"), str) else None,
+            )
+        try:
+            eid = compute_event_id(payload)
+        except UnicodeEncodeError:
+            message = "body has a string with an unpaired UTF-16 surrogate"
+            return _error(400, "invalid_json", message, "invalid")
+        event = normalise(payload, datetime.now(UTC), eid)
+        fields = {
+            "event": event.event,
+            "event_id": eid,
+            "feed_tag": event.feed_tag,
+            "correlation_id": event.correlation_id,
+        }
+        try:
+            outcome = self.store().add_event(event)
+        except (StoreError, ValueError) as exc:
+            _logger.error("store unavailable: %s", exc)
+            return _error(
+                503,
+                "store_unavailable",
+                "the event store is unavailable; nothing was stored, retry later",
+                "store_unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                **fields,
+            )
+        return _Outcome(200, {"status": outcome.value, "event_id": eid}, outcome.value, **fields)
+
+    def _quarantine(self, raw: bytes, details: list[dict[str, str]]) -> None:
+        now = datetime.now(UTC)
+        digest = hashlib.sha256(raw).hexdigest()
+        item = QuarantinedPayload(
+            # Keyed by content: a rejected payload sent again overwrites its own record.
+            quarantine_id=digest[:32],
+            received_at=now,
+            expires_at=now + timedelta(days=self.settings.quarantine_ttl_days),
+            reason="schema_violation",
+            errors=details[:50],
+            body=raw.decode("utf-8", "replace")[:QUARANTINE_BODY_CHARS],
+            body_bytes=len(raw),
+            body_sha256=digest,
+        )
+        try:
+            self.store().quarantine(item)
+        except (StoreError, ValueError) as exc:
+            # The sender still gets its 422: quarantine is for diagnosis, not delivery.
+            _logger.warning("could not quarantine a rejected payload: %s", exc)
+
+    def _log(self, request: flask.Request, result: _Outcome, started: float) -> None:
+        level = (
+            logging.INFO
+            if result.status < 400
+            else logging.ERROR
+            if result.status >= 500
+            else logging.WARNING
+        )
+        log.log_event(
+            _logger,
+            level,
+            f"webhook {result.outcome}",
+            outcome=result.outcome,
+            status=result.status,
+            event=result.event,
+            event_id=result.event_id,
+            feed_tag=result.feed_tag,
+            correlation_id=result.correlation_id,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            httpRequest={
+                "requestMethod": request.method,
+                "requestUrl": log.redact_url(request.url),
+                "status": result.status,
+                "userAgent": request.user_agent.string or None,
+            },
+        )
+
+
+def _too_large(limit: int) -> _Outcome:
+    return _error(
+        413,
+        "payload_too_large",
+        f"body exceeds the {limit}-byte limit",
+        "too_large",
+        body_unread=True,
+    )
+
+
+def _read_bounded(request: flask.Request, limit: int) -> bytes | None:
+    """The body, or None when it is longer than ``limit`` (never reading past limit + 1)."""
+    stream = request.stream
+    chunks: list[bytes] = []
+    remaining = limit + 1
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    raw = b"".join(chunks)
+    return None if len(raw) > limit else raw
+
+
+def _response(result: _Outcome) -> flask.Response:
+    body = json.dumps(result.body, ensure_ascii=False).encode("utf-8")
+    headers = dict(result.headers or {})
+    headers["Cache-Control"] = "no-store"
+    if result.body_unread:
+        # A streamed body stops functions-framework from reading the request body.
+        headers["Content-Length"] = str(len(body))
+        return flask.Response(iter([body]), result.status, headers, mimetype=_JSON)
+    return flask.Response(body, result.status, headers, mimetype=_JSON)
+
+
+_receiver: Receiver | None = None
+_receiver_lock = threading.Lock()
+
+
+def get_receiver() -> Receiver:
+    """The process-wide receiver, built on first use from the environment settings."""
+    global _receiver
+    if _receiver is None:
+        with _receiver_lock:
+            if _receiver is None:
+                settings = get_settings()
+                log.configure(settings.log_level)
+                _receiver = Receiver(settings)
+    return _receiver
+
+
+def check_startup() -> None:
+    """Validate settings at cold start; refuse to start without a webhook token."""
+    settings = get_settings()
+    settings.require_webhook_auth()
+    log.configure(settings.log_level)
+    if not settings.webhook_tokens:
+        _logger.warning(
+            "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "
+            "anyone who can reach this URL can store events"
+        )
+
+
+def handle(request: flask.Request) -> flask.Response:
+    """Entry point body for ``receive_power_event``."""
+    return get_receiver().handle(request)

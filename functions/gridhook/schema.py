@@ -1,0 +1,92 @@
+"""The power-event JSON Schema: loaded from ``schemas/power-event.schema.json`` and
+compiled once per process.
+
+The deployed archive carries that very file (``functions/schemas`` links to the
+top-level ``schemas/``), so there is no hand-kept copy to drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from gridhook.events import parse_time
+
+__all__ = ["SCHEMA_PATH", "Violation", "load_schema", "validator", "violations"]
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "power-event.schema.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One way a payload fails the schema: where (a JSON pointer) and what."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The schema document, read once."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+_format_checker = FormatChecker(formats=())
+
+
+@_format_checker.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    # The pattern fixes the shape; this rejects impossible dates such as 2025-13-45.
+    if isinstance(value, str):
+        parse_time(value)
+    return True
+
+
+@cache
+def validator() -> Draft202012Validator:
+    """The compiled validator for power events (built on first use, then reused)."""
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=_format_checker)
+
+
+def _pointer(parts: list[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def violations(payload: Any) -> list[Violation]:
+    """Every way ``payload`` fails the schema, sorted by path; empty when it is valid."""
+    found: set[Violation] = set()
+    for error in validator().iter_errors(payload):
+        path = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # Point at each missing member itself, not at its parent object.
+            for name in error.validator_value:
+                if name not in error.instance:
+                    found.add(Violation(_pointer([*path, name]), f"{name!r} is required"))
+            continue
+        message = error.message
+        if error.validator in ("pattern", "format") and isinstance(error.schema, dict):
+            hint = error.schema.get("x-message")
+            if hint:
+                message = f"{_short(error.instance)}: {hint}"
+        found.add(Violation(_pointer(path), _short_text(message)))
+    return sorted(found, key=lambda v: (v.path, v.message))
+
+
+def _short_text(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    # Echo a bad value so the sender can find it, but never a whole megabyte of it.
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

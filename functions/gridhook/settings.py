@@ -1,0 +1,210 @@
+"""Settings: every environment variable gridhook reads, parsed and validated once.
+
+A bad value fails start-up with a :class:`ConfigError` naming the variable. Secrets
+(webhook tokens, NvGrid credentials) are read from mounted files where given, and are
+kept out of ``repr`` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+__all__ = ["ENV_VARS", "ConfigError", "Settings", "get_settings", "load_settings"]
+
+DEFAULT_STORE = "sqlite:///var/gridhook.db"
+POWER_EVENTS = ("start_ramp_up", "end_ramp_up", "start_ramp_down", "end_ramp_down")
+
+#: Every environment variable gridhook reads (Terraform's env blocks are checked against it).
+ENV_VARS: tuple[str, ...] = (
+    "GRIDHOOK_STORE",
+    "GRIDHOOK_WEBHOOK_TOKENS",
+    "GRIDHOOK_WEBHOOK_TOKENS_FILE",
+    "GRIDHOOK_ALLOW_UNAUTHENTICATED",
+    "GRIDHOOK_MAX_BODY_BYTES",
+    "GRIDHOOK_QUARANTINE_TTL_DAYS",
+    "GRIDHOOK_STORE_TIMEOUT_SECONDS",
+    "GRIDHOOK_LOG_LEVEL",
+    "GRIDHOOK_WEBHOOK_URL",
+    "GRIDHOOK_EVENTS",
+    "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
+    "NVGRID_HOST",
+    "NVGRID_PORT",
+    "NVGRID_TLS",
+    "NVGRID_CA_CERT",
+    "NVGRID_USERNAME",
+    "NVGRID_PASSWORD",
+    "NVGRID_CREDENTIALS_FILE",
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one process of gridhook is configured to do."""
+
+    store_url: str = DEFAULT_STORE
+    webhook_tokens: tuple[str, ...] = field(default=(), repr=False)
+    allow_unauthenticated: bool = False
+    max_body_bytes: int = 64 * 1024
+    quarantine_ttl_days: int = 7
+    store_timeout_seconds: float = 10.0
+    log_level: str = "INFO"
+    webhook_url: str | None = None
+    events: tuple[str, ...] = POWER_EVENTS
+    reconcile_deadline_seconds: float = 120.0
+
+    @property
+    def current_webhook_token(self) -> str | None:
+        """The token new registrations carry; the others are still accepted (rotation)."""
+        return self.webhook_tokens[0] if self.webhook_tokens else None
+
+    def require_webhook_auth(self) -> None:
+        """Refuse to serve webhooks with no token configured, unless explicitly allowed."""
+        if not self.webhook_tokens and not self.allow_unauthenticated:
+            raise ConfigError(
+                "no webhook token configured: set GRIDHOOK_WEBHOOK_TOKENS (comma-separated) or "
+                "GRIDHOOK_WEBHOOK_TOKENS_FILE (a mounted secret), or set "
+                "GRIDHOOK_ALLOW_UNAUTHENTICATED=1 to accept unauthenticated webhooks on purpose"
+            )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        store_url=_store_url(env),
+        webhook_tokens=_webhook_tokens(env),
+        allow_unauthenticated=_bool(env, "GRIDHOOK_ALLOW_UNAUTHENTICATED", False),
+        max_body_bytes=_int(env, "GRIDHOOK_MAX_BODY_BYTES", 64 * 1024, low=256, high=10 << 20),
+        quarantine_ttl_days=_int(env, "GRIDHOOK_QUARANTINE_TTL_DAYS", 7, low=1, high=365),
+        store_timeout_seconds=_float(env, "GRIDHOOK_STORE_TIMEOUT_SECONDS", 10.0, 0.1, 55.0),
+        log_level=_log_level(env),
+        webhook_url=_webhook_url(env),
+        events=_events(env),
+        reconcile_deadline_seconds=_float(
+            env, "GRIDHOOK_RECONCILE_DEADLINE_SECONDS", 120.0, 1.0, 1800.0
+        ),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once at cold start."""
+    return load_settings()
+
+
+def _store_url(env: Mapping[str, str]) -> str:
+    url = env.get("GRIDHOOK_STORE", "").strip() or DEFAULT_STORE
+    if not url.startswith(("sqlite://", "firestore://", "dynamodb://")):
+        raise ConfigError(
+            f"GRIDHOOK_STORE={url!r} is not a store URL: use sqlite:///PATH, "
+            "firestore://PROJECT[/DATABASE] or dynamodb://TABLE"
+        )
+    return url
+
+
+def _webhook_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("GRIDHOOK_WEBHOOK_TOKENS", "")
+    path = env.get("GRIDHOOK_WEBHOOK_TOKENS_FILE", "").strip()
+    if path:
+        try:
+            raw = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"GRIDHOOK_WEBHOOK_TOKENS_FILE: cannot read {path} ({exc.strerror}); "
+                "mount the webhook token secret there or unset the variable"
+            ) from None
+    # Commas or newlines separate tokens, so a secret file may hold one per line.
+    tokens = tuple(t.strip() for t in raw.replace("\n", ",").split(",") if t.strip())
+    source = "GRIDHOOK_WEBHOOK_TOKENS_FILE" if path else "GRIDHOOK_WEBHOOK_TOKENS"
+    for token in tokens:
+        if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+            # The token itself is never echoed: it is a secret even when malformed.
+            raise ConfigError(
+                f"{source}: every token must be at least 16 printable ASCII characters "
+                "without spaces (generate one with: python3 -c "
+                "'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+    return tokens
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean: use 1 or 0")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range [{low}, {high}]")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range [{low}, {high}]")
+    return value
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = env.get("GRIDHOOK_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"GRIDHOOK_LOG_LEVEL={level!r}: use one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _webhook_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("GRIDHOOK_WEBHOOK_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
+        raise ConfigError(
+            "GRIDHOOK_WEBHOOK_URL must be the receiver's http(s) URL without a query string "
+            "(the token is added when registering)"
+        )
+    return url
+
+
+def _events(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("GRIDHOOK_EVENTS", "").strip()
+    if not raw or raw.lower() == "all":
+        return POWER_EVENTS
+    events = tuple(dict.fromkeys(e.strip().lower() for e in raw.split(",") if e.strip()))
+    unknown = [e for e in events if e not in POWER_EVENTS]
+    if unknown:
+        raise ConfigError(
+            f"GRIDHOOK_EVENTS: unknown event(s) {', '.join(unknown)}; "
+            f"use 'all' or a comma list of {', '.join(POWER_EVENTS)}"
+        )
+    return events

@@ -1,0 +1,260 @@
+"""The storage port: what every EventStore backend promises.
+
+Events are immutable and keyed by their event id; storing one is an atomic
+insert-if-absent, so redeliveries and concurrent deliveries can never double-store or
+contend. Everything else (per-feed state, episodes) is derived from events.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from gridhook.events import StoredEvent
+
+__all__ = [
+    "AddOutcome",
+    "DriftRecord",
+    "EventQuery",
+    "EventStore",
+    "InvalidCursor",
+    "Page",
+    "QuarantinedPayload",
+    "StoreError",
+    "StoreUnavailable",
+    "SubscriptionRecord",
+    "decode_cursor",
+    "encode_cursor",
+    "iter_events",
+]
+
+MAX_PAGE_SIZE = 1000
+
+
+class StoreError(Exception):
+    """Base class of storage failures."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or did not confirm the write: retry later.
+
+    The receiver answers 503 with Retry-After, so the sender keeps the event.
+    """
+
+
+class InvalidCursor(StoreError, ValueError):
+    """A paging cursor that this store did not issue."""
+
+
+class AddOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Which events to list: all filters are optional and combine with AND.
+
+    ``since`` is inclusive and ``until`` exclusive, both on the receipt time. Results
+    come oldest first, ordered by (received_at, event_id), ``limit`` at a time.
+    """
+
+    feed_tag: str | None = None
+    correlation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    events: list[StoredEvent]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedPayload:
+    """A rejected payload kept for diagnosis: bounded in size and in time."""
+
+    quarantine_id: str
+    received_at: datetime
+    expires_at: datetime
+    reason: str
+    errors: list[dict[str, str]]
+    body: str
+    body_bytes: int
+    body_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    """What this deployment registered with DPS, and how that went.
+
+    ``url`` is always redacted (no token); ``token_fingerprint`` identifies which
+    webhook token the registered URL carries without storing the token.
+    """
+
+    subscription_id: str
+    url: str
+    events: tuple[str, ...]
+    token_fingerprint: str | None
+    desired: bool
+    registered: bool
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subscription_id": self.subscription_id,
+            "url": self.url,
+            "events": list(self.events),
+            "token_fingerprint": self.token_fingerprint,
+            "desired": self.desired,
+            "registered": self.registered,
+            "last_attempt": _iso(self.last_attempt),
+            "last_success": _iso(self.last_success),
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubscriptionRecord:
+        return cls(
+            subscription_id=data["subscription_id"],
+            url=data["url"],
+            events=tuple(data["events"]),
+            token_fingerprint=data.get("token_fingerprint"),
+            desired=bool(data["desired"]),
+            registered=bool(data["registered"]),
+            last_attempt=_parse(data.get("last_attempt")),
+            last_success=_parse(data.get("last_success")),
+            last_error=data.get("last_error"),
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRecord:
+    """A difference between DPS's own view of a feed and what our events say."""
+
+    drift_id: str
+    feed_tag: str
+    detected_at: datetime
+    message: str
+    dps_view: dict[str, Any] = field(default_factory=dict)
+    our_view: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "drift_id": self.drift_id,
+            "feed_tag": self.feed_tag,
+            "detected_at": _iso(self.detected_at),
+            "message": self.message,
+            "dps_view": self.dps_view,
+            "our_view": self.our_view,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftRecord:
+        return cls(
+            drift_id=data["drift_id"],
+            feed_tag=data["feed_tag"],
+            detected_at=_parse(data["detected_at"]) or datetime.now(UTC),
+            message=data["message"],
+            dps_view=dict(data.get("dps_view") or {}),
+            our_view=dict(data.get("our_view") or {}),
+        )
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """The storage port. Every backend passes tests/integration/test_store_contract.py."""
+
+    def add_event(self, event: StoredEvent) -> AddOutcome:
+        """Insert the event unless one with its id exists: one round trip either way."""
+
+    def get_event(self, event_id: str) -> StoredEvent | None: ...
+
+    def events(self, query: EventQuery) -> Page: ...
+
+    def latest_by_feed(self) -> dict[str, StoredEvent]:
+        """The most recently received event of every feed that has one."""
+
+    def quarantine(self, item: QuarantinedPayload) -> None: ...
+
+    def quarantined(self, limit: int = 100) -> list[QuarantinedPayload]:
+        """Unexpired quarantined payloads, newest first."""
+
+    def put_subscription(self, record: SubscriptionRecord) -> None: ...
+
+    def subscriptions(self) -> list[SubscriptionRecord]: ...
+
+    def delete_subscription(self, subscription_id: str) -> None: ...
+
+    def add_drift(self, record: DriftRecord) -> None: ...
+
+    def drift(self, limit: int = 100) -> list[DriftRecord]:
+        """Recorded drift, newest first."""
+
+    def close(self) -> None: ...
+
+
+def encode_cursor(event: StoredEvent) -> str:
+    """An opaque cursor positioned just after ``event`` in (received_at, event_id) order."""
+    raw = json.dumps([event.received_at.astimezone(UTC).isoformat(), event.event_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (received_at, event_id) a cursor points after; InvalidCursor if malformed."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        received_at, event_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(received_at), str(event_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidCursor(f"not a cursor issued by this store: {cursor[:40]!r}") from None
+
+
+def iter_events(store: EventStore, query: EventQuery) -> Iterator[StoredEvent]:
+    """Every event matching ``query``, following the cursors page by page."""
+    cursor = query.cursor
+    while True:
+        page = store.events(
+            EventQuery(
+                feed_tag=query.feed_tag,
+                correlation_id=query.correlation_id,
+                since=query.since,
+                until=query.until,
+                limit=query.limit,
+                cursor=cursor,
+            )
+        )
+        yield from page.events
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

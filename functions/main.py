@@ -1,0 +1,32 @@
+"""Cloud Functions entry points. Each is a few lines; the work lives in gridhook."""
+
+import functions_framework
+
+from gridhook import receiver
+from gridhook.http import install_error_handlers
+
+# Read and validate settings at cold start: a bad setting fails start-up, naming it.
+receiver.check_startup()
+install_error_handlers(functions_framework.errorhandler)
+
+
+@functions_framework.http
+def receive_power_event(request):
+    """DPS NvGrid power-event webhook: validate, store exactly once, acknowledge."""
+    return receiver.handle(request)
+
+
+@functions_framework.http
+def reconcile_subscriptions(request):
+    """Scheduled: make DPS's webhook registrations match ours and record drift."""
+    from gridhook import jobs
+
+    return jobs.reconcile_http(request)
+
+
+@functions_framework.http
+def teardown_subscriptions(request):
+    """On demand: unregister every webhook this deployment registered."""
+    from gridhook import jobs
+
+    return jobs.teardown_http(request)

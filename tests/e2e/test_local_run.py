@@ -1,0 +1,136 @@
+"""The README's local flow, as a new user meets it: `gridhook run` (what `make run`
+starts), the curl line it prints run as printed, then `gridhook events`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import REPO, free_port, wait_for_port
+
+GRIDHOOK = Path(sys.executable).parent / "gridhook"
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDHOOK_", "FIRESTORE_"))}
+    env.update(extra)
+    return env
+
+
+def test_make_run_target_starts_gridhook_run() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "run"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert ".venv/bin/gridhook run" in dry.stdout
+
+
+def test_run_prints_a_working_curl_line_and_events_shows_it(tmp_path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [str(GRIDHOOK), "run"],
+        cwd=tmp_path,
+        env=clean_env(PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, 30, proc=server)
+        banner = []
+        while not banner or not banner[-1].startswith("See what arrived"):
+            banner.append(server.stdout.readline().rstrip("\n"))
+        text = "\n".join(banner)
+        curl = text[text.index("  curl") : text.index("See what arrived")].strip()
+        token_file = tmp_path / "var" / "dev-webhook-token"
+        assert token_file.exists() and oct(token_file.stat().st_mode & 0o777) == "0o600"
+        assert token_file.read_text().strip() not in text  # the secret is not printed
+
+        def send() -> dict:
+            out = subprocess.run(
+                ["bash", "-c", curl + " --silent --show-error"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            return json.loads(out.stdout)
+
+        first = send()
+        assert first["status"] == "accepted"
+        assert send() == {"status": "duplicate", "event_id": first["event_id"]}
+
+        events = subprocess.run(
+            [str(GRIDHOOK), "events", "--format", "json"],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        stored = json.loads(events.stdout)
+        assert [e["event_id"] for e in stored] == [first["event_id"]]
+        assert stored[0]["correlation_id"] == "test-001"
+
+        table = subprocess.run(
+            [str(GRIDHOOK), "events"],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert re.search(r"start_ramp_down\s+test-001\s+6\.5 mw\s+10 mw\s+9\.8 mw\s+false", table)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
+
+
+def test_events_cli_filters_and_formats(tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gridhook.events import normalise
+    from gridhook.store import open_store
+    from tests.harness import SEED_PAYLOAD
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    store = open_store(url)
+    now = datetime.now(UTC)
+    for i, feed in enumerate(["a", "b", "a"]):
+        store.add_event(
+            normalise({**SEED_PAYLOAD, "feed_tag": feed, "n": i}, now - timedelta(hours=3 - i))
+        )
+    store.close()
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            [str(GRIDHOOK), "events", "--store", url, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=clean_env(),
+        ).stdout
+
+    assert len(json.loads(run("--format", "json", "--feed", "a"))) == 2
+    assert len(json.loads(run("--format", "json", "--since", "150m"))) == 2
+    assert len(json.loads(run("--format", "json", "--limit", "1"))) == 1
+    csv_lines = run("--format", "csv", "--feed", "b").splitlines()
+    assert csv_lines[0].startswith("received_at,event,feed_tag") and len(csv_lines) == 2
+    bad = subprocess.run(
+        [str(GRIDHOOK), "events", "--store", "nope://x"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+    )
+    assert bad.returncode == 2 and "unknown store scheme" in bad.stderr
