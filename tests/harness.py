@@ -103,8 +103,15 @@ class FirestoreEmulator:
 class FunctionServer:
     """One Cloud Function target served by the real functions-framework server."""
 
-    def __init__(self, target: str, env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        source: Path | None = None,
+    ) -> None:
         self.target = target
+        self.source = source or FUNCTIONS / "main.py"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
@@ -120,7 +127,7 @@ class FunctionServer:
                 "-m",
                 "functions_framework",
                 "--source",
-                str(FUNCTIONS / "main.py"),
+                str(self.source),
                 "--target",
                 self.target,
                 "--host",
@@ -160,12 +167,17 @@ class FunctionServer:
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 
+    @property
+    def pid(self) -> int | None:
+        """The server's main (gunicorn arbiter) process id, while it runs."""
+        return None if self._proc is None else self._proc.pid
+
 
 @contextlib.contextmanager
 def function_server(
-    target: str, env: Mapping[str, str], cwd: Path | None = None
+    target: str, env: Mapping[str, str], cwd: Path | None = None, source: Path | None = None
 ) -> Iterator[FunctionServer]:
-    server = FunctionServer(target, env, cwd)
+    server = FunctionServer(target, env, cwd, source)
     server.start()
     try:
         yield server

@@ -13,9 +13,15 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["TokenVerifier", "fingerprint", "presented_tokens"]
+__all__ = ["ReloadingTokenVerifier", "TokenVerifier", "fingerprint", "presented_tokens"]
+
+_logger = logging.getLogger("gridhook.auth")
 
 
 def _digest(token: str) -> bytes:
@@ -69,3 +75,67 @@ class TokenVerifier:
                 # No early exit: the time taken does not tell which token matched.
                 ok |= hmac.compare_digest(candidate, accepted)
         return ok
+
+
+class ReloadingTokenVerifier:
+    """A TokenVerifier over a mounted secret file that may change (token rotation).
+
+    The file is looked at again at most every ``reload_seconds`` (one stat call), and
+    re-read only when it changed, so a rotated secret takes effect without a redeploy.
+    An unreadable or invalid new version keeps the tokens in force and logs why.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        initial: Iterable[str],
+        reload_seconds: float,
+        parse: Callable[[str], tuple[str, ...]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._path = path
+        self._parse = parse
+        self._reload_seconds = reload_seconds
+        self._clock = clock
+        self._verifier = TokenVerifier(initial)
+        self._checked = clock()
+        self._mtime = self._stat()
+        self._lock = threading.Lock()
+
+    def _stat(self) -> int | None:
+        try:
+            return os.stat(self._path).st_mtime_ns
+        except OSError:
+            return None
+
+    def _refresh(self) -> None:
+        now = self._clock()
+        if now - self._checked < self._reload_seconds or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._checked = now
+            mtime = self._stat()
+            if mtime is None or mtime == self._mtime:
+                return
+            try:
+                with open(self._path, encoding="utf-8") as f:
+                    tokens = self._parse(f.read())
+            except (OSError, ValueError) as exc:
+                _logger.warning("webhook token file changed but cannot be used: %s", exc)
+                return
+            if not tokens:
+                _logger.warning("webhook token file is now empty; keeping the previous tokens")
+                return
+            self._verifier = TokenVerifier(tokens)
+            self._mtime = mtime
+            _logger.info("webhook tokens reloaded: %d accepted", len(tokens))
+        finally:
+            self._lock.release()
+
+    @property
+    def enabled(self) -> bool:
+        return self._verifier.enabled
+
+    def verify(self, presented: Iterable[str]) -> bool:
+        self._refresh()
+        return self._verifier.verify(presented)

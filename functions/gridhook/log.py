@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["configure", "get_logger", "log_event", "redact_url"]
@@ -44,14 +44,14 @@ class JsonFormatter(logging.Formatter):
 _configured = False
 
 
-def configure(level: str = "INFO") -> None:
-    """Send gridhook's logs to stdout as JSON lines (idempotent)."""
+def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Send gridhook's logs to stdout (or ``stream``) as JSON lines (idempotent)."""
     global _configured
     logger = logging.getLogger("gridhook")
     logger.setLevel(level)
     if _configured:
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.propagate = False

@@ -23,12 +23,12 @@ from typing import Any
 import flask
 
 from gridhook import log
-from gridhook.auth import TokenVerifier, presented_tokens
+from gridhook.auth import ReloadingTokenVerifier, TokenVerifier, presented_tokens
 from gridhook.events import event_id as compute_event_id
 from gridhook.events import normalise
 from gridhook.parsing import BadPayload, parse_payload
 from gridhook.schema import violations
-from gridhook.settings import Settings, get_settings
+from gridhook.settings import Settings, get_settings, parse_tokens
 from gridhook.store import EventStore, QuarantinedPayload, StoreError, open_store
 
 __all__ = ["Receiver", "check_startup", "handle"]
@@ -74,7 +74,16 @@ class Receiver:
     def __init__(self, settings: Settings, store: EventStore | None = None) -> None:
         settings.require_webhook_auth()
         self.settings = settings
-        self._verifier = TokenVerifier(settings.webhook_tokens)
+        self._verifier: TokenVerifier | ReloadingTokenVerifier
+        if settings.webhook_tokens_file:
+            self._verifier = ReloadingTokenVerifier(
+                settings.webhook_tokens_file,
+                settings.webhook_tokens,
+                settings.tokens_reload_seconds,
+                lambda raw: parse_tokens(raw, "GRIDHOOK_WEBHOOK_TOKENS_FILE"),
+            )
+        else:
+            self._verifier = TokenVerifier(settings.webhook_tokens)
         self._store = store
         self._store_lock = threading.Lock()
 

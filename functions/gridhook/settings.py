@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-__all__ = ["ENV_VARS", "ConfigError", "Settings", "get_settings", "load_settings"]
+__all__ = [
+    "ENV_VARS",
+    "ConfigError",
+    "Settings",
+    "get_settings",
+    "load_settings",
+    "parse_tokens",
+]
 
 DEFAULT_STORE = "sqlite:///var/gridhook.db"
 POWER_EVENTS = ("start_ramp_up", "end_ramp_up", "start_ramp_down", "end_ramp_down")
@@ -23,6 +30,7 @@ ENV_VARS: tuple[str, ...] = (
     "GRIDHOOK_STORE",
     "GRIDHOOK_WEBHOOK_TOKENS",
     "GRIDHOOK_WEBHOOK_TOKENS_FILE",
+    "GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS",
     "GRIDHOOK_ALLOW_UNAUTHENTICATED",
     "GRIDHOOK_MAX_BODY_BYTES",
     "GRIDHOOK_QUARANTINE_TTL_DAYS",
@@ -31,6 +39,7 @@ ENV_VARS: tuple[str, ...] = (
     "GRIDHOOK_WEBHOOK_URL",
     "GRIDHOOK_EVENTS",
     "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
+    "GRIDHOOK_DRIFT_GRACE_SECONDS",
     "NVGRID_HOST",
     "NVGRID_PORT",
     "NVGRID_TLS",
@@ -55,6 +64,8 @@ class Settings:
 
     store_url: str = DEFAULT_STORE
     webhook_tokens: tuple[str, ...] = field(default=(), repr=False)
+    webhook_tokens_file: str | None = None
+    tokens_reload_seconds: float = 30.0
     allow_unauthenticated: bool = False
     max_body_bytes: int = 64 * 1024
     quarantine_ttl_days: int = 7
@@ -63,6 +74,7 @@ class Settings:
     webhook_url: str | None = None
     events: tuple[str, ...] = POWER_EVENTS
     reconcile_deadline_seconds: float = 120.0
+    drift_grace_seconds: float = 120.0
 
     @property
     def current_webhook_token(self) -> str | None:
@@ -85,6 +97,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         store_url=_store_url(env),
         webhook_tokens=_webhook_tokens(env),
+        webhook_tokens_file=env.get("GRIDHOOK_WEBHOOK_TOKENS_FILE", "").strip() or None,
+        tokens_reload_seconds=_float(
+            env, "GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS", 30.0, 0.0, 3600
+        ),
         allow_unauthenticated=_bool(env, "GRIDHOOK_ALLOW_UNAUTHENTICATED", False),
         max_body_bytes=_int(env, "GRIDHOOK_MAX_BODY_BYTES", 64 * 1024, low=256, high=10 << 20),
         quarantine_ttl_days=_int(env, "GRIDHOOK_QUARANTINE_TTL_DAYS", 7, low=1, high=365),
@@ -95,6 +111,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_deadline_seconds=_float(
             env, "GRIDHOOK_RECONCILE_DEADLINE_SECONDS", 120.0, 1.0, 1800.0
         ),
+        drift_grace_seconds=_float(env, "GRIDHOOK_DRIFT_GRACE_SECONDS", 120.0, 0.0, 86400.0),
     )
 
 
@@ -125,9 +142,13 @@ def _webhook_tokens(env: Mapping[str, str]) -> tuple[str, ...]:
                 f"GRIDHOOK_WEBHOOK_TOKENS_FILE: cannot read {path} ({exc.strerror}); "
                 "mount the webhook token secret there or unset the variable"
             ) from None
-    # Commas or newlines separate tokens, so a secret file may hold one per line.
-    tokens = tuple(t.strip() for t in raw.replace("\n", ",").split(",") if t.strip())
     source = "GRIDHOOK_WEBHOOK_TOKENS_FILE" if path else "GRIDHOOK_WEBHOOK_TOKENS"
+    return parse_tokens(raw, source)
+
+
+def parse_tokens(raw: str, source: str) -> tuple[str, ...]:
+    """Tokens separated by commas or newlines (a secret file may hold one per line)."""
+    tokens = tuple(t.strip() for t in raw.replace("\n", ",").split(",") if t.strip())
     for token in tokens:
         if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
             # The token itself is never echoed: it is a secret even when malformed.

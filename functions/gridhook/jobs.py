@@ -1,0 +1,123 @@
+"""The scheduled and on-demand jobs: reconcile_subscriptions and teardown_subscriptions.
+
+Both are private HTTP functions (Cloud Scheduler calls reconcile with an OIDC token).
+Answers: 200 with a JSON summary when the world matches; 503 when DPS or the store could
+not be reached, so Scheduler retries; 200 with ``status: error`` for permanent failures
+that retrying cannot fix (not whitelisted, bad credentials), logged at ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import flask
+
+from gridhook import log
+from gridhook.settings import ConfigError, Settings, get_settings
+from gridhook.store import EventStore, StoreError, open_store
+from gridhook.subscriptions import (
+    NvGridApi,
+    ReconcileReport,
+    TeardownReport,
+    reconcile,
+    teardown,
+)
+
+__all__ = ["open_nvgrid", "reconcile_http", "run_reconcile", "run_teardown", "teardown_http"]
+
+_logger = log.get_logger("gridhook.jobs")
+
+
+def open_nvgrid(settings: Settings) -> Any:
+    """An NvGrid client from the NVGRID_* settings, with calls bounded by the run's deadline."""
+    from gridhook.nvgrid import CallPolicy, NvGridClient, credentials_from_env, endpoint_from_env
+
+    budget = settings.reconcile_deadline_seconds
+    # A few calls per run: each may retry for at most a quarter of the run's deadline.
+    policy = CallPolicy(call_timeout=min(10.0, budget / 4), overall_timeout=budget / 4)
+    return NvGridClient(endpoint_from_env(policy=policy), credentials_from_env())
+
+
+def _with_resources(
+    settings: Settings,
+    work: Callable[[EventStore, NvGridApi], Any],
+    on_failure: Callable[[str, str, str, str], Any],
+) -> Any:
+    from gridhook.nvgrid import NvGridError, NvGridUnavailable
+
+    log.configure(settings.log_level)
+
+    try:
+        store = open_store(settings.store_url, timeout_seconds=settings.store_timeout_seconds)
+    except (StoreError, ValueError) as exc:
+        return on_failure("unavailable", "store_unavailable", str(exc), "retry later")
+    try:
+        try:
+            nvgrid = open_nvgrid(settings)
+        except NvGridUnavailable as exc:  # skip-verify fetches the certificate up front
+            return on_failure("unavailable", "nvgrid_unavailable", str(exc), "retry later")
+        except NvGridError as exc:  # configuration: missing host, credentials, CA file
+            return on_failure("error", "nvgrid_config", str(exc), "fix the NVGRID_* settings")
+        try:
+            return work(store, nvgrid)
+        finally:
+            nvgrid.close()
+    except StoreError as exc:
+        return on_failure("unavailable", "store_unavailable", str(exc), "retry later")
+    except ConfigError as exc:
+        return on_failure("error", "config", str(exc), "fix the setting it names")
+    finally:
+        store.close()
+
+
+def run_reconcile(settings: Settings | None = None) -> ReconcileReport:
+    settings = settings or get_settings()
+
+    def failed(status: str, code: str, message: str, action: str) -> ReconcileReport:
+        report = ReconcileReport()
+        report.fail(status, code, message, action)
+        _logger.error(
+            "reconcile failed: %s — %s",
+            message,
+            action,
+            extra={"fields": {"outcome": "reconcile_failed", "code": code}},
+        )
+        return report
+
+    return _with_resources(settings, lambda s, n: reconcile(settings, s, n), failed)
+
+
+def run_teardown(settings: Settings | None = None) -> TeardownReport:
+    settings = settings or get_settings()
+
+    def failed(status: str, code: str, message: str, action: str) -> TeardownReport:
+        report = TeardownReport(unavailable=status == "unavailable")
+        report.left.append({"url": "(unknown: nothing could be read)", "error": message})
+        _logger.error(
+            "teardown failed: %s — %s",
+            message,
+            action,
+            extra={"fields": {"outcome": "teardown_incomplete", "code": code}},
+        )
+        return report
+
+    return _with_resources(settings, lambda s, n: teardown(settings, s, n), failed)
+
+
+def _json(body: dict[str, Any], status: int) -> flask.Response:
+    headers = {"Cache-Control": "no-store"}
+    if status == 503:
+        headers["Retry-After"] = "30"
+    return flask.Response(json.dumps(body), status, headers, mimetype="application/json")
+
+
+def reconcile_http(request: flask.Request) -> flask.Response:
+    report = run_reconcile()
+    return _json(report.to_dict(), 503 if report.status == "unavailable" else 200)
+
+
+def teardown_http(request: flask.Request) -> flask.Response:
+    report = run_teardown()
+    return _json(report.to_dict(), 503 if report.unavailable else 200)

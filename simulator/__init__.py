@@ -1,0 +1,20 @@
+"""gridhook-sim: a DPS NvGrid simulator (gRPC AuthService + NvGrid, webhook dispatcher,
+load-target schedule and ramp model, fault knobs). Development and tests only."""
+
+from simulator.config import FeedConfig, SimulatorConfig, default_feeds, load_feeds
+from simulator.faults import FaultKnobs
+from simulator.server import Simulator, start_simulator
+from simulator.webhooks import Delivery, Registration, redact_url
+
+__all__ = [
+    "Delivery",
+    "FaultKnobs",
+    "FeedConfig",
+    "Registration",
+    "Simulator",
+    "SimulatorConfig",
+    "default_feeds",
+    "load_feeds",
+    "redact_url",
+    "start_simulator",
+]

@@ -1,0 +1,251 @@
+"""`gridhook-sim`: run the DPS NvGrid simulator until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from simulator.config import SimulatorConfig, default_feeds, load_feeds
+from simulator.faults import FaultKnobs
+from simulator.server import start_simulator
+from simulator.webhooks import WhitelistEntry
+
+
+def _user(value: str) -> tuple[str, str]:
+    name, sep, password = value.partition(":")
+    if not sep or not name or not password:
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD")
+    return name, password
+
+
+def _whitelist_entry(value: str) -> str:
+    try:
+        WhitelistEntry.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def _probability(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError("expected a probability between 0 and 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridhook-sim",
+        description="DPS NvGrid simulator: AuthService + NvGrid over gRPC (with reflection), "
+        "a load-target schedule with a ramp model, and a webhook dispatcher. Dev/test only.",
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+    server.add_argument(
+        "--port", type=int, default=50051, help="0 = any free port (default %(default)s)"
+    )
+    server.add_argument("--insecure", action="store_true", help="plaintext gRPC instead of TLS")
+    server.add_argument(
+        "--tls-dir",
+        default="var/sim-tls",
+        help="where the generated CA (ca.pem, give it to clients) and server certificate are "
+        "written and reused (default %(default)s)",
+    )
+    server.add_argument(
+        "--tls-hostname",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra host name or IP for the server certificate (localhost and 127.0.0.1 always)",
+    )
+    auth = parser.add_argument_group("authentication")
+    auth.add_argument(
+        "--user",
+        action="append",
+        type=_user,
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="a user who may request tokens (repeatable; default admin:password)",
+    )
+    auth.add_argument(
+        "--token-ttl", type=float, default=3600.0, help="access-token lifetime, seconds"
+    )
+    auth.add_argument(
+        "--refresh-token-ttl", type=float, default=86400.0, help="refresh-token lifetime, seconds"
+    )
+    model = parser.add_argument_group("power model")
+    model.add_argument(
+        "--feeds",
+        metavar="JSON",
+        help='feeds file: {"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", '
+        '"unit": "mw"}]}; default: main_power_feed (2-12 MW, default 10) and backup_power_feed '
+        "(1-10 MW, default 8)",
+    )
+    model.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (60 = a minute a second)",
+    )
+    model.add_argument(
+        "--ramp-rate",
+        type=float,
+        default=1.0,
+        metavar="MW_PER_MIN",
+        help="how fast the calculated load follows the target, MW per simulated minute",
+    )
+    hooks = parser.add_argument_group("webhooks")
+    hooks.add_argument(
+        "--whitelist",
+        action="append",
+        type=_whitelist_entry,
+        default=[],
+        metavar="URL",
+        help="allowed webhook URL or prefix, scheme://host[:port][/path] (repeatable); matches "
+        "on scheme, host, port (any port if none given) and exact URL or path prefix. With no "
+        "--whitelist every http(s) URL may register.",
+    )
+    hooks.add_argument(
+        "--concurrency", type=int, default=32, help="parallel deliveries (DPS default 32)"
+    )
+    hooks.add_argument(
+        "--call-timeout",
+        type=float,
+        default=60.0,
+        help="per-POST timeout, seconds (DPS default 60)",
+    )
+    faults = parser.add_argument_group("faults (for tests)")
+    faults.add_argument(
+        "--duplicate-every", type=int, default=0, metavar="N", help="send every Nth delivery twice"
+    )
+    faults.add_argument("--duplicate-probability", type=_probability, default=0.0, metavar="P")
+    faults.add_argument(
+        "--drop-next", type=int, default=0, metavar="N", help="drop the next N deliveries"
+    )
+    faults.add_argument("--drop-probability", type=_probability, default=0.0, metavar="P")
+    faults.add_argument(
+        "--reorder-batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="hold N deliveries and send them shuffled",
+    )
+    faults.add_argument(
+        "--reorder-hold",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="flush a partial batch after this long",
+    )
+    faults.add_argument(
+        "--retry",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="retry deliveries that got no 200 (default: no retries, as DPS documents none)",
+    )
+    faults.add_argument("--retry-attempts", type=int, default=3, help="total attempts with --retry")
+    faults.add_argument(
+        "--retry-backoff", type=float, default=0.2, help="first retry delay, seconds (doubles)"
+    )
+    faults.add_argument(
+        "--unavailable-calls",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fail the next N RPCs with UNAVAILABLE",
+    )
+    faults.add_argument(
+        "--unavailable-for",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="fail every RPC for this long after start",
+    )
+    faults.add_argument(
+        "--seed", type=int, default=None, help="random seed for the probabilistic faults"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="(default %(default)s)",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    faults = FaultKnobs(
+        duplicate_every=args.duplicate_every,
+        duplicate_probability=args.duplicate_probability,
+        drop_next=args.drop_next,
+        drop_probability=args.drop_probability,
+        reorder_batch=args.reorder_batch,
+        reorder_hold=args.reorder_hold,
+        retry_on_failure=args.retry,
+        retry_max_attempts=args.retry_attempts,
+        retry_backoff=args.retry_backoff,
+        unavailable_calls=args.unavailable_calls,
+        seed=args.seed,
+    )
+    if args.unavailable_for > 0:
+        faults.fail_rpcs_for(args.unavailable_for)
+    return SimulatorConfig(
+        host=args.host,
+        port=args.port,
+        insecure=args.insecure,
+        tls_dir=args.tls_dir,
+        tls_hostnames=["localhost", "127.0.0.1", *args.tls_hostname],
+        users=dict(args.user) if args.user else {"admin": "password"},
+        token_ttl=args.token_ttl,
+        refresh_token_ttl=args.refresh_token_ttl,
+        feeds=load_feeds(args.feeds) if args.feeds else default_feeds(),
+        speed=args.speed,
+        ramp_rate_mw_per_minute=args.ramp_rate,
+        whitelist=args.whitelist,
+        concurrency=args.concurrency,
+        call_timeout=args.call_timeout,
+        faults=faults,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = config_from_args(args)
+        simulator = start_simulator(config)
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"gridhook-sim: error: {error}\n")
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    # One machine-readable line on stdout so scripts can find the port and CA.
+    print(
+        f"gridhook-sim listening on {simulator.address} "
+        f"tls={'off' if config.insecure else 'on'} ca={simulator.ca_cert_path or '-'}",
+        flush=True,
+    )
+    try:
+        while not stop_requested.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Simulated wall clock: real time scaled by `speed`, starting at the real time of creation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+
+class SimClock:
+    """`speed` 60 means one simulated minute per real second.
+
+    Tests may also jump the clock forward with `advance()`; the ramp model sees such a jump as
+    one large time step.
+    """
+
+    def __init__(self, speed: float = 1.0, start: datetime | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._origin_sim = (start or datetime.now(UTC)).astimezone(UTC)
+        self._origin_real = time.monotonic()
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        elapsed_real = time.monotonic() - self._origin_real
+        with self._lock:
+            offset = self._offset
+        return self._origin_sim + timedelta(seconds=elapsed_real * self.speed) + offset
+
+    def advance(self, delta: timedelta) -> None:
+        if delta < timedelta():
+            raise ValueError("the simulated clock only moves forward")
+        with self._lock:
+            self._offset += delta
+
+    def real_seconds(self, simulated: timedelta) -> float:
+        """How many real seconds until `simulated` time has passed (at the current speed)."""
+        return simulated.total_seconds() / self.speed
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC RFC 3339 with a 'Z' suffix, like the seed: 2025-10-24T17:00:00Z (ms only if needed)."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,110 @@
+"""Simulator configuration: feeds (from a JSON file or the built-in two) and server settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.faults import FaultKnobs
+from simulator.units import parse_unit, to_watts
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One power feed. Caps and default constraint are in `unit` (a LoadValue.Unit number)."""
+
+    tag: str
+    min_cap: float
+    max_cap: float
+    default_constraint: float
+    unit: int
+
+    @property
+    def min_cap_watts(self) -> float:
+        return to_watts(self.min_cap, self.unit)
+
+    @property
+    def max_cap_watts(self) -> float:
+        return to_watts(self.max_cap, self.unit)
+
+    @property
+    def default_watts(self) -> float:
+        return to_watts(self.default_constraint, self.unit)
+
+
+def default_feeds() -> list[FeedConfig]:
+    """Two feeds. Both accept the seed's example target (6.5 MW, down from 10 MW on the main
+    feed), so a target without feed tags (= all feeds) in that range is valid for both."""
+    mw = parse_unit("mw")
+    return [
+        FeedConfig("main_power_feed", min_cap=2.0, max_cap=12.0, default_constraint=10.0, unit=mw),
+        FeedConfig("backup_power_feed", min_cap=1.0, max_cap=10.0, default_constraint=8.0, unit=mw),
+    ]
+
+
+def parse_feeds(document: Any) -> list[FeedConfig]:
+    """Feeds from `{"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", "unit"}]}`
+    (or the bare list). Raises ValueError naming the offending entry."""
+    entries = document.get("feeds") if isinstance(document, Mapping) else document
+    if not isinstance(entries, Sequence) or isinstance(entries, str) or not entries:
+        raise ValueError('feeds config must be {"feeds": [...]} with at least one feed')
+    feeds: list[FeedConfig] = []
+    for index, entry in enumerate(entries):
+        where = f"feeds[{index}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where}: must be an object")
+        try:
+            feed = FeedConfig(
+                tag=str(entry["tag"]),
+                min_cap=float(entry["min_cap"]),
+                max_cap=float(entry["max_cap"]),
+                default_constraint=float(entry["default_constraint"]),
+                unit=parse_unit(str(entry.get("unit", "mw"))),
+            )
+        except KeyError as missing:
+            raise ValueError(f"{where}: missing {missing}") from None
+        except (TypeError, ValueError) as bad:
+            raise ValueError(f"{where}: {bad}") from None
+        if not feed.tag:
+            raise ValueError(f"{where}: tag must not be empty")
+        if not 0 <= feed.min_cap <= feed.default_constraint <= feed.max_cap:
+            raise ValueError(f"{where}: need 0 <= min_cap <= default_constraint <= max_cap")
+        feeds.append(feed)
+    tags = [feed.tag for feed in feeds]
+    if len(set(tags)) != len(tags):
+        raise ValueError("feeds config: feed tags must be unique")
+    return feeds
+
+
+def load_feeds(path: str | Path) -> list[FeedConfig]:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read feeds config {path}: {error}") from None
+    return parse_feeds(document)
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything `start_simulator` needs. Durations are real seconds unless named otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051  # 0 = any free port (see Simulator.port)
+    insecure: bool = False  # plaintext gRPC instead of TLS
+    tls_dir: str | Path | None = None  # where ca.pem/server.pem live; None = a temp dir
+    tls_hostnames: Sequence[str] = ("localhost", "127.0.0.1")  # SANs of the server cert
+    users: Mapping[str, str] = field(default_factory=lambda: {"admin": "password"})
+    token_ttl: float = 3600.0  # access-token lifetime
+    refresh_token_ttl: float = 86400.0
+    feeds: Sequence[FeedConfig] | None = None  # None = default_feeds()
+    speed: float = 1.0  # simulated seconds per real second
+    ramp_rate_mw_per_minute: float = 1.0  # simulated time
+    whitelist: Sequence[str] = ()  # empty = every http(s) URL may register
+    concurrency: int = 32  # parallel webhook deliveries (DPS default)
+    call_timeout: float = 60.0  # per webhook POST (DPS default 1m)
+    tick_interval: float = 0.02  # how often the ramp model advances
+    faults: FaultKnobs = field(default_factory=FaultKnobs)
+    grpc_workers: int = 8

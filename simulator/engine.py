@@ -1,0 +1,172 @@
+"""The ramp model: per feed, the calculated load moves toward the winning target at a fixed
+rate, and power events are published when a ramp starts and when it reaches the target."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dpsapi.v1 import nvgrid_pb2
+from simulator.clock import SimClock, rfc3339
+from simulator.config import FeedConfig
+from simulator.schedule import Schedule, ScheduledTarget
+from simulator.units import payload_load
+from simulator.webhooks import EVENT_NAMES
+
+log = logging.getLogger("simulator.engine")
+
+_Event = nvgrid_pb2.RegisterWebhookRequest
+_EPSILON_WATTS = 1e-3
+
+
+@dataclass
+class FeedState:
+    feed: FeedConfig
+    calculated_watts: float
+    target_watts: float  # the cap in force (the default when no target wins)
+    prev_target_watts: float
+    winner: ScheduledTarget | None
+    # What the events of the current episode report (carried over to the ramp back to the
+    # default, so one correlation id links a curtailment's down- and up-ramps).
+    correlation_id: str
+    start_time: datetime | None
+    end_time: datetime | None
+    strategy: str
+    ramping: int | None = None  # the END_RAMP_* event to send on arrival, None = steady
+
+
+class RampEngine:
+    def __init__(
+        self,
+        feeds: Sequence[FeedConfig],
+        schedule: Schedule,
+        clock: SimClock,
+        ramp_rate_mw_per_minute: float,
+        publish: Callable[[int, dict[str, Any]], None],
+    ) -> None:
+        if ramp_rate_mw_per_minute <= 0:
+            raise ValueError("ramp rate must be positive")
+        self._schedule = schedule
+        self._clock = clock
+        self._watts_per_second = ramp_rate_mw_per_minute * 1e6 / 60.0
+        self._publish = publish
+        self._lock = threading.Lock()  # guards feed state for readers
+        # Ticks come from the clock thread and from RPCs (SetLoadTarget, advance); one at a
+        # time, publishing included, so a start_* is always handed over before its end_*.
+        self._tick_lock = threading.Lock()
+        self._last_tick = clock.now()
+        self._states = {
+            f.tag: FeedState(
+                feed=f,
+                calculated_watts=f.default_watts,
+                target_watts=f.default_watts,
+                prev_target_watts=f.default_watts,
+                winner=None,
+                correlation_id="",
+                start_time=None,
+                end_time=None,
+                strategy="best_effort",
+            )
+            for f in feeds
+        }
+        self._events: list[dict[str, Any]] = []
+
+    def tick(self) -> None:
+        """Advance every feed to the clock's current time and publish the resulting events."""
+        with self._tick_lock:
+            self._tick()
+
+    def _tick(self) -> None:
+        outbox: list[tuple[int, dict[str, Any]]] = []
+        with self._lock:
+            now = self._clock.now()
+            elapsed = max(0.0, (now - self._last_tick).total_seconds())
+            self._last_tick = now
+            for state in self._states.values():
+                self._follow_schedule(state, now, outbox)
+                self._ramp(state, elapsed, outbox)
+            self._events.extend(payload for _, payload in outbox)
+        for event, payload in outbox:
+            log.info(
+                "power event event=%s feed=%s correlation_id=%s",
+                payload["event"],
+                payload["feed_tag"],
+                payload["correlation_id"],
+            )
+            self._publish(event, payload)
+
+    def _follow_schedule(
+        self, state: FeedState, now: datetime, outbox: list[tuple[int, dict[str, Any]]]
+    ) -> None:
+        winner = self._schedule.winner(state.feed.tag, now)
+        if winner is state.winner:
+            return
+        ended = state.winner
+        state.winner = winner
+        state.prev_target_watts = state.target_watts
+        if winner is not None:
+            state.target_watts = (
+                winner.value_watts if winner.value_watts is not None else state.feed.default_watts
+            )
+            state.correlation_id = winner.correlation_id
+            state.start_time, state.end_time = winner.start, winner.end
+            state.strategy = "best_effort" if winner.best_effort else "default"
+        else:
+            # Back to the default: the episode of the target that just ended continues.
+            state.target_watts = state.feed.default_watts
+            state.start_time = ended.end if ended is not None and ended.end else now
+            state.end_time = None
+        if state.target_watts < state.calculated_watts - _EPSILON_WATTS:
+            state.ramping = _Event.POWER_EVENT_END_RAMP_DOWN
+            outbox.append(self._event(_Event.POWER_EVENT_START_RAMP_DOWN, state))
+        elif state.target_watts > state.calculated_watts + _EPSILON_WATTS:
+            state.ramping = _Event.POWER_EVENT_END_RAMP_UP
+            outbox.append(self._event(_Event.POWER_EVENT_START_RAMP_UP, state))
+        else:
+            state.ramping = None  # already there: nothing moves, nothing to report
+
+    def _ramp(
+        self, state: FeedState, elapsed: float, outbox: list[tuple[int, dict[str, Any]]]
+    ) -> None:
+        if state.ramping is None:
+            return
+        gap = state.target_watts - state.calculated_watts
+        step = self._watts_per_second * elapsed
+        if abs(gap) <= step + _EPSILON_WATTS:
+            state.calculated_watts = state.target_watts
+            outbox.append(self._event(state.ramping, state))
+            state.ramping = None
+        else:
+            state.calculated_watts += step if gap > 0 else -step
+
+    @staticmethod
+    def _event(event: int, state: FeedState) -> tuple[int, dict[str, Any]]:
+        # Exactly the seed's payload shape and key order.
+        payload: dict[str, Any] = {
+            "event": EVENT_NAMES[event],
+            "feed_tag": state.feed.tag,
+            "start_time": rfc3339(state.start_time) if state.start_time else None,
+            "end_time": rfc3339(state.end_time) if state.end_time else None,
+            "strategy": state.strategy,
+            "target_load": payload_load(state.target_watts),
+            "prev_target_load": payload_load(state.prev_target_watts),
+            "calculated_load": payload_load(state.calculated_watts),
+            "compliant": state.calculated_watts <= state.target_watts + _EPSILON_WATTS,
+            "correlation_id": state.correlation_id,
+        }
+        return event, payload
+
+    # --- observing --------------------------------------------------------------------------
+
+    def calculated_watts(self, feed_tag: str) -> float:
+        with self._lock:
+            return self._states[feed_tag].calculated_watts
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every power event generated so far, whether or not anyone was subscribed."""
+        with self._lock:
+            return list(self._events)

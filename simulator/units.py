@@ -1,0 +1,48 @@
+"""Power units: the simulator keeps every load in watts and converts at the edges."""
+
+from __future__ import annotations
+
+from dpsapi.v1 import nvgrid_pb2
+
+WATTS_PER_UNIT: dict[int, float] = {
+    nvgrid_pb2.LoadValue.UNIT_WATT: 1.0,
+    nvgrid_pb2.LoadValue.UNIT_KILOWATT: 1e3,
+    nvgrid_pb2.LoadValue.UNIT_MEGAWATT: 1e6,
+}
+
+# Spellings accepted in the feeds config file (and by the CLI).
+_UNIT_BY_NAME: dict[str, int] = {
+    "w": nvgrid_pb2.LoadValue.UNIT_WATT,
+    "watt": nvgrid_pb2.LoadValue.UNIT_WATT,
+    "kw": nvgrid_pb2.LoadValue.UNIT_KILOWATT,
+    "kilowatt": nvgrid_pb2.LoadValue.UNIT_KILOWATT,
+    "mw": nvgrid_pb2.LoadValue.UNIT_MEGAWATT,
+    "megawatt": nvgrid_pb2.LoadValue.UNIT_MEGAWATT,
+}
+
+
+def parse_unit(name: str) -> int:
+    """'mw' / 'MW' / 'megawatt' -> LoadValue.UNIT_MEGAWATT; ValueError for anything else."""
+    try:
+        return _UNIT_BY_NAME[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown unit {name!r}; expected w, kw or mw") from None
+
+
+def to_watts(value: float, unit: int) -> float:
+    """Convert value in `unit` (a LoadValue.Unit number) to watts; ValueError if unspecified."""
+    try:
+        return value * WATTS_PER_UNIT[unit]
+    except KeyError:
+        raise ValueError("load value has no unit (UNIT_UNSPECIFIED)") from None
+
+
+def load_value(
+    watts: float, unit: int = nvgrid_pb2.LoadValue.UNIT_MEGAWATT
+) -> nvgrid_pb2.LoadValue:
+    return nvgrid_pb2.LoadValue(value=round(watts / WATTS_PER_UNIT[unit], 9), unit=unit)
+
+
+def payload_load(watts: float) -> dict[str, float | str]:
+    """A load as the webhook payload carries it: always megawatts, unit "mw" (as in the seed)."""
+    return {"value": round(watts / 1e6, 6), "unit": "mw"}

@@ -1,0 +1,368 @@
+"""Subscription lifecycle against the DPS simulator, through real gRPC, with the real
+receiver (functions-framework) storing what the simulator delivers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from gridhook.nvgrid import CallPolicy, Credentials, make_endpoint
+from gridhook.nvgrid.client import NvGridClient
+from gridhook.settings import Settings, load_settings
+from gridhook.store import EventQuery, iter_events, open_store
+from gridhook.subscriptions import reconcile, teardown
+from simulator import Simulator, SimulatorConfig, start_simulator
+from tests.harness import TEST_TOKEN, FunctionServer, function_server
+
+NEW_TOKEN = "rotated-token-0123456789abcdef"
+FAST = CallPolicy(
+    call_timeout=1.0, overall_timeout=2.0, max_attempts=3, initial_backoff=0.01, max_backoff=0.05
+)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = start_simulator(
+        SimulatorConfig(
+            port=0,
+            insecure=True,
+            users={"admin": "password"},
+            speed=1.0,
+            ramp_rate_mw_per_minute=600.0,  # 10 MW per second: a ramp ends in well under 1 s
+            whitelist=["http://127.0.0.1"],
+            call_timeout=5.0,
+        )
+    )
+    yield simulator
+    simulator.stop(grace=0)
+
+
+@pytest.fixture
+def tokens_file(tmp_path: Path) -> Path:
+    path = tmp_path / "webhook-tokens"
+    path.write_text(TEST_TOKEN + "\n")
+    return path
+
+
+@pytest.fixture
+def receiver(tmp_path: Path, tokens_file: Path) -> Iterator[FunctionServer]:
+    env = {
+        "GRIDHOOK_STORE": f"sqlite:///{tmp_path}/events.db",
+        "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(tokens_file),
+        "GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS": "0.1",
+    }
+    with function_server("receive_power_event", env, cwd=tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def settings(receiver: FunctionServer, tokens_file: Path) -> Settings:
+    return load_settings(
+        {
+            "GRIDHOOK_STORE": receiver.env["GRIDHOOK_STORE"],
+            "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(tokens_file),
+            "GRIDHOOK_WEBHOOK_URL": f"{receiver.url}/nvgrid/webhook",
+            "GRIDHOOK_DRIFT_GRACE_SECONDS": "0",
+        }
+    )
+
+
+def client_for(sim: Simulator, password: str = "password") -> NvGridClient:
+    endpoint = make_endpoint(sim.address, tls="plaintext", policy=FAST, environ={})
+    return NvGridClient(endpoint, Credentials("admin", password))
+
+
+@pytest.fixture
+def nvgrid(sim: Simulator) -> Iterator[NvGridClient]:
+    with client_for(sim) as client:
+        yield client
+
+
+def stored_events(settings: Settings) -> list:
+    store = open_store(settings.store_url)
+    try:
+        return list(iter_events(store, EventQuery(limit=500)))
+    finally:
+        store.close()
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ramp_down_and_back(nvgrid: NvGridClient, feed: str, correlation_id: str) -> None:
+    nvgrid.set_load_target(6.0, "mw", feed_tags=[feed], correlation_id=correlation_id)
+
+
+def with_store(settings: Settings, fn):
+    store = open_store(settings.store_url)
+    try:
+        return fn(store)
+    finally:
+        store.close()
+
+
+# -- idempotence and DPS restarts ---------------------------------------------------------
+
+
+def test_reconcile_five_times_gives_one_registration(sim, nvgrid, settings) -> None:
+    for _ in range(5):
+        report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+        assert report.status == "ok", report.to_dict()
+    registrations = sim.registrations()
+    assert len(registrations) == 1
+    assert registrations[0].url == f"{settings.webhook_url}?token={TEST_TOKEN}"
+    records = with_store(settings, lambda s: s.subscriptions())
+    assert len(records) == 1
+    assert records[0].registered and records[0].last_error is None
+    assert TEST_TOKEN not in json.dumps(records[0].to_dict())  # no secret in the store
+
+
+def test_reconcile_after_dps_restart_registers_again_and_events_flow(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    sim.clear_registrations()  # DPS restarted and forgot its webhooks
+    assert sim.registrations() == []
+    report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert report.status == "ok"
+    assert len(sim.registrations()) == 1
+    ramp_down_and_back(nvgrid, "main_power_feed", "after-restart")
+    events = wait_until(
+        lambda: (
+            [e for e in stored_events(settings) if e.correlation_id == "after-restart"]
+            if len([e for e in stored_events(settings) if e.correlation_id == "after-restart"]) >= 2
+            else None
+        ),
+        what="start_ramp_down and end_ramp_down stored",
+    )
+    assert [e.event for e in events] == ["start_ramp_down", "end_ramp_down"]
+
+
+# -- failures: each gives the documented answer, nothing crashes ---------------------------
+
+
+def test_dps_down_at_the_start_is_unavailable(sim, nvgrid, settings) -> None:
+    sim.faults.fail_rpcs_for(30)
+    report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert report.status == "unavailable"
+    assert report.error["code"] == "nvgrid_unavailable"
+    (record,) = with_store(settings, lambda s: s.subscriptions())
+    # Recorded before the attempt, so teardown would still know about it.
+    assert record.consecutive_failures == 1 and record.last_error
+
+
+def test_dps_failing_mid_run_is_unavailable(sim, settings) -> None:
+    class FailsAfterRegistering(NvGridClient):
+        def register_webhook(self, url, events=None):
+            result = super().register_webhook(url, events)
+            sim.faults.fail_rpcs_for(30)  # a real outage of the simulator, mid-run
+            return result
+
+    endpoint = make_endpoint(sim.address, tls="plaintext", policy=FAST, environ={})
+    with FailsAfterRegistering(endpoint, Credentials("admin", "password")) as client:
+        report = with_store(settings, lambda s: reconcile(settings, s, client))
+    assert report.registered  # the registration itself went through
+    assert report.status == "unavailable"
+    assert "drift check" in report.error["message"]
+
+
+def test_expired_token_is_refreshed_transparently(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    sim.expire_tokens()
+    report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert report.status == "ok"
+    assert sim.rpc_counts().get("RefreshToken", 0) >= 1
+
+
+def test_bad_credentials_are_a_permanent_error(sim, settings, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="gridhook")
+    with client_for(sim, password="wrong-password") as client:
+        report = with_store(settings, lambda s: reconcile(settings, s, client))
+    assert report.status == "error"
+    assert report.error["code"] == "nvgrid_auth"
+    assert "credentials" in report.error["action"]
+    assert "wrong-password" not in json.dumps(report.to_dict()) + caplog.text
+    assert any(
+        getattr(r, "fields", {}).get("outcome") == "reconcile_failed" for r in caplog.records
+    )
+
+
+def test_not_whitelisted_url_is_a_permanent_error_saying_what_to_do(sim, nvgrid, settings) -> None:
+    elsewhere = dataclasses.replace(settings, webhook_url="http://10.255.255.1:9/nvgrid/webhook")
+    report = with_store(settings, lambda s: reconcile(elsewhere, s, nvgrid))
+    assert report.status == "error"
+    assert report.error["code"] == "not_whitelisted"
+    assert "whitelist" in report.error["action"]
+    assert sim.registrations() == []
+
+
+# -- token rotation -----------------------------------------------------------------------
+
+
+def test_rotation_loses_no_event(sim, nvgrid, settings, tokens_file, receiver) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    ramp_down_and_back(nvgrid, "main_power_feed", "before-rotation")
+
+    # 1. The new token becomes current; the old one is still accepted.
+    tokens_file.write_text(f"{NEW_TOKEN}\n{TEST_TOKEN}\n")
+    time.sleep(0.3)  # longer than the receiver's reload interval
+    rotated = load_settings(
+        {
+            **{k: v for k, v in receiver.env.items() if k.startswith("GRIDHOOK_")},
+            "GRIDHOOK_WEBHOOK_URL": settings.webhook_url,
+        }
+    )
+    nvgrid.set_load_target(None, feed_tags=["main_power_feed"], correlation_id="during-rotation")
+    report = with_store(settings, lambda s: reconcile(rotated, s, nvgrid))
+    assert report.status == "ok", report.to_dict()
+    # New URL registered first, old one removed after.
+    assert [r.url for r in sim.registrations()] == [f"{settings.webhook_url}?token={NEW_TOKEN}"]
+    assert len(report.unregistered) == 1
+
+    # 2. The old token is retired.
+    tokens_file.write_text(f"{NEW_TOKEN}\n")
+    time.sleep(0.3)
+    nvgrid.set_load_target(
+        5.0, "mw", feed_tags=["backup_power_feed"], correlation_id="after-rotation"
+    )
+
+    expected = wait_until(
+        lambda: (
+            sim.events
+            if ("end_ramp_down", "after-rotation")
+            in {(p["event"], p["correlation_id"]) for p in sim.events}
+            else None
+        ),
+        what="the last ramp to finish",
+    )
+    wait_until(lambda: len(stored_events(settings)) >= len(expected), what="every event stored")
+    deliveries = list(sim.deliveries)
+    assert deliveries and all(d.status == 200 for d in deliveries), [
+        (d.status, d.payload["correlation_id"]) for d in deliveries if d.status != 200
+    ]
+    stored = {(e.event, e.correlation_id, e.feed_tag) for e in stored_events(settings)}
+    generated = {(p["event"], p["correlation_id"], p["feed_tag"]) for p in expected}
+    assert generated <= stored
+
+
+# -- drift ------------------------------------------------------------------------------
+
+
+def test_a_dropped_delivery_is_recorded_as_drift(sim, nvgrid, settings, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="gridhook")
+    assert with_store(settings, lambda s: reconcile(settings, s, nvgrid)).drift == []
+    sim.faults.drop_next = 2  # start_ramp_down and end_ramp_down of the next target
+    nvgrid.set_load_target(6.0, "mw", feed_tags=["backup_power_feed"], correlation_id="lost-one")
+    wait_until(lambda: sum(d.outcome == "dropped" for d in sim.deliveries) >= 2, what="drops")
+    report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert [d["feed_tag"] for d in report.drift] == ["backup_power_feed"]
+    assert "lost-one" in report.drift[0]["message"]
+    recorded = with_store(settings, lambda s: s.drift())
+    assert [d.feed_tag for d in recorded] == ["backup_power_feed"]
+    assert recorded[0].dps_view["correlation_id"] == "lost-one"
+    warnings = [r for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "drift"]
+    assert warnings and warnings[0].levelno == logging.WARNING
+    # Reconciling again records the same drift once, not twice.
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert len(with_store(settings, lambda s: s.drift())) == 1
+
+
+def test_no_drift_when_every_webhook_arrived(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    nvgrid.set_load_target(6.0, "mw", feed_tags=["main_power_feed"], correlation_id="all-good")
+    wait_until(
+        lambda: len([e for e in stored_events(settings) if e.correlation_id == "all-good"]) >= 2,
+        what="events stored",
+    )
+    assert with_store(settings, lambda s: reconcile(settings, s, nvgrid)).drift == []
+
+
+# -- teardown ---------------------------------------------------------------------------
+
+
+def test_teardown_twice_leaves_nothing_and_reports_clean(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert len(sim.registrations()) == 1
+    first = with_store(settings, lambda s: teardown(settings, s, nvgrid))
+    assert first.clean and len(first.unregistered) == 1
+    second = with_store(settings, lambda s: teardown(settings, s, nvgrid))
+    assert second.clean and second.unregistered == []
+    assert sim.registrations() == []
+    assert with_store(settings, lambda s: s.subscriptions()) == []
+
+
+def test_teardown_with_dps_down_lists_what_is_left(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    sim.faults.fail_rpcs_for(30)
+    report = with_store(settings, lambda s: teardown(settings, s, nvgrid))
+    assert not report.clean and report.unavailable
+    assert [item["url"] for item in report.left] == [f"{settings.webhook_url}?token=REDACTED"]
+    # Still recorded: a later teardown will finish the job.
+    assert len(with_store(settings, lambda s: s.subscriptions())) == 1
+    sim.faults.reset()
+    assert with_store(settings, lambda s: teardown(settings, s, nvgrid)).clean
+    assert sim.registrations() == []
+
+
+# -- the deployed entry points, through functions-framework --------------------------------
+
+
+def jobs_env(sim: Simulator, settings: Settings, tokens_file: Path) -> dict[str, str]:
+    return {
+        "GRIDHOOK_STORE": settings.store_url,
+        "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(tokens_file),
+        "GRIDHOOK_WEBHOOK_URL": settings.webhook_url,
+        "GRIDHOOK_RECONCILE_DEADLINE_SECONDS": "8",
+        "NVGRID_HOST": sim.address,
+        "NVGRID_TLS": "plaintext",
+        "NVGRID_USERNAME": "admin",
+        "NVGRID_PASSWORD": "password",
+    }
+
+
+def test_reconcile_and_teardown_functions_over_http(sim, settings, tokens_file, tmp_path) -> None:
+    env = jobs_env(sim, settings, tokens_file)
+    with function_server("reconcile_subscriptions", env, cwd=tmp_path) as job:
+        answer = requests.post(job.url, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "ok"
+        assert len(sim.registrations()) == 1
+        sim.faults.fail_rpcs_for(60)
+        down = requests.post(job.url, timeout=60)
+        assert down.status_code == 503 and "Retry-After" in down.headers
+        assert down.json()["error"]["code"] == "nvgrid_unavailable"
+    sim.faults.reset()
+    with function_server("teardown_subscriptions", env, cwd=tmp_path) as job:
+        answer = requests.post(job.url, timeout=30)
+        assert answer.status_code == 200 and answer.json()["status"] == "clean"
+    assert sim.registrations() == []
+
+
+def test_reconcile_function_with_bad_credentials_answers_200_error(
+    sim, settings, tokens_file, tmp_path
+) -> None:
+    env = {**jobs_env(sim, settings, tokens_file), "NVGRID_PASSWORD": f"nope-{uuid.uuid4().hex}"}
+    with function_server("reconcile_subscriptions", env, cwd=tmp_path) as job:
+        answer = requests.post(job.url, timeout=30)
+        logs = job.logs()
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "error"
+    assert env["NVGRID_PASSWORD"] not in logs
+    assert any(
+        json.loads(line).get("outcome") == "reconcile_failed"
+        for line in logs.splitlines()
+        if line.startswith("{")
+    )
