@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 EMULATOR_DIR := tools/firestore-emulator
 
-.PHONY: run test lint unit integration bench proto emulator clean
+.PHONY: run test bench proto emulator provider-schema clean
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(VENV)/.installed emulator
 proto: $(VENV)/.installed
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=functions --grpc_python_out=functions \
 		--pyi_out=functions proto/dpsapi/v1/*.proto
+
+## provider-schema: re-extract the Google provider schema the Terraform checks use (after a pin change)
+provider-schema: $(VENV)/.installed
+	npm ci --prefix tools/provider-schema --no-audit --no-fund --loglevel=error
+	$(PY) tools/provider-schema/extract.py
 
 clean:
 	rm -rf $(VENV) $(EMULATOR_DIR)/node_modules .pytest_cache .ruff_cache

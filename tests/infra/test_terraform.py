@@ -1,0 +1,452 @@
+"""infra/terraform, checked offline (no terraform binary here): see tests/infra/tfcheck.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import hcl2
+import pytest
+import requests
+
+from tests.harness import SEED_PAYLOAD, TEST_TOKEN, _stop, free_port, wait_for_port
+from tests.infra import tfcheck
+
+PROVIDER_SCHEMA_DIR = tfcheck.ROOT / "tools" / "provider-schema"
+
+
+@pytest.fixture(scope="module")
+def stack() -> tfcheck.Stack:
+    return tfcheck.load_stack()
+
+
+def mutated(tmp_path: Path, file: str, old: str, new: str) -> tfcheck.Stack:
+    """A copy of the stack with one edit (which must apply)."""
+    copy = tmp_path / "terraform"
+    copy.mkdir()
+    for path in tfcheck.STACK.glob("*.tf"):
+        shutil.copy(path, copy / path.name)
+    text = (copy / file).read_text()
+    assert old in text, f"mutation {old!r} does not apply to {file}"
+    (copy / file).write_text(text.replace(old, new, 1))
+    return tfcheck.load_stack(copy)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing and conventions
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_tf_file_parses(stack: tfcheck.Stack) -> None:
+    files = sorted(p.name for p in tfcheck.STACK.glob("*.tf"))
+    assert {"versions.tf", "variables.tf", "main.tf", "outputs.tf"} <= set(files)
+    assert sorted(stack.texts) == files
+    hcl2.loads((tfcheck.STACK / "terraform.tfvars.example").read_text())
+    assert len(stack.resources()) > 20
+
+
+def test_module_conventions(stack: tfcheck.Stack) -> None:
+    assert tfcheck.check_conventions(stack) == []
+
+
+def test_tfvars_example_sets_only_declared_variables(stack: tfcheck.Stack) -> None:
+    declared = {b.labels[0] for b in stack.of("variable")}
+    example = hcl2.loads((tfcheck.STACK / "terraform.tfvars.example").read_text())
+    names = {k.strip('"') for k in example if not k.startswith("__")}
+    assert names <= declared, names - declared
+    required = {b.labels[0] for b in stack.of("variable") if "default" not in b.attrs}
+    assert required <= names, f"the example leaves out required {required - names}"
+
+
+def test_conventions_catch_an_undocumented_variable(tmp_path: Path) -> None:
+    bad = mutated(
+        tmp_path,
+        "variables.tf",
+        'description = "Prefix of every resource name',
+        'dummy = "Prefix of every resource name',
+    )
+    assert any("name_prefix: no description" in p for p in tfcheck.check_conventions(bad))
+
+
+# ---------------------------------------------------------------------------------------
+# The provider schema (@cdktf/provider-google / -archive) and its pin
+# ---------------------------------------------------------------------------------------
+
+
+def _constraint_admits(constraint: str, version: str) -> bool:
+    """Terraform's ``~> X.Y`` (and ``>=``/``<``) for plain release versions."""
+    have = tuple(int(x) for x in version.split("."))
+    for part in constraint.split(","):
+        op, want = re.fullmatch(r"\s*(~>|>=|<=|>|<|=)?\s*([\d.]+)\s*", part).groups()
+        parts = tuple(int(x) for x in want.split("."))
+        padded = have[: len(parts)]
+        if op == "~>":
+            upper = (*parts[:-2], parts[-2] + 1) if len(parts) > 1 else (parts[0] + 1,)
+            if not (have >= parts and have[: len(upper)] < upper):
+                return False
+        elif (
+            (op in (None, "=") and padded != parts)
+            or (op == ">=" and have < parts)
+            or (op == "<" and have >= parts)
+            or (op == ">" and have <= parts)
+        ):
+            return False
+    return True
+
+
+def test_schema_json_comes_from_the_pinned_packages(stack: tfcheck.Stack) -> None:
+    schema = tfcheck.load_schema()
+    package = json.loads((PROVIDER_SCHEMA_DIR / "package.json").read_text())
+    lock = json.loads((PROVIDER_SCHEMA_DIR / "package-lock.json").read_text())
+    (versions,) = stack.of("terraform")
+    required = versions.children("required_providers")
+    pins = required[0].attrs if required else versions.ambiguous["required_providers"][0]
+    for local_name, provider in schema["providers"].items():
+        npm_name, npm_version = provider["package"].rsplit("@", 1)
+        assert package["dependencies"][npm_name] == npm_version, "re-run extract.py"
+        assert lock["packages"][f"node_modules/{npm_name}"]["version"] == npm_version
+        pin = pins[local_name]
+        pin = pin[0] if isinstance(pin, list) else pin
+        assert pin["source"].strip('"') == provider["source"]
+        constraint = pin["version"].strip('"')
+        assert _constraint_admits(constraint, provider["version"]), (
+            f"{local_name}: {constraint} does not admit {provider['version']}, the release "
+            "the schema was extracted from"
+        )
+        # And the schema is not older than what the constraint allows as its minimum.
+        floor = re.search(r"[\d.]+", constraint).group(0)
+        assert _constraint_admits(f">= {floor}", provider["version"])
+    assert schema["providers"]["google"]["version"].startswith("6.")
+
+
+def test_constraint_helper() -> None:
+    assert _constraint_admits("~> 6.50", "6.50.0")
+    assert _constraint_admits("~> 6.50", "6.99.1")
+    assert not _constraint_admits("~> 6.50", "7.0.0")
+    assert not _constraint_admits("~> 6.50", "6.49.0")
+    assert _constraint_admits(">= 1.11", "1.11.0")
+
+
+@pytest.mark.skipif(
+    not (PROVIDER_SCHEMA_DIR / "node_modules" / "@cdktf" / "provider-google").is_dir(),
+    reason="npm ci --prefix tools/provider-schema not run (schema.json is checked in)",
+)
+def test_schema_json_is_what_extract_py_makes(tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    subprocess.run(
+        [sys.executable, str(PROVIDER_SCHEMA_DIR / "extract.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(out.read_text()) == tfcheck.load_schema()
+
+
+def test_stack_matches_the_provider_schema(stack: tfcheck.Stack) -> None:
+    assert tfcheck.check_schema(stack) == []
+
+
+MUTATIONS = {
+    "misspelled argument": (
+        "functions.tf",
+        "available_cpu ",
+        "availabel_cpu ",
+        "unsupported argument 'availabel_cpu'",
+    ),
+    "misspelled nested block": (
+        "functions.tf",
+        "storage_source {",
+        "storage_sources {",
+        "unsupported block type 'storage_sources'",
+    ),
+    "misspelled argument in a dynamic block": (
+        "functions.tf",
+        "mount_path = secret_volumes.value",
+        "mount_paths = secret_volumes.value",
+        "unsupported argument 'mount_paths'",
+    ),
+    "missing required argument": (
+        "firestore.tf",
+        "  location_id = local.firestore_location\n",
+        "",
+        "missing required argument 'location_id'",
+    ),
+    "missing required block": (
+        "secrets.tf",
+        "  replication {\n    auto {}\n  }\n",
+        "",
+        "missing required block 'replication'",
+    ),
+    "unknown resource type": (
+        "apis.tf",
+        'resource "google_project_service" "apis"',
+        'resource "google_project_services" "apis"',
+        "unknown resource type 'google_project_services'",
+    ),
+    "archive_file argument": (
+        "storage.tf",
+        "source_dir  = ",
+        "source_dirs = ",
+        "unsupported argument 'source_dirs'",
+    ),
+    "read-only attribute set": (
+        "storage.tf",
+        'content_type = "application/zip"',
+        'md5hash = "x"',
+        "unsupported argument 'md5hash'",
+    ),
+    "unknown attribute referenced": (
+        "outputs.tf",
+        "google_cloudfunctions2_function.receiver.url}",
+        "google_cloudfunctions2_function.receiver.uri}",
+        "has no attribute 'uri'",
+    ),
+    "undeclared variable": (
+        "main.tf",
+        "region  = var.region",
+        "region  = var.regoin",
+        "undeclared variable var.regoin",
+    ),
+    "provider argument": (
+        "main.tf",
+        "default_labels =",
+        "default_label =",
+        "unsupported argument 'default_label'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_schema_check_fails_on(name: str, tmp_path: Path) -> None:
+    file, old, new, expected = MUTATIONS[name]
+    problems = tfcheck.check_schema(mutated(tmp_path, file, old, new))
+    assert any(expected in p for p in problems), problems
+
+
+# ---------------------------------------------------------------------------------------
+# checkov
+# ---------------------------------------------------------------------------------------
+
+
+def test_checkov_passes_offline(stack: tfcheck.Stack) -> None:
+    report = tfcheck.run_checkov()
+    assert tfcheck.checkov_problems(report) == []
+    summary = report["summary"]
+    assert summary["passed"] > 20
+    skips = sum(text.count("#checkov:skip=") for text in stack.texts.values())
+    assert summary["skipped"] >= skips > 0
+
+
+# ---------------------------------------------------------------------------------------
+# Consistency with the code
+# ---------------------------------------------------------------------------------------
+
+
+def test_entry_points_exist_in_main_py(stack: tfcheck.Stack) -> None:
+    points = tfcheck.entry_points(stack)
+    assert points == {"receive_power_event", "reconcile_subscriptions", "teardown_subscriptions"}
+    assert points <= tfcheck.main_functions()
+
+
+def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> None:
+    from gridhook.settings import ENV_VARS
+
+    assert set(tfcheck.code_env_vars()) == set(ENV_VARS)
+    assert tfcheck.check_env(stack) == []
+    env = tfcheck.function_env(stack)
+    assert set(env) == set(tfcheck.REQUIRED_ENV)
+    set_anywhere = set().union(*env.values())
+    # Every setting the code reads is set by Terraform, except the secrets themselves
+    # (mounted, and named by the *_FILE settings).
+    unset = set(ENV_VARS) - set_anywhere
+    assert unset == tfcheck.SECRET_ENV, unset
+
+
+def test_env_check_fails_on_an_unknown_variable(tmp_path: Path) -> None:
+    bad = mutated(
+        tmp_path,
+        "functions.tf",
+        'GRIDHOOK_ALLOW_UNAUTHENTICATED = "0"',
+        'GRIDHOOK_ALLOW_UNAUTHENTICATED = "0"\n    GRIDHOOK_BOGUS_SETTING = "1"',
+    )
+    problems = tfcheck.check_env(bad)
+    assert any("GRIDHOOK_BOGUS_SETTING, which the code does not read" in p for p in problems)
+
+
+def test_env_check_fails_on_a_secret_as_plain_env(tmp_path: Path) -> None:
+    bad = mutated(
+        tmp_path,
+        "functions.tf",
+        "NVGRID_TLS                          = var.nvgrid_tls",
+        'NVGRID_TLS = var.nvgrid_tls\n      NVGRID_PASSWORD = "hunter2"',
+    )
+    assert any("secret NVGRID_PASSWORD" in p for p in tfcheck.check_env(bad))
+
+
+def test_env_check_fails_when_a_needed_variable_is_missing(tmp_path: Path) -> None:
+    bad = mutated(tmp_path, "functions.tf", "NVGRID_HOST                         =", "X_HOST =")
+    problems = tfcheck.check_env(bad, known=[*tfcheck.code_env_vars(), "X_HOST"])
+    assert any("does not set NVGRID_HOST" in p for p in problems)
+
+
+# ---------------------------------------------------------------------------------------
+# The source archive
+# ---------------------------------------------------------------------------------------
+
+
+def test_archive_holds_the_code_schema_and_stubs(stack: tfcheck.Stack, tmp_path: Path) -> None:
+    zip_path = tfcheck.build_archive(stack, tmp_path / "functions.zip")
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    for required in (
+        "main.py",
+        "requirements.txt",
+        "schemas/power-event.schema.json",
+        "dpsapi/v1/nvgrid_pb2.py",
+        "dpsapi/v1/nvgrid_pb2_grpc.py",
+        "dpsapi/v1/auth_pb2.py",
+        "gridhook/receiver.py",
+        "gridhook/settings.py",
+    ):
+        assert required in names, f"{required} missing from the archive"
+    assert json.loads(zipfile.ZipFile(zip_path).read("schemas/power-event.schema.json"))
+    for name in names:
+        assert "__pycache__" not in name and not name.endswith(".pyc"), name
+        assert ".egg-info" not in name and "/tests/" not in f"/{name}", name
+    # The symlink is archived as the files it points to, not as a link.
+    assert (tfcheck.FUNCTIONS / "schemas").is_symlink()
+
+
+def test_exclude_globs_follow_doublestar() -> None:
+    rx = tfcheck._glob_regex
+    assert rx("**/__pycache__").match("__pycache__")
+    assert rx("**/__pycache__").match("gridhook/store/__pycache__")
+    assert rx("**/*.pyc").match("a/b/c.pyc")
+    assert not rx("*.egg-info").match("a/b.egg-info")
+    assert not rx("**/tests").match("gridhook/tests.py")
+
+
+@pytest.fixture(scope="session")
+def archive_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The archive unpacked, and a fresh venv (no system site-packages) with only
+    functions/requirements.txt installed, as the Cloud Functions build does."""
+    base = tmp_path_factory.mktemp("archive")
+    src = base / "src"
+    zip_path = tfcheck.build_archive(tfcheck.load_stack(), base / "functions.zip")
+    zipfile.ZipFile(zip_path).extractall(src)
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(src / "requirements.txt"),
+        ],
+        check=True,
+        env={**_clean_env(), "PIP_NO_INPUT": "1"},
+        timeout=600,
+    )
+    return src, python
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """Nothing of the test run's environment that could put the repo on sys.path."""
+    keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    return {**keep, **extra}
+
+
+@pytest.mark.slow
+def test_archive_serves_a_webhook_in_a_clean_venv(
+    stack: tfcheck.Stack, archive_venv: tuple[Path, Path], tmp_path: Path
+) -> None:
+    src, python = archive_venv
+    tokens = tmp_path / "webhook-tokens"
+    tokens.write_text(TEST_TOKEN + "\n")
+    # The receiver's environment exactly as Terraform sets it (test values).
+    values = {
+        "GRIDHOOK_STORE": f"sqlite:///{tmp_path / 'events.db'}",
+        "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(tokens),
+        "GRIDHOOK_ALLOW_UNAUTHENTICATED": "0",
+        "GRIDHOOK_MAX_BODY_BYTES": "65536",
+        "GRIDHOOK_QUARANTINE_TTL_DAYS": "7",
+        "GRIDHOOK_STORE_TIMEOUT_SECONDS": "10",
+        "GRIDHOOK_LOG_LEVEL": "INFO",
+        "GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS": "30",
+    }
+    assert set(values) == tfcheck.function_env(stack)["receive_power_event"]
+    port = free_port()
+    log = (tmp_path / "ff.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(python),
+            "-m",
+            "functions_framework",
+            "--source",
+            str(src / "main.py"),
+            "--target",
+            "receive_power_event",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=src,
+        env=_clean_env(**values, PYTHONUNBUFFERED="1"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        try:
+            wait_for_port(port, 60, proc=proc)
+        except Exception:
+            pytest.fail((tmp_path / "ff.log").read_text(errors="replace"))
+        url = f"http://127.0.0.1:{port}/nvgrid/webhook"
+        auth = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        first = requests.post(url, json=SEED_PAYLOAD, headers=auth, timeout=30)
+        assert first.status_code == 200, first.text
+        assert first.json()["status"] == "accepted"
+        again = requests.post(url, json=SEED_PAYLOAD, headers=auth, timeout=30)
+        assert again.json() == {"status": "duplicate", "event_id": first.json()["event_id"]}
+        assert requests.post(url, json=SEED_PAYLOAD, timeout=30).status_code == 401
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.mark.slow
+def test_archive_job_entry_points_import_in_a_clean_venv(
+    stack: tfcheck.Stack, archive_venv: tuple[Path, Path], tmp_path: Path
+) -> None:
+    src, python = archive_venv
+    if not (src / "gridhook" / "jobs.py").exists():
+        pytest.skip("functions/gridhook/jobs.py does not exist yet")
+    tokens = tmp_path / "webhook-tokens"
+    tokens.write_text(TEST_TOKEN)
+    env = _clean_env(
+        GRIDHOOK_STORE=f"sqlite:///{tmp_path / 'events.db'}",
+        GRIDHOOK_WEBHOOK_TOKENS_FILE=str(tokens),
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(python), "-c", "import main, gridhook.jobs, grpc, dpsapi.v1.nvgrid_pb2_grpc"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 60

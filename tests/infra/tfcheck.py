@@ -1,0 +1,731 @@
+"""Offline checks of infra/terraform, as strict as ``terraform validate`` where it matters.
+
+No terraform binary can run here, so the stack is checked statically:
+
+* :func:`load_stack` parses every ``.tf`` file with python-hcl2 (either dialect: the
+  ``bc-python-hcl2`` fork that checkov pins, or python-hcl2 >= 7, which marks blocks).
+* :func:`check_schema` checks every resource, data source and provider block against the
+  provider schemas in ``tools/provider-schema/schema.json`` (extracted from the npm packages
+  ``@cdktf/provider-google`` / ``@cdktf/provider-archive``): unknown types, unknown or
+  read-only arguments, unknown blocks, too many single blocks, missing required arguments
+  and blocks, and references to undeclared resources, variables, locals or attributes.
+* :func:`check_conventions`: every variable typed, described, validated (booleans need no
+  validation); every output described; every ``checkov:skip`` carries a reason.
+* :func:`check_env` / :func:`function_env`: the environment each function gets, against the
+  settings the code reads (``gridhook.settings.ENV_VARS``); secrets never as plain env.
+* :func:`entry_points` / :func:`main_functions`: entry points against ``functions/main.py``.
+* :func:`build_archive`: the zip ``data.archive_file`` would build, by the rules of
+  hashicorp/archive 2.7 (symlinked directories followed, doublestar excludes).
+* :func:`run_checkov`: checkov, offline, framework terraform.
+
+Each check returns a list of problems (empty = pass) so that tests can assert both ways.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "infra" / "terraform"
+SCHEMA_FILE = ROOT / "tools" / "provider-schema" / "schema.json"
+SCHEMA_PACKAGE = ROOT / "tools" / "provider-schema" / "package.json"
+FUNCTIONS = ROOT / "functions"
+
+#: Which function needs which settings (beyond those it may set), by entry point.
+REQUIRED_ENV = {
+    "receive_power_event": {
+        "GRIDHOOK_STORE",
+        "GRIDHOOK_WEBHOOK_TOKENS_FILE",
+        "GRIDHOOK_MAX_BODY_BYTES",
+        "GRIDHOOK_QUARANTINE_TTL_DAYS",
+        "GRIDHOOK_LOG_LEVEL",
+    },
+    "reconcile_subscriptions": {
+        "GRIDHOOK_STORE",
+        "GRIDHOOK_WEBHOOK_TOKENS_FILE",
+        "GRIDHOOK_WEBHOOK_URL",
+        "GRIDHOOK_EVENTS",
+        "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
+        "GRIDHOOK_DRIFT_GRACE_SECONDS",
+        "GRIDHOOK_LOG_LEVEL",
+        "NVGRID_HOST",
+        "NVGRID_TLS",
+        "NVGRID_CREDENTIALS_FILE",
+    },
+}
+REQUIRED_ENV["teardown_subscriptions"] = REQUIRED_ENV["reconcile_subscriptions"]
+#: Settings that hold secrets: only ever mounted files, never plain environment values.
+SECRET_ENV = {"GRIDHOOK_WEBHOOK_TOKENS", "NVGRID_PASSWORD", "NVGRID_USERNAME"}
+#: The receiver never talks to DPS (ARCHITECTURE: it imports nothing the jobs need).
+RECEIVER_FORBIDDEN_PREFIX = "NVGRID_"
+
+RESOURCE_META = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner"}
+RESOURCE_META |= {"connection"}
+DATA_META = {"count", "for_each", "depends_on", "provider", "lifecycle"}
+BLOCK_META = {"lifecycle", "provisioner", "connection", "dynamic"}
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing: both python-hcl2 dialects into one small tree
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    """One HCL block: ``kind "label" ... { body }``."""
+
+    kind: str
+    labels: tuple[str, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+    # Entries whose syntax the parser does not tell (old dialect: `x = {..}` vs `x {..}`).
+    ambiguous: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    file: str = ""
+
+    def where(self) -> str:
+        return f"{self.file}: {self.kind} {' '.join(self.labels)}".strip()
+
+    def children(self, kind: str) -> list[Block]:
+        return [b for b in self.blocks if b.kind == kind]
+
+
+_META_KEYS = {"__start_line__", "__end_line__", "__is_block__", "__comments__"}
+_META_KEYS |= {"__inline_comments__"}
+
+
+def _unquote(text: Any) -> Any:
+    if isinstance(text, str) and len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+class _Reader:
+    """Turns python-hcl2 output into :class:`Block` trees."""
+
+    def __init__(self, marked: bool) -> None:
+        self.marked = marked  # python-hcl2 >= 7: blocks carry __is_block__
+
+    def _is_block_list(self, value: Any) -> bool:
+        def marked(item: Any) -> bool:
+            if not isinstance(item, dict):
+                return False
+            if item.get("__is_block__"):
+                return True
+            # A labelled block (dynamic "x" { … }): {label: {…, __is_block__}}.
+            inner = [v for k, v in item.items() if k not in _META_KEYS]
+            return bool(inner) and all(isinstance(v, dict) and v.get("__is_block__") for v in inner)
+
+        return isinstance(value, list) and bool(value) and all(marked(v) for v in value)
+
+    def body(self, kind: str, labels: tuple[str, ...], raw: dict[str, Any], file: str) -> Block:
+        block = Block(kind, labels, file=file)
+        for key, value in raw.items():
+            if key in _META_KEYS:
+                continue
+            name = _unquote(key)
+            if self.marked:
+                if self._is_block_list(value):
+                    for item in value:
+                        block.blocks.extend(self._labelled(name, item, file))
+                else:
+                    block.attrs[name] = value
+                continue
+            # Old dialect: attribute values are wrapped in a one-element list, blocks are
+            # lists of dicts, an object-valued attribute is a one-element list of a dict.
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                if name in BLOCK_META or name in {"content", "validation"}:
+                    for item in value:
+                        block.blocks.extend(self._labelled(name, item, file))
+                else:
+                    block.ambiguous[name] = value
+            elif isinstance(value, list) and len(value) == 1:
+                block.attrs[name] = value[0]
+            else:
+                block.attrs[name] = value
+        return block
+
+    def _labelled(self, kind: str, raw: dict[str, Any], file: str) -> Iterator[Block]:
+        """A block dict, possibly nested one level per label (dynamic "x" {...})."""
+        if kind == "dynamic":
+            for label, body in raw.items():
+                if label not in _META_KEYS:
+                    yield self.body(kind, (_unquote(label),), body, file)
+            return
+        yield self.body(kind, (), raw, file)
+
+    def top(self, doc: dict[str, Any], file: str) -> Iterator[Block]:
+        labels_for = {"resource": 2, "data": 2, "variable": 1, "output": 1, "provider": 1}
+        labels_for |= {"module": 1, "locals": 0, "terraform": 0, "moved": 0, "import": 0}
+        for kind, items in doc.items():
+            if kind in _META_KEYS:
+                continue
+            for item in items:
+                yield from self._walk_labels(kind, (), item, labels_for.get(kind, 0), file)
+
+    def _walk_labels(
+        self, kind: str, labels: tuple[str, ...], raw: dict[str, Any], depth: int, file: str
+    ) -> Iterator[Block]:
+        if depth == 0:
+            yield self.body(kind, labels, raw, file)
+            return
+        for label, inner in raw.items():
+            if label in _META_KEYS:
+                continue
+            yield from self._walk_labels(kind, (*labels, _unquote(label)), inner, depth - 1, file)
+
+
+@dataclass
+class Stack:
+    root: Path
+    blocks: list[Block]
+    texts: dict[str, str]
+
+    def of(self, kind: str) -> list[Block]:
+        return [b for b in self.blocks if b.kind == kind]
+
+    def resources(self, data: bool = False) -> list[Block]:
+        return self.of("data" if data else "resource")
+
+    def locals(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for block in self.of("locals"):
+            merged.update(block.attrs)
+            for name, value in block.ambiguous.items():
+                merged[name] = value[0] if len(value) == 1 else value
+        return merged
+
+    def get(self, kind: str, type_: str, name: str) -> Block:
+        for block in self.of(kind):
+            if block.labels == (type_, name):
+                return block
+        raise KeyError(f"{kind} {type_}.{name} not in the stack")
+
+
+def parse_file(path: Path) -> dict[str, Any]:
+    return hcl2.loads(path.read_text(encoding="utf-8"))
+
+
+def load_stack(root: Path = STACK) -> Stack:
+    """Parse every ``.tf`` file of ``root``; a file that does not parse raises."""
+    blocks: list[Block] = []
+    texts: dict[str, str] = {}
+    for path in sorted(root.glob("*.tf")):
+        text = path.read_text(encoding="utf-8")
+        texts[path.name] = text
+        try:
+            doc = hcl2.loads(text)
+        except Exception as exc:
+            raise ValueError(f"{path.name} does not parse: {exc}") from exc
+        marked = '"__is_block__": true' in json.dumps(doc)
+        blocks.extend(_Reader(marked).top(doc, path.name))
+    return Stack(root, blocks, texts)
+
+
+# ---------------------------------------------------------------------------------------
+# Provider schema
+# ---------------------------------------------------------------------------------------
+
+
+@cache
+def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _provider_of(type_: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    return schema["providers"].get(type_.split("_", 1)[0])
+
+
+def _expr_texts(value: Any) -> Iterator[str]:
+    """Every string inside an attribute value (expressions included), keys too."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            if key not in _META_KEYS:
+                yield str(key)
+                yield from _expr_texts(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _expr_texts(inner)
+
+
+def _check_body(block: Block, spec: dict[str, Any], where: str, meta: set[str]) -> list[str]:
+    problems: list[str] = []
+    attributes: dict[str, list[Any]] = spec.get("attributes", {})
+    blocks: dict[str, Any] = spec.get("blocks", {})
+    computed = set(spec.get("computed", ()))
+    seen_blocks: dict[str, int] = {}
+    dynamic: set[str] = set()
+
+    for name in block.attrs:
+        if name in meta or name in attributes:
+            continue
+        if name in blocks:
+            problems.append(f"{where}: {name} is a block, not an argument: write `{name} {{ … }}`")
+        elif name in computed:
+            problems.append(f"{where}: {name} is read-only (computed) and cannot be set")
+        else:
+            problems.append(f"{where}: unsupported argument {name!r}{_suggest(name, attributes)}")
+
+    nested: list[tuple[str, Block | dict[str, Any]]] = [(b.kind, b) for b in block.blocks]
+    for name, items in block.ambiguous.items():
+        if name in attributes or name in meta:
+            continue  # an object- or list-valued argument
+        nested.extend((name, item) for item in items)
+
+    for name, item in nested:
+        if name in {"lifecycle", "provisioner", "connection"} and name in meta:
+            continue
+        if isinstance(item, Block) and item.kind == "dynamic":
+            target = item.labels[0]
+            if target not in blocks:
+                problems.append(f"{where}: dynamic block for unknown block type {target!r}")
+                continue
+            dynamic.add(target)
+            for content in item.children("content"):
+                problems += _check_body(
+                    content, blocks[target], f"{where} > dynamic {target}", set()
+                )
+            extra = set(item.attrs) - {"for_each", "iterator", "labels"}
+            if extra:
+                problems.append(f"{where} > dynamic {target}: unsupported {sorted(extra)}")
+            continue
+        if name not in blocks:
+            if name in attributes:
+                problems.append(f"{where}: {name} is an argument, not a block: `{name} = …`")
+            else:
+                problems.append(f"{where}: unsupported block type {name!r}{_suggest(name, blocks)}")
+            continue
+        seen_blocks[name] = seen_blocks.get(name, 0) + 1
+        body = item if isinstance(item, Block) else _Reader(False).body(name, (), item, where)
+        problems += _check_body(body, blocks[name], f"{where} > {name}", set())
+
+    for name, (required, _kind) in attributes.items():
+        if required and name not in block.attrs and name not in block.ambiguous:
+            problems.append(f"{where}: missing required argument {name!r}")
+    for name, nested_spec in blocks.items():
+        count = seen_blocks.get(name, 0)
+        if nested_spec["required"] and count == 0 and name not in dynamic:
+            problems.append(f"{where}: missing required block {name!r}")
+        if nested_spec["nesting"] == "single" and count > 1:
+            problems.append(f"{where}: at most one {name!r} block is allowed")
+    return problems
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_REF = re.compile(
+    r"(?<![\w.])(data\.)?([a-z][a-z0-9]*_[a-z0-9_]+)\.([a-z_][\w-]*)"  # [data.]type.name
+    r"((?:\[[^\]]*\])?)\.([a-z_]\w*)"  # [key].attribute
+)
+_VAR = re.compile(r"(?<![\w.])var\.([a-z_]\w*)")
+_LOCAL = re.compile(r"(?<![\w.])local\.([a-z_]\w*)")
+
+
+def strip_comments(text: str) -> str:
+    """HCL text without comments (#, //, /* */), strings and heredocs kept."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    in_string = False
+    while i < n:
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if ch == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == '"':
+                in_string = False
+            i += 1
+        elif ch == '"':
+            in_string = True
+            out.append(ch)
+            i += 1
+        elif ch == "#" or text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                i += 1
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _loose(name: str) -> str:
+    return name.replace("_", "")
+
+
+def check_schema(stack: Stack, schema: dict[str, Any] | None = None) -> list[str]:
+    """Resources, data sources, providers and references against the provider schemas."""
+    schema = schema or load_schema()
+    problems: list[str] = []
+    declared: dict[tuple[bool, str], set[str]] = {}
+
+    for data in (False, True):
+        for block in stack.resources(data):
+            type_, name = block.labels
+            declared.setdefault((data, type_), set()).add(name)
+            provider = _provider_of(type_, schema)
+            where = f"{block.file}: {'data' if data else 'resource'} {type_}.{name}"
+            if provider is None:
+                problems.append(f"{where}: no schema for the provider of {type_}")
+                continue
+            types = provider["data_sources" if data else "resources"]
+            if type_ not in types:
+                kind = "data source" if data else "resource type"
+                problems.append(f"{where}: unknown {kind} {type_!r}{_suggest(type_, types)}")
+                continue
+            meta = DATA_META if data else RESOURCE_META
+            problems += _check_body(block, types[type_], where, meta)
+
+    for block in stack.of("provider"):
+        (local_name,) = block.labels
+        provider = schema["providers"].get(local_name)
+        where = f"{block.file}: provider {local_name}"
+        if provider is None:
+            problems.append(f"{where}: no schema for this provider")
+            continue
+        problems += _check_body(block, provider["provider"], where, {"alias"})
+
+    # References: resources, data sources and their attributes; variables; locals.
+    variables = {b.labels[0] for b in stack.of("variable")}
+    local_names = set(stack.locals())
+    for file, text in stack.texts.items():
+        code = strip_comments(text)
+        for match in _REF.finditer(code):
+            is_data, type_, name, _index, attr = match.groups()
+            data = bool(is_data)
+            provider = _provider_of(type_, schema)
+            if provider is None or type_.startswith(("each_", "count_")):
+                continue
+            types = provider["data_sources" if data else "resources"]
+            if type_ not in types:
+                continue  # reported above when declared; otherwise not a reference
+            if name not in declared.get((data, type_), set()):
+                problems.append(f"{file}: reference to undeclared {match.group(0)}")
+                continue
+            spec = types[type_]
+            known = set(spec["attributes"]) | set(spec.get("blocks", {}))
+            known |= set(spec.get("computed", ())) | {"id"}
+            if _loose(attr) not in {_loose(k) for k in known}:
+                problems.append(
+                    f"{file}: {match.group(0)}: {type_} has no attribute {attr!r}"
+                    f"{_suggest(attr, known)}"
+                )
+        problems += [
+            f"{file}: undeclared variable var.{v}" for v in _VAR.findall(code) if v not in variables
+        ]
+        problems += [
+            f"{file}: undeclared local.{v}" for v in _LOCAL.findall(code) if v not in local_names
+        ]
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------------------------------
+# Module conventions
+# ---------------------------------------------------------------------------------------
+
+_SKIP = re.compile(r"checkov:skip=([A-Z0-9_]*)(:?)(.*)")
+
+
+def check_conventions(stack: Stack) -> list[str]:
+    problems: list[str] = []
+    for block in stack.of("variable"):
+        where = f"{block.file}: variable {block.labels[0]}"
+        type_ = str(block.attrs.get("type", ""))
+        if not type_:
+            problems.append(f"{where}: no type")
+        if not _unquote(block.attrs.get("description", "")):
+            problems.append(f"{where}: no description")
+        if "bool" not in type_ and not block.children("validation"):
+            problems.append(f"{where}: no validation block")
+    for block in stack.of("output"):
+        if not _unquote(block.attrs.get("description", "")):
+            problems.append(f"{block.file}: output {block.labels[0]}: no description")
+    for file, text in stack.texts.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            match = _SKIP.search(line)
+            if match and not (
+                line.lstrip().startswith("#")
+                and re.fullmatch(r"CKV2?_[A-Z]+_\d+", match.group(1))
+                and match.group(2)
+                and len(match.group(3).strip()) >= 10
+            ):
+                problems.append(f"{file}:{number}: checkov skip without a check id and reason")
+    for file, text in stack.texts.items():
+        for role in ("roles/owner", "roles/editor", "roles/viewer"):
+            if role in text:
+                problems.append(f"{file}: primitive role {role}")
+        if "-compute@developer.gserviceaccount.com" in text:
+            problems.append(f"{file}: uses the default compute service account")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Functions: entry points and environment
+# ---------------------------------------------------------------------------------------
+
+_ENV_KEY = re.compile(r"""['"]?\b([A-Z][A-Z0-9_]*[A-Z0-9])\b['"]?\s*(?:=(?!=)|:)""")
+
+
+def _env_names(value: Any, locals_: dict[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
+    """Environment variable names an expression can produce, following local.X references."""
+    if isinstance(value, dict):  # a literal map: its keys
+        return {_unquote(k) for k in value if k not in _META_KEYS}
+    names: set[str] = set()
+    for text in _expr_texts(value):
+        names |= set(_ENV_KEY.findall(text))
+        for ref in _LOCAL.findall(text):
+            if ref in locals_ and ref not in seen:
+                names |= _env_names(locals_[ref], locals_, seen | {ref})
+    return names
+
+
+def _function_entry_points(stack: Stack, block: Block) -> list[str]:
+    build = next(iter(block.children("build_config")), None)
+    raw = None
+    if build is not None:
+        raw = build.attrs.get("entry_point")
+    elif "build_config" in block.ambiguous:
+        raw = block.ambiguous["build_config"][0].get("entry_point", [None])[0]
+    raw = _unquote(raw)
+    if raw is None:
+        return []
+    if "each.value.entry_point" in str(raw):
+        for_each = str(block.attrs.get("for_each", ""))
+        ref = _LOCAL.search(for_each)
+        items = stack.locals().get(ref.group(1), {}) if ref else {}
+        return [_unquote(v["entry_point"]) for v in items.values() if isinstance(v, dict)]
+    return [raw]
+
+
+def _service_config(block: Block) -> Block | None:
+    found = block.children("service_config")
+    if found:
+        return found[0]
+    if "service_config" in block.ambiguous:
+        return _Reader(False).body("service_config", (), block.ambiguous["service_config"][0], "")
+    return None
+
+
+def function_env(stack: Stack) -> dict[str, set[str]]:
+    """Entry point -> the environment variable names Terraform may set for it."""
+    env: dict[str, set[str]] = {}
+    locals_ = stack.locals()
+    for block in stack.resources():
+        if block.labels[0] != "google_cloudfunctions2_function":
+            continue
+        service = _service_config(block)
+        value: Any = {}
+        if service is not None:
+            value = service.attrs.get("environment_variables")
+            if value is None and "environment_variables" in service.ambiguous:
+                value = service.ambiguous["environment_variables"][0]
+        names = _env_names(value or {}, locals_)
+        for entry_point in _function_entry_points(stack, block):
+            env[entry_point] = names
+    return env
+
+
+def entry_points(stack: Stack) -> set[str]:
+    points: set[str] = set()
+    for block in stack.resources():
+        if block.labels[0] == "google_cloudfunctions2_function":
+            found = _function_entry_points(stack, block)
+            if not found:
+                raise ValueError(f"{block.where()}: no entry_point")
+            points.update(found)
+    return points
+
+
+def main_functions(path: Path = FUNCTIONS / "main.py") -> set[str]:
+    """Top-level functions of main.py, read with ast (main.py is not imported)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def code_env_vars() -> tuple[str, ...]:
+    """The settings the code reads: gridhook.settings.ENV_VARS."""
+    sys.path.insert(0, str(FUNCTIONS)) if str(FUNCTIONS) not in sys.path else None
+    from gridhook.settings import ENV_VARS
+
+    return tuple(ENV_VARS)
+
+
+def check_env(stack: Stack, known: Iterable[str] | None = None) -> list[str]:
+    known = set(code_env_vars() if known is None else known)
+    problems: list[str] = []
+    env = function_env(stack)
+    for entry_point, names in sorted(env.items()):
+        for name in sorted(names - known):
+            problems.append(f"{entry_point}: sets {name}, which the code does not read")
+        for name in sorted(names & SECRET_ENV):
+            problems.append(f"{entry_point}: sets secret {name} as plain env (mount it)")
+        for name in sorted(REQUIRED_ENV.get(entry_point, set()) - names):
+            problems.append(f"{entry_point}: does not set {name}, which it needs")
+        if entry_point == "receive_power_event":
+            problems += [
+                f"{entry_point}: sets {name}; the receiver never talks to DPS"
+                for name in sorted(names)
+                if name.startswith(RECEIVER_FORBIDDEN_PREFIX)
+            ]
+    for file, text in stack.texts.items():
+        for name in SECRET_ENV:
+            if re.search(rf"\b{name}\b", text):
+                problems.append(f"{file}: mentions {name}; secrets are mounted files only")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# The archive Terraform would build
+# ---------------------------------------------------------------------------------------
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """doublestar semantics: ** spans directories, * and ? stay within one."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + r"\Z")
+
+
+def archive_spec(stack: Stack) -> dict[str, Any]:
+    """source_dir (resolved), excludes and exclude_symlink_directories of the archive."""
+    (block,) = [b for b in stack.resources(data=True) if b.labels[0] == "archive_file"]
+    source = _unquote(block.attrs["source_dir"]).replace("${path.module}", str(stack.root))
+    excludes = block.attrs.get("excludes", [])
+    if isinstance(excludes, str):  # old dialect renders lists of strings as-is
+        excludes = [excludes]
+    return {
+        "source_dir": Path(os.path.normpath(source)),
+        "excludes": [_unquote(e) for e in excludes],
+        "exclude_symlink_directories": str(block.attrs.get("exclude_symlink_directories"))
+        .lower()
+        .strip('"')
+        == "true",
+        "type": _unquote(block.attrs["type"]),
+    }
+
+
+def archive_members(stack: Stack) -> dict[str, Path]:
+    """Archive name -> file, walking like hashicorp/archive's zip archiver."""
+    spec = archive_spec(stack)
+    patterns = [_glob_regex(p) for p in spec["excludes"]]
+    members: dict[str, Path] = {}
+
+    def walk(directory: Path, prefix: str) -> None:
+        for entry in sorted(directory.iterdir()):
+            rel = f"{prefix}{entry.name}"
+            excluded = any(p.match(rel) for p in patterns)
+            if entry.is_symlink() and entry.resolve().is_dir():
+                if spec["exclude_symlink_directories"] or excluded:
+                    continue
+                walk(entry.resolve(), rel + "/")
+            elif entry.is_dir():
+                if not excluded:
+                    walk(entry, rel + "/")
+            elif not excluded:
+                members[rel] = entry.resolve()
+
+    walk(spec["source_dir"], "")
+    return members
+
+
+def build_archive(stack: Stack, out: Path) -> Path:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, path in sorted(archive_members(stack).items()):
+            zf.write(path, name)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# checkov
+# ---------------------------------------------------------------------------------------
+
+CHECKOV_ENV = {
+    # No platform, no downloads, no version check, no telemetry: it must work offline.
+    "BC_API_KEY": "",
+    "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+    "CKV_NO_GUIDE": "true",
+    "BC_SKIP_MAPPING": "TRUE",
+    "CHECKOV_EXPERIMENTAL_IMAGE_REFERENCING": "false",
+    "LOG_LEVEL": "ERROR",
+}
+
+
+def run_checkov(root: Path = STACK) -> dict[str, Any]:
+    """Run checkov from this venv on ``root``; the parsed JSON report."""
+    checkov = Path(sys.executable).with_name("checkov")
+    cmd = [str(checkov)] if checkov.exists() else [sys.executable, "-m", "checkov.main"]
+    cmd += [
+        "--directory",
+        str(root),
+        "--framework",
+        "terraform",
+        "--skip-download",
+        "--download-external-modules",
+        "false",
+        "--output",
+        "json",
+        "--quiet",
+        "--soft-fail",
+    ]
+    env = {**os.environ, **CHECKOV_ENV}
+    env.pop("BC_API_KEY", None)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"checkov failed ({proc.returncode}): {proc.stderr[-2000:]}") from exc
+    if isinstance(report, list):  # one entry per framework
+        (report,) = [r for r in report if r.get("check_type") == "terraform"]
+    return report
+
+
+def checkov_problems(report: dict[str, Any]) -> list[str]:
+    results = report.get("results", {})
+    problems = [
+        f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})"
+        for c in results.get("failed_checks", [])
+    ]
+    for skipped in results.get("skipped_checks", []):
+        reason = (skipped.get("check_result") or {}).get("suppress_comment", "")
+        if len(reason.strip()) < 10:
+            problems.append(f"{skipped['check_id']} skipped without reason: {skipped['resource']}")
+    return problems
