@@ -43,6 +43,9 @@ class SimClock:
 def rfc3339(moment: datetime) -> str:
     """UTC RFC 3339 with a 'Z' suffix, like the seed: 2025-10-24T17:00:00Z (ms only if needed)."""
     moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime("%Y") does not zero-pad years before 1000 on glibc,
+    # and a client may schedule from 0001-01-01 (the earliest protobuf Timestamp).
+    text = moment.replace(tzinfo=None, microsecond=0).isoformat()
+    if moment.microsecond // 1000:
+        return f"{text}.{moment.microsecond // 1000:03d}Z"
+    return f"{text}Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,10 @@ from typing import Any
 
 from simulator.faults import FaultKnobs
 from simulator.units import parse_unit, to_watts
+
+# Bounds that keep every power-event payload inside schemas/power-event.schema.json.
+MAX_IDENTIFIER_LENGTH = 256  # feed_tag, correlation_id
+MAX_CAP_WATTS = 1e18  # 1e12 MW: the schema's largest load value in the payloads' unit (mw)
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,14 @@ def parse_feeds(document: Any) -> list[FeedConfig]:
             raise ValueError(f"{where}: missing {missing}") from None
         except (TypeError, ValueError) as bad:
             raise ValueError(f"{where}: {bad}") from None
-        if not feed.tag:
-            raise ValueError(f"{where}: tag must not be empty")
+        # Limits of the power-event schema the payloads must pass: feed_tag 1-256 characters,
+        # load values finite and at most 1e12 (in mw, the payloads' unit).
+        if not 0 < len(feed.tag) <= MAX_IDENTIFIER_LENGTH:
+            raise ValueError(f"{where}: tag must be 1 to {MAX_IDENTIFIER_LENGTH} characters")
         if not 0 <= feed.min_cap <= feed.default_constraint <= feed.max_cap:
             raise ValueError(f"{where}: need 0 <= min_cap <= default_constraint <= max_cap")
+        if not math.isfinite(feed.max_cap) or feed.max_cap_watts > MAX_CAP_WATTS:
+            raise ValueError(f"{where}: max_cap must be finite and at most 1e12 MW")
         feeds.append(feed)
     tags = [feed.tag for feed in feeds]
     if len(set(tags)) != len(tags):

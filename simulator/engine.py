@@ -33,7 +33,7 @@ class FeedState:
     # What the events of the current episode report (carried over to the ramp back to the
     # default, so one correlation id links a curtailment's down- and up-ramps).
     correlation_id: str
-    start_time: datetime | None
+    start_time: datetime  # never None: payloads always carry an RFC 3339 start_time (schema)
     end_time: datetime | None
     strategy: str
     ramping: int | None = None  # the END_RAMP_* event to send on arrival, None = steady
@@ -59,6 +59,8 @@ class RampEngine:
         # time, publishing included, so a start_* is always handed over before its end_*.
         self._tick_lock = threading.Lock()
         self._last_tick = clock.now()
+        # Before any target the feed is on its default constraint "since the simulator started".
+        started = self._last_tick
         self._states = {
             f.tag: FeedState(
                 feed=f,
@@ -67,7 +69,7 @@ class RampEngine:
                 prev_target_watts=f.default_watts,
                 winner=None,
                 correlation_id="",
-                start_time=None,
+                start_time=started,
                 end_time=None,
                 strategy="best_effort",
             )
@@ -149,7 +151,7 @@ class RampEngine:
         payload: dict[str, Any] = {
             "event": EVENT_NAMES[event],
             "feed_tag": state.feed.tag,
-            "start_time": rfc3339(state.start_time) if state.start_time else None,
+            "start_time": rfc3339(state.start_time),
             "end_time": rfc3339(state.end_time) if state.end_time else None,
             "strategy": state.strategy,
             "target_load": payload_load(state.target_watts),

@@ -15,7 +15,7 @@ from google.protobuf import empty_pb2, timestamp_pb2
 from dpsapi.v1 import auth_pb2, auth_pb2_grpc, nvgrid_pb2, nvgrid_pb2_grpc
 from simulator.auth import TokenAuthority
 from simulator.clock import SimClock, rfc3339
-from simulator.config import FeedConfig
+from simulator.config import MAX_IDENTIFIER_LENGTH, FeedConfig
 from simulator.engine import RampEngine
 from simulator.faults import FaultKnobs
 from simulator.schedule import Schedule, ScheduledTarget
@@ -214,6 +214,10 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
         }
         if end is not None and end <= start:
             return fields, "end_time must be after start_time"
+        if len(correlation_id) > MAX_IDENTIFIER_LENGTH:
+            # Its events would carry it, and a webhook receiver validating the payload (ours
+            # allows 256 characters, like feed tags) would reject them.
+            return fields, f"correlation_id longer than {MAX_IDENTIFIER_LENGTH} characters"
         unknown = [tag for tag in target.feed_tags if tag not in self._feeds]
         if unknown:
             return fields, f"unknown feed tag(s): {', '.join(unknown)}"

@@ -20,6 +20,7 @@ __all__ = [
     "event_id",
     "normalise",
     "parse_time",
+    "rfc3339",
     "to_watts",
 ]
 
@@ -111,12 +112,12 @@ class StoredEvent:
         """A JSON-ready view (times in RFC 3339)."""
         return {
             "event_id": self.event_id,
-            "received_at": _iso(self.received_at),
+            "received_at": rfc3339(self.received_at),
             "event": self.event,
             "feed_tag": self.feed_tag,
             "correlation_id": self.correlation_id,
-            "start_time": _iso(self.start_time),
-            "end_time": _iso(self.end_time),
+            "start_time": rfc3339(self.start_time),
+            "end_time": rfc3339(self.end_time),
             "target_w": self.target_w,
             "prev_target_w": self.prev_target_w,
             "calculated_w": self.calculated_w,
@@ -125,8 +126,9 @@ class StoredEvent:
         }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def rfc3339(value: datetime | None) -> str | None:
+    """A datetime as RFC 3339 in UTC with a ``Z`` (None stays None)."""
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def normalise(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gridhook.events import StoredEvent
+from gridhook.events import StoredEvent, rfc3339
 from gridhook.store import EventQuery, EventStore, iter_events
 
 __all__ = ["FeedState", "current_feed_states", "feed_state", "order_events"]
@@ -40,7 +40,7 @@ class FeedState:
         return {
             "feed_tag": self.feed_tag,
             "phase": self.phase,
-            "since": self.since.isoformat().replace("+00:00", "Z"),
+            "since": rfc3339(self.since),
             "correlation_id": self.correlation_id,
             "target_w": self.target_w,
             "prev_target_w": self.prev_target_w,

@@ -134,3 +134,43 @@ def test_events_cli_filters_and_formats(tmp_path) -> None:
         env=clean_env(),
     )
     assert bad.returncode == 2 and "unknown store scheme" in bad.stderr
+
+
+def test_state_cli_shows_which_feed_is_constrained_since_when(tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gridhook.events import normalise
+    from gridhook.store import open_store
+    from tests.harness import SEED_PAYLOAD
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    store = open_store(url)
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    constrained = {**SEED_PAYLOAD, "feed_tag": "main", "correlation_id": "cut-1"}
+    # Delivered out of order: the end arrives before the start.
+    store.add_event(normalise({**constrained, "event": "end_ramp_down", "compliant": True}, t0))
+    store.add_event(
+        normalise({**constrained, "event": "start_ramp_down"}, t0 + timedelta(seconds=1))
+    )
+    steady = {**SEED_PAYLOAD, "feed_tag": "backup", "correlation_id": "cut-0"}
+    store.add_event(normalise({**steady, "event": "end_ramp_up"}, t0))
+    store.close()
+    out = subprocess.run(
+        [str(GRIDHOOK), "state", "--store", url, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    ).stdout
+    states = {s["feed_tag"]: s for s in json.loads(out)}
+    assert states["main"]["phase"] == "constrained"
+    assert states["main"]["compliant"] is True
+    assert states["backup"]["phase"] == "steady"
+    table = subprocess.run(
+        [str(GRIDHOOK), "state", "--store", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    ).stdout
+    assert re.search(r"main\s+constrained\s+2026-03-01T12:00:01\.000001Z\s+cut-1\s+6\.5 MW", table)

@@ -10,6 +10,10 @@ Connection flags may come before or after the command. Unset flags fall back to
 ``NVGRID_HOST`` / ``NVGRID_PORT`` (default 443) / ``NVGRID_TLS`` / ``NVGRID_CA_CERT``; credentials
 to ``NVGRID_USERNAME`` / ``NVGRID_PASSWORD`` or ``NVGRID_CREDENTIALS_FILE``.
 
+Relative times (``now``, ``+30s``, ``+5m``, ``+1h``, ``+1d``) are resolved against DPS's clock when
+DPS reports it (the gridhook simulator does, in ``x-gridhook-sim-now`` metadata, learned with one
+GetMetadata call first), else against the local clock.
+
 The result is JSON on stdout. A failure is one line on stderr and a non-zero exit code:
 2 bad flags/configuration, 3 authentication, 4 DPS unreachable (or TLS), 5 DPS rejected the
 request (its JSON answer is still printed on stdout), 1 any other gRPC error.
@@ -190,15 +194,43 @@ def parse_time(raw: str | None, *, flag: str, now: datetime | None = None) -> da
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def is_relative_time(raw: str | None) -> bool:
+    """True for the values resolved against a clock: ``now`` and ``+5m``-style offsets."""
+    if raw is None:
+        return False
+    text = raw.strip()
+    return text.lower() == "now" or _RELATIVE_TIME.match(text) is not None
+
+
 # --- commands --------------------------------------------------------------------------------
 
 
+def _resolve_times(
+    client: NvGridClient, start: str | None, end: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """``--start-time`` / ``--end-time`` as datetimes. Relative ones are resolved against DPS's
+    clock when it tells us (the simulator does, and may run faster than real time), else
+    against ours; learning it costs one cheap call, made only when a relative time is given.
+    Malformed values are reported before anything is sent."""
+    parse_time(start, flag="--start-time")
+    parse_time(end, flag="--end-time")
+    now = None
+    if is_relative_time(start) or is_relative_time(end):
+        now = client.sync_server_clock()
+    return (
+        parse_time(start, flag="--start-time", now=now),
+        parse_time(end, flag="--end-time", now=now),
+    )
+
+
 def _set_load_target(client: NvGridClient, args: argparse.Namespace) -> Any:
+    # An omitted --start-time means "now", resolved like an explicit one.
+    start_time, end_time = _resolve_times(client, args.start_time or "now", args.end_time)
     return client.set_load_target(
         None if args.default else args.value,
         args.unit,
-        start_time=parse_time(args.start_time, flag="--start-time"),
-        end_time=parse_time(args.end_time, flag="--end-time"),
+        start_time=start_time,
+        end_time=end_time,
         feed_tags=_list_arg(args.feed_tags),
         correlation_id=args.correlation_id,
         best_effort=args.best_effort,
@@ -206,11 +238,9 @@ def _set_load_target(client: NvGridClient, args: argparse.Namespace) -> Any:
 
 
 def _get_schedule(client: NvGridClient, args: argparse.Namespace) -> Any:
-    targets = client.get_load_schedule(
-        parse_time(args.start_time, flag="--start-time"),
-        parse_time(args.end_time, flag="--end-time"),
-        _list_arg(args.feed_tags),
-    )
+    # An omitted --start-time is left to DPS, which takes its own now.
+    start_time, end_time = _resolve_times(client, args.start_time, args.end_time)
+    targets = client.get_load_schedule(start_time, end_time, _list_arg(args.feed_tags))
     return {"load_targets": targets}
 
 

@@ -11,9 +11,10 @@ are the dataclasses of ``models.py``; failures are the exceptions of ``errors.py
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -30,7 +31,32 @@ from .errors import NvGridRejected
 from .models import ActionResult, FeedCaps, FeedStatus, Load, LoadTarget
 from .retry import call_with_retry
 
-__all__ = ["NvGridClient"]
+__all__ = ["SERVER_NOW_METADATA_KEY", "NvGridClient", "server_now_from_metadata"]
+
+log = logging.getLogger("gridhook.nvgrid")
+
+# Initial metadata the gridhook simulator puts on every answer: its (scaled) clock, RFC 3339.
+# A real DPS does not send it; then relative times are resolved against the local clock.
+SERVER_NOW_METADATA_KEY = "x-gridhook-sim-now"
+
+
+def server_now_from_metadata(metadata: Iterable[tuple[str, Any]] | None) -> datetime | None:
+    """The server's clock from a call's initial metadata, or None if absent or unreadable."""
+    for key, value in metadata or ():
+        if key.lower() != SERVER_NOW_METADATA_KEY:
+            continue
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+        try:
+            when = datetime.fromisoformat(text.strip())
+        except ValueError:
+            log.debug("ignoring unreadable %s metadata %r", SERVER_NOW_METADATA_KEY, text)
+            return None
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    return None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class NvGridClient:
@@ -43,6 +69,7 @@ class NvGridClient:
         *,
         channel: grpc.Channel | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        local_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._owns_channel = channel is None
@@ -50,6 +77,9 @@ class NvGridClient:
         self._sleep = sleep
         self._tokens = TokenManager(self._channel, credentials, endpoint, sleep=sleep)
         self._stub = nvgrid_pb2_grpc.NvGridStub(self._channel)
+        self._local_clock = local_clock or _utc_now
+        # server clock - local clock, from the last answer that carried the server's time.
+        self._server_offset: timedelta | None = None
 
     @classmethod
     def from_env(
@@ -78,6 +108,29 @@ class NvGridClient:
     def __repr__(self) -> str:
         return f"NvGridClient({self.endpoint.address}, tls={self.endpoint.tls.value})"
 
+    # --- the server's clock ------------------------------------------------------------------
+
+    @property
+    def server_clock_offset(self) -> timedelta | None:
+        """How far the server's clock is ahead of ours, as of the last answered call that told
+        us (the simulator does, in ``x-gridhook-sim-now``); None if no answer has."""
+        return self._server_offset
+
+    def server_now(self) -> datetime:
+        """The server's current time, estimated from the last offset seen; the local clock if
+        the server never sent its time (a real DPS does not)."""
+        offset = self._server_offset
+        now = self._local_clock()
+        return now + offset if offset is not None else now
+
+    def sync_server_clock(self) -> datetime:
+        """Make one cheap call (GetMetadata) to learn the server's clock, then ``server_now()``.
+
+        Use it right before resolving relative times such as ``+5m``: a simulator running at
+        ``--speed 60`` moves a minute per real second, so an old offset would be stale."""
+        self._call("GetMetadata", empty_pb2.Empty())
+        return self.server_now()
+
     # --- webhooks ----------------------------------------------------------------------------
 
     def register_webhook(self, url: str, events: Iterable[str] | None = None) -> ActionResult:
@@ -103,10 +156,11 @@ class NvGridClient:
         correlation_id: str = "",
         best_effort: bool = False,
     ) -> ActionResult:
-        """Schedule one target from ``start_time`` (default now) to ``end_time`` (None = until
-        replaced). ``value=None`` schedules the null target: back to the default constraint."""
+        """Schedule one target from ``start_time`` (default: ``server_now()``) to ``end_time``
+        (None = until replaced). ``value=None`` schedules the null target: back to the default
+        constraint."""
         target = LoadTarget(
-            start_time=start_time or datetime.now(UTC),
+            start_time=start_time or self.server_now(),
             end_time=end_time,
             target_load=None if value is None else Load(float(value), convert.parse_unit(unit)),
             best_effort=best_effort,
@@ -154,7 +208,11 @@ class NvGridClient:
         def invoke(timeout: float) -> Any:
             token = self._tokens.access_token()
             last_token[:] = [token]
-            return method(request, timeout=timeout, metadata=bearer_metadata(token))
+            response, call = method.with_call(
+                request, timeout=timeout, metadata=bearer_metadata(token)
+            )
+            self._note_server_time(call)
+            return response
 
         def on_unauthenticated() -> bool:
             return bool(last_token) and self._tokens.recover_from_rejection(last_token[0])
@@ -166,6 +224,15 @@ class NvGridClient:
             on_unauthenticated=on_unauthenticated,
             sleep=self._sleep,
         )
+
+    def _note_server_time(self, call: Any) -> None:
+        try:
+            metadata = call.initial_metadata()
+        except Exception:  # the server's time is a hint: never fail an answered call over it
+            return
+        server_now = server_now_from_metadata(metadata)
+        if server_now is not None:
+            self._server_offset = server_now - self._local_clock()
 
     def _checked(self, rpc: str, request: Any) -> ActionResult:
         result = convert.action_result(self._call(rpc, request))

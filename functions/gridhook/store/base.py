@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from gridhook.events import StoredEvent
+from gridhook.events import StoredEvent, rfc3339
 
 __all__ = [
     "AddOutcome",
@@ -32,6 +32,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "iter_events",
+    "sortable_timestamp",
 ]
 
 MAX_PAGE_SIZE = 1000
@@ -128,8 +129,8 @@ class SubscriptionRecord:
             "token_fingerprint": self.token_fingerprint,
             "desired": self.desired,
             "registered": self.registered,
-            "last_attempt": _iso(self.last_attempt),
-            "last_success": _iso(self.last_success),
+            "last_attempt": rfc3339(self.last_attempt),
+            "last_success": rfc3339(self.last_success),
             "last_error": self.last_error,
             "consecutive_failures": self.consecutive_failures,
         }
@@ -165,7 +166,7 @@ class DriftRecord:
         return {
             "drift_id": self.drift_id,
             "feed_tag": self.feed_tag,
-            "detected_at": _iso(self.detected_at),
+            "detected_at": rfc3339(self.detected_at),
             "message": self.message,
             "dps_view": self.dps_view,
             "our_view": self.our_view,
@@ -185,10 +186,6 @@ class DriftRecord:
 
 def _parse(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @runtime_checkable
@@ -222,6 +219,11 @@ class EventStore(Protocol):
         """Recorded drift, newest first."""
 
     def close(self) -> None: ...
+
+
+def sortable_timestamp(value: datetime) -> str:
+    """Fixed width, UTC, microseconds: lexical order is time order, so indexes sort right."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def encode_cursor(event: StoredEvent) -> str:

@@ -29,6 +29,7 @@ from gridhook.store.base import (
     SubscriptionRecord,
     decode_cursor,
     encode_cursor,
+    sortable_timestamp,
 )
 
 __all__ = ["COLLECTIONS", "FirestoreEventStore"]
@@ -107,7 +108,7 @@ class FirestoreEventStore:
             q = q.where(filter=firestore.FieldFilter("correlation_id", "==", query.correlation_id))
         lower: tuple[str, str] | None = None
         if query.since is not None:
-            lower = (">=", _ts(query.since))
+            lower = (">=", sortable_timestamp(query.since))
         if query.cursor is not None:
             after_time, after_id = decode_cursor(query.cursor)
             after = _sort_key(after_time, after_id)
@@ -116,7 +117,9 @@ class FirestoreEventStore:
         if lower is not None:
             q = q.where(filter=firestore.FieldFilter("sort_key", *lower))
         if query.until is not None:
-            q = q.where(filter=firestore.FieldFilter("sort_key", "<", _ts(query.until)))
+            q = q.where(
+                filter=firestore.FieldFilter("sort_key", "<", sortable_timestamp(query.until))
+            )
         q = q.order_by("sort_key").limit(query.limit + 1)  # +1: is there another page?
         docs = self._call("query", q.get)
         events = [_from_doc(d.to_dict()) for d in docs[: query.limit]]
@@ -226,13 +229,8 @@ class FirestoreEventStore:
         self._client.close()
 
 
-def _ts(value: datetime) -> str:
-    # Fixed width, UTC, microseconds: lexical order is time order.
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _sort_key(received_at: datetime, event_id: str) -> str:
-    return f"{_ts(received_at)}|{event_id}"
+    return f"{sortable_timestamp(received_at)}|{event_id}"
 
 
 def _to_doc(event: StoredEvent) -> dict[str, Any]:
