@@ -236,7 +236,8 @@ class Receiver:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             httpRequest={
                 "requestMethod": request.method,
-                "requestUrl": log.redact_url(request.url),
+                # Only a query string can carry a secret; skip the redaction work without one.
+                "requestUrl": log.redact_url(request.url) if request.query_string else request.path,
                 "status": result.status,
                 "userAgent": request.user_agent.string or None,
             },

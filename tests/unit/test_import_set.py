@@ -1,5 +1,6 @@
 """The receiver's cold start: importing main.py and serving a webhook on SQLite loads
-no gRPC, no NvGrid stubs, no simulator, no AWS SDK and no Firestore client."""
+no gRPC, no NvGrid stubs, no simulator, no AWS SDK and no Firestore client (and, for a
+valid event, not even jsonschema: only a rejected payload needs its violation list)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ reply = app.test_client().post(
 )
 heavy = sorted(
     m for m in sys.modules
-    if m.split(".")[0] in ("grpc", "dpsapi", "simulator", "boto3", "botocore", "nvgrid_client")
+    if m.split(".")[0]
+    in ("grpc", "dpsapi", "simulator", "boto3", "botocore", "nvgrid_client", "jsonschema")
     or m.startswith(("google.cloud.firestore", "gridhook.nvgrid", "gridhook.store.firestore"))
 )
 print(json.dumps({"status": reply.status_code, "body": reply.get_json(), "heavy": heavy}))

@@ -98,3 +98,13 @@ def test_json_pointer_escapes() -> None:
 
     assert _pointer(["a/b", "c~d", 0]) == "/a~1b/c~0d/0"
     assert _pointer([]) == ""
+
+
+def test_a_trailing_newline_is_not_a_valid_enum_like_value() -> None:
+    # Python's '$' matches before a final newline; the schema's patterns must not.
+    assert [v.path for v in violations({"event": "start_ramp_up\n"})] == ["/event"]
+    bad_unit = {"event": "end_ramp_up", "target_load": {"value": 1, "unit": "mw\n"}}
+    assert [v.path for v in violations(bad_unit)] == ["/target_load/unit"]
+    assert [v.path for v in violations({**SEED_PAYLOAD, "end_time": "2025-10-24T18:00:00Z\n"})] == [
+        "/end_time"
+    ]

@@ -1,0 +1,1 @@
+"""gridhook benchmarks (``make bench`` = ``python -m tests.bench``); see __main__.py."""
