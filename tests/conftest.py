@@ -1,7 +1,8 @@
-"""Shared fixtures: stores on every backend, the Firestore emulator, real servers."""
+"""Shared fixtures: stores on every backend, the Firestore emulator, moto, real servers."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,58 @@ def firestore_env(
     return env
 
 
-@pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)])
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto in server mode on a free loopback port: the real boto3 client speaks real HTTP."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ModuleNotFoundError as exc:  # moto[dynamodb] alone lacks the server's flask-cors
+        pytest.fail(f"moto server mode needs {exc.name}: pip install flask-cors")
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def dynamodb_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment pointing boto3 at moto (fake credentials), with a fresh, empty table."""
+    from gridhook.store.dynamodb import DynamoDBEventStore
+
+    table = f"gridhook-test-{uuid.uuid4().hex[:12]}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint,
+        "GRIDHOOK_STORE": f"dynamodb://{table}",
+    }
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    admin = DynamoDBEventStore(table, timeout_seconds=5.0)
+    admin.create_table()
+    yield env
+    admin.delete_table()
+    admin.close()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("firestore", marks=pytest.mark.firestore),
+        pytest.param("dynamodb", marks=pytest.mark.dynamodb),
+    ]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store URL on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/events.db"
-    env = request.getfixturevalue("firestore_env")
+    env = request.getfixturevalue(f"{request.param}_env")
     return env["GRIDHOOK_STORE"]
 
 

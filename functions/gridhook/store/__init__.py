@@ -2,12 +2,19 @@
 
 - ``sqlite:///var/gridhook.db`` — the embedded default (one file, WAL).
 - ``firestore://PROJECT[/DATABASE]`` — production on Google Cloud.
+- ``dynamodb://TABLE[?region=REGION&endpoint_url=URL]`` — AWS (needs ``gridhook[aws]``).
+  Without ``region`` the client reads ``AWS_REGION`` / ``AWS_DEFAULT_REGION``; without
+  ``endpoint_url`` boto3 reads ``AWS_ENDPOINT_URL_DYNAMODB`` (e.g. DynamoDB Local, moto).
+  Credentials come from boto3's usual chain, never from the URL.
 
 Backends are imported only when opened, so the receiver on SQLite never loads the
-Firestore client.
+Firestore client or boto3.
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
 
 from gridhook.store.base import (
     AddOutcome,
@@ -61,4 +68,37 @@ def open_store(url: str, *, timeout_seconds: float = 10.0) -> EventStore:
         return FirestoreEventStore(
             project, database or "(default)", timeout_seconds=timeout_seconds
         )
-    raise ValueError(f"unknown store scheme {scheme!r}: use sqlite:// or firestore://")
+    if scheme == "dynamodb":
+        return _open_dynamodb(rest, timeout_seconds)
+    raise ValueError(f"unknown store scheme {scheme!r}: use sqlite://, firestore:// or dynamodb://")
+
+
+_DYNAMODB_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_DYNAMODB_USAGE = "dynamodb://TABLE[?region=REGION&endpoint_url=URL]"
+
+
+def _open_dynamodb(rest: str, timeout_seconds: float) -> EventStore:
+    table, _, query = rest.partition("?")
+    table = table.strip("/")
+    if not _DYNAMODB_TABLE.fullmatch(table):
+        raise ValueError(
+            f"dynamodb store URL needs a table name (3-255 of A-Z a-z 0-9 _ . -): {_DYNAMODB_USAGE}"
+        )
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"region", "endpoint_url"})
+    if unknown:
+        raise ValueError(f"unknown dynamodb store URL option(s) {unknown}: {_DYNAMODB_USAGE}")
+    try:
+        from gridhook.store.dynamodb import DynamoDBEventStore
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("boto3", "botocore"):
+            raise
+        raise StoreUnavailable(
+            f"dynamodb:// needs boto3, which is not installed: pip install 'gridhook[aws]' ({exc})"
+        ) from exc
+    return DynamoDBEventStore(
+        table,
+        region=options.get("region") or None,
+        endpoint_url=options.get("endpoint_url") or None,
+        timeout_seconds=timeout_seconds,
+    )
