@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import flask
+from werkzeug.exceptions import ClientDisconnected
 
 from gridhook import log
 from gridhook.auth import ReloadingTokenVerifier, TokenVerifier, presented_tokens
@@ -52,6 +53,7 @@ class _Outcome:
     event_id: str | None = None
     feed_tag: str | None = None
     correlation_id: str | None = None
+    detail: str | None = None  # for the log line only, never the answer
 
 
 def _error(
@@ -150,9 +152,16 @@ class Receiver:
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)
-        raw = _read_bounded(request, limit)
+        try:
+            raw = _read_bounded(request, limit)
+        except ClientDisconnected:
+            raw = b""
         if raw is None:
             return _too_large(limit)
+        if request.content_length is not None and len(raw) < request.content_length:
+            # The sender went away mid-body; even a prefix that parses is not the event.
+            message = "the body ended before its Content-Length; nothing was stored"
+            return _error(400, "incomplete_body", message, "invalid")
         try:
             payload = parse_payload(raw)
         except BadPayload as exc:
@@ -160,14 +169,16 @@ class Receiver:
         found = violations(payload)
         if found:
             details = [v.to_dict() for v in found]
-            self._quarantine(raw, details)
+            event_type = payload.get("event")
             return _error(
                 422,
                 "schema_violation",
                 f"payload fails the power-event schema ({len(found)} violation(s))",
                 "rejected",
                 details=details,
-                event=payload.get("event") if isinstance(payload.get("event"), str) else None,
+                # Unvalidated text: logged only when short enough to be an event type.
+                event=event_type if isinstance(event_type, str) and len(event_type) <= 64 else None,
+                detail=self._quarantine(raw, details),
             )
         try:
             eid = compute_event_id(payload)
@@ -184,18 +195,19 @@ class Receiver:
         try:
             outcome = self.store().add_event(event)
         except (StoreError, ValueError) as exc:
-            _logger.error("store unavailable: %s", exc)
             return _error(
                 503,
                 "store_unavailable",
                 "the event store is unavailable; nothing was stored, retry later",
                 "store_unavailable",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                detail=str(exc),
                 **fields,
             )
         return _Outcome(200, {"status": outcome.value, "event_id": eid}, outcome.value, **fields)
 
-    def _quarantine(self, raw: bytes, details: list[dict[str, str]]) -> None:
+    def _quarantine(self, raw: bytes, details: list[dict[str, str]]) -> str | None:
+        """Keep a rejected payload for diagnosis; returns why that failed, if it did."""
         now = datetime.now(UTC)
         digest = hashlib.sha256(raw).hexdigest()
         item = QuarantinedPayload(
@@ -213,7 +225,8 @@ class Receiver:
             self.store().quarantine(item)
         except (StoreError, ValueError) as exc:
             # The sender still gets its 422: quarantine is for diagnosis, not delivery.
-            _logger.warning("could not quarantine a rejected payload: %s", exc)
+            return f"could not quarantine the payload: {exc}"
+        return None
 
     def _log(self, request: flask.Request, result: _Outcome, started: float) -> None:
         level = (
@@ -233,6 +246,7 @@ class Receiver:
             event_id=result.event_id,
             feed_tag=result.feed_tag,
             correlation_id=result.correlation_id,
+            error=result.detail,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             httpRequest={
                 "requestMethod": request.method,

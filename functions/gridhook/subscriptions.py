@@ -282,6 +282,8 @@ def _remove(
         )
         _record_failure(store, replace(record, desired=False), message, now())
         report.left.append({"url": record.url, "error": message})
+        if isinstance(report, ReconcileReport):
+            report.fail("error", "stale_token_missing", message, "restore the old token")
         _logger.error(
             "%s (%s)", message, record.url, extra={"fields": {"outcome": "reconcile_failed"}}
         )

@@ -233,6 +233,21 @@ def test_unauthenticated_body_is_not_read(server) -> None:
 # -- 400 ------------------------------------------------------------------------------
 
 
+def test_body_shorter_than_its_content_length_is_400(server, db_path) -> None:
+    before = len(stored(db_path))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /nvgrid/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {TEST_TOKEN}\r\n".encode()
+            + b'Content-Length: 500\r\n\r\n{"event": "start_ramp_down"'
+        )
+        sock.shutdown(socket.SHUT_WR)  # the sender gives up half-way
+        reply = read_reply(sock)
+    assert reply.startswith("HTTP/1.1 400"), reply
+    assert '"incomplete_body"' in reply
+    assert len(stored(db_path)) == before
+
+
 @pytest.mark.parametrize(
     "body, code",
     [
@@ -389,6 +404,11 @@ def test_store_unavailable_is_503_with_retry_after(tmp_path) -> None:
         response = srv.post(json=unique_payload(), headers=AUTH)
         assert_json_error(response, 503, "store_unavailable")
         assert int(response.headers["Retry-After"]) > 0
+        lines = [json.loads(line) for line in srv.logs().splitlines() if line.startswith("{")]
+    # One line for the request, at ERROR, saying why (and nothing about the token).
+    (entry,) = [line for line in lines if line.get("outcome") == "store_unavailable"]
+    assert entry["severity"] == "ERROR" and "Firestore" in entry["error"]
+    assert TEST_TOKEN not in json.dumps(lines)
 
 
 def test_unopenable_sqlite_store_is_503(tmp_path) -> None:

@@ -366,3 +366,22 @@ def test_reconcile_function_with_bad_credentials_answers_200_error(
         for line in logs.splitlines()
         if line.startswith("{")
     )
+
+
+def test_retiring_a_token_too_early_is_reported_not_forgotten(
+    sim, nvgrid, settings, tokens_file, receiver
+) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    # The old token is dropped before reconcile could unregister its URL.
+    tokens_file.write_text(f"{NEW_TOKEN}\n")
+    rotated = dataclasses.replace(settings, webhook_tokens=(NEW_TOKEN,))
+    report = with_store(settings, lambda s: reconcile(rotated, s, nvgrid))
+    assert report.status == "error" and report.error["code"] == "stale_token_missing"
+    assert [item["url"] for item in report.left] == [f"{settings.webhook_url}?token=REDACTED"]
+    # Both URLs are still registered with DPS, and the old one is still on record.
+    assert len(sim.registrations()) == 2
+    assert len(with_store(settings, lambda s: s.subscriptions())) == 2
+    # Putting the old token back (after the new one) lets the next run finish the job.
+    both = dataclasses.replace(settings, webhook_tokens=(NEW_TOKEN, TEST_TOKEN))
+    assert with_store(settings, lambda s: reconcile(both, s, nvgrid)).status == "ok"
+    assert [r.url for r in sim.registrations()] == [f"{settings.webhook_url}?token={NEW_TOKEN}"]

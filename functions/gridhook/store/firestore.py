@@ -16,6 +16,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
+from google.auth.exceptions import GoogleAuthError
 from google.cloud import firestore
 
 from gridhook.events import StoredEvent
@@ -67,7 +68,14 @@ class FirestoreEventStore:
             predicate=_TRANSIENT, initial=0.05, maximum=1.0, multiplier=2.0, timeout=timeout_seconds
         )
         # With FIRESTORE_EMULATOR_HOST set the client talks to the emulator, unauthenticated.
-        self._client = client or firestore.Client(project=project, database=database)
+        try:
+            self._client = client or firestore.Client(project=project, database=database)
+        except GoogleAuthError as exc:
+            raise StoreUnavailable(
+                f"no Google credentials for Firestore {project}/{database}: {exc}; on Cloud "
+                "Functions check the service account, locally run `gcloud auth "
+                "application-default login` or set FIRESTORE_EMULATOR_HOST"
+            ) from exc
         self._events = self._client.collection(COLLECTIONS["events"])
         self._quarantine = self._client.collection(COLLECTIONS["quarantine"])
         self._subscriptions = self._client.collection(COLLECTIONS["subscriptions"])
