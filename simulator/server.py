@@ -24,7 +24,7 @@ from simulator.faults import FaultKnobs
 from simulator.schedule import Schedule, ScheduledTarget
 from simulator.service import AuthServicer, GuardInterceptor, NvGridServicer
 from simulator.tls import ensure_tls_files
-from simulator.webhooks import Delivery, Dispatcher, Registration, WebhookRegistry, redact_url
+from simulator.webhooks import Delivery, Dispatcher, Registration, WebhookRegistry
 
 log = logging.getLogger("simulator")
 
@@ -57,15 +57,15 @@ class Simulator:
             config.ramp_rate_mw_per_minute,
             self._dispatcher.publish,
         )
-        self._rpc_counts: dict[str, int] = {}
         self._temp_tls_dir: str | None = None
         self.ca_cert_path: Path | None = None
         self._grpc_pool = ThreadPoolExecutor(
             max_workers=config.grpc_workers, thread_name_prefix="sim-grpc"
         )
+        self._guard = GuardInterceptor(self.tokens, self.faults, self.clock)
         self._server = grpc.server(
             self._grpc_pool,
-            interceptors=[GuardInterceptor(self.tokens, self.faults, self._rpc_counts, self.clock)],
+            interceptors=[self._guard],
             # Without this, gRPC sets SO_REUSEPORT and a second simulator on the same port
             # would silently share it instead of failing.
             options=[("grpc.so_reuseport", 0)],
@@ -156,7 +156,7 @@ class Simulator:
 
     def rpc_counts(self) -> dict[str, int]:
         """Calls received per RPC name (including refused ones), e.g. {"GetStatus": 3}."""
-        return dict(self._rpc_counts)
+        return self._guard.rpc_counts()
 
     def calculated_load_mw(self, feed_tag: str) -> float:
         return self._engine.calculated_watts(feed_tag) / 1e6
@@ -224,4 +224,4 @@ def start_simulator(config: SimulatorConfig | None = None) -> Simulator:
     return simulator
 
 
-__all__ = ["Simulator", "redact_url", "start_simulator"]
+__all__ = ["Simulator", "start_simulator"]

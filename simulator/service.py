@@ -4,6 +4,7 @@ enforces bearer tokens and injects UNAVAILABLE outages."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -49,13 +50,22 @@ class GuardInterceptor(grpc.ServerInterceptor):
     NvGrid calls without a valid `authorization: Bearer <token>`. Reflection is left open so
     grpcurl can list services without a token."""
 
-    def __init__(
-        self, tokens: TokenAuthority, faults: FaultKnobs, counts: dict[str, int], clock: SimClock
-    ):
+    def __init__(self, tokens: TokenAuthority, faults: FaultKnobs, clock: SimClock):
         self._tokens = tokens
         self._faults = faults
-        self._counts = counts
         self._clock = clock
+        # Handlers run on several gRPC threads at once: the count is kept under a lock.
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
+
+    def rpc_counts(self) -> dict[str, int]:
+        """Calls received per RPC name (including refused ones), e.g. {"GetStatus": 3}."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def _count(self, name: str) -> None:
+        with self._counts_lock:
+            self._counts[name] = self._counts.get(name, 0) + 1
 
     def intercept_service(
         self,
@@ -71,7 +81,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         short_name = method.rsplit("/", 1)[-1]
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            self._counts[short_name] = self._counts.get(short_name, 0) + 1
+            self._count(short_name)
             if self._faults.take_rpc_outage():
                 log.info("rpc failed (fault) method=%s code=UNAVAILABLE", short_name)
                 context.abort(grpc.StatusCode.UNAVAILABLE, "simulated DPS outage")
@@ -155,6 +165,8 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
     def SetLoadTarget(
         self, request: nvgrid_pb2.LoadTargetRequest, context: grpc.ServicerContext
     ) -> nvgrid_pb2.LoadTargetResponse:
+        if not request.load_targets:
+            return nvgrid_pb2.LoadTargetResponse(code=ERROR, diag_msg="no load targets given")
         now = self._clock.now()
         accepted: list[dict[str, Any]] = []
         details: list[nvgrid_pb2.LoadTargetResponse.Detail] = []
@@ -170,8 +182,6 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
                     correlation_id=fields.get("correlation_id", target.correlation_id),
                 )
             )
-        if not request.load_targets:
-            return nvgrid_pb2.LoadTargetResponse(code=ERROR, diag_msg="no load targets given")
         failures = [d.diag_msg for d in details if d.code == ERROR]
         if failures:
             # All or nothing, so a half-applied request never leaves the schedule ambiguous.

@@ -41,6 +41,7 @@ TARGET_MINUTES = 3  # the target ends ~3 real seconds after it starts
 MIN_SIM_AGE = 1.5  # real seconds the simulator runs before the target is scheduled
 WAIT = 30.0  # every wait is bounded by this many real seconds
 EXPECTED = ["start_ramp_down", "end_ramp_down", "start_ramp_up", "end_ramp_up"]
+_DELIVERY_LINE = re.compile(r"webhook (delivered|failed) url=\S+ event=(\S+) status=(\S+)")
 
 pytestmark = pytest.mark.skipif(
     not (GRIDHOOK.exists() and GRIDHOOK_SIM.exists()), reason="needs the installed console scripts"
@@ -177,8 +178,13 @@ def test_ramp_down_scheduled_through_the_cli_reaches_the_receivers_store(tmp_pat
             quarantined = store.quarantined()
         finally:
             store.close()
-        time.sleep(0.3)  # let the simulator log its last delivery before it is stopped
-        log_text = sim_log.read_text(errors="replace")
+        # The store has the last event before the simulator hears the 200 and logs it.
+        while True:
+            log_text = sim_log.read_text(errors="replace")
+            logged = len(_DELIVERY_LINE.findall(log_text))
+            if logged >= len(EXPECTED) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
 
     names = [event.event for event in stored]
     assert names == EXPECTED, f"store holds {names}; simulator log:\n{log_text}"
@@ -207,9 +213,7 @@ def test_ramp_down_scheduled_through_the_cli_reaches_the_receivers_store(tmp_pat
     assert up_end["calculated_load"] == {"value": 10, "unit": "mw"}
 
     # Nothing refused: every delivery the simulator logged was a 200, one per event.
-    deliveries = re.findall(
-        r"webhook (delivered|failed) url=\S+ event=(\S+) status=(\S+)", log_text
-    )
+    deliveries = _DELIVERY_LINE.findall(log_text)
     assert sorted(event for _, event, _ in deliveries) == sorted(EXPECTED), log_text
     assert {(outcome, status) for outcome, _, status in deliveries} == {("delivered", "200")}
     assert TEST_TOKEN not in log_text  # the registered URL is logged redacted

@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from gridhook.log import redact_url
+
 if TYPE_CHECKING:
     from gridhook.nvgrid import NvGridClient
 
@@ -184,7 +186,10 @@ def parse_time(raw: str | None, *, flag: str, now: datetime | None = None) -> da
     relative = _RELATIVE_TIME.match(text)
     if relative:
         amount, unit = relative.groups()
-        return now + timedelta(seconds=float(amount) * _SECONDS_PER[unit])
+        try:
+            return now + timedelta(seconds=float(amount) * _SECONDS_PER[unit])
+        except OverflowError:
+            raise NvGridConfigError(f"{flag} {raw!r} is too far in the future") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -259,11 +264,12 @@ def _get_status(client: NvGridClient, args: argparse.Namespace) -> Any:
 def _register_webhook(client: NvGridClient, args: argparse.Namespace) -> Any:
     events = _list_arg(args.events)
     result = client.register_webhook(args.url, events)
-    return {"url": args.url, "events": events or "all", "result": result}
+    # The URL may carry the webhook token: output can end up in logs, so it is redacted.
+    return {"url": redact_url(args.url), "events": events or "all", "result": result}
 
 
 def _unregister_webhook(client: NvGridClient, args: argparse.Namespace) -> Any:
-    return {"url": args.url, "result": client.unregister_webhook(args.url)}
+    return {"url": redact_url(args.url), "result": client.unregister_webhook(args.url)}
 
 
 # --- running ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ that talk to it through real gRPC. Helpers are fixtures (not imports) because py
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,8 @@ SimFactory = Callable[..., Simulator]
 @pytest.fixture(autouse=True)
 def _no_ambient_nvgrid_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must not pick up a developer's NVGRID_* settings."""
-    for name in (
-        "NVGRID_HOST",
-        "NVGRID_PORT",
-        "NVGRID_TLS",
-        "NVGRID_CA_CERT",
-        "NVGRID_USERNAME",
-        "NVGRID_PASSWORD",
-        "NVGRID_CREDENTIALS_FILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith("NVGRID_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -90,6 +90,15 @@ def test_register_and_unregister_webhook(sim_flags, capsys) -> None:
     assert code == 0 and result["result"]["ok"] is True and sim.registrations() == []
 
 
+def test_webhook_urls_are_printed_redacted(sim_flags, capsys) -> None:
+    _, flags = sim_flags
+    url = "http://127.0.0.1:8080/nvgrid/webhook?token=secret-token-123456789"
+    code, result, _ = run(capsys, "register-webhook", *flags, "--url", url)
+    assert code == 0 and result["url"] == "http://127.0.0.1:8080/nvgrid/webhook?token=REDACTED"
+    code, result, _ = run(capsys, "unregister-webhook", *flags, "--url", url)
+    assert code == 0 and "secret-token" not in json.dumps(result)
+
+
 def test_rejection_exits_5_with_one_stderr_line_and_json(sim_flags, capsys) -> None:
     _, flags = sim_flags
     code, answer, err = run(capsys, "register-webhook", *flags, "--url", "http://evil:1/x")

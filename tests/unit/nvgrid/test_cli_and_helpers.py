@@ -39,6 +39,13 @@ def test_parse_time_rejects_nonsense_naming_the_flag() -> None:
         parse_time("tomorrow", flag="--end-time")
 
 
+@pytest.mark.parametrize("raw", ["+99999999d", "+99999999999999d"])
+def test_parse_time_rejects_offsets_past_the_calendar(raw: str) -> None:
+    # An OverflowError here would be a traceback, not the one-line exit 2 of bad flags.
+    with pytest.raises(NvGridConfigError, match="--end-time"):
+        parse_time(raw, flag="--end-time", now=NOW)
+
+
 def test_help_lists_every_command_without_importing_grpc() -> None:
     code = (
         "import sys, contextlib, io\n"
