@@ -284,9 +284,10 @@ def _remove(
         report.left.append({"url": record.url, "error": message})
         if isinstance(report, ReconcileReport):
             report.fail("error", "stale_token_missing", message, "restore the old token")
-        _logger.error(
-            "%s (%s)", message, record.url, extra={"fields": {"outcome": "reconcile_failed"}}
+        outcome = (
+            "reconcile_failed" if isinstance(report, ReconcileReport) else "teardown_incomplete"
         )
+        _logger.error("%s (%s)", message, record.url, extra={"fields": {"outcome": outcome}})
         return
     try:
         nvgrid.unregister_webhook(url)

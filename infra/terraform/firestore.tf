@@ -18,22 +18,22 @@ resource "google_firestore_database" "gridhook" {
 
 # ---------------------------------------------------------------------------------------
 # Composite indexes: one per query shape of FirestoreEventStore.events() / latest_by_feed().
-# Paging orders by (received_at, event_id); a time range on received_at rides on the
-# same indexes (it filters on their first ordered field).
+# Every range condition and every order is on sort_key ("<received_at>|<event_id>", one
+# string): since, until and the paging cursor all ride on the same indexes.
 # ---------------------------------------------------------------------------------------
 
 locals {
   event_indexes = {
-    # events(): no equality filter, ordered by receipt (time-range listing).
-    by_receipt = [["received_at", "ASCENDING"], ["event_id", "ASCENDING"]]
-    # events(feed_tag=...)
-    by_feed = [["feed_tag", "ASCENDING"], ["received_at", "ASCENDING"], ["event_id", "ASCENDING"]]
+    # events(feed_tag=...): feed_tag == X, sort_key range, order by sort_key.
+    by_feed = [["feed_tag", "ASCENDING"], ["sort_key", "ASCENDING"]]
     # events(correlation_id=...): one curtailment episode.
-    by_correlation = [["correlation_id", "ASCENDING"], ["received_at", "ASCENDING"], ["event_id", "ASCENDING"]]
+    by_correlation = [["correlation_id", "ASCENDING"], ["sort_key", "ASCENDING"]]
     # events(feed_tag=..., correlation_id=...)
-    by_feed_and_correlation = [["feed_tag", "ASCENDING"], ["correlation_id", "ASCENDING"], ["received_at", "ASCENDING"], ["event_id", "ASCENDING"]]
-    # latest_by_feed(): newest event of one feed.
-    latest_by_feed = [["feed_tag", "ASCENDING"], ["received_at", "DESCENDING"]]
+    by_feed_and_correlation = [["feed_tag", "ASCENDING"], ["correlation_id", "ASCENDING"], ["sort_key", "ASCENDING"]]
+    # latest_by_feed(): feed_tag == X, order by sort_key descending, limit 1.
+    latest_by_feed = [["feed_tag", "ASCENDING"], ["sort_key", "DESCENDING"]]
+    # events() without an equality filter and latest_by_feed()'s skip-scan over the feed
+    # tags (feed_tag > X order by feed_tag) use single-field indexes (below / default).
   }
 }
 
@@ -68,8 +68,11 @@ locals {
     # Event times reported by DPS: only grow, never queried alone.
     events_start_time = { collection = "power_events", field = "start_time", indexes = [] }
     events_end_time   = { collection = "power_events", field = "end_time", indexes = [] }
-    # Receipt time: only grows; queried as a range on its own (ascending) only.
-    events_received_at = { collection = "power_events", field = "received_at", indexes = ["ASCENDING"] }
+    # Receipt time: only grows; queried through sort_key, never on its own.
+    events_received_at = { collection = "power_events", field = "received_at", indexes = [] }
+    # sort_key only grows too, but events() without a filter ranges and orders on it,
+    # ascending; the descending order is served by the latest_by_feed composite index.
+    events_sort_key = { collection = "power_events", field = "sort_key", indexes = ["ASCENDING"] }
     # Quarantine: listed newest first; the body and the errors are never queried.
     quarantine_received_at = { collection = "quarantine", field = "received_at", indexes = ["DESCENDING"] }
     quarantine_body        = { collection = "quarantine", field = "body", indexes = [] }

@@ -28,8 +28,8 @@ locals {
       filter      = "${local.receiver_logs} AND jsonPayload.outcome=(\"store_unavailable\" OR \"internal_error\")"
     }
     reconcile_failures = {
-      description = "Reconcile or teardown runs that failed."
-      filter      = "${local.jobs_logs} AND jsonPayload.outcome=\"reconcile_failed\" AND severity>=ERROR"
+      description = "Reconcile runs that failed, and teardown runs that left a subscription registered with DPS."
+      filter      = "${local.jobs_logs} AND jsonPayload.outcome=(\"reconcile_failed\" OR \"teardown_incomplete\") AND severity>=ERROR"
     }
     drift = {
       description = "Drift records: DPS's view differs from the state derived from received events (a missed or lost webhook)."
@@ -116,6 +116,8 @@ locals {
         "Usual causes: DPS unreachable from Google Cloud, expired NvGrid credentials or CA",
         "(Secret Manager), or a webhook URL DPS refuses. Re-run with:",
         "gcloud scheduler jobs run ${var.name_prefix}-reconcile --location ${var.region}",
+        "A teardown that left subscriptions behind (jsonPayload.outcome=\"teardown_incomplete\")",
+        "counts here too: its log line names what DPS still has registered; run it again.",
       ])
     }
     drift = {

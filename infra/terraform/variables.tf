@@ -117,6 +117,12 @@ variable "store_timeout_seconds" {
     condition     = var.store_timeout_seconds >= 0.1 && var.store_timeout_seconds <= 55
     error_message = "store_timeout_seconds must be between 0.1 and 55 (below the receiver's timeout)."
   }
+
+  # The receiver must still be running to answer 503 when the store gives up.
+  validation {
+    condition     = var.store_timeout_seconds < var.receiver_timeout_seconds
+    error_message = "store_timeout_seconds must be shorter than receiver_timeout_seconds."
+  }
 }
 
 # ---------------------------------------------------------------------------------------
@@ -142,6 +148,12 @@ variable "receiver_cpu" {
   validation {
     condition     = contains(["1", "2", "4"], var.receiver_cpu)
     error_message = "receiver_cpu must be 1, 2 or 4 (concurrency above 1 needs at least one whole vCPU)."
+  }
+
+  # Cloud Run (which serves gen2 functions) needs at least 2 GiB of memory for 4 vCPUs.
+  validation {
+    condition     = var.receiver_cpu != "4" || var.receiver_memory == "2Gi"
+    error_message = "receiver_cpu = \"4\" needs receiver_memory = \"2Gi\" (Cloud Run's minimum for 4 vCPUs)."
   }
 }
 
@@ -388,6 +400,12 @@ variable "scheduler_max_backoff" {
   validation {
     condition     = can(regex("^[0-9]+s$", var.scheduler_max_backoff))
     error_message = "scheduler_max_backoff must be a duration in seconds such as \"300s\"."
+  }
+
+  validation {
+    # try(): a malformed duration is reported by the validation above, not here.
+    condition     = try(tonumber(trimsuffix(var.scheduler_max_backoff, "s")) >= tonumber(trimsuffix(var.scheduler_min_backoff, "s")), true)
+    error_message = "scheduler_max_backoff must not be shorter than scheduler_min_backoff."
   }
 }
 

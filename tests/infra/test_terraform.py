@@ -199,7 +199,14 @@ MUTATIONS = {
         "storage.tf",
         'content_type = "application/zip"',
         'md5hash = "x"',
-        "unsupported argument 'md5hash'",
+        "md5hash is read-only (computed) and cannot be set",
+    ),
+    # Terraform names are exact: md5hash, not the md5_hash a camelCase round trip guesses.
+    "misspelled computed attribute referenced": (
+        "outputs.tf",
+        "google_storage_bucket_object.functions.name}",
+        "google_storage_bucket_object.functions.md5_hash}",
+        "has no attribute 'md5_hash'",
     ),
     "unknown attribute referenced": (
         "outputs.tf",
@@ -293,6 +300,96 @@ def test_env_check_fails_when_a_needed_variable_is_missing(tmp_path: Path) -> No
     bad = mutated(tmp_path, "functions.tf", "NVGRID_HOST                         =", "X_HOST =")
     problems = tfcheck.check_env(bad, known=[*tfcheck.code_env_vars(), "X_HOST"])
     assert any("does not set NVGRID_HOST" in p for p in problems)
+
+
+def test_computed_attributes_carry_their_terraform_names() -> None:
+    # extract.py reads them from cdktf's JavaScript: md5hash, not md5_hash (camelCase
+    # md5Hash snake-cased); detect_md5hash is an argument (it has a setter), not computed.
+    resources = tfcheck.load_schema()["providers"]["google"]["resources"]
+    computed = set(resources["google_storage_bucket_object"]["computed"])
+    assert {"md5hash", "crc32c", "media_link"} <= computed
+    assert not {"md5_hash", "crc32_c", "detect_md5_hash", "detect_md5hash"} & computed
+    build = resources["google_cloudfunctions2_function"]["blocks"]["build_config"]
+    assert "build" in build["computed"]
+
+
+# ---------------------------------------------------------------------------------------
+# Firestore indexes and log-based metrics, against the code
+# ---------------------------------------------------------------------------------------
+
+
+def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None:
+    assert tfcheck.check_firestore(stack) == []
+    # The query shapes of FirestoreEventStore: events() with feed_tag, correlation_id or
+    # both (range and order on sort_key), latest_by_feed() (feed_tag ==, sort_key DESC).
+    asc, desc = "ASCENDING", "DESCENDING"
+    assert tfcheck.firestore_indexes(stack) == {
+        ("power_events", (("feed_tag", asc), ("sort_key", asc))),
+        ("power_events", (("correlation_id", asc), ("sort_key", asc))),
+        ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", asc))),
+        ("power_events", (("feed_tag", asc), ("sort_key", desc))),
+    }
+    queried = tfcheck.firestore_queries()
+    assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key"}
+    assert queried["quarantine"] == {"received_at"}
+    fields = {(f["collection"], f["field"]): f for f in tfcheck.firestore_fields(stack)}
+    assert fields["quarantine", "expires_at"]["ttl"]
+    assert fields["quarantine", "received_at"]["indexes"] == ["DESCENDING"]
+    assert fields["power_events", "received_at"]["indexes"] == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # An index on a field no query uses (the received_at/event_id shapes of old).
+        (
+            '["sort_key", "DESCENDING"]]',
+            '["received_at", "DESCENDING"]]',
+            "uses received_at, which no query filters or orders on",
+        ),
+        # A queried field exempt from indexing: events() without a filter fails.
+        (
+            'field = "sort_key", indexes = ["ASCENDING"]',
+            'field = "sort_key", indexes = []',
+            "power_events.sort_key is exempt from indexing but a query uses it",
+        ),
+        # A single-field index kept on a field only ever read through sort_key.
+        (
+            'field = "received_at", indexes = []',
+            'field = "received_at", indexes = ["ASCENDING"]',
+            "power_events.received_at keeps single-field indexes no query uses",
+        ),
+        ('field      = "expires_at"', 'field      = "expiry"', "TTL on quarantine.expiry"),
+    ],
+)
+def test_firestore_check_fails_on(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = tfcheck.check_firestore(mutated(tmp_path, "firestore.tf", old, new))
+    assert any(expected in p for p in problems), problems
+
+
+def test_log_metrics_count_what_the_code_logs(stack: tfcheck.Stack) -> None:
+    assert tfcheck.code_outcomes() == {
+        *("accepted", "duplicate", "rejected", "invalid", "unauthorized", "too_large"),
+        *("unsupported_media_type", "method_not_allowed", "store_unavailable"),
+        *("internal_error", "reconcile_ok", "reconcile_failed", "drift"),
+        *("teardown_ok", "teardown_incomplete"),
+    }
+    assert tfcheck.check_log_metrics(stack) == []
+    counted = tfcheck.metric_outcomes(stack)
+    assert counted["reconcile_failures"] == {"reconcile_failed", "teardown_incomplete"}
+    assert counted["webhook_unauthorized"] == {"unauthorized"}
+
+
+def test_log_metric_check_fails_on_an_outcome_the_code_never_logs(tmp_path: Path) -> None:
+    bad = mutated(
+        tmp_path, "monitoring.tf", 'outcome=\\"unauthorized\\"', 'outcome=\\"unauthorised\\"'
+    )
+    problems = tfcheck.check_log_metrics(bad)
+    assert (
+        "metric webhook_unauthorized counts outcome 'unauthorised', which the code never logs"
+        in (problems)
+    )
+    assert "no metric counts outcome 'unauthorized'" in problems
 
 
 # ---------------------------------------------------------------------------------------

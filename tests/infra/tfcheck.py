@@ -16,6 +16,10 @@ No terraform binary can run here, so the stack is checked statically:
 * :func:`entry_points` / :func:`main_functions`: entry points against ``functions/main.py``.
 * :func:`build_archive`: the zip ``data.archive_file`` would build, by the rules of
   hashicorp/archive 2.7 (symlinked directories followed, doublestar excludes).
+* :func:`check_firestore`: composite indexes and single-field settings against the queries
+  of ``functions/gridhook/store/firestore.py``; the TTL field is one the store writes.
+* :func:`check_log_metrics`: the log-based metrics count only outcomes the code logs, and
+  every outcome but the two "ok" ones is counted.
 * :func:`run_checkov`: checkov, offline, framework terraform.
 
 Each check returns a list of problems (empty = pass) so that tests can assert both ways.
@@ -101,6 +105,15 @@ class Block:
     def children(self, kind: str) -> list[Block]:
         return [b for b in self.blocks if b.kind == kind]
 
+    def child(self, kind: str) -> Block | None:
+        """The first nested ``kind`` block, in either dialect."""
+        found = self.children(kind)
+        if found:
+            return found[0]
+        if kind in self.ambiguous:
+            return _Reader(False).body(kind, (), self.ambiguous[kind][0], self.file)
+        return None
+
 
 _META_KEYS = {"__start_line__", "__end_line__", "__is_block__", "__comments__"}
 _META_KEYS |= {"__inline_comments__"}
@@ -136,21 +149,18 @@ class _Reader:
             if key in _META_KEYS:
                 continue
             name = _unquote(key)
-            if self.marked:
-                if self._is_block_list(value):
-                    for item in value:
-                        block.blocks.extend(self._labelled(name, item, file))
-                else:
-                    block.attrs[name] = value
-                continue
+            dicts = isinstance(value, list) and bool(value)
+            dicts = dicts and all(isinstance(v, dict) for v in value)
             # Old dialect: attribute values are wrapped in a one-element list, blocks are
             # lists of dicts, an object-valued attribute is a one-element list of a dict.
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                if name in BLOCK_META or name in {"content", "validation"}:
-                    for item in value:
-                        block.blocks.extend(self._labelled(name, item, file))
-                else:
-                    block.ambiguous[name] = value
+            old_block = dicts and (name in BLOCK_META or name in {"content", "validation"})
+            if self._is_block_list(value) if self.marked else old_block:
+                for item in value:
+                    block.blocks.extend(self._labelled(name, item, file))
+            elif self.marked:
+                block.attrs[name] = value
+            elif dicts:
+                block.ambiguous[name] = value
             elif isinstance(value, list) and len(value) == 1:
                 block.attrs[name] = value[0]
             else:
@@ -372,10 +382,6 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
-def _loose(name: str) -> str:
-    return name.replace("_", "")
-
-
 def check_schema(stack: Stack, schema: dict[str, Any] | None = None) -> list[str]:
     """Resources, data sources, providers and references against the provider schemas."""
     schema = schema or load_schema()
@@ -428,7 +434,7 @@ def check_schema(stack: Stack, schema: dict[str, Any] | None = None) -> list[str
             spec = types[type_]
             known = set(spec["attributes"]) | set(spec.get("blocks", {}))
             known |= set(spec.get("computed", ())) | {"id"}
-            if _loose(attr) not in {_loose(k) for k in known}:
+            if attr not in known:
                 problems.append(
                     f"{file}: {match.group(0)}: {type_} has no attribute {attr!r}"
                     f"{_suggest(attr, known)}"
@@ -503,13 +509,8 @@ def _env_names(value: Any, locals_: dict[str, Any], seen: frozenset[str] = froze
 
 
 def _function_entry_points(stack: Stack, block: Block) -> list[str]:
-    build = next(iter(block.children("build_config")), None)
-    raw = None
-    if build is not None:
-        raw = build.attrs.get("entry_point")
-    elif "build_config" in block.ambiguous:
-        raw = block.ambiguous["build_config"][0].get("entry_point", [None])[0]
-    raw = _unquote(raw)
+    build = block.child("build_config")
+    raw = _unquote(build.attrs.get("entry_point")) if build is not None else None
     if raw is None:
         return []
     if "each.value.entry_point" in str(raw):
@@ -520,15 +521,6 @@ def _function_entry_points(stack: Stack, block: Block) -> list[str]:
     return [raw]
 
 
-def _service_config(block: Block) -> Block | None:
-    found = block.children("service_config")
-    if found:
-        return found[0]
-    if "service_config" in block.ambiguous:
-        return _Reader(False).body("service_config", (), block.ambiguous["service_config"][0], "")
-    return None
-
-
 def function_env(stack: Stack) -> dict[str, set[str]]:
     """Entry point -> the environment variable names Terraform may set for it."""
     env: dict[str, set[str]] = {}
@@ -536,7 +528,7 @@ def function_env(stack: Stack) -> dict[str, set[str]]:
     for block in stack.resources():
         if block.labels[0] != "google_cloudfunctions2_function":
             continue
-        service = _service_config(block)
+        service = block.child("service_config")
         value: Any = {}
         if service is not None:
             value = service.attrs.get("environment_variables")
@@ -594,6 +586,203 @@ def check_env(stack: Stack, known: Iterable[str] | None = None) -> list[str]:
         for name in SECRET_ENV:
             if re.search(rf"\b{name}\b", text):
                 problems.append(f"{file}: mentions {name}; secrets are mounted files only")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Firestore: indexes against the store's queries
+# ---------------------------------------------------------------------------------------
+
+FIRESTORE_PY = FUNCTIONS / "gridhook" / "store" / "firestore.py"
+
+
+def _str_arg(call: ast.Call) -> str | None:
+    arg = call.args[0] if call.args else None
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+
+
+def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
+    """Collection -> fields the store filters or orders on (FieldFilter / order_by).
+
+    A method's fields belong to the collections it reaches through ``self._x``, which
+    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    collections: dict[str, str] = {}
+    for node in ast.walk(tree):
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id == "COLLECTIONS":
+            collections = ast.literal_eval(node.value)
+    handles: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+            value = node.value
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+                key = value.args[0] if value.func.attr == "collection" and value.args else None
+                if isinstance(key, ast.Subscript) and isinstance(key.slice, ast.Constant):
+                    handles[node.targets[0].attr] = collections[key.slice.value]
+    queried: dict[str, set[str]] = {name: set() for name in collections.values()}
+    for method in ast.walk(tree):
+        if not isinstance(method, ast.FunctionDef) or method.name == "__init__":
+            continue
+        used = {
+            handles[n.attr]
+            for n in ast.walk(method)
+            if isinstance(n, ast.Attribute) and n.attr in handles
+        }
+        fields = set()
+        for call in ast.walk(method):
+            if isinstance(call, ast.Call):
+                func = call.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name in {"FieldFilter", "order_by"} and _str_arg(call):
+                    fields.add(_str_arg(call))
+        for collection in used:
+            queried[collection] |= fields
+    return queried
+
+
+def firestore_indexes(stack: Stack) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(collection, ((field, order), ...)) of every composite index."""
+    locals_ = stack.locals()
+    found = set()
+    for block in stack.resources():
+        if block.labels[0] != "google_firestore_index":
+            continue
+        ref = _LOCAL.search(str(block.attrs.get("for_each", "")))
+        shapes = locals_[ref.group(1)].values() if ref else []
+        for fields in shapes:
+            pairs = tuple((_unquote(f), _unquote(o)) for f, o in fields)
+            found.add((_unquote(block.attrs["collection"]), pairs))
+    return found
+
+
+def firestore_fields(stack: Stack) -> list[dict[str, Any]]:
+    """Single-field settings: collection, field, indexes kept (orders) and ttl."""
+    locals_ = stack.locals()
+    out = []
+    for block in stack.resources():
+        if block.labels[0] != "google_firestore_field":
+            continue
+        ref = _LOCAL.search(str(block.attrs.get("for_each", "")))
+        if ref:
+            out += [
+                {
+                    "collection": _unquote(item["collection"]),
+                    "field": _unquote(item["field"]),
+                    "indexes": [_unquote(i) for i in item["indexes"]],
+                    "ttl": False,
+                }
+                for item in locals_[ref.group(1)].values()
+            ]
+            continue
+        config = block.child("index_config")
+        kept = [i.attrs.get("order") for i in config.children("indexes")] if config else None
+        out.append(
+            {
+                "collection": _unquote(block.attrs["collection"]),
+                "field": _unquote(block.attrs["field"]),
+                "indexes": kept,  # None: Firestore's defaults
+                "ttl": block.child("ttl_config") is not None,
+            }
+        )
+    return out
+
+
+def check_firestore(stack: Stack, path: Path = FIRESTORE_PY) -> list[str]:
+    queried = firestore_queries(path)
+    code = path.read_text(encoding="utf-8")
+    problems = []
+    for collection, fields in sorted(firestore_indexes(stack)):
+        if collection not in queried:
+            problems.append(f"composite index on unknown collection {collection}")
+            continue
+        for field_name, _order in fields:
+            if field_name not in queried[collection]:
+                problems.append(
+                    f"composite index {collection}{list(fields)} uses {field_name}, "
+                    "which no query filters or orders on"
+                )
+    for item in firestore_fields(stack):
+        collection, name, kept = item["collection"], item["field"], item["indexes"]
+        used = name in queried.get(collection, set())
+        if collection not in queried:
+            problems.append(f"field setting on unknown collection {collection}")
+        elif kept == [] and used:
+            problems.append(f"{collection}.{name} is exempt from indexing but a query uses it")
+        elif kept and not used:
+            problems.append(f"{collection}.{name} keeps single-field indexes no query uses")
+        if item["ttl"] and f'"{name}"' not in code:
+            problems.append(f"TTL on {collection}.{name}, a field the store never writes")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Log-based metrics against the outcomes the code logs
+# ---------------------------------------------------------------------------------------
+
+OUTCOME_SOURCES = ("receiver.py", "subscriptions.py", "jobs.py")
+#: Outcomes no metric needs to count: the runs that went well.
+UNCOUNTED_OUTCOMES = {"reconcile_ok", "teardown_ok"}
+
+
+def _outcome_values(node: ast.AST) -> set[str]:
+    """String constants an expression can evaluate to (through ``a if c else b``)."""
+    if isinstance(node, ast.IfExp):
+        return _outcome_values(node.body) | _outcome_values(node.orelse)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    return set()
+
+
+def code_outcomes() -> set[str]:
+    """Every ``jsonPayload.outcome`` the functions log: ``outcome=``, ``{"outcome": …}``,
+    the receiver's ``_error(status, code, message, outcome)`` and AddOutcome (accepted,
+    duplicate, logged as ``outcome.value``)."""
+    code_env_vars()  # functions/ on sys.path
+    from gridhook.store.base import AddOutcome
+
+    found = {o.value for o in AddOutcome}
+    for name in OUTCOME_SOURCES:
+        tree = ast.parse((FUNCTIONS / "gridhook" / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                for kw in node.keywords:
+                    if kw.arg == "outcome":
+                        found |= _outcome_values(kw.value)
+                if getattr(node.func, "id", "") == "_error" and len(node.args) >= 4:
+                    found |= _outcome_values(node.args[3])
+            elif isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "outcome":
+                        found |= _outcome_values(value)
+    return found
+
+
+_OUTCOME_FILTER = re.compile(r"jsonPayload\.outcome\s*=\s*(\([^)]*\)|\\?\"[^\"\\]*\\?\")")
+
+
+def metric_outcomes(stack: Stack) -> dict[str, set[str]]:
+    """Counter metric (key of local.counter_metrics) -> the outcomes its filter admits."""
+    out = {}
+    for key, metric in stack.locals()["counter_metrics"].items():
+        values = set()
+        for match in _OUTCOME_FILTER.finditer(_unquote(metric["filter"])):
+            values |= set(re.findall(r"\w+", match.group(1)))
+        out[key] = values - {"OR"}
+    return out
+
+
+def check_log_metrics(stack: Stack, outcomes: set[str] | None = None) -> list[str]:
+    outcomes = code_outcomes() if outcomes is None else outcomes
+    counted = metric_outcomes(stack)
+    problems = [
+        f"metric {metric} counts outcome {value!r}, which the code never logs"
+        for metric, values in sorted(counted.items())
+        for value in sorted(values - outcomes)
+    ]
+    missing = outcomes - UNCOUNTED_OUTCOMES - set().union(*counted.values())
+    problems += [f"no metric counts outcome {value!r}" for value in sorted(missing)]
     return problems
 
 

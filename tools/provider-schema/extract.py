@@ -43,6 +43,12 @@ _LINK = re.compile(
 )
 _ANCHOR = re.compile(r"\{@link https://registry\.terraform\.io/\S+#(\w+) \w+#\w+\}")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+# cdktf's generated JavaScript names every attribute getter's Terraform name in a comment:
+#     // md5hash - computed: true, optional: false, required: false
+#     get md5Hash() {
+_GETTER = re.compile(
+    r"^\s*// (\w+) - computed: \w+, optional: \w+, required: \w+\n\s*get (\w+)\(\)", re.M
+)
 
 
 def snake(name: str) -> str:
@@ -51,8 +57,31 @@ def snake(name: str) -> str:
 
 
 class Extractor:
-    def __init__(self, jsii: dict[str, Any]) -> None:
+    def __init__(self, jsii: dict[str, Any], package_root: Path | None = None) -> None:
         self.types: dict[str, Any] = jsii["types"]
+        self.root = package_root
+        self._getters: dict[str, dict[str, str]] = {}
+
+    def _getter_names(self, cls: dict[str, Any]) -> dict[str, str]:
+        """camelCase getter -> Terraform name, from the class's generated JavaScript.
+
+        snake() cannot undo every camelCase (``md5hash`` -> ``md5Hash`` -> ``md5_hash``,
+        ``crc32c`` -> ``crc32C``), so computed attributes take their names from there.
+        """
+        source = cls.get("locationInModule", {}).get("filename", "")
+        if self.root is None or not source.startswith("src/"):
+            return {}
+        if source not in self._getters:
+            js = self.root / "lib" / Path(source).relative_to("src").with_suffix(".js")
+            names: dict[str, str] = {}
+            if js.is_file():
+                for tf_name, getter in _GETTER.findall(js.read_text(encoding="utf-8")):
+                    if names.setdefault(getter, tf_name) != tf_name:
+                        raise SystemExit(
+                            f"{js}: getter {getter} names {names[getter]} and {tf_name}"
+                        )
+            self._getters[source] = names
+        return self._getters[source]
 
     def _struct_fqn(self, type_ref: dict[str, Any]) -> tuple[str | None, str | None]:
         """(nesting, struct fqn) when the property is a nested block, else (None, None)."""
@@ -100,13 +129,16 @@ class Extractor:
         cls = self.types.get(fqn or "")
         if not cls:
             return []
+        getters = self._getter_names(cls)
         names = set()
         for prop in cls.get("properties", []):
             if prop.get("static") or prop["name"].endswith("Input"):
                 continue
             if prop["name"] in {"internalValue", "fqn", "creationStack"}:
                 continue
-            name = snake(prop["name"])
+            if not prop.get("immutable"):
+                continue  # it has a setter: an argument (detectMd5Hash), not read-only
+            name = getters.get(prop["name"]) or snake(prop["name"])
             if name not in inputs:
                 names.add(name)
         return sorted(names)
@@ -177,7 +209,7 @@ def extract(node_modules: Path) -> dict[str, Any]:
             "source": source.removeprefix("registry.terraform.io/"),
             "version": meta["cdktf"]["provider"]["version"],
             "package": f"{package}@{meta['version']}",
-            **Extractor(jsii).provider(),
+            **Extractor(jsii, root).provider(),
         }
     return {
         "_comment": (
