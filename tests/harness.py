@@ -55,7 +55,8 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | Non
     raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+def stop_process_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM the process group of ``proc``, then SIGKILL it if it lingers."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -92,7 +93,7 @@ class FirestoreEmulator:
 
     def stop(self) -> None:
         if self._proc is not None:
-            _stop(self._proc)
+            stop_process_group(self._proc)
             self._proc = None
 
     @property
@@ -149,7 +150,7 @@ class FunctionServer:
 
     def stop(self) -> None:
         if self._proc is not None:
-            _stop(self._proc)
+            stop_process_group(self._proc)
             self._proc = None
             self._log.close()
 

@@ -54,6 +54,7 @@ from tests.harness import (
     FunctionServer,
     free_port,
 )
+from tests.harness import stop_process_group as stop_process
 
 SEED_DOC = Path("/work/shared/seeds/000_5f53d6835d4333be.txt")
 SEED_SOURCE = Path(__file__).with_name("seed_receiver.py")
@@ -301,15 +302,7 @@ def bench_throughput(rxs: list[Receiver], args: argparse.Namespace) -> dict[str,
 # -- 2: cold start and import time --------------------------------------------------------
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+COLD_START_LIMIT_S = 60.0  # a server that takes longer is broken, not slow
 
 
 def cold_start_once(rx: Receiver, emulator: FirestoreEmulator) -> float:
@@ -344,7 +337,9 @@ def cold_start_once(rx: Receiver, emulator: FirestoreEmulator) -> float:
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{rx.name} exited with {proc.returncode} at start-up")
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                if time.perf_counter() - started > COLD_START_LIMIT_S:
+                    raise RuntimeError(f"{rx.name}: no answer {COLD_START_LIMIT_S} s after spawn")
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=COLD_START_LIMIT_S)
                 try:
                     conn.request("POST", "/nvgrid/webhook", body, AUTH_HEADERS)
                     response = conn.getresponse()
@@ -359,7 +354,7 @@ def cold_start_once(rx: Receiver, emulator: FirestoreEmulator) -> float:
                     raise RuntimeError(f"{rx.name}: first answer {response.status} {reply!r}")
                 break
         finally:
-            _stop_group(proc)
+            stop_process(proc, 10)
         if not rx.baseline:
             answer = json.loads(reply)
             if answer["status"] != "accepted" or not _stored(env["GRIDHOOK_STORE"], answer):
@@ -540,6 +535,9 @@ def bench_round_trips(emulator: FirestoreEmulator, events: int = 20) -> dict[str
 # -- the reliability harness at a larger size -----------------------------------------
 
 
+RELIABILITY_LIMIT_S = 1800.0
+
+
 def bench_reliability(requests: int) -> dict[str, Any]:
     """tests/reliability's burst and outage tests, larger than make test runs them."""
     env = {
@@ -549,19 +547,32 @@ def bench_reliability(requests: int) -> dict[str, Any]:
     }
     started = time.perf_counter()
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [*argv, "-k", "burst or outage", "tests/reliability"],
         env=env,
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
-    summary = (out.stdout.strip().splitlines() or ["(no output)"])[-1]
+    try:
+        stdout, _ = proc.communicate(timeout=RELIABILITY_LIMIT_S)
+        passed, lines = proc.returncode == 0, stdout.strip().splitlines()
+    except subprocess.TimeoutExpired:
+        # SIGINT, not SIGKILL: pytest then tears down its fixtures, so the servers and the
+        # emulator it started (each in its own session) are stopped, not orphaned.
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        passed, lines = False, [f"timed out after {RELIABILITY_LIMIT_S:.0f} s"]
     return {
         "requests": requests,
         "outage_requests": int(env["GRIDHOOK_RELIABILITY_OUTAGE_REQUESTS"]),
-        "passed": out.returncode == 0,
-        "summary": summary,
+        "passed": passed,
+        "summary": (lines or ["(no output)"])[-1],
         "duration_s": round(time.perf_counter() - started, 1),
     }
 

@@ -183,11 +183,37 @@ def test_unreachable_endpoint_is_store_unavailable(
     monkeypatch.setattr("gridhook.store.dynamodb._MAX_ATTEMPTS", 1)
     url = f"dynamodb://gridhook?region=eu-west-1&endpoint_url=http://127.0.0.1:{free_port()}"
     store = open_store(url, timeout_seconds=1.0)
+    counter = RequestCounter(store)
     started = time.monotonic()
     with pytest.raises(StoreUnavailable, match=r"'gridhook'.*EndpointConnectionError.*retry"):
         store.get_event("0" * 32)
     assert time.monotonic() - started < 2
+    assert counter.calls == Counter({"GetItem": 1})  # _MAX_ATTEMPTS attempts, retries included
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("message", "lacks_indexes"),
+    [
+        ("The table does not have the specified index: by_feed", True),
+        (
+            "One or more parameter values are not valid. A value specified for a secondary "
+            "index key is not supported. IndexName: by_feed, IndexKey: feed_tag",
+            False,
+        ),
+    ],
+)
+def test_only_a_missing_index_is_blamed_on_the_indexes(message: str, lacks_indexes: bool) -> None:
+    store = open_store("dynamodb://gridhook?region=eu-west-1&endpoint_url=http://127.0.0.1:9")
+    with Stubber(store.client) as stub:
+        stub.add_client_error(
+            "query", service_error_code="ValidationException", service_message=message
+        )
+        with pytest.raises(StoreUnavailable) as raised:
+            store.events(EventQuery(feed_tag="f"))
+    store.close()
+    assert message in str(raised.value)
+    assert ("the table lacks gridhook's indexes" in str(raised.value)) is lacks_indexes
 
 
 def test_store_url_options() -> None:

@@ -225,6 +225,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[flask.Flask,
         get_settings.cache_clear()
         mp.setattr(receiver, "_receiver", None)
         yield create_app("receive_power_event", str(FUNCTIONS / "main.py")), store_url
+        if receiver._receiver is not None:
+            receiver._receiver.store().close()
     get_settings.cache_clear()
 
 

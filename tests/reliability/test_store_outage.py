@@ -44,7 +44,10 @@ SENDERS = 32
 DURING = int(os.environ.get("GRIDHOOK_RELIABILITY_OUTAGE_REQUESTS", "600"))
 BEFORE = DURING // 2  # events delivered and checked before the outage
 STOP_AFTER = 150  # answers of the second batch before the emulator is stopped
-RESTART_AFTER = 96  # answers during the outage before it is started again
+# Answers during the outage before it is started again: more than one per sender. Each
+# holds one of the server's threads (4 per CPU) for the store timeout (1 s), so this sets
+# the outage's length (about 5 s on 2 CPUs), the larger part of the test's.
+RESTART_AFTER = 40
 RESEND_DEADLINE_S = 120  # a bound so that a broken receiver fails the test, not hangs it
 
 
@@ -134,6 +137,7 @@ def test_outage_mid_load_never_acknowledges_an_unstored_event(
         gate = Gate()
         outage_seen = threading.Event()
         restarted = threading.Event()
+        sent = threading.Event()  # the second batch is over: the controller stops waiting
 
         def send(client: Client, request: Request) -> Reply:
             with gate.shared():
@@ -155,13 +159,13 @@ def test_outage_mid_load_never_acknowledges_an_unstored_event(
             return reply
 
         def controller() -> None:
-            wait_for(lambda: ledger.answered >= STOP_AFTER)
+            wait_for(lambda: ledger.answered >= STOP_AFTER, sent)
             with gate.exclusive():  # nothing in flight: every 200 so far has been checked
                 ledger.store.close()
                 emulator.stop()
                 ledger.phase = "down"
                 start = ledger.answered
-            wait_for(lambda: ledger.answered >= start + RESTART_AFTER)
+            wait_for(lambda: ledger.answered >= start + RESTART_AFTER, sent)
             with gate.exclusive():
                 emulator.start()  # the same port; an empty, in-memory instance
                 ledger.store = open_store(store_url, timeout_seconds=10)
@@ -171,8 +175,11 @@ def test_outage_mid_load_never_acknowledges_an_unstored_event(
         control = threading.Thread(target=controller, daemon=True)
         control.start()
         second = bench_bodies("b", DURING)
-        replies = send_all("127.0.0.1", server.port, [Request(b) for b in second], send=send)
-        control.join(60)
+        try:
+            replies = send_all("127.0.0.1", server.port, [Request(b) for b in second], send=send)
+        finally:
+            sent.set()
+            control.join(60)
         assert restarted.is_set() and outage_seen.is_set()
         assert len(replies) == DURING
 
@@ -214,9 +221,9 @@ def test_outage_mid_load_never_acknowledges_an_unstored_event(
     assert ids_resent <= {e.correlation_id for e in after}
 
 
-def wait_for(condition, timeout: float = 120.0) -> None:
+def wait_for(condition, sent: threading.Event, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("load did not progress")
+        if sent.is_set() or time.monotonic() > deadline:
+            raise TimeoutError("the load ended or stalled before the outage step")
         time.sleep(0.005)

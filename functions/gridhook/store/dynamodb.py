@@ -142,7 +142,9 @@ class DynamoDBEventStore:
                 f"{where}: {what} was throttled after {_MAX_ATTEMPTS} attempts: retry later, "
                 "or use on-demand capacity / raise the table's and its indexes' capacity"
             )
-        if code == "ValidationException" and "index" in message.lower():
+        if code == "ValidationException" and "specified index" in message.lower():
+            # "The table does not have the specified index: by_feed" (not every message
+            # that names an index: an invalid index key value is not a missing index)
             return (
                 f"{where}: {what} failed: {message}: the table lacks gridhook's indexes "
                 f"({', '.join(INDEXES)}); create it with DynamoDBEventStore.create_table()"
@@ -493,11 +495,13 @@ def _make_client(
 ) -> Any:
     # The three attempts share the timeout (plus the SDK's jittered backoff, <= 3 s), so
     # an unreachable endpoint answers StoreUnavailable in about timeout_seconds.
+    # total_max_attempts counts the first attempt; botocore's "max_attempts" counts only
+    # the retries after it (3 would be 4 attempts).
     per_attempt = timeout_seconds / _MAX_ATTEMPTS
     config = Config(
         connect_timeout=per_attempt,
         read_timeout=per_attempt,
-        retries={"max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
+        retries={"total_max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
         max_pool_connections=32,  # one per server thread, with room to spare
     )
     # boto3 itself honours AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL and
