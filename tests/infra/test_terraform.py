@@ -16,7 +16,7 @@ import hcl2
 import pytest
 import requests
 
-from tests.harness import SEED_PAYLOAD, TEST_TOKEN, _stop, free_port, wait_for_port
+from tests.harness import SEED_PAYLOAD, TEST_TOKEN, free_port, stop_process_group, wait_for_port
 from tests.infra import tfcheck
 
 PROVIDER_SCHEMA_DIR = tfcheck.ROOT / "tools" / "provider-schema"
@@ -518,7 +518,7 @@ def test_archive_serves_a_webhook_in_a_clean_venv(
         assert again.json() == {"status": "duplicate", "event_id": first.json()["event_id"]}
         assert requests.post(url, json=SEED_PAYLOAD, timeout=30).status_code == 401
     finally:
-        _stop(proc)
+        stop_process_group(proc)
         log.close()
 
 
