@@ -56,7 +56,7 @@ from tests.harness import (
 )
 from tests.harness import stop_process_group as stop_process
 
-SEED_DOC = Path("/work/shared/seeds/000_5f53d6835d4333be.txt")
+SEED_DOC = REPO / "tests" / "fixtures" / "seed-monitoring-power-events.txt"
 SEED_SOURCE = Path(__file__).with_name("seed_receiver.py")
 MAIN_SOURCE = FUNCTIONS / "main.py"
 RESULTS = REPO / "bench-results.json"

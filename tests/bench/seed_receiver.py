@@ -1,7 +1,7 @@
 # The BASELINE of the benchmark: the seed document's "Minimal Example" webhook receiver,
-# copied verbatim from /work/shared/seeds/000_5f53d6835d4333be.txt ("Monitoring Power
-# Events", Webhook Integration Guide, Step 1). The benchmark checks at run time that this
-# copy still matches the seed text. Only the adapter at the bottom is ours: it lets the
+# copied verbatim from the seed document ("Monitoring Power Events", Webhook Integration
+# Guide, Step 1; a copy is tests/fixtures/seed-monitoring-power-events.txt). The benchmark
+# checks at run time that this copy still matches the seed text. Only the adapter at the bottom is ours: it lets the
 # same functions-framework server that serves gridhook serve this receiver too.
 # ruff: noqa
 # fmt: off
