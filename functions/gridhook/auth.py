@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -80,10 +79,16 @@ class TokenVerifier:
 class ReloadingTokenVerifier:
     """A TokenVerifier over a mounted secret file that may change (token rotation).
 
-    The file is looked at again at most every ``reload_seconds`` (one stat call), and
-    re-read only when it changed, so a rotated secret takes effect without a redeploy.
-    An unreadable or invalid new version keeps the tokens in force and logs why.
+    The file (a few bytes) is read again at most every ``reload_seconds`` and the tokens
+    rebuilt when its text changed, so a rotated secret takes effect without a redeploy.
+    Its content is compared, not its mtime: a mounted secret's timestamps are not
+    something to rely on. A token we do not know triggers an early look too (at most
+    once a second), so a sender that already has the new token is not refused while this
+    instance catches up. An unreadable or invalid new version keeps the tokens in force
+    and logs why.
     """
+
+    _FORCED_INTERVAL = 1.0
 
     def __init__(
         self,
@@ -98,44 +103,56 @@ class ReloadingTokenVerifier:
         self._reload_seconds = reload_seconds
         self._clock = clock
         self._verifier = TokenVerifier(initial)
-        self._checked = clock()
-        self._mtime = self._stat()
+        self._checked = self._forced = clock()
+        self._text = self._read()
         self._lock = threading.Lock()
 
-    def _stat(self) -> int | None:
+    def _read(self) -> str | None:
         try:
-            return os.stat(self._path).st_mtime_ns
-        except OSError:
+            with open(self._path, encoding="utf-8") as f:
+                return f.read()
+        except (OSError, ValueError) as exc:
+            _logger.warning("cannot read the webhook token file: %s", exc)
             return None
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, early: bool) -> bool:
+        """Reload the file if it is due and changed; True when the tokens changed."""
         now = self._clock()
-        if now - self._checked < self._reload_seconds or not self._lock.acquire(blocking=False):
-            return
-        try:
+        if early:
+            if now - self._forced < self._FORCED_INTERVAL:
+                return False
+        elif now - self._checked < self._reload_seconds:
+            return False
+        # Blocking: a request arriving mid-reload waits for the new tokens rather than
+        # being judged by the old ones.
+        with self._lock:
             self._checked = now
-            mtime = self._stat()
-            if mtime is None or mtime == self._mtime:
-                return
+            if early:
+                self._forced = now
+            text = self._read()
+            if text is None or text == self._text:
+                return False
+            self._text = text
             try:
-                with open(self._path, encoding="utf-8") as f:
-                    tokens = self._parse(f.read())
-            except (OSError, ValueError) as exc:
+                tokens = self._parse(text)
+            except ValueError as exc:
                 _logger.warning("webhook token file changed but cannot be used: %s", exc)
-                return
+                return False
             if not tokens:
                 _logger.warning("webhook token file is now empty; keeping the previous tokens")
-                return
+                return False
             self._verifier = TokenVerifier(tokens)
-            self._mtime = mtime
             _logger.info("webhook tokens reloaded: %d accepted", len(tokens))
-        finally:
-            self._lock.release()
+            return True
 
     @property
     def enabled(self) -> bool:
         return self._verifier.enabled
 
     def verify(self, presented: Iterable[str]) -> bool:
-        self._refresh()
-        return self._verifier.verify(presented)
+        tokens = list(presented)
+        self._refresh(early=False)
+        if self._verifier.verify(tokens):
+            return True
+        # Unknown token: it may be the new one of a rotation this instance has not seen yet.
+        return self._refresh(early=True) and self._verifier.verify(tokens)

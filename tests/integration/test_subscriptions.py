@@ -232,7 +232,18 @@ def test_rotation_loses_no_event(sim, nvgrid, settings, tokens_file, receiver) -
     assert [r.url for r in sim.registrations()] == [f"{settings.webhook_url}?token={NEW_TOKEN}"]
     assert len(report.unregistered) == 1
 
-    # 2. The old token is retired.
+    # 2. Once DPS has no delivery to the old URL in flight (at most its call timeout after
+    #    the unregistration), the old token is retired.
+    def every_event_answered() -> bool:
+        generated = {(p["event"], p["correlation_id"], p["feed_tag"]) for p in sim.events}
+        answered = {
+            (d.payload["event"], d.payload["correlation_id"], d.payload["feed_tag"])
+            for d in sim.deliveries
+            if d.status is not None
+        }
+        return generated <= answered
+
+    wait_until(every_event_answered, what="deliveries in flight to finish")
     tokens_file.write_text(f"{NEW_TOKEN}\n")
     time.sleep(0.3)
     nvgrid.set_load_target(
@@ -248,11 +259,14 @@ def test_rotation_loses_no_event(sim, nvgrid, settings, tokens_file, receiver) -
         ),
         what="the last ramp to finish",
     )
-    wait_until(lambda: len(stored_events(settings)) >= len(expected), what="every event stored")
+    wait_until(every_event_answered, what="every event to be delivered")
     deliveries = list(sim.deliveries)
-    assert deliveries and all(d.status == 200 for d in deliveries), [
-        (d.status, d.payload["correlation_id"]) for d in deliveries if d.status != 200
+    assert all(d.status == 200 for d in deliveries), [
+        (d.status, d.url.split("?")[0], d.payload["event"], d.payload["correlation_id"])
+        for d in deliveries
+        if d.status != 200
     ]
+    wait_until(lambda: len(stored_events(settings)) >= len(expected), what="every event stored")
     stored = {(e.event, e.correlation_id, e.feed_tag) for e in stored_events(settings)}
     generated = {(p["event"], p["correlation_id"], p["feed_tag"]) for p in expected}
     assert generated <= stored
