@@ -7,13 +7,15 @@ that start them, so a test run leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -186,3 +188,39 @@ def function_server(
         server.stop()
         with contextlib.suppress(OSError):
             server.log_path.unlink()
+
+
+def assert_one_round_trip_per_add(store, round_trips: Callable[[], int]) -> None:
+    """New events and their redeliveries each cost exactly one store round trip."""
+    from gridhook.events import normalise
+    from gridhook.store import AddOutcome
+
+    for i in range(5):
+        event = normalise({**copy.deepcopy(SEED_PAYLOAD), "seq": i}, datetime.now(UTC))
+        for expected in (AddOutcome.ACCEPTED, AddOutcome.DUPLICATE):
+            before = round_trips()
+            assert store.add_event(event) is expected
+            assert round_trips() - before == 1
+
+
+def assert_receiver_hot_path_is_one_round_trip(store, round_trips: Callable[[], int]) -> None:
+    """The whole receiver, in-process on ``store``: one round trip per delivery."""
+    import flask
+
+    from gridhook.receiver import Receiver
+    from gridhook.settings import Settings
+
+    receiver = Receiver(Settings(webhook_tokens=(TEST_TOKEN,)), store=store)
+    app = flask.Flask(__name__)
+    payload = {**copy.deepcopy(SEED_PAYLOAD), "correlation_id": "hot-path"}
+    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+    statuses = []
+    for _ in range(2):
+        with app.test_request_context(
+            "/nvgrid/webhook", method="POST", json=payload, headers=headers
+        ):
+            before = round_trips()
+            response = receiver.handle(flask.request)
+            statuses.append((response.status_code, response.get_json()["status"]))
+            assert round_trips() - before == 1
+    assert statuses == [(200, "accepted"), (200, "duplicate")]

@@ -17,16 +17,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import flask
 import pytest
 from botocore.stub import Stubber
 
 from gridhook.events import normalise
-from gridhook.receiver import Receiver
-from gridhook.settings import Settings
 from gridhook.store import AddOutcome, EventQuery, StoreUnavailable, iter_events, open_store
 from gridhook.store.dynamodb import DynamoDBEventStore
-from tests.harness import SEED_PAYLOAD, TEST_TOKEN, free_port, function_server
+from tests.harness import (
+    SEED_PAYLOAD,
+    TEST_TOKEN,
+    assert_one_round_trip_per_add,
+    assert_receiver_hot_path_is_one_round_trip,
+    free_port,
+    function_server,
+)
 
 pytestmark = pytest.mark.dynamodb
 
@@ -57,34 +61,13 @@ def counted_store(dynamodb_env) -> Iterator[tuple[DynamoDBEventStore, RequestCou
 
 def test_one_round_trip_per_new_event_and_per_duplicate(counted_store) -> None:
     store, counter = counted_store
-    for i in range(5):
-        payload = {**copy.deepcopy(SEED_PAYLOAD), "seq": i}
-        event = normalise(payload, datetime.now(UTC))
-        before = counter.total()
-        assert store.add_event(event) is AddOutcome.ACCEPTED
-        assert counter.total() - before == 1
-        before = counter.total()
-        assert store.add_event(event) is AddOutcome.DUPLICATE
-        assert counter.total() - before == 1
+    assert_one_round_trip_per_add(store, counter.total)
     assert counter.calls == Counter({"PutItem": 10})
 
 
 def test_receiver_hot_path_is_one_store_round_trip(counted_store) -> None:
     store, counter = counted_store
-    receiver = Receiver(Settings(webhook_tokens=(TEST_TOKEN,)), store=store)
-    app = flask.Flask(__name__)
-    payload = {**copy.deepcopy(SEED_PAYLOAD), "correlation_id": "hot-path"}
-    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
-    statuses = []
-    for _ in range(2):
-        with app.test_request_context(
-            "/nvgrid/webhook", method="POST", json=payload, headers=headers
-        ):
-            before = counter.total()
-            response = receiver.handle(flask.request)
-            statuses.append((response.status_code, response.get_json()["status"]))
-            assert counter.total() - before == 1
-    assert statuses == [(200, "accepted"), (200, "duplicate")]
+    assert_receiver_hot_path_is_one_round_trip(store, counter.total)
 
 
 def _event(i: int, feed: str, corr: str, at: datetime):
