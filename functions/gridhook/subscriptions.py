@@ -74,6 +74,18 @@ class DesiredSubscription:
     def subscription_id(self) -> str:
         return subscription_id(self.redacted_url, self.token_fingerprint)
 
+    def record(self, previous: SubscriptionRecord | None = None) -> SubscriptionRecord:
+        """The store record of this subscription, keeping ``previous``'s history."""
+        base = previous or SubscriptionRecord(
+            subscription_id=self.subscription_id,
+            url=self.redacted_url,
+            events=self.events,
+            token_fingerprint=self.token_fingerprint,
+            desired=True,
+            registered=False,
+        )
+        return replace(base, events=self.events, desired=True)
+
 
 def subscription_id(redacted_url: str, token_fingerprint: str | None) -> str:
     return hashlib.sha256(f"{redacted_url}|{token_fingerprint or ''}".encode()).hexdigest()[:24]
@@ -203,19 +215,7 @@ def reconcile(
     report = ReconcileReport()
     desired = desired_subscription(settings)
     known = {r.subscription_id: r for r in store.subscriptions()}
-    previous = known.get(desired.subscription_id)
-    record = SubscriptionRecord(
-        subscription_id=desired.subscription_id,
-        url=desired.redacted_url,
-        events=desired.events,
-        token_fingerprint=desired.token_fingerprint,
-        desired=True,
-        registered=previous.registered if previous else False,
-        last_attempt=previous.last_attempt if previous else None,
-        last_success=previous.last_success if previous else None,
-        last_error=previous.last_error if previous else None,
-        consecutive_failures=previous.consecutive_failures if previous else 0,
-    )
+    record = desired.record(known.get(desired.subscription_id))
     # Write-ahead: recorded before DPS hears of it, so teardown can never miss it.
     store.put_subscription(record)
     try:
@@ -450,17 +450,7 @@ def teardown(
     records = {r.subscription_id: r for r in store.subscriptions()}
     if settings.webhook_url:
         desired = desired_subscription(settings)
-        records.setdefault(
-            desired.subscription_id,
-            SubscriptionRecord(
-                subscription_id=desired.subscription_id,
-                url=desired.redacted_url,
-                events=desired.events,
-                token_fingerprint=desired.token_fingerprint,
-                desired=True,
-                registered=False,
-            ),
-        )
+        records.setdefault(desired.subscription_id, desired.record())
     for record in records.values():
         _remove(record, settings, store, nvgrid, report, now)
     log.log_event(
