@@ -224,3 +224,45 @@ def assert_receiver_hot_path_is_one_round_trip(store, round_trips: Callable[[], 
             statuses.append((response.status_code, response.get_json()["status"]))
             assert round_trips() - before == 1
     assert statuses == [(200, "accepted"), (200, "duplicate")]
+
+
+class GrpcCallCounter:
+    """A gRPC client interceptor that counts every RPC by method name."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        self.calls: Counter[str] = Counter()
+
+    def _count(self, continuation, client_call_details, request):
+        self.calls[client_call_details.method.rsplit("/", 1)[-1]] += 1
+        return continuation(client_call_details, request)
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def counted_firestore_store(project: str, database: str = "gridhook"):
+    """A FirestoreEventStore on the emulator whose every RPC is counted on the wire.
+
+    Test-only instrumentation: the channel the real client builds for the emulator
+    (FIRESTORE_EMULATOR_HOST must be set) is wrapped with the counter.
+    """
+    import grpc
+    from google.cloud import firestore
+
+    from gridhook.store.firestore import FirestoreEventStore
+
+    class Counting(
+        GrpcCallCounter, grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor
+    ):
+        intercept_unary_unary = GrpcCallCounter._count
+        intercept_unary_stream = GrpcCallCounter._count
+
+    counter = Counting()
+    client = firestore.Client(project=project, database=database)
+    make_channel = client._emulator_channel
+    client._emulator_channel = lambda transport: grpc.intercept_channel(
+        make_channel(transport), counter
+    )
+    return FirestoreEventStore(project, database, client=client), counter

@@ -468,24 +468,15 @@ def bench_validation() -> dict[str, Any]:
 
 def bench_round_trips(emulator: FirestoreEmulator, events: int = 20) -> dict[str, Any]:
     import flask
-    import grpc
     from google.cloud import firestore
 
     from gridhook.receiver import Receiver as GridhookReceiver
     from gridhook.settings import Settings
-    from gridhook.store.firestore import FirestoreEventStore
-    from tests.integration.test_firestore_round_trips import CountingInterceptor
+    from tests.harness import counted_firestore_store
 
     os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
-    project = f"bench-rt-{uuid.uuid4().hex[:8]}"
-    client = firestore.Client(project=project, database="gridhook")
-    counter = CountingInterceptor()
-    make_channel = client._emulator_channel
-    # Instrumentation only: every RPC the real client makes passes the counter.
-    client._emulator_channel = lambda transport: grpc.intercept_channel(
-        make_channel(transport), counter
-    )
-    store = FirestoreEventStore(project, "gridhook", client=client)
+    store, counter = counted_firestore_store(f"bench-rt-{uuid.uuid4().hex[:8]}")
+    client = store._client  # the same counted client, for the baseline transaction
     receiver = GridhookReceiver(Settings(webhook_tokens=(TEST_TOKEN,)), store=store)
     app = flask.Flask(__name__)
     new, dup = [], []
