@@ -17,13 +17,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import flask
 from werkzeug.exceptions import ClientDisconnected
 
-from gridhook import log
+from gridhook import clock, log
 from gridhook.auth import ReloadingTokenVerifier, TokenVerifier, presented_tokens
 from gridhook.events import event_id as compute_event_id
 from gridhook.events import normalise
@@ -35,7 +35,6 @@ from gridhook.store import EventStore, QuarantinedPayload, StoreError, open_stor
 __all__ = ["Receiver", "check_startup", "handle"]
 
 RETRY_AFTER_SECONDS = 5
-QUARANTINE_BODY_CHARS = 4096
 _JSON = "application/json"
 _logger = log.get_logger("gridhook.receiver")
 
@@ -185,7 +184,7 @@ class Receiver:
         except UnicodeEncodeError:
             message = "body has a string with an unpaired UTF-16 surrogate"
             return _error(400, "invalid_json", message, "invalid")
-        event = normalise(payload, datetime.now(UTC), eid)
+        event = normalise(payload, clock.now(), eid)
         fields = {
             "event": event.event,
             "event_id": eid,
@@ -208,16 +207,19 @@ class Receiver:
 
     def _quarantine(self, raw: bytes, details: list[dict[str, str]]) -> str | None:
         """Keep a rejected payload for diagnosis; returns why that failed, if it did."""
-        now = datetime.now(UTC)
+        now = clock.now()
         digest = hashlib.sha256(raw).hexdigest()
         item = QuarantinedPayload(
-            # Keyed by content: a rejected payload sent again overwrites its own record.
+            # Keyed by content: a rejected payload sent again is the same record, and the
+            # store keeps its first receipt (what a replay stores as the receipt time).
             quarantine_id=digest[:32],
             received_at=now,
             expires_at=now + timedelta(days=self.settings.quarantine_ttl_days),
             reason="schema_violation",
             errors=details[:50],
-            body=raw.decode("utf-8", "replace")[:QUARANTINE_BODY_CHARS],
+            # The whole body (within the body limit), so it can be replayed; a backend
+            # that cannot hold it keeps a prefix and marks it truncated.
+            body=raw.decode("utf-8", "replace"),
             body_bytes=len(raw),
             body_sha256=digest,
         )
@@ -306,6 +308,7 @@ def get_receiver() -> Receiver:
             if _receiver is None:
                 settings = get_settings()
                 log.configure(settings.log_level)
+                clock.configure(settings.dev_clock)
                 _receiver = Receiver(settings)
     return _receiver
 
@@ -315,6 +318,13 @@ def check_startup() -> None:
     settings = get_settings()
     settings.require_webhook_auth()
     log.configure(settings.log_level)
+    clock.configure(settings.dev_clock)
+    if settings.dev_clock is not None:
+        _logger.warning(
+            "GRIDHOOK_DEV_CLOCK=%s: receipt times follow a development clock, not the "
+            "system clock; never set this in production",
+            settings.dev_clock,
+        )
     if not settings.webhook_tokens:
         _logger.warning(
             "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from gridhook.clock import DevClock, parse_dev_clock
+
 __all__ = [
+    "DEV_ENV_VARS",
     "ENV_VARS",
     "ConfigError",
     "Settings",
+    "dev_clock_from_env",
     "get_settings",
     "load_settings",
     "parse_tokens",
@@ -40,6 +44,8 @@ ENV_VARS: tuple[str, ...] = (
     "GRIDHOOK_EVENTS",
     "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
     "GRIDHOOK_DRIFT_GRACE_SECONDS",
+    "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+    "GRIDHOOK_SAMPLE_RETENTION_DAYS",
     "NVGRID_HOST",
     "NVGRID_PORT",
     "NVGRID_TLS",
@@ -48,6 +54,9 @@ ENV_VARS: tuple[str, ...] = (
     "NVGRID_PASSWORD",
     "NVGRID_CREDENTIALS_FILE",
 )
+
+#: Development-only settings: read by the code, never set by Terraform (tests/infra refuses them).
+DEV_ENV_VARS: tuple[str, ...] = ("GRIDHOOK_DEV_CLOCK",)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -75,6 +84,9 @@ class Settings:
     events: tuple[str, ...] = POWER_EVENTS
     reconcile_deadline_seconds: float = 120.0
     drift_grace_seconds: float = 120.0
+    ramp_deadline_seconds: float = 1800.0
+    sample_retention_days: int = 400
+    dev_clock: DevClock | None = None
 
     @property
     def current_webhook_token(self) -> str | None:
@@ -112,7 +124,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "GRIDHOOK_RECONCILE_DEADLINE_SECONDS", 120.0, 1.0, 1800.0
         ),
         drift_grace_seconds=_float(env, "GRIDHOOK_DRIFT_GRACE_SECONDS", 120.0, 0.0, 86400.0),
+        ramp_deadline_seconds=_float(
+            env, "GRIDHOOK_RAMP_DEADLINE_SECONDS", 1800.0, 1.0, 7 * 86400.0
+        ),
+        sample_retention_days=_int(env, "GRIDHOOK_SAMPLE_RETENTION_DAYS", 400, low=1, high=3650),
+        dev_clock=dev_clock_from_env(env),
     )
+
+
+def dev_clock_from_env(environ: Mapping[str, str] | None = None) -> DevClock | None:
+    """GRIDHOOK_DEV_CLOCK parsed (None when unset); ConfigError names the variable."""
+    env = os.environ if environ is None else environ
+    raw = env.get("GRIDHOOK_DEV_CLOCK", "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_dev_clock(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"GRIDHOOK_DEV_CLOCK: {exc} (use SPEED@SIM_TIME@REAL_TIME, e.g. "
+            "1440@2026-11-29T02:00:00Z@2026-11-30T02:00:00Z; development only)"
+        ) from None
 
 
 @cache

@@ -175,7 +175,7 @@ def test_ramp_down_scheduled_through_the_cli_reaches_the_receivers_store(tmp_pat
                 if len(stored) >= len(EXPECTED):
                     break
                 time.sleep(0.1)
-            quarantined = store.quarantined()
+            quarantined = store.quarantined().items
         finally:
             store.close()
         # The store has the last event before the simulator hears the 200 and logs it.

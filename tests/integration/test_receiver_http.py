@@ -328,7 +328,7 @@ def test_schema_violations_are_422_listing_every_one_and_quarantined(server, db_
     assert payload["correlation_id"] not in [e.correlation_id for e in stored(db_path)]
     store = open_store(f"sqlite:///{db_path}")
     try:
-        quarantined = store.quarantined()
+        quarantined = store.quarantined().items
     finally:
         store.close()
     assert any(payload["correlation_id"] in q.body for q in quarantined)

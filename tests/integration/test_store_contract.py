@@ -150,7 +150,7 @@ def test_quarantine_keeps_unexpired_newest_first(store: EventStore) -> None:
     store.quarantine(_quarantined(now - timedelta(minutes=2), '{"a":1}', 7))
     store.quarantine(_quarantined(now - timedelta(minutes=1), '{"b":2}', 7))
     store.quarantine(_quarantined(now - timedelta(days=9), '{"old":1}', -2))  # expired
-    items = store.quarantined()
+    items = store.quarantined().items
     assert [q.body for q in items] == ['{"b":2}', '{"a":1}']
     assert items[0].errors == [{"path": "/event", "message": "'x' is required"}]
     # Quarantine is not the event log.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,18 +21,26 @@ from gridhook.events import StoredEvent, rfc3339
 
 __all__ = [
     "AddOutcome",
+    "AlertRecord",
     "DriftRecord",
     "EventQuery",
     "EventStore",
     "InvalidCursor",
+    "LoadSample",
     "Page",
+    "QuarantinePage",
     "QuarantinedPayload",
+    "SamplePage",
+    "SampleQuery",
     "StoreError",
     "StoreUnavailable",
     "SubscriptionRecord",
     "decode_cursor",
     "encode_cursor",
+    "encode_position",
     "iter_events",
+    "iter_quarantined",
+    "iter_samples",
     "sortable_timestamp",
 ]
 
@@ -63,7 +72,8 @@ class EventQuery:
     """Which events to list: all filters are optional and combine with AND.
 
     ``since`` is inclusive and ``until`` exclusive, both on the receipt time. Results
-    come oldest first, ordered by (received_at, event_id), ``limit`` at a time.
+    are ordered by (received_at, event_id), oldest first or, with ``newest_first``,
+    newest first, ``limit`` at a time; a cursor continues in the order it was issued in.
     """
 
     feed_tag: str | None = None
@@ -72,6 +82,7 @@ class EventQuery:
     until: datetime | None = None
     limit: int = 100
     cursor: str | None = None
+    newest_first: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE_SIZE:
@@ -90,7 +101,12 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class QuarantinedPayload:
-    """A rejected payload kept for diagnosis: bounded in size and in time."""
+    """A rejected payload, kept so it can be diagnosed and replayed: bounded in time.
+
+    ``quarantine_id`` is derived from the body, so the same body rejected again is the
+    same record and the first receipt is kept. ``body`` is the whole body unless the
+    backend cannot hold one that large (then a prefix: ``truncated``, not replayable).
+    """
 
     quarantine_id: str
     received_at: datetime
@@ -100,6 +116,134 @@ class QuarantinedPayload:
     body: str
     body_bytes: int
     body_sha256: str
+    replayed_at: datetime | None = None
+    replayed_event_id: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.body.encode("utf-8")) < self.body_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quarantine_id": self.quarantine_id,
+            "received_at": rfc3339(self.received_at),
+            "expires_at": rfc3339(self.expires_at),
+            "reason": self.reason,
+            "errors": self.errors,
+            "body": self.body,
+            "body_bytes": self.body_bytes,
+            "body_sha256": self.body_sha256,
+            "truncated": self.truncated,
+            "replayed_at": rfc3339(self.replayed_at),
+            "replayed_event_id": self.replayed_event_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinePage:
+    items: list[QuarantinedPayload]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSample:
+    """What DPS reported for one feed at one moment (GetStatus, during reconcile).
+
+    Measured by DPS, unlike the targets an episode's events request. Immutable; one per
+    feed per reconcile run (the id is the feed and DPS's time), kept until ``expires_at``.
+    ``target_w`` None means the feed is on its default constraint.
+    """
+
+    feed_tag: str
+    sampled_at: datetime  # DPS's clock when it tells us, else ours
+    calculated_w: float | None
+    target_w: float | None
+    correlation_id: str | None
+    expires_at: datetime
+
+    @property
+    def sample_id(self) -> str:
+        key = f"{self.feed_tag}|{sortable_timestamp(self.sampled_at)}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sample_id": self.sample_id,
+            "feed_tag": self.feed_tag,
+            "sampled_at": rfc3339(self.sampled_at),
+            "calculated_w": self.calculated_w,
+            "target_w": self.target_w,
+            "correlation_id": self.correlation_id,
+            "expires_at": rfc3339(self.expires_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SampleQuery:
+    """Which samples to list, oldest first by (sampled_at, sample_id); like EventQuery.
+
+    Expired samples are never listed, whether or not the backend has deleted them yet.
+    """
+
+    feed_tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 1000
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class SamplePage:
+    samples: list[LoadSample]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """A condition to be reported once, such as a stalled ramp.
+
+    Stored insert-if-absent by ``alert_id`` (derived from what the alert is about), so
+    a scheduled check that sees the same condition again learns it was already reported.
+    """
+
+    alert_id: str
+    kind: str  # e.g. episode_stalled
+    detected_at: datetime
+    message: str
+    feed_tag: str | None = None
+    correlation_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "kind": self.kind,
+            "detected_at": rfc3339(self.detected_at),
+            "message": self.message,
+            "feed_tag": self.feed_tag,
+            "correlation_id": self.correlation_id,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertRecord:
+        return cls(
+            alert_id=data["alert_id"],
+            kind=data["kind"],
+            detected_at=_parse(data["detected_at"]) or datetime.now(UTC),
+            message=data["message"],
+            feed_tag=data.get("feed_tag"),
+            correlation_id=data.get("correlation_id"),
+            details=dict(data.get("details") or {}),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +344,33 @@ class EventStore(Protocol):
     def events(self, query: EventQuery) -> Page: ...
 
     def latest_by_feed(self) -> dict[str, StoredEvent]:
-        """The most recently received event of every feed that has one."""
+        """The most recently received event of every feed that has one: O(feeds), not O(events)."""
 
-    def quarantine(self, item: QuarantinedPayload) -> None: ...
+    def quarantine(self, item: QuarantinedPayload) -> AddOutcome:
+        """Keep a rejected payload unless its id is kept already (the first receipt wins);
+        an expired record with the same id is replaced."""
 
-    def quarantined(self, limit: int = 100) -> list[QuarantinedPayload]:
-        """Unexpired quarantined payloads, newest first."""
+    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
+        """One unexpired quarantined payload, or None."""
+
+    def quarantined(
+        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+    ) -> QuarantinePage:
+        """Unexpired quarantined payloads by (received_at, quarantine_id), newest first."""
+
+    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
+        """Record that a quarantined payload was replayed as ``event_id``."""
+
+    def add_sample(self, sample: LoadSample) -> AddOutcome:
+        """Insert-if-absent by sample_id; also drops expired samples (retention)."""
+
+    def samples(self, query: SampleQuery) -> SamplePage: ...
+
+    def add_alert(self, record: AlertRecord) -> AddOutcome:
+        """Insert-if-absent by alert_id: DUPLICATE means it was reported before."""
+
+    def alerts(self, limit: int = 100) -> list[AlertRecord]:
+        """Recorded alerts, newest first."""
 
     def put_subscription(self, record: SubscriptionRecord) -> None: ...
 
@@ -228,12 +393,17 @@ def sortable_timestamp(value: datetime) -> str:
 
 def encode_cursor(event: StoredEvent) -> str:
     """An opaque cursor positioned just after ``event`` in (received_at, event_id) order."""
-    raw = json.dumps([event.received_at.astimezone(UTC).isoformat(), event.event_id])
+    return encode_position(event.received_at, event.event_id)
+
+
+def encode_position(at: datetime, item_id: str) -> str:
+    """An opaque cursor just after the item at (``at``, ``item_id``) in a listing's order."""
+    raw = json.dumps([at.astimezone(UTC).isoformat(), item_id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (received_at, event_id) a cursor points after; InvalidCursor if malformed."""
+    """The (time, id) a cursor points after; InvalidCursor if malformed."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         received_at, event_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -254,9 +424,42 @@ def iter_events(store: EventStore, query: EventQuery) -> Iterator[StoredEvent]:
                 until=query.until,
                 limit=query.limit,
                 cursor=cursor,
+                newest_first=query.newest_first,
             )
         )
         yield from page.events
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def iter_samples(store: EventStore, query: SampleQuery) -> Iterator[LoadSample]:
+    """Every sample matching ``query``, following the cursors page by page."""
+    cursor = query.cursor
+    while True:
+        page = store.samples(
+            SampleQuery(
+                feed_tag=query.feed_tag,
+                since=query.since,
+                until=query.until,
+                limit=query.limit,
+                cursor=cursor,
+            )
+        )
+        yield from page.samples
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def iter_quarantined(
+    store: EventStore, newest_first: bool = True, page_size: int = 100
+) -> Iterator[QuarantinedPayload]:
+    """Every unexpired quarantined payload, page by page."""
+    cursor: str | None = None
+    while True:
+        page = store.quarantined(page_size, cursor, newest_first)
+        yield from page.items
         if page.next_cursor is None:
             return
         cursor = page.next_cursor

@@ -17,14 +17,20 @@ from typing import Any
 from gridhook.events import StoredEvent
 from gridhook.store.base import (
     AddOutcome,
+    AlertRecord,
     DriftRecord,
     EventQuery,
+    LoadSample,
     Page,
     QuarantinedPayload,
+    QuarantinePage,
+    SamplePage,
+    SampleQuery,
     StoreUnavailable,
     SubscriptionRecord,
     decode_cursor,
     encode_cursor,
+    encode_position,
     sortable_timestamp,
 )
 
@@ -56,9 +62,29 @@ CREATE TABLE IF NOT EXISTS quarantine (
     errors        TEXT NOT NULL,
     body          TEXT NOT NULL,
     body_bytes    INTEGER NOT NULL,
-    body_sha256   TEXT NOT NULL
+    body_sha256   TEXT NOT NULL,
+    replayed_at   TEXT,
+    replayed_event_id TEXT
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_expiry ON quarantine (expires_at);
+CREATE INDEX IF NOT EXISTS quarantine_by_time ON quarantine (received_at, quarantine_id);
+CREATE TABLE IF NOT EXISTS samples (
+    sample_id      TEXT PRIMARY KEY,
+    feed_tag       TEXT NOT NULL,
+    sampled_at     TEXT NOT NULL,
+    calculated_w   REAL,
+    target_w       REAL,
+    correlation_id TEXT,
+    expires_at     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS samples_by_time ON samples (sampled_at, sample_id);
+CREATE INDEX IF NOT EXISTS samples_by_feed ON samples (feed_tag, sampled_at, sample_id);
+CREATE INDEX IF NOT EXISTS samples_by_expiry ON samples (expires_at);
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id    TEXT PRIMARY KEY,
+    detected_at TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS subscriptions (
     subscription_id TEXT PRIMARY KEY,
     record          TEXT NOT NULL
@@ -69,6 +95,18 @@ CREATE TABLE IF NOT EXISTS drift (
     record      TEXT NOT NULL
 );
 """
+
+# Columns added after the first release, for stores created before them.
+_MIGRATIONS = {
+    "quarantine": (("replayed_at", "TEXT"), ("replayed_event_id", "TEXT")),
+}
+_QUARANTINE_COLUMNS = (
+    "quarantine_id, received_at, expires_at, reason, errors, body, body_bytes, body_sha256, "
+    "replayed_at, replayed_event_id"
+)
+_SAMPLE_COLUMNS = (
+    "sample_id, feed_tag, sampled_at, calculated_w, target_w, correlation_id, expires_at"
+)
 
 _EVENT_COLUMNS = (
     "event_id, received_at, event, feed_tag, correlation_id, start_time, end_time, "
@@ -82,6 +120,29 @@ def _ts(value: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    for table, columns in _MIGRATIONS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _quarantined(row: tuple[Any, ...]) -> QuarantinedPayload:
+    return QuarantinedPayload(
+        quarantine_id=row[0],
+        received_at=datetime.fromisoformat(row[1]),
+        expires_at=datetime.fromisoformat(row[2]),
+        reason=row[3],
+        errors=json.loads(row[4]),
+        body=row[5],
+        body_bytes=row[6],
+        body_sha256=row[7],
+        replayed_at=_dt(row[8]),
+        replayed_event_id=row[9],
+    )
 
 
 class SQLiteEventStore:
@@ -101,7 +162,9 @@ class SQLiteEventStore:
         self._write_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(_SCHEMA)
+            conn = self._connection()
+            conn.executescript(_SCHEMA)
+            _migrate(conn)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
 
@@ -163,6 +226,8 @@ class SQLiteEventStore:
         return None if row is None else self._event(row)
 
     def events(self, query: EventQuery) -> Page:
+        # Newest first walks the same indexes backwards; a cursor continues either way.
+        order, after = ("DESC", "<") if query.newest_first else ("ASC", ">")
         where: list[str] = []
         params: list[Any] = []
         if query.feed_tag is not None:
@@ -179,12 +244,12 @@ class SQLiteEventStore:
             params.append(_ts(query.until))
         if query.cursor is not None:
             after_time, after_id = decode_cursor(query.cursor)
-            where.append("(received_at, event_id) > (?, ?)")
+            where.append(f"(received_at, event_id) {after} (?, ?)")
             params.extend([_ts(after_time), after_id])
         sql = f"SELECT {_EVENT_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY received_at, event_id LIMIT ?"
+        sql += f" ORDER BY received_at {order}, event_id {order} LIMIT ?"
         params.append(query.limit + 1)  # one extra row tells whether another page exists
         rows = self._execute(sql, tuple(params)).fetchall()
         events = [self._event(row) for row in rows[: query.limit]]
@@ -192,10 +257,17 @@ class SQLiteEventStore:
         return Page(events, encode_cursor(events[-1]) if more else None)
 
     def latest_by_feed(self) -> dict[str, StoredEvent]:
+        # A skip scan over events_by_feed: each step seeks the next distinct feed tag, then
+        # that feed's newest event, so the cost is O(feeds * log(events)), not a table scan.
         rows = self._execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events AS e WHERE feed_tag IS NOT NULL "
-            "AND (received_at, event_id) = (SELECT received_at, event_id FROM events "
-            "WHERE feed_tag = e.feed_tag ORDER BY received_at DESC, event_id DESC LIMIT 1)"
+            "WITH RECURSIVE tags(tag) AS ("
+            " SELECT MIN(feed_tag) FROM events WHERE feed_tag IS NOT NULL"
+            " UNION ALL"
+            " SELECT (SELECT MIN(feed_tag) FROM events WHERE feed_tag > tag)"
+            " FROM tags WHERE tag IS NOT NULL)"
+            f" SELECT {_EVENT_COLUMNS} FROM tags JOIN events ON events.event_id = ("
+            " SELECT event_id FROM events WHERE feed_tag = tags.tag"
+            " ORDER BY received_at DESC, event_id DESC LIMIT 1)"
         ).fetchall()
         return {row[3]: self._event(row) for row in rows}
 
@@ -218,41 +290,139 @@ class SQLiteEventStore:
 
     # -- quarantine -----------------------------------------------------------------
 
-    def quarantine(self, item: QuarantinedPayload) -> None:
-        # Expired rows go on every insert: the quarantine stays bounded without a job.
-        self._execute("DELETE FROM quarantine WHERE expires_at < ?", (_ts(datetime.now(UTC)),))
-        self._execute(
-            "INSERT OR REPLACE INTO quarantine VALUES (?,?,?,?,?,?,?,?)",
-            (
-                item.quarantine_id,
-                _ts(item.received_at),
-                _ts(item.expires_at),
-                item.reason,
-                json.dumps(item.errors),
-                item.body,
-                item.body_bytes,
-                item.body_sha256,
-            ),
+    def quarantine(self, item: QuarantinedPayload) -> AddOutcome:
+        now = _ts(datetime.now(UTC))
+        with self._write_lock:
+            # Expired rows go on every insert: the quarantine stays bounded without a job,
+            # and an expired record of the same body makes way for the new one.
+            self._execute("DELETE FROM quarantine WHERE expires_at < ?", (now,))
+            cursor = self._execute(
+                f"INSERT INTO quarantine ({_QUARANTINE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (quarantine_id) DO NOTHING",
+                (
+                    item.quarantine_id,
+                    _ts(item.received_at),
+                    _ts(item.expires_at),
+                    item.reason,
+                    json.dumps(item.errors),
+                    item.body,
+                    item.body_bytes,
+                    item.body_sha256,
+                    _ts(item.replayed_at),
+                    item.replayed_event_id,
+                ),
+            )
+        return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
+
+    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
+        row = self._execute(
+            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine "
+            "WHERE quarantine_id = ? AND expires_at >= ?",
+            (quarantine_id, _ts(datetime.now(UTC))),
+        ).fetchone()
+        return None if row is None else _quarantined(row)
+
+    def quarantined(
+        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+    ) -> QuarantinePage:
+        order, after = ("DESC", "<") if newest_first else ("ASC", ">")
+        sql = f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at >= ?"
+        params: list[Any] = [_ts(datetime.now(UTC))]
+        if cursor is not None:
+            after_time, after_id = decode_cursor(cursor)
+            sql += f" AND (received_at, quarantine_id) {after} (?, ?)"
+            params.extend([_ts(after_time), after_id])
+        sql += f" ORDER BY received_at {order}, quarantine_id {order} LIMIT ?"
+        params.append(limit + 1)
+        rows = self._execute(sql, tuple(params)).fetchall()
+        items = [_quarantined(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        last = items[-1] if more else None
+        return QuarantinePage(
+            items, encode_position(last.received_at, last.quarantine_id) if last else None
         )
 
-    def quarantined(self, limit: int = 100) -> list[QuarantinedPayload]:
-        rows = self._execute(
-            "SELECT * FROM quarantine WHERE expires_at >= ? ORDER BY received_at DESC LIMIT ?",
-            (_ts(datetime.now(UTC)), limit),
-        ).fetchall()
-        return [
-            QuarantinedPayload(
-                quarantine_id=r[0],
-                received_at=datetime.fromisoformat(r[1]),
-                expires_at=datetime.fromisoformat(r[2]),
-                reason=r[3],
-                errors=json.loads(r[4]),
-                body=r[5],
-                body_bytes=r[6],
-                body_sha256=r[7],
+    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
+        self._execute(
+            "UPDATE quarantine SET replayed_at = ?, replayed_event_id = ? WHERE quarantine_id = ?",
+            (_ts(replayed_at), event_id, quarantine_id),
+            write=True,
+        )
+
+    # -- load samples ---------------------------------------------------------------
+
+    def add_sample(self, sample: LoadSample) -> AddOutcome:
+        with self._write_lock:
+            self._execute("DELETE FROM samples WHERE expires_at < ?", (_ts(datetime.now(UTC)),))
+            cursor = self._execute(
+                f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT (sample_id) DO NOTHING",
+                (
+                    sample.sample_id,
+                    sample.feed_tag,
+                    _ts(sample.sampled_at),
+                    sample.calculated_w,
+                    sample.target_w,
+                    sample.correlation_id,
+                    _ts(sample.expires_at),
+                ),
             )
-            for r in rows
+        return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
+
+    def samples(self, query: SampleQuery) -> SamplePage:
+        where = ["expires_at >= ?"]
+        params: list[Any] = [_ts(datetime.now(UTC))]
+        if query.feed_tag is not None:
+            where.append("feed_tag = ?")
+            params.append(query.feed_tag)
+        if query.since is not None:
+            where.append("sampled_at >= ?")
+            params.append(_ts(query.since))
+        if query.until is not None:
+            where.append("sampled_at < ?")
+            params.append(_ts(query.until))
+        if query.cursor is not None:
+            after_time, after_id = decode_cursor(query.cursor)
+            where.append("(sampled_at, sample_id) > (?, ?)")
+            params.extend([_ts(after_time), after_id])
+        sql = (
+            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(where)} "
+            "ORDER BY sampled_at, sample_id LIMIT ?"
+        )
+        params.append(query.limit + 1)
+        rows = self._execute(sql, tuple(params)).fetchall()
+        samples = [
+            LoadSample(
+                feed_tag=r[1],
+                sampled_at=datetime.fromisoformat(r[2]),
+                calculated_w=r[3],
+                target_w=r[4],
+                correlation_id=r[5],
+                expires_at=datetime.fromisoformat(r[6]),
+            )
+            for r in rows[: query.limit]
         ]
+        more = len(rows) > query.limit
+        last = samples[-1] if more else None
+        return SamplePage(
+            samples, encode_position(last.sampled_at, last.sample_id) if last else None
+        )
+
+    # -- alerts ---------------------------------------------------------------------
+
+    def add_alert(self, record: AlertRecord) -> AddOutcome:
+        cursor = self._execute(
+            "INSERT INTO alerts VALUES (?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+            (record.alert_id, _ts(record.detected_at), json.dumps(record.to_dict())),
+            write=True,
+        )
+        return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
+
+    def alerts(self, limit: int = 100) -> list[AlertRecord]:
+        rows = self._execute(
+            "SELECT record FROM alerts ORDER BY detected_at DESC, alert_id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [AlertRecord.from_dict(json.loads(r[0])) for r in rows]
 
     # -- subscriptions and drift ----------------------------------------------------
 
