@@ -30,3 +30,11 @@ def teardown_subscriptions(request):
     from gridhook import jobs
 
     return jobs.teardown_http(request)
+
+
+@functions_framework.http
+def power_report(request):
+    """Private, read-only: the control-room page, curtailment reports and episodes."""
+    from gridhook import report_http
+
+    return report_http.handle(request)
