@@ -1,0 +1,107 @@
+"""``gridhook report``: curtailment over a time range, as HTML, JSON or CSV.
+
+    gridhook report --since 30d --output var/report.html
+    gridhook report --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z --format csv
+
+The HTML is one self-contained file (no network needed to open or print it). Times are
+RFC 3339 or ages such as 30d, 12h before now (on GRIDHOOK_DEV_CLOCK when it is set);
+GRIDHOOK_RAMP_DEADLINE_SECONDS decides when a ramp counts as stalled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from gridhook.cli.events import add_store_argument
+
+__all__ = ["register"]
+
+_FORMATS = ("html", "json", "csv")
+# The only settings a report reads from the environment (besides the store URL).
+_SETTINGS = ("GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_DEV_CLOCK")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="curtailment report over a time range (HTML, JSON or CSV)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_store_argument(parser)
+    parser.add_argument(
+        "--since", default="30d", help="start: RFC 3339 or an age like 30d, 12h (default 30d)"
+    )
+    parser.add_argument("--until", help="end, exclusive: RFC 3339 or an age (default: now)")
+    parser.add_argument("--feed", help="only this feed tag")
+    parser.add_argument("--format", choices=_FORMATS, default="html")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gridhook import clock
+    from gridhook.cli import CommandError
+    from gridhook.report import build_report, render
+    from gridhook.report.params import BadParameter, parse_range, parse_tag
+    from gridhook.settings import ConfigError, load_settings
+    from gridhook.store import StoreError, open_store
+
+    try:
+        settings = load_settings({k: os.environ[k] for k in _SETTINGS if k in os.environ})
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    clock.configure(settings.dev_clock)
+    now = clock.now()
+    try:
+        since, until = parse_range(
+            args.since, args.until, now=now, default_since=timedelta(days=30)
+        )
+        feed = None if args.feed is None else parse_tag("feed", args.feed)
+    except BadParameter as exc:
+        raise CommandError(f"--{exc.name}: {exc.message}") from None
+    try:
+        store = open_store(args.store)
+        try:
+            report = build_report(
+                store,
+                since=since,
+                until=until,
+                feed_tag=feed,
+                now=now,
+                ramp_deadline=timedelta(seconds=settings.ramp_deadline_seconds),
+            )
+        finally:
+            store.close()
+    except (StoreError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    renderer = {"html": render.render_html, "json": render.render_json, "csv": render.render_csv}
+    text = renderer[args.format](report)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    _write(Path(args.output), text)
+    print(
+        f"wrote {args.output}: {len(report.episodes)} episode(s) on {len(report.feeds)} feed(s), "
+        f"from {render.format_when(since, seconds=False)} "
+        f"to {render.format_when(until, seconds=False)} UTC",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """Write the whole file or nothing: a reader never sees half a report."""
+    from gridhook.cli import CommandError
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None

@@ -1,0 +1,370 @@
+"""The report's charts, drawn by matplotlib and returned as inline SVG text.
+
+matplotlib is imported on first use (Agg, no pyplot: nothing global, no GUI), so only
+processes that draw a chart pay for it. Drawing holds a lock because matplotlib's
+rcParams are process-wide and the HTTP function serves requests on several threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gridhook.report.model import DayCompliance, LoadPoint, Timeline
+
+__all__ = ["compliance_svg", "timeline_svg"]
+
+_lock = threading.Lock()
+
+# Colour-blind-safe pairs; phases are pale so the load lines stay readable over them.
+_TARGET = "#d55e00"
+_LOAD = "#0b4f9c"
+_MET = "#1b7837"
+_NOT_MET = "#c51b7d"
+_PHASE_STYLE = {
+    "ramping_down": ("Ramping down", "#f4b6a6"),
+    "constrained": ("Constrained", "#fbe3a1"),
+    "ramping_up": ("Ramping up", "#b7dfb0"),
+}
+_STALLED = "#b2182b"
+_GREY = "#6b6b6b"
+# Past this many samples on one chart, every n-th is drawn.
+_SAMPLES_DRAWN_MAX = 3000
+# About how wide the plotting area is, to judge whether sample markers would overlap.
+_PLOT_WIDTH_PX = 880
+# A phase narrower than this share of the window is widened to it, or it would vanish.
+_MIN_SPAN_SHARE = 0.003
+
+_RC = {
+    "svg.fonttype": "none",  # real <text>: selectable, small, no duplicate glyph ids
+    "svg.image_inline": True,
+    # Metrics from DejaVu Sans (shipped with matplotlib); browsers without it use their sans-serif.
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "axes.edgecolor": "#9a9a9a",
+    "axes.linewidth": 0.8,
+    "xtick.color": "#333333",
+    "ytick.color": "#333333",
+    "legend.fontsize": 8,
+}
+
+
+def _mw(watts: float | None) -> float:
+    return math.nan if watts is None else watts / 1e6
+
+
+@contextlib.contextmanager
+def _drawing(chart_id: str) -> Iterator[None]:
+    """One chart at a time, with our style; a salt per chart keeps the ids of clip paths
+    and markers unique when several SVGs share one page."""
+    import matplotlib
+
+    with _lock, matplotlib.rc_context({**_RC, "svg.hashsalt": chart_id, "svg.id": chart_id}):
+        yield
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None}, facecolor="white")
+    text = buffer.getvalue()
+    # Inline SVG needs neither the XML declaration nor the DOCTYPE.
+    return text[text.index("<svg") :]
+
+
+def _time_axis(axes: Any, start: datetime, end: datetime) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=10)
+    # Month-day labels at day boundaries, hours between; the offset names the year (or
+    # the date, when the window is within one day).
+    within_a_day = end - start <= timedelta(days=1)
+    formatter = mdates.ConciseDateFormatter(
+        locator,
+        tz=UTC,
+        formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S"],
+        zero_formats=["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
+        offset_formats=[
+            "",
+            "%Y",
+            "%Y",
+            "%Y-%m-%d" if within_a_day else "%Y",
+            "%Y-%m-%d",
+            "%Y-%m-%d",
+        ],
+    )
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(formatter)
+    axes.set_xlim(start, end)
+    axes.set_xlabel("Time (UTC)")
+
+
+def _message(axes: Any, text: str) -> None:
+    axes.text(
+        0.5,
+        0.5,
+        text,
+        transform=axes.transAxes,
+        ha="center",
+        va="center",
+        color=_GREY,
+        fontsize=10,
+    )
+
+
+def _thin(samples: list[LoadPoint]) -> list[LoadPoint]:
+    if len(samples) <= _SAMPLES_DRAWN_MAX:
+        return samples
+    stride = math.ceil(len(samples) / _SAMPLES_DRAWN_MAX)
+    return samples[::stride]
+
+
+def _sample_marker_size(samples: list[LoadPoint], window_seconds: float) -> float | None:
+    """Marker size for samples this far apart on the chart; None: too dense to mark."""
+    if len(samples) < 2 or window_seconds <= 0:
+        return 3.4
+    gaps = sorted((b.at - a.at).total_seconds() for a, b in itertools.pairwise(samples))
+    pixels = gaps[len(gaps) // 2] / window_seconds * _PLOT_WIDTH_PX
+    if pixels >= 9:
+        return 3.4
+    if pixels >= 4.5:
+        return 2.4
+    return None
+
+
+def _shade_phases(axes: Any, timeline: Timeline) -> list[Any]:
+    from matplotlib.patches import Patch
+
+    window = (timeline.end - timeline.start).total_seconds()
+    min_width = timedelta(seconds=window * _MIN_SPAN_SHARE)
+    seen: set[str] = set()
+    stalled = False
+    for span in timeline.phases:
+        end = max(span.end, span.start + min_width)
+        axes.axvspan(
+            span.start, end, color=_PHASE_STYLE[span.phase][1], alpha=0.8, linewidth=0, zorder=0
+        )
+        if span.stalled:
+            stalled = True
+            axes.axvspan(
+                span.start,
+                end,
+                facecolor="none",
+                edgecolor=_STALLED,
+                hatch="////",
+                linewidth=0,
+                zorder=0.5,
+            )
+        seen.add(span.phase)
+    handles = [
+        Patch(facecolor=colour, alpha=0.8, label=label)
+        for phase, (label, colour) in _PHASE_STYLE.items()
+        if phase in seen
+    ]
+    if stalled:
+        handles.append(
+            Patch(facecolor="white", edgecolor=_STALLED, hatch="////", label="Stalled ramp")
+        )
+    return handles
+
+
+def timeline_svg(timeline: Timeline, chart_id: str) -> str:
+    """Target and calculated load (MW) over the timeline's window, phases shaded."""
+    from matplotlib.lines import Line2D
+
+    with _drawing(chart_id):
+        figure = _figure(10, 3.7)
+        axes = figure.add_subplot()
+        _time_axis(axes, timeline.start, timeline.end)
+        axes.set_ylabel("Load (MW)")
+        axes.grid(axis="y", color="#e3e3e3", linewidth=0.6)
+        axes.set_axisbelow(True)
+        window = (timeline.end - timeline.start).total_seconds()
+        handles: list[Any] = []
+        phase_handles = _shade_phases(axes, timeline)
+
+        readings = [p for p in timeline.points if p.calculated_w is not None]
+        samples = _thin([p for p in readings if p.source == "sample"])
+        events = [p for p in readings if p.source == "event"]
+        line = sorted([*samples, *events], key=lambda p: p.at)
+        if line:
+            axes.plot(
+                [p.at for p in line],
+                [_mw(p.calculated_w) for p in line],
+                color=_LOAD,
+                linewidth=1.5,
+                zorder=4,
+            )
+            handles.append(
+                Line2D([], [], color=_LOAD, linewidth=1.5, label="Calculated load (DPS)")
+            )
+        if samples:
+            size = _sample_marker_size(samples, window)
+            if size is not None:
+                axes.plot(
+                    [p.at for p in samples],
+                    [_mw(p.calculated_w) for p in samples],
+                    linestyle="none",
+                    marker="o",
+                    markersize=size,
+                    markerfacecolor="white",
+                    markeredgecolor=_LOAD,
+                    markeredgewidth=0.9,
+                    zorder=5,
+                )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=_LOAD,
+                    linestyle="none" if size is not None else "-",
+                    marker="o" if size is not None else None,
+                    markersize=4,
+                    markerfacecolor="white",
+                    label="DPS sample (GetStatus)" if size else "DPS samples (too dense to mark)",
+                )
+            )
+        missed = [p for p in events if p.event == "end_ramp_down" and p.compliant is False]
+        kept = [p for p in events if p not in missed]
+        event_style = {
+            "linestyle": "none",
+            "marker": "D",
+            "markersize": 6,
+            "markerfacecolor": _LOAD,
+            "markeredgecolor": "white",
+            "markeredgewidth": 0.9,
+        }
+        if kept:
+            axes.plot(
+                [p.at for p in kept], [_mw(p.calculated_w) for p in kept], zorder=7, **event_style
+            )
+            handles.append(Line2D([], [], label="Webhook event", **event_style))
+        if missed:
+            missed_style = {
+                **event_style,
+                "marker": "X",
+                "markersize": 9,
+                "markerfacecolor": _NOT_MET,
+            }
+            axes.plot(
+                [p.at for p in missed],
+                [_mw(p.calculated_w) for p in missed],
+                zorder=8,
+                **missed_style,
+            )
+            handles.append(
+                Line2D([], [], label="Target not met (end of ramp down)", **missed_style)
+            )
+
+        steps = timeline.target_steps
+        if steps:
+            # Dashed and on top: where the load sits exactly on its target, both stay visible.
+            axes.step(
+                [at for at, _ in steps],
+                [_mw(w) for _, w in steps],
+                where="post",
+                color=_TARGET,
+                linewidth=1.8,
+                linestyle=(0, (5, 2.5)),
+                zorder=6,
+            )
+            handles.insert(
+                0,
+                Line2D(
+                    [],
+                    [],
+                    color=_TARGET,
+                    linewidth=1.8,
+                    linestyle=(0, (5, 2.5)),
+                    label="Target (requested)",
+                ),
+            )
+
+        values = [_mw(w) for _, w in steps] + [_mw(p.calculated_w) for p in line]
+        finite = [v for v in values if not math.isnan(v)]
+        if finite:
+            axes.set_ylim(0, max(finite) * 1.12 or 1)
+        else:
+            axes.set_ylim(0, 1)
+            axes.set_yticks([])
+        if timeline.empty:
+            _message(axes, "No webhooks or DPS samples for this feed in this window")
+        elif not finite:
+            _message(axes, "Phases only: no load figures were reported")
+        handles += phase_handles
+        if handles:
+            figure.legend(
+                handles=handles,
+                loc="outside lower center",
+                ncol=min(len(handles), 4),
+                frameon=False,
+            )
+        return _svg(figure)
+
+
+def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
+    """Ramp downs per UTC day, split by DPS's verdict (target met or not)."""
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    with _drawing(chart_id):
+        figure = _figure(10, 2.5)
+        axes = figure.add_subplot()
+        axes.set_ylabel("Ramp downs")
+        axes.grid(axis="y", color="#e3e3e3", linewidth=0.6)
+        axes.set_axisbelow(True)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        midnight = datetime.min.time()
+        centres = [datetime.combine(d.day, midnight, UTC) + timedelta(hours=12) for d in days]
+        top = max((d.judged for d in days), default=0)
+        if days:
+            axes.set_xlim(centres[0] - timedelta(hours=12), centres[-1] + timedelta(hours=12))
+            # One label per bar, or per few bars when there are many.
+            every = math.ceil(len(days) / 16)
+            axes.xaxis.set_major_locator(FixedLocator(mdates.date2num(centres[::every])))
+            axes.xaxis.set_major_formatter(mdates.DateFormatter("%b %d", tz=UTC))
+            years = "/".join(str(y) for y in sorted({d.day.year for d in days}))
+            axes.set_xlabel(f"Day (UTC, {years})")
+            met = [d.compliant for d in days]
+            axes.bar(centres, met, width=0.7, color=_MET, label="Target met")
+            axes.bar(
+                centres,
+                [d.not_compliant for d in days],
+                width=0.7,
+                bottom=met,
+                color=_NOT_MET,
+                label="Target not met",
+            )
+            if len(days) <= 45:
+                for centre, day in zip(centres, days, strict=True):
+                    if day.rate is not None:
+                        axes.annotate(
+                            f"{day.rate:.0%}",
+                            (mdates.date2num(centre), day.judged),
+                            xytext=(0, 2),
+                            textcoords="offset points",
+                            ha="center",
+                            va="bottom",
+                            fontsize=7.5,
+                            color="#333333",
+                        )
+        axes.set_ylim(0, max(top, 1) * 1.25)
+        if top == 0:
+            _message(axes, "No ramp down ended in this range, so DPS judged no target")
+        else:
+            figure.legend(loc="outside lower center", ncol=2, frameon=False)
+        return _svg(figure)

@@ -1,0 +1,81 @@
+"""What the control-room page shows: each feed now, open episodes, the last 24 hours as
+a timeline, and recent episodes. Read-only, like every report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gridhook.episodes import Episode
+from gridhook.report.build import assemble_report, load_samples
+from gridhook.report.model import LoadPoint, Report
+from gridhook.state import FeedState, current_feed_states
+from gridhook.store import EventStore
+
+__all__ = ["DAY_WINDOW", "RECENT_LIMIT", "RECENT_WINDOW", "ControlRoom", "build_control_room"]
+
+DAY_WINDOW = timedelta(hours=24)
+RECENT_WINDOW = timedelta(days=7)
+RECENT_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRoom:
+    now: datetime
+    refresh_seconds: int
+    feeds: tuple[FeedState, ...]  # every feed that ever reported, by tag
+    open_episodes: tuple[Episode, ...]  # newest first
+    recent_episodes: tuple[Episode, ...]  # newest first, at most RECENT_LIMIT
+    recent_total: int  # episodes in RECENT_WINDOW, before the limit
+    day: Report  # the last DAY_WINDOW, one timeline per feed
+    ramp_deadline_seconds: float
+
+    @property
+    def recent_window(self) -> timedelta:
+        return RECENT_WINDOW
+
+    def open_episode_of(self, feed_tag: str) -> Episode | None:
+        return next((e for e in self.open_episodes if e.feed_tag == feed_tag), None)
+
+    def latest_sample(self, feed_tag: str) -> LoadPoint | None:
+        """The feed's newest DPS sample of the last 24 hours, if any."""
+        for feed in self.day.feeds:
+            if feed.feed_tag == feed_tag:
+                samples = [p for p in feed.timeline.points if p.source == "sample"]
+                return samples[-1] if samples else None
+        return None
+
+
+def build_control_room(
+    store: EventStore, *, now: datetime, ramp_deadline: timedelta, refresh_seconds: int = 30
+) -> ControlRoom:
+    """Everything the page shows, from one state lookup, one 7-day episode load and one
+    24-hour sample query; raises StoreError."""
+    from gridhook.episodes import load_episodes
+
+    # `until` is exclusive: a second past now keeps an event received this instant.
+    until = now + timedelta(seconds=1)
+    states = current_feed_states(store)
+    episodes = load_episodes(
+        store, since=now - RECENT_WINDOW, until=until, now=now, ramp_deadline=ramp_deadline
+    )
+    day = assemble_report(
+        episodes,
+        load_samples(store, since=now - DAY_WINDOW, until=until),
+        since=now - DAY_WINDOW,
+        until=until,
+        now=now,
+        ramp_deadline_seconds=ramp_deadline.total_seconds(),
+        include_feeds=states.keys(),
+    )
+    newest_first = sorted(episodes, key=lambda e: (e.started_at, e.episode_id), reverse=True)
+    return ControlRoom(
+        now=now,
+        refresh_seconds=refresh_seconds,
+        feeds=tuple(states[tag] for tag in sorted(states)),
+        open_episodes=tuple(e for e in newest_first if e.open),
+        recent_episodes=tuple(newest_first[:RECENT_LIMIT]),
+        recent_total=len(newest_first),
+        day=day,
+        ramp_deadline_seconds=ramp_deadline.total_seconds(),
+    )

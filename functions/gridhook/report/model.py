@@ -1,0 +1,264 @@
+"""What a curtailment report says, as plain data: no plotting, no templating here.
+
+Three kinds of figure, and the report says which is which:
+
+- **measured by DPS**: the calculated load (in each webhook and in each GetStatus sample)
+  and ``compliant`` (DPS's verdict at the end of a ramp down);
+- **requested**: targets, the requested reduction (the previous target less the target)
+  and the requested energy (that reduction held while constrained): asked for, not metered;
+- **timed by gridhook**: phase times and ramp durations, from webhook receipt times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from gridhook.episodes import EPISODE_STATUSES, Episode
+from gridhook.events import rfc3339
+
+__all__ = [
+    "FIGURE_SOURCES",
+    "DayCompliance",
+    "DurationStats",
+    "FeedReport",
+    "FeedSummary",
+    "LoadPoint",
+    "PhaseSpan",
+    "Report",
+    "Timeline",
+]
+
+#: Where each figure comes from; shown in every report (HTML legend, JSON ``definitions``).
+FIGURE_SOURCES: dict[str, dict[str, str]] = {
+    "measured": {
+        "title": "Measured by DPS",
+        "figures": "Calculated load, in each webhook and each GetStatus sample; whether the "
+        "target was met, DPS's verdict at the end of each ramp down.",
+    },
+    "requested": {
+        "title": "Requested",
+        "figures": "Targets and previous targets; the reduction (the previous target less the "
+        "target) and the energy (that reduction held while constrained). Asked for, not metered.",
+    },
+    "timed": {
+        "title": "Timed by gridhook",
+        "figures": "When each phase began and ended, and how long ramps took, from when each "
+        "webhook was received.",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DurationStats:
+    """Median and 95th percentile (linear interpolation) of some durations, in seconds."""
+
+    count: int
+    median_seconds: float | None
+    p95_seconds: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "median_seconds": self.median_seconds,
+            "p95_seconds": self.p95_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    """One feed's figures over the report's range (or every feed's, for the overall row)."""
+
+    episodes: int
+    by_status: dict[str, int]  # every status of EPISODE_STATUSES, zero included
+    judged: int  # episodes whose ramp down ended with DPS's compliant verdict
+    compliant: int  # of those, the ones DPS called compliant
+    ramp_down: DurationStats
+    ramp_up: DurationStats
+    hours_constrained: float
+    requested_mwh: float
+    flagged: int  # episodes with late, reordered or repeated events
+
+    @property
+    def compliance_rate(self) -> float | None:
+        """compliant / judged; None when no ramp down ended in the range."""
+        return self.compliant / self.judged if self.judged else None
+
+    @property
+    def not_judged(self) -> int:
+        return self.episodes - self.judged
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "episodes": self.episodes,
+            "by_status": dict(self.by_status),
+            "judged": self.judged,
+            "compliant": self.compliant,
+            "compliance_rate": self.compliance_rate,
+            "ramp_down": self.ramp_down.to_dict(),
+            "ramp_up": self.ramp_up.to_dict(),
+            "hours_constrained": self.hours_constrained,
+            "requested_mwh": self.requested_mwh,
+            "flagged": self.flagged,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPoint:
+    """One reading of a feed's load: from a webhook (``event``) or a GetStatus ``sample``."""
+
+    at: datetime
+    source: str  # "event" | "sample"
+    calculated_w: float | None  # measured by DPS
+    target_w: float | None  # requested; None = the feed's default constraint
+    event: str | None = None  # the event type, for event points
+    correlation_id: str | None = None
+    compliant: bool | None = None  # DPS's verdict, carried by events
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": rfc3339(self.at),
+            "source": self.source,
+            "calculated_w": self.calculated_w,
+            "target_w": self.target_w,
+            "event": self.event,
+            "correlation_id": self.correlation_id,
+            "compliant": self.compliant,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpan:
+    """A stretch of time a feed spent ramping down, constrained or ramping up."""
+
+    phase: str  # ramping_down | constrained | ramping_up
+    start: datetime
+    end: datetime
+    episode_id: str
+    ongoing: bool = False  # the phase had not ended by the report's end
+    stalled: bool = False  # a ramp past its deadline
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "start": rfc3339(self.start),
+            "end": rfc3339(self.end),
+            "episode_id": self.episode_id,
+            "ongoing": self.ongoing,
+            "stalled": self.stalled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A feed's load over [start, end): readings, the target in force, phases."""
+
+    start: datetime
+    end: datetime
+    points: tuple[LoadPoint, ...]  # in time order, within [start, end)
+    # (time, target in watts from then on; None = default constraint), in time order
+    target_steps: tuple[tuple[datetime, float | None], ...]
+    phases: tuple[PhaseSpan, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.points and not self.phases
+
+    @property
+    def event_points(self) -> int:
+        return sum(1 for p in self.points if p.source == "event")
+
+    @property
+    def sample_points(self) -> int:
+        return sum(1 for p in self.points if p.source == "sample")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": rfc3339(self.start),
+            "end": rfc3339(self.end),
+            "points": [p.to_dict() for p in self.points],
+            "target_steps": [{"at": rfc3339(at), "target_w": w} for at, w in self.target_steps],
+            "phases": [p.to_dict() for p in self.phases],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DayCompliance:
+    """Ramp downs that ended on one UTC day, and how many DPS called compliant."""
+
+    day: date
+    judged: int
+    compliant: int
+
+    @property
+    def not_compliant(self) -> int:
+        return self.judged - self.compliant
+
+    @property
+    def rate(self) -> float | None:
+        return self.compliant / self.judged if self.judged else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "judged": self.judged,
+            "compliant": self.compliant,
+            "compliance_rate": self.rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    feed_tag: str | None  # None: events that carried no feed tag
+    summary: FeedSummary
+    timeline: Timeline
+    compliance_by_day: tuple[DayCompliance, ...]
+    episodes: tuple[Episode, ...]  # oldest first
+
+    @property
+    def label(self) -> str:
+        return self.feed_tag if self.feed_tag is not None else "(no feed tag)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feed_tag": self.feed_tag,
+            "summary": self.summary.to_dict(),
+            "compliance_by_day": [d.to_dict() for d in self.compliance_by_day],
+            "timeline": self.timeline.to_dict(),
+            "episodes": [e.to_dict() for e in self.episodes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Curtailment over [since, until) on every feed (or one), as of ``generated_at``."""
+
+    since: datetime
+    until: datetime
+    generated_at: datetime
+    feed_filter: str | None
+    ramp_deadline_seconds: float
+    overall: FeedSummary
+    feeds: tuple[FeedReport, ...]
+
+    @property
+    def empty(self) -> bool:
+        return all(f.timeline.empty and not f.episodes for f in self.feeds)
+
+    @property
+    def episodes(self) -> tuple[Episode, ...]:
+        return tuple(e for f in self.feeds for e in f.episodes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": rfc3339(self.since),
+            "until": rfc3339(self.until),
+            "generated_at": rfc3339(self.generated_at),
+            "feed_filter": self.feed_filter,
+            "ramp_deadline_seconds": self.ramp_deadline_seconds,
+            "statuses": list(EPISODE_STATUSES),
+            "definitions": FIGURE_SOURCES,
+            "overall": self.overall.to_dict(),
+            "feeds": [f.to_dict() for f in self.feeds],
+        }

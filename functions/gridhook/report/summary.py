@@ -1,0 +1,74 @@
+"""Aggregates over episodes: a feed's summary figures and its compliance per day."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from gridhook.episodes import EPISODE_STATUSES, Episode
+from gridhook.report.model import DayCompliance, DurationStats, FeedSummary
+
+__all__ = ["compliance_by_day", "duration_stats", "percentile", "summarise"]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` quantile by linear interpolation between closest ranks (numpy's
+    default), so one value is its own p95; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = math.floor(position)
+    high = math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def duration_stats(values: Iterable[float | None]) -> DurationStats:
+    known = [v for v in values if v is not None]
+    return DurationStats(len(known), percentile(known, 0.5), percentile(known, 0.95))
+
+
+def summarise(episodes: Sequence[Episode]) -> FeedSummary:
+    by_status = dict.fromkeys(EPISODE_STATUSES, 0)
+    for episode in episodes:
+        by_status[episode.status] = by_status.get(episode.status, 0) + 1
+    judged = [e for e in episodes if e.compliant is not None]
+    return FeedSummary(
+        episodes=len(episodes),
+        by_status=by_status,
+        judged=len(judged),
+        compliant=sum(1 for e in judged if e.compliant),
+        ramp_down=duration_stats(e.ramp_down_seconds for e in episodes),
+        ramp_up=duration_stats(e.ramp_up_seconds for e in episodes),
+        hours_constrained=sum(e.constrained_seconds or 0.0 for e in episodes) / 3600.0,
+        requested_mwh=sum(e.requested_energy_wh or 0.0 for e in episodes) / 1e6,
+        flagged=sum(1 for e in episodes if e.flags),
+    )
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def compliance_by_day(
+    episodes: Sequence[Episode], since: datetime, until: datetime
+) -> tuple[DayCompliance, ...]:
+    """Every UTC day of [since, until), with the ramp downs that ended on it.
+
+    DPS judges compliance when a ramp down ends, so that is the day an episode counts on.
+    """
+    judged: dict[date, list[bool]] = {}
+    for episode in episodes:
+        ended = episode.ramp_down_ended_at
+        if episode.compliant is None or ended is None or not since <= ended < until:
+            continue
+        judged.setdefault(_utc_day(ended), []).append(episode.compliant)
+    first, last = _utc_day(since), _utc_day(until - timedelta(microseconds=1))
+    days = []
+    day = first
+    while day <= last:
+        verdicts = judged.get(day, [])
+        days.append(DayCompliance(day, len(verdicts), sum(verdicts)))
+        day += timedelta(days=1)
+    return tuple(days)

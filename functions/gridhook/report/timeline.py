@@ -1,0 +1,127 @@
+"""A feed's timeline: its load readings (webhooks and DPS samples), the target in force,
+and the phases it went through, over one window of time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from gridhook.episodes import Episode
+from gridhook.events import StoredEvent
+from gridhook.report.model import LoadPoint, PhaseSpan, Timeline
+from gridhook.store import LoadSample
+
+__all__ = ["feed_timeline", "phase_spans"]
+
+
+def _event_point(event: StoredEvent) -> LoadPoint:
+    return LoadPoint(
+        at=event.received_at,
+        source="event",
+        calculated_w=event.calculated_w,
+        target_w=event.target_w,
+        event=event.event,
+        correlation_id=event.correlation_id,
+        compliant=event.compliant,
+    )
+
+
+def _sample_point(sample: LoadSample) -> LoadPoint:
+    return LoadPoint(
+        at=sample.sampled_at,
+        source="sample",
+        calculated_w=sample.calculated_w,
+        target_w=sample.target_w,
+        correlation_id=sample.correlation_id,
+    )
+
+
+def _target_steps(
+    readings: Sequence[LoadPoint],
+    events: Sequence[StoredEvent],
+    start: datetime,
+    end: datetime,
+) -> tuple[tuple[datetime, float | None], ...]:
+    """The target in force from each reading on, carried in at ``start`` and out to ``end``."""
+    before = [p for p in readings if p.at < start]
+    inside = [p for p in readings if start <= p.at < end]
+    steps: list[tuple[datetime, float | None]] = []
+    if before:
+        steps.append((start, before[-1].target_w))
+    elif inside and inside[0].source == "event":
+        # Before the first change we know of, the previous target was in force.
+        first = next(e for e in events if e.received_at == inside[0].at)
+        if first.event.startswith("start_") and first.prev_target_w is not None:
+            steps.append((start, first.prev_target_w))
+    steps.extend((p.at, p.target_w) for p in inside)
+    if steps:
+        steps.append((end, steps[-1][1]))
+    return tuple(steps)
+
+
+def phase_spans(
+    episodes: Sequence[Episode], start: datetime, end: datetime, now: datetime
+) -> tuple[PhaseSpan, ...]:
+    """The phases of ``episodes`` clipped to [start, end].
+
+    A phase without its ending event ends where the next phase began, where the episode
+    that superseded it began, or, while the episode is open, now.
+    """
+    started = {e.episode_id: e.started_at for e in episodes}
+    spans: list[PhaseSpan] = []
+    for episode in episodes:
+        cut_off = started.get(episode.superseded_by) if episode.superseded_by else None
+        open_end = now if episode.open else cut_off
+        phases = (
+            ("ramping_down", episode.ramp_down_started_at, episode.ramp_down_ended_at),
+            ("constrained", episode.ramp_down_ended_at, episode.ramp_up_started_at),
+            ("ramping_up", episode.ramp_up_started_at, episode.ramp_up_ended_at),
+        )
+        for index, (phase, begins, ends) in enumerate(phases):
+            if begins is None:
+                continue
+            later = [b for _, b, _ in phases[index + 1 :] if b is not None]
+            ongoing = ends is None and not later
+            finish = ends or (later[0] if later else open_end)
+            if finish is None or finish <= begins:
+                continue
+            clipped_start, clipped_end = max(begins, start), min(finish, end)
+            if clipped_end <= clipped_start:
+                continue
+            spans.append(
+                PhaseSpan(
+                    phase=phase,
+                    start=clipped_start,
+                    end=clipped_end,
+                    episode_id=episode.episode_id,
+                    ongoing=ongoing and episode.open,
+                    stalled=ongoing and episode.status == "stalled" and phase != "constrained",
+                )
+            )
+    return tuple(sorted(spans, key=lambda s: s.start))
+
+
+def feed_timeline(
+    episodes: Sequence[Episode],
+    samples: Sequence[LoadSample],
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Timeline:
+    """One feed's timeline over [start, end) from its episodes' events and DPS's samples."""
+    events = sorted(
+        {e.event_id: e for episode in episodes for e in episode.events}.values(),
+        key=lambda e: (e.received_at, e.event_id),
+    )
+    readings = sorted(
+        [*map(_event_point, events), *map(_sample_point, samples)],
+        key=lambda p: (p.at, p.source),
+    )
+    return Timeline(
+        start=start,
+        end=end,
+        points=tuple(p for p in readings if start <= p.at < end),
+        target_steps=_target_steps(readings, events, start, end),
+        phases=phase_spans(episodes, start, end, now),
+    )

@@ -1,0 +1,304 @@
+"""power_report: the control room, curtailment reports and episodes over HTTP (read-only).
+
+| request | answer |
+|---|---|
+| ``GET /`` | the control-room page (HTML, refreshes itself) |
+| ``GET /report?since=&until=&feed=&format=html|json|csv`` | a report (default: 30 days, HTML) |
+| ``GET /episodes?since=&until=&feed=&status=&correlation_id=`` | episodes, JSON (7 days) |
+| a bad, unknown, repeated or empty parameter | 400, the error names the parameter |
+| any other path | 404 · not GET or HEAD: 405 with ``Allow`` |
+| store unavailable, or any unexpected failure | 503 with ``Retry-After``; never a 500 |
+
+Errors are JSON like the receiver's: ``{"error": {"code", "message", "details"}}``. It
+only reads: nothing here calls a store method that writes. Private by IAM in the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import flask
+
+from gridhook import clock, log
+from gridhook.report.params import (
+    FORMATS,
+    BadParameter,
+    parse_choice,
+    parse_range,
+    parse_status,
+    parse_tag,
+    single_values,
+)
+from gridhook.settings import Settings, get_settings
+from gridhook.store import EventStore, StoreError, open_store
+
+__all__ = ["ReportService", "check_startup", "handle"]
+
+RETRY_AFTER_SECONDS = 5
+REPORT_DEFAULT_RANGE = timedelta(days=30)
+EPISODES_DEFAULT_RANGE = timedelta(days=7)
+_ALLOWED_METHODS = "GET, HEAD"
+_ROUTES = {
+    "/": (),
+    "/report": ("since", "until", "feed", "format"),
+    "/episodes": ("since", "until", "feed", "status", "correlation_id"),
+}
+_JSON = "application/json"
+# Frame-ancestors only works as a header; the pages carry the rest of the policy too.
+_HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_logger = log.get_logger("gridhook.report_http")
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What one request came to: the answer and the fields of its log line."""
+
+    status: int
+    body: str
+    content_type: str
+    outcome: str
+    headers: dict[str, str] = field(default_factory=dict)
+    detail: str | None = None  # for the log line only
+    episodes: int | None = None
+
+
+def _error(
+    status: int, code: str, message: str, outcome: str, details: list[dict[str, str]] | None = None
+) -> _Answer:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return _Answer(status, json.dumps({"error": error}, ensure_ascii=False), _JSON, outcome)
+
+
+def _bad_parameter(exc: BadParameter) -> _Answer:
+    return _error(
+        400,
+        "bad_parameter",
+        str(exc),
+        "bad_parameter",
+        details=[{"parameter": exc.name, "message": exc.message}],
+    )
+
+
+def _unavailable(message: str, outcome: str, detail: str) -> _Answer:
+    answer = _error(503, outcome, message, outcome)
+    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    answer.detail = detail
+    return answer
+
+
+class ReportService:
+    """The report function: settings and a store, opened on first use."""
+
+    def __init__(self, settings: Settings, store: EventStore | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._store_lock = threading.Lock()
+
+    @property
+    def ramp_deadline(self) -> timedelta:
+        return timedelta(seconds=self.settings.ramp_deadline_seconds)
+
+    def store(self) -> EventStore:
+        # Opened on first use and retried on the next request if that fails, so a store
+        # that is down at cold start costs 503s, not a crashed instance.
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = open_store(
+                        self.settings.store_url, timeout_seconds=self.settings.store_timeout_seconds
+                    )
+        return self._store
+
+    def handle(self, request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        try:
+            answer = self._process(request)
+        except BadParameter as exc:
+            answer = _bad_parameter(exc)
+        except StoreError as exc:
+            answer = _unavailable(
+                "the event store is unavailable; retry later", "store_unavailable", str(exc)
+            )
+        except Exception as exc:
+            # Nothing may answer 500 or an HTML error page.
+            _logger.exception("unexpected error while serving a report")
+            answer = _unavailable(
+                "the report failed unexpectedly; retry later", "internal_error", repr(exc)
+            )
+        self._log(request, answer, started)
+        return _response(answer)
+
+    def _process(self, request: flask.Request) -> _Answer:
+        path = request.path.rstrip("/") or "/"
+        if path not in _ROUTES:
+            known = ", ".join(_ROUTES)
+            return _error(
+                404, "not_found", f"no such path; this function serves {known}", "not_found"
+            )
+        if request.method not in ("GET", "HEAD"):
+            answer = _error(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed; reports are read with GET",
+                "method_not_allowed",
+            )
+            answer.headers["Allow"] = _ALLOWED_METHODS
+            return answer
+        params = single_values(request.args.to_dict(flat=False), _ROUTES[path])
+        now = clock.now()
+        if path == "/report":
+            return self._report(params, now)
+        if path == "/episodes":
+            return self._episodes(params, now)
+        return self._control_room(now)
+
+    def _control_room(self, now: datetime) -> _Answer:
+        from gridhook.report.control_room import build_control_room
+        from gridhook.report.render import render_control_room
+
+        room = build_control_room(self.store(), now=now, ramp_deadline=self.ramp_deadline)
+        html = render_control_room(room)
+        answer = _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
+        answer.episodes = len(room.recent_episodes)
+        return answer
+
+    def _report(self, params: dict[str, str], now: datetime) -> _Answer:
+        from gridhook.report import build_report
+        from gridhook.report import render as renderers
+
+        since, until = parse_range(
+            params.get("since"), params.get("until"), now=now, default_since=REPORT_DEFAULT_RANGE
+        )
+        feed = parse_tag("feed", params["feed"]) if "feed" in params else None
+        fmt = parse_choice("format", params.get("format", "html"), FORMATS)
+        report = build_report(
+            self.store(),
+            since=since,
+            until=until,
+            feed_tag=feed,
+            now=now,
+            ramp_deadline=self.ramp_deadline,
+        )
+        if fmt == "json":
+            answer = _Answer(200, renderers.render_json(report), _JSON, "ok")
+        elif fmt == "csv":
+            name = f"gridhook-report-{since:%Y%m%dT%H%M}-{until:%Y%m%dT%H%M}.csv"
+            answer = _Answer(200, renderers.render_csv(report), "text/csv; charset=utf-8", "ok")
+            answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        else:
+            answer = _Answer(
+                200,
+                renderers.render_html(report),
+                "text/html; charset=utf-8",
+                "ok",
+                dict(_HTML_HEADERS),
+            )
+        answer.episodes = len(report.episodes)
+        return answer
+
+    def _episodes(self, params: dict[str, str], now: datetime) -> _Answer:
+        from gridhook.episodes import load_episodes
+        from gridhook.report.render import render_episodes_json
+
+        since, until = parse_range(
+            params.get("since"), params.get("until"), now=now, default_since=EPISODES_DEFAULT_RANGE
+        )
+        episodes = load_episodes(
+            self.store(),
+            since=since,
+            until=until,
+            feed_tag=parse_tag("feed", params["feed"]) if "feed" in params else None,
+            correlation_id=(
+                parse_tag("correlation_id", params["correlation_id"])
+                if "correlation_id" in params
+                else None
+            ),
+            status=parse_status(params["status"]) if "status" in params else None,
+            now=now,
+            ramp_deadline=self.ramp_deadline,
+        )
+        body = render_episodes_json(list(episodes), since=since, until=until, generated_at=now)
+        return _Answer(200, body, _JSON, "ok", episodes=len(episodes))
+
+    def _log(self, request: flask.Request, answer: _Answer, started: float) -> None:
+        level = (
+            logging.INFO
+            if answer.status < 400
+            else logging.ERROR
+            if answer.status >= 500
+            else logging.WARNING
+        )
+        log.log_event(
+            _logger,
+            level,
+            f"report {answer.outcome}",
+            outcome=answer.outcome,
+            status=answer.status,
+            path=request.path,
+            episodes=answer.episodes,
+            error=answer.detail,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            httpRequest={
+                "requestMethod": request.method,
+                "requestUrl": log.redact_url(request.url) if request.query_string else request.path,
+                "status": answer.status,
+                "userAgent": request.user_agent.string or None,
+            },
+        )
+
+
+def _response(answer: _Answer) -> flask.Response:
+    headers = {**answer.headers, "Cache-Control": "no-store"}
+    return flask.Response(
+        answer.body.encode("utf-8"), answer.status, headers, content_type=answer.content_type
+    )
+
+
+_service: ReportService | None = None
+_service_lock = threading.Lock()
+_started = False
+
+
+def get_service() -> ReportService:
+    """The process-wide service, built on first use from the environment settings."""
+    global _service
+    if _service is None:
+        with _service_lock:
+            if _service is None:
+                if not _started:
+                    check_startup()
+                _service = ReportService(get_settings())
+    return _service
+
+
+def check_startup() -> None:
+    """Read and validate the settings at cold start (a bad one fails start-up, naming it)."""
+    global _started
+    settings = get_settings()
+    log.configure(settings.log_level)
+    clock.configure(settings.dev_clock)
+    if settings.dev_clock is not None:
+        _logger.warning(
+            "GRIDHOOK_DEV_CLOCK=%s: reports follow a development clock, not the system "
+            "clock; never set this in production",
+            settings.dev_clock,
+        )
+    _started = True
+
+
+def handle(request: flask.Request) -> flask.Response:
+    """Entry point body for ``power_report``."""
+    return get_service().handle(request)

@@ -1,0 +1,142 @@
+"""A realistic day of curtailments, written into a real store through the real event
+normalisation: webhooks as DPS sends them and GetStatus samples between them.
+
+Used by the report tests (CLI, HTTP, browser). Two feeds, one with a long tag; on the
+second feed one target is not reached (end_ramp_down says compliant: false); the last
+curtailment on the first feed stalls (its end_ramp_down never arrives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gridhook.events import normalise
+from gridhook.store import EventStore, LoadSample
+
+FEED_A = "main_power_feed"
+FEED_B = "north-campus-substation-7/busbar-A/feed-0001-with-a-rather-long-tag"
+SAMPLE_EVERY = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Curtailment:
+    feed: str
+    correlation_id: str
+    at_minute: int  # when the ramp down starts, after the scenario's start
+    down: int  # ramp-down minutes
+    hold: int  # minutes held constrained
+    up: int  # ramp-up minutes
+    prev_mw: float
+    target_mw: float
+    reached_mw: float  # the load DPS reaches (above the target: not compliant)
+    stalls: bool = False  # the end_ramp_down never arrives, nothing after it
+
+    @property
+    def start(self) -> timedelta:
+        return timedelta(minutes=self.at_minute)
+
+    @property
+    def ramp_down(self) -> timedelta:
+        return timedelta(minutes=self.down)
+
+    @property
+    def ramp_up(self) -> timedelta:
+        return timedelta(minutes=self.up)
+
+    @property
+    def held(self) -> timedelta:
+        return timedelta(minutes=self.hold)
+
+
+def curtailments() -> list[Curtailment]:
+    return [
+        Curtailment(FEED_A, "dr-0600", 6 * 60, 6, 90, 5, 10, 6.5, 6.5),
+        Curtailment(FEED_A, "dr-1100", 11 * 60, 9, 60, 7, 10, 5, 5),
+        Curtailment(FEED_B, "dr-0800", 8 * 60, 4, 120, 4, 8, 6, 6),
+        Curtailment(FEED_B, "dr-1400", 14 * 60, 12, 45, 6, 8, 4.5, 5.2),
+        Curtailment(FEED_A, "dr-2000", 20 * 60, 8, 60, 5, 10, 6, 6, stalls=True),
+    ]
+
+
+def _payload(c: Curtailment, event: str, load_mw: float, compliant: bool, origin: datetime) -> dict:
+    down = event.endswith("ramp_down")
+    target, prev = (c.target_mw, c.prev_mw) if down else (c.prev_mw, c.target_mw)
+    interval_start = origin + c.start
+    return {
+        "event": event,
+        "feed_tag": c.feed,
+        "start_time": interval_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_time": (interval_start + c.ramp_down + c.held).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "strategy": "best_effort",
+        "target_load": {"value": target, "unit": "mw"},
+        "prev_target_load": {"value": prev, "unit": "mw"},
+        "calculated_load": {"value": round(load_mw, 3), "unit": "mw"},
+        "compliant": compliant,
+        "correlation_id": c.correlation_id,
+    }
+
+
+def _load_at(c: Curtailment, at: timedelta) -> tuple[float, float] | None:
+    """(calculated MW, target MW) of ``c``'s feed at ``at``, or None outside ``c``."""
+    t0 = c.start
+    t1 = t0 + c.ramp_down
+    t2 = t1 + c.held
+    t3 = t2 + c.ramp_up
+    if at < t0 or (not c.stalls and at >= t3):
+        return None
+    if at < t1 or c.stalls:
+        done = min(1.0, (at - t0) / c.ramp_down)
+        if c.stalls:
+            done = min(done, 0.4)  # DPS stopped mid-ramp
+        return c.prev_mw - (c.prev_mw - c.reached_mw) * done, c.target_mw
+    if at < t2:
+        return c.reached_mw, c.target_mw
+    done = (at - t2) / c.ramp_up
+    return c.reached_mw + (c.prev_mw - c.reached_mw) * done, c.prev_mw
+
+
+def seed_day(store: EventStore, origin: datetime, hours: float = 24) -> dict[str, int]:
+    """Write the day starting at ``origin`` into ``store``: events and samples up to
+    ``origin + hours``. Returns how many of each were written."""
+    horizon = origin + timedelta(hours=hours)
+    events = 0
+    for c in curtailments():
+        t0 = origin + c.start
+        steps = [("start_ramp_down", t0, c.prev_mw, c.prev_mw <= c.target_mw)]
+        if not c.stalls:
+            t1 = t0 + c.ramp_down
+            t2 = t1 + c.held
+            compliant = c.reached_mw <= c.target_mw + 1e-9
+            steps += [
+                ("end_ramp_down", t1, c.reached_mw, compliant),
+                ("start_ramp_up", t2, c.reached_mw, True),
+                ("end_ramp_up", t2 + c.ramp_up, c.prev_mw, True),
+            ]
+        for event, at, load, compliant in steps:
+            if at < horizon:
+                store.add_event(normalise(_payload(c, event, load, compliant, origin), at))
+                events += 1
+    samples = 0
+    default = {FEED_A: 10.0, FEED_B: 8.0}
+    for feed, default_mw in default.items():
+        at = origin + timedelta(minutes=3)
+        while at < horizon:
+            reading = next(
+                (r for c in curtailments() if c.feed == feed and (r := _load_at(c, at - origin))),
+                None,
+            )
+            load, target = reading or (default_mw, default_mw)
+            store.add_sample(
+                LoadSample(
+                    feed_tag=feed,
+                    sampled_at=at,
+                    calculated_w=load * 1e6,
+                    target_w=target * 1e6,
+                    correlation_id=None,
+                    expires_at=at + timedelta(days=3650),
+                )
+            )
+            samples += 1
+            at += SAMPLE_EVERY
+    return {"events": events, "samples": samples}
