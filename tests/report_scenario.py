@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gridhook.episodes import Episode
 from gridhook.events import normalise
 from gridhook.store import EventStore, LoadSample
 
@@ -140,3 +141,112 @@ def seed_day(store: EventStore, origin: datetime, hours: float = 24) -> dict[str
             samples += 1
             at += SAMPLE_EVERY
     return {"events": events, "samples": samples}
+
+
+# -- episodes built by hand, for tests of the report alone --------------------------------
+
+_ORDER = ("start_ramp_down", "end_ramp_down", "start_ramp_up", "end_ramp_up")
+
+
+def hand_built_episode(
+    *,
+    start: datetime,
+    feed: str | None = "f1",
+    correlation_id: str | None = "c1",
+    down_s: float = 300.0,
+    hold_s: float = 3600.0,
+    up_s: float = 240.0,
+    prev_mw: float = 10.0,
+    target_mw: float = 6.0,
+    reached_mw: float | None = None,
+    through: str = "end_ramp_up",
+    status: str | None = None,
+    now: datetime | None = None,
+) -> Episode:
+    """A curtailment episode with its real events, received up to ``through``; its figures
+    follow from the arguments (the episode derivation itself is tested elsewhere)."""
+    reached = target_mw if reached_mw is None else reached_mw
+    received = _ORDER[: _ORDER.index(through) + 1]
+    times = {
+        "start_ramp_down": start,
+        "end_ramp_down": start + timedelta(seconds=down_s),
+        "start_ramp_up": start + timedelta(seconds=down_s + hold_s),
+        "end_ramp_up": start + timedelta(seconds=down_s + hold_s + up_s),
+    }
+    loads = {
+        "start_ramp_down": prev_mw,
+        "end_ramp_down": reached,
+        "start_ramp_up": reached,
+        "end_ramp_up": prev_mw,
+    }
+    events = []
+    for name in received:
+        down = name.endswith("down")
+        payload = {
+            "event": name,
+            "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end_time": None,
+            "strategy": "best_effort",
+            "target_load": {"value": target_mw if down else prev_mw, "unit": "mw"},
+            "prev_target_load": {"value": prev_mw if down else target_mw, "unit": "mw"},
+            "calculated_load": {"value": loads[name], "unit": "mw"},
+            "compliant": reached <= target_mw
+            if name == "end_ramp_down"
+            else name != "start_ramp_down",
+        }
+        if feed is not None:
+            payload["feed_tag"] = feed
+        if correlation_id is not None:
+            payload["correlation_id"] = correlation_id
+        events.append(normalise(payload, times[name]))
+    is_open = through != "end_ramp_up"
+    until = now or times[through]
+    got = set(received)
+
+    def seconds(a: str, b: str) -> float | None:
+        return (times[b] - times[a]).total_seconds() if {a, b} <= got else None
+
+    constrained = None
+    if "end_ramp_down" in got:
+        held_until = times["start_ramp_up"] if "start_ramp_up" in got else until
+        constrained = (held_until - times["end_ramp_down"]).total_seconds()
+    reduction = (prev_mw - target_mw) * 1e6
+    return Episode(
+        episode_id=f"{feed}|{correlation_id}|{start.isoformat()}",
+        feed_tag=feed,
+        correlation_id=correlation_id,
+        status=status or ("in_progress" if is_open else "complete"),
+        kind="curtailment",
+        open=is_open,
+        target_load={"value": target_mw, "unit": "mw"},
+        target_w=target_mw * 1e6,
+        prev_target_load={"value": prev_mw, "unit": "mw"},
+        prev_target_w=prev_mw * 1e6,
+        interval_start=start,
+        interval_end=None,
+        ramp_down_started_at=times["start_ramp_down"],
+        ramp_down_ended_at=times["end_ramp_down"] if "end_ramp_down" in got else None,
+        ramp_down_seconds=seconds("start_ramp_down", "end_ramp_down"),
+        constrained_seconds=constrained,
+        ramp_up_started_at=times["start_ramp_up"] if "start_ramp_up" in got else None,
+        ramp_up_ended_at=times["end_ramp_up"] if "end_ramp_up" in got else None,
+        ramp_up_seconds=seconds("start_ramp_up", "end_ramp_up"),
+        compliant=(reached <= target_mw) if "end_ramp_down" in got else None,
+        requested_reduction_w=reduction,
+        requested_energy_wh=None if constrained is None else reduction * constrained / 3600,
+        load_w={name: loads[name] * 1e6 for name in received},
+        events=tuple(events),
+        missing=(),
+        flags=(),
+    )
+
+
+def sample(feed: str, at: datetime, load_mw: float, target_mw: float | None) -> LoadSample:
+    return LoadSample(
+        feed_tag=feed,
+        sampled_at=at,
+        calculated_w=load_mw * 1e6,
+        target_w=None if target_mw is None else target_mw * 1e6,
+        correlation_id=None,
+        expires_at=at + timedelta(days=3650),
+    )

@@ -11,6 +11,7 @@ import contextlib
 import io
 import itertools
 import math
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -78,12 +79,18 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _svg(figure: Any) -> str:
+_GROUP_ID = re.compile(r'<g id="([^"]+)"')
+
+
+def _svg(figure: Any, chart_id: str) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None}, facecolor="white")
     text = buffer.getvalue()
-    # Inline SVG needs neither the XML declaration nor the DOCTYPE.
-    return text[text.index("<svg") :]
+    # Inline SVG needs neither the XML declaration nor the DOCTYPE; matplotlib numbers its
+    # groups (figure_1, axes_1, ...) per file, so on a page of several charts they are
+    # prefixed with the chart's id to stay unique. Nothing refers to them.
+    text = text[text.index("<svg") :]
+    return _GROUP_ID.sub(lambda m: f'<g id="{chart_id}-{m[1]}"', text)
 
 
 def _time_axis(axes: Any, start: datetime, end: datetime) -> None:
@@ -313,7 +320,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
                 ncol=min(len(handles), 4),
                 frameon=False,
             )
-        return _svg(figure)
+        return _svg(figure, chart_id)
 
 
 def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
@@ -367,4 +374,4 @@ def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
             _message(axes, "No ramp down ended in this range, so DPS judged no target")
         else:
             figure.legend(loc="outside lower center", ncol=2, frameon=False)
-        return _svg(figure)
+        return _svg(figure, chart_id)
