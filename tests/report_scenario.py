@@ -161,6 +161,7 @@ def hand_built_episode(
     reached_mw: float | None = None,
     through: str = "end_ramp_up",
     status: str | None = None,
+    flags: tuple[str, ...] = (),
     now: datetime | None = None,
 ) -> Episode:
     """A curtailment episode with its real events, received up to ``through``; its figures
@@ -237,7 +238,7 @@ def hand_built_episode(
         load_w={name: loads[name] * 1e6 for name in received},
         events=tuple(events),
         missing=(),
-        flags=(),
+        flags=flags,
     )
 
 

@@ -3,6 +3,7 @@ derivation of episodes from stored events is tested with the episodes)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -45,6 +46,16 @@ def test_summary_counts_judges_and_adds_up() -> None:
     assert summary.hours_constrained == pytest.approx((3600 + 1800) / 3600)
     # requested energy: 4 MW held 1 h, plus 5 MW held 0.5 h
     assert summary.requested_mwh == pytest.approx(4 * 1 + 5 * 0.5)
+
+
+def test_a_load_increase_is_no_curtailment() -> None:
+    curtailment = hand_built_episode(start=T0)
+    increase = dataclasses.replace(hand_built_episode(start=T0 + 3 * HOUR), kind="increase")
+    summary = summarise([curtailment, increase])
+    assert (summary.episodes, summary.increases, summary.judged) == (2, 1, 1)
+    assert summary.requested_mwh == pytest.approx(summarise([curtailment]).requested_mwh)
+    days = compliance_by_day([curtailment, increase], T0, T0 + 6 * HOUR)
+    assert sum(d.judged for d in days) == 1
 
 
 def test_summary_of_nothing_has_no_rate_and_no_durations() -> None:

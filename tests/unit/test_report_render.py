@@ -159,12 +159,15 @@ def test_a_single_event_renders_as_an_open_episode() -> None:
 
 def test_a_stalled_ramp_is_marked_in_table_and_chart() -> None:
     now = T0 + 3 * HOUR
-    stalled = hand_built_episode(start=T0, through="start_ramp_down", status="stalled", now=now)
+    flag = "stalled: no end_ramp_down within the ramp deadline"
+    stalled = hand_built_episode(
+        start=T0, through="start_ramp_down", status="stalled", flags=(flag,), now=now
+    )
     html = render_html(_report([stalled], until=now, now=now))
     page = _Page(html)
     (row,) = [a for a in page.all("tr") if a.get("data-episode-id")]
     assert row["class"] == "row-stalled"
-    assert "ramp stalled: its end did not arrive within 30 min" in page.visible
+    assert flag in page.visible and "3 h 00 min so far" in page.visible
     assert "Stalled ramp" in html  # the chart's legend (SVG text)
     assert "not judged" in page.visible
 

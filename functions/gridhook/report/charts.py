@@ -347,11 +347,13 @@ def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
             years = "/".join(str(y) for y in sorted({d.day.year for d in days}))
             axes.set_xlabel(f"Day (UTC, {years})")
             met = [d.compliant for d in days]
-            axes.bar(centres, met, width=0.7, color=_MET, label="Target met")
+            # Bars as wide as a week's would be, so one day is not one giant bar.
+            width = 0.7 * min(1.0, len(days) / 7)
+            axes.bar(centres, met, width=width, color=_MET, label="Target met")
             axes.bar(
                 centres,
                 [d.not_compliant for d in days],
-                width=0.7,
+                width=width,
                 bottom=met,
                 color=_NOT_MET,
                 label="Target not met",

@@ -79,6 +79,7 @@ class FeedSummary:
     hours_constrained: float
     requested_mwh: float
     flagged: int  # episodes with late, reordered or repeated events
+    increases: int = 0  # episodes that raised the target (not curtailments)
 
     @property
     def compliance_rate(self) -> float | None:
@@ -87,7 +88,8 @@ class FeedSummary:
 
     @property
     def not_judged(self) -> int:
-        return self.episodes - self.judged
+        """Curtailments without DPS's verdict (their ramp down never ended, as far as we know)."""
+        return self.episodes - self.increases - self.judged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ class FeedSummary:
             "hours_constrained": self.hours_constrained,
             "requested_mwh": self.requested_mwh,
             "flagged": self.flagged,
+            "increases": self.increases,
         }
 
 
@@ -164,6 +167,11 @@ class Timeline:
     @property
     def empty(self) -> bool:
         return not self.points and not self.phases
+
+    @property
+    def has_default_target(self) -> bool:
+        """Whether the feed was on its default constraint (no target) at some point."""
+        return any(w is None for _, w in self.target_steps)
 
     @property
     def event_points(self) -> int:

@@ -30,10 +30,13 @@ def duration_stats(values: Iterable[float | None]) -> DurationStats:
 
 
 def summarise(episodes: Sequence[Episode]) -> FeedSummary:
+    """Counts and ramp times over every episode; compliance, time constrained and energy
+    over curtailments only (a load increase is not a curtailment)."""
     by_status = dict.fromkeys(EPISODE_STATUSES, 0)
     for episode in episodes:
         by_status[episode.status] = by_status.get(episode.status, 0) + 1
-    judged = [e for e in episodes if e.compliant is not None]
+    curtailments = [e for e in episodes if e.kind == "curtailment"]
+    judged = [e for e in curtailments if e.compliant is not None]
     return FeedSummary(
         episodes=len(episodes),
         by_status=by_status,
@@ -41,9 +44,10 @@ def summarise(episodes: Sequence[Episode]) -> FeedSummary:
         compliant=sum(1 for e in judged if e.compliant),
         ramp_down=duration_stats(e.ramp_down_seconds for e in episodes),
         ramp_up=duration_stats(e.ramp_up_seconds for e in episodes),
-        hours_constrained=sum(e.constrained_seconds or 0.0 for e in episodes) / 3600.0,
-        requested_mwh=sum(e.requested_energy_wh or 0.0 for e in episodes) / 1e6,
+        hours_constrained=sum(e.constrained_seconds or 0.0 for e in curtailments) / 3600.0,
+        requested_mwh=sum(e.requested_energy_wh or 0.0 for e in curtailments) / 1e6,
         flagged=sum(1 for e in episodes if e.flags),
+        increases=len(episodes) - len(curtailments),
     )
 
 
@@ -61,7 +65,9 @@ def compliance_by_day(
     judged: dict[date, list[bool]] = {}
     for episode in episodes:
         ended = episode.ramp_down_ended_at
-        if episode.compliant is None or ended is None or not since <= ended < until:
+        if episode.kind != "curtailment" or episode.compliant is None:
+            continue
+        if ended is None or not since <= ended < until:
             continue
         judged.setdefault(_utc_day(ended), []).append(episode.compliant)
     first, last = _utc_day(since), _utc_day(until - timedelta(microseconds=1))

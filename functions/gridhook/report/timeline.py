@@ -72,11 +72,13 @@ def phase_spans(
     for episode in episodes:
         cut_off = started.get(episode.superseded_by) if episode.superseded_by else None
         open_end = now if episode.open else cut_off
-        phases = (
-            ("ramping_down", episode.ramp_down_started_at, episode.ramp_down_ended_at),
-            ("constrained", episode.ramp_down_ended_at, episode.ramp_up_started_at),
-            ("ramping_up", episode.ramp_up_started_at, episode.ramp_up_ended_at),
-        )
+        down = ("ramping_down", episode.ramp_down_started_at, episode.ramp_down_ended_at)
+        up = ("ramping_up", episode.ramp_up_started_at, episode.ramp_up_ended_at)
+        if episode.kind == "curtailment":
+            held = ("constrained", episode.ramp_down_ended_at, episode.ramp_up_started_at)
+            phases = (down, held, up)
+        else:  # a raised target: up to it, steady there, then back down
+            phases = (up, down)
         for index, (phase, begins, ends) in enumerate(phases):
             if begins is None:
                 continue

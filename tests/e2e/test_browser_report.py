@@ -1,0 +1,254 @@
+"""What a person sees: Debian's chromium (headless, driven by playwright) opens the HTML
+report written by ``gridhook report`` and the control room served by the real
+functions-framework server, on a store holding a realistic day.
+
+It checks that the charts are there and drawn, that the episode rows are the store's,
+that nothing is fetched from anywhere and nothing is logged as an error, and that the
+printed report puts each feed on its own pages. Screenshots and the printed PDF are kept
+in var/test-artifacts/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gridhook.episodes import load_episodes
+from gridhook.store import open_store
+from tests.harness import FUNCTIONS, REPO, FunctionServer, function_server
+from tests.report_scenario import FEED_A, FEED_B, seed_day
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / "var" / "test-artifacts"
+ORIGIN = datetime(2026, 1, 10, tzinfo=UTC)
+DAY_END = ORIGIN + timedelta(hours=24)
+NOW = ORIGIN + timedelta(hours=20, minutes=50)  # the last ramp has stalled by then
+DEADLINE = timedelta(seconds=1800)
+
+
+def _why_skip() -> str | None:
+    if not CHROMIUM.exists():
+        return (
+            f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium; "
+            ".ci/run installs it). This test never downloads a browser."
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ModuleNotFoundError:
+        return "the playwright package is missing: pip install -e '.[dev]'"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_skip() is not None, reason=_why_skip() or "")
+
+
+def dev_clock_at(moment: datetime) -> str:
+    real = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"1@{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}@{real}"
+
+
+@pytest.fixture(scope="module")
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'events.db'}"
+    store = open_store(url)
+    try:
+        seed_day(store, ORIGIN, hours=(NOW - ORIGIN).total_seconds() / 3600)
+    finally:
+        store.close()
+    return url
+
+
+def stored_episode_ids(store_url: str, since: datetime, until: datetime) -> list[str]:
+    store = open_store(store_url)
+    try:
+        episodes = load_episodes(store, since=since, until=until, now=NOW, ramp_deadline=DEADLINE)
+    finally:
+        store.close()
+    return [e.episode_id for e in episodes]
+
+
+def write_report(store_url: str, out: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHOOK_")}
+    env.update(
+        {"PYTHONPATH": f"{FUNCTIONS}{os.pathsep}{REPO}", "GRIDHOOK_DEV_CLOCK": dev_clock_at(NOW)}
+    )
+    cli = "import sys; from gridhook.cli import main; sys.exit(main())"
+    subprocess.run(
+        [sys.executable, "-c", cli, "report", "--store", store_url, "--output", str(out), *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Visit:
+    """A page as chromium loaded it, with everything it logged and fetched."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+def visit(browser: Any, url: str, width: int = 1280) -> Visit:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    seen = Visit(page)
+    page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: seen.errors.append(str(exc)))
+    page.on("request", lambda r: seen.requests.append(r.url))
+    response = page.goto(url, wait_until="load")
+    assert response is None or response.ok, f"{url}: {response.status}"
+    return seen
+
+
+def drawn_paths(svg: Any) -> int:
+    """Paths in an SVG that the browser actually laid out with a size."""
+    return svg.evaluate(
+        """svg => [...svg.querySelectorAll('path')].filter(p => {
+            const box = p.getBBox();
+            return (p.getAttribute('d') || '').length > 8 && (box.width > 0 || box.height > 0);
+        }).length"""
+    )
+
+
+def assert_charts_drawn(page: Any, expected: int) -> None:
+    charts = page.locator("figure.chart svg")
+    assert charts.count() == expected
+    for index in range(expected):
+        svg = charts.nth(index)
+        box = svg.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 80
+        assert drawn_paths(svg) > 10, f"chart {index} has almost nothing drawn"
+
+
+def rows(page: Any, section: str) -> list[str]:
+    return page.locator(f"section.{section} tr[data-episode-id]").evaluate_all(
+        "rows => rows.map(r => r.dataset.episodeId)"
+    )
+
+
+def pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", path.read_bytes()))
+
+
+def test_the_html_report_as_a_person_sees_it(browser, store_url, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    write_report(store_url, report, "--since", "2026-01-10T00:00:00Z")  # until now
+    seen = visit(browser, report.as_uri())
+    page = seen.page
+
+    assert page.title().startswith("Curtailment report")
+    assert_charts_drawn(page, 4)  # per feed: the timeline and compliance by day
+    assert page.locator("svg text", has_text="Load (MW)").count() == 2
+    assert page.locator("svg text", has_text="Ramp downs").count() == 2
+    for label in ("Measured by DPS", "Requested", "Timed by gridhook"):
+        assert page.get_by_text(label, exact=True).is_visible()
+    expected = stored_episode_ids(store_url, ORIGIN, NOW)
+    assert sorted(rows(page, "feed")) == sorted(expected) and len(expected) == 5
+    stalled = page.locator("tr.row-stalled")
+    assert stalled.count() == 1 and "dr-2000" in stalled.inner_text()
+    assert page.get_by_text(FEED_B, exact=True).first.is_visible()
+    assert seen.errors == []
+    assert seen.requests == [report.as_uri()], "the report fetched something"
+    page.screenshot(path=ARTIFACTS / "report.png", full_page=True)
+
+    # Printed: each feed starts a page, and the charts fit the paper's width.
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 718, "height": 1000})  # A4 less margins, at 96 dpi
+    breaks = page.locator("section.feed").evaluate_all(
+        "sections => sections.map(s => getComputedStyle(s).breakBefore)"
+    )
+    assert breaks == ["page", "page"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 718, "wider than the paper"
+    for box in (page.locator("figure.chart svg").nth(i).bounding_box() for i in range(4)):
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 718
+    page.screenshot(path=ARTIFACTS / "report-print.png", full_page=True)
+    pdf = ARTIFACTS / "report.pdf"
+    page.pdf(path=pdf, format="A4", print_background=True)
+    assert pdf_pages(pdf) >= 3  # the overview, then a page (or more) per feed
+    page.close()
+
+
+def test_an_empty_report_says_so(browser, store_url, tmp_path: Path) -> None:
+    report = tmp_path / "empty.html"
+    write_report(store_url, report, "--since", "2025-06-01T00:00:00Z", "--until", "2025-06-02")
+    seen = visit(browser, report.as_uri())
+    assert seen.page.get_by_text("Nothing to report", exact=False).is_visible()
+    assert seen.page.locator("svg").count() == 0 and seen.errors == []
+    seen.page.screenshot(path=ARTIFACTS / "report-empty.png", full_page=True)
+    seen.page.close()
+
+
+@pytest.fixture(scope="module")
+def control_room(store_url: str) -> Iterator[FunctionServer]:
+    env = {
+        "GRIDHOOK_STORE": store_url,
+        "GRIDHOOK_DEV_CLOCK": dev_clock_at(NOW),
+        "GRIDHOOK_RAMP_DEADLINE_SECONDS": str(int(DEADLINE.total_seconds())),
+    }
+    with function_server("power_report", env) as server:
+        yield server
+
+
+def test_the_control_room_as_a_person_sees_it(browser, store_url, control_room) -> None:
+    seen = visit(browser, control_room.url + "/")
+    page = seen.page
+
+    assert page.title() == "gridhook control room"
+    assert_charts_drawn(page, 2)  # the last 24 hours of each feed
+    cards = page.locator("article.feed-card")
+    assert cards.count() == 2
+    stalled_card = page.locator(f'article.feed-card[data-feed-tag="{FEED_A}"]')
+    assert "stalled" in (stalled_card.get_attribute("class") or "")
+    assert "Ramping down" in stalled_card.inner_text()
+    week = stored_episode_ids(store_url, NOW - timedelta(days=7), NOW)
+    assert sorted(rows(page, "recent-episodes")) == sorted(week)
+    open_rows = rows(page, "open-episodes")
+    assert len(open_rows) == 1 and open_rows[0] in week
+    assert page.locator("section.open-episodes tr.row-stalled").count() == 1
+    refresh = page.locator('meta[http-equiv="refresh"]').get_attribute("content")
+    assert refresh == "30"
+    assert seen.errors == []
+    assert all(url.startswith(control_room.url) for url in seen.requests), seen.requests
+    page.screenshot(path=ARTIFACTS / "control-room.png", full_page=True)
+    page.close()
+
+
+def test_the_control_room_on_a_narrow_screen(browser, control_room) -> None:
+    seen = visit(browser, control_room.url + "/", width=420)
+    page = seen.page
+    # Nothing wider than the screen but the tables, which scroll inside their own box.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 420 + 1, f"the page is {width}px wide on a 420px screen"
+    assert seen.errors == []
+    page.screenshot(path=ARTIFACTS / "control-room-narrow.png", full_page=True)
+    page.close()
