@@ -97,9 +97,12 @@ def _load_at(c: Curtailment, at: timedelta) -> tuple[float, float] | None:
     return c.reached_mw + (c.prev_mw - c.reached_mw) * done, c.prev_mw
 
 
-def seed_day(store: EventStore, origin: datetime, hours: float = 24) -> dict[str, int]:
+def seed_day(
+    store: EventStore, origin: datetime, hours: float = 24, day_tag: str = ""
+) -> dict[str, int]:
     """Write the day starting at ``origin`` into ``store``: events and samples up to
-    ``origin + hours``. Returns how many of each were written."""
+    ``origin + hours``; ``day_tag`` is appended to the correlation ids (to seed several
+    days). Returns how many of each were written."""
     horizon = origin + timedelta(hours=hours)
     events = 0
     for c in curtailments():
@@ -116,7 +119,9 @@ def seed_day(store: EventStore, origin: datetime, hours: float = 24) -> dict[str
             ]
         for event, at, load, compliant in steps:
             if at < horizon:
-                store.add_event(normalise(_payload(c, event, load, compliant, origin), at))
+                payload = _payload(c, event, load, compliant, origin)
+                payload["correlation_id"] += day_tag
+                store.add_event(normalise(payload, at))
                 events += 1
     samples = 0
     default = {FEED_A: 10.0, FEED_B: 8.0}

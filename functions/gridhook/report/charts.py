@@ -39,8 +39,9 @@ _GREY = "#6b6b6b"
 _SAMPLES_DRAWN_MAX = 3000
 # About how wide the plotting area is, to judge whether sample markers would overlap.
 _PLOT_WIDTH_PX = 880
-# A phase narrower than this share of the window is widened to it, or it would vanish.
-_MIN_SPAN_SHARE = 0.003
+# A phase narrower than this share of the window (about 1.5 px) is widened to it, or it
+# would vanish; the episode table has the exact times.
+_MIN_SPAN_SHARE = 1.5 / _PLOT_WIDTH_PX
 
 _RC = {
     "svg.fonttype": "none",  # real <text>: selectable, small, no duplicate glyph ids
@@ -140,12 +141,17 @@ def _thin(samples: list[LoadPoint]) -> list[LoadPoint]:
     return samples[::stride]
 
 
+def _median_gap_px(points: list[LoadPoint], window_seconds: float) -> float:
+    """How far apart, in pixels, neighbouring points typically sit on the chart."""
+    if len(points) < 2 or window_seconds <= 0:
+        return math.inf
+    gaps = sorted((b.at - a.at).total_seconds() for a, b in itertools.pairwise(points))
+    return gaps[len(gaps) // 2] / window_seconds * _PLOT_WIDTH_PX
+
+
 def _sample_marker_size(samples: list[LoadPoint], window_seconds: float) -> float | None:
     """Marker size for samples this far apart on the chart; None: too dense to mark."""
-    if len(samples) < 2 or window_seconds <= 0:
-        return 3.4
-    gaps = sorted((b.at - a.at).total_seconds() for a, b in itertools.pairwise(samples))
-    pixels = gaps[len(gaps) // 2] / window_seconds * _PLOT_WIDTH_PX
+    pixels = _median_gap_px(samples, window_seconds)
     if pixels >= 9:
         return 3.4
     if pixels >= 4.5:
@@ -247,13 +253,15 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
             )
         missed = [p for p in events if p.event == "end_ramp_down" and p.compliant is False]
         kept = [p for p in events if p not in missed]
+        # Smaller diamonds where webhooks crowd (a month on one chart).
+        crowded = _median_gap_px(events, window) < 8
         event_style = {
             "linestyle": "none",
             "marker": "D",
-            "markersize": 6,
+            "markersize": 3.6 if crowded else 6,
             "markerfacecolor": _LOAD,
             "markeredgecolor": "white",
-            "markeredgewidth": 0.9,
+            "markeredgewidth": 0.5 if crowded else 0.9,
         }
         if kept:
             axes.plot(
@@ -264,7 +272,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
             missed_style = {
                 **event_style,
                 "marker": "X",
-                "markersize": 9,
+                "markersize": 6 if crowded else 9,
                 "markerfacecolor": _NOT_MET,
             }
             axes.plot(
@@ -279,26 +287,20 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
 
         steps = timeline.target_steps
         if steps:
-            # Dashed and on top: where the load sits exactly on its target, both stay visible.
+            # Wide and under the load line: where the load sits on its target, the target
+            # shows as an orange border around the blue line.
             axes.step(
                 [at for at, _ in steps],
                 [_mw(w) for _, w in steps],
                 where="post",
                 color=_TARGET,
-                linewidth=1.8,
-                linestyle=(0, (5, 2.5)),
-                zorder=6,
+                linewidth=3.4,
+                alpha=0.85,
+                solid_capstyle="butt",
+                zorder=3,
             )
             handles.insert(
-                0,
-                Line2D(
-                    [],
-                    [],
-                    color=_TARGET,
-                    linewidth=1.8,
-                    linestyle=(0, (5, 2.5)),
-                    label="Target (requested)",
-                ),
+                0, Line2D([], [], color=_TARGET, linewidth=3.4, label="Target (requested)")
             )
 
         values = [_mw(w) for _, w in steps] + [_mw(p.calculated_w) for p in line]
@@ -358,7 +360,7 @@ def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
                 color=_NOT_MET,
                 label="Target not met",
             )
-            if len(days) <= 45:
+            if len(days) <= 20:
                 for centre, day in zip(centres, days, strict=True):
                     if day.rate is not None:
                         axes.annotate(

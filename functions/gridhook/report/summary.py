@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.report.model import DayCompliance, DurationStats, FeedSummary
 
-__all__ = ["compliance_by_day", "duration_stats", "percentile", "summarise"]
+__all__ = ["compliance_by_day", "duration_stats", "judged_at", "percentile", "summarise"]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -55,21 +55,24 @@ def _utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def judged_at(episode: Episode) -> datetime:
+    """When DPS's verdict on an episode was known: the end of its ramp down, else when a
+    newer target cut the ramp short (the episode's end), else its start."""
+    return episode.ramp_down_ended_at or episode.ended_at or episode.started_at
+
+
 def compliance_by_day(
     episodes: Sequence[Episode], since: datetime, until: datetime
 ) -> tuple[DayCompliance, ...]:
-    """Every UTC day of [since, until), with the ramp downs that ended on it.
-
-    DPS judges compliance when a ramp down ends, so that is the day an episode counts on.
-    """
+    """Every UTC day of [since, until), with the curtailments DPS judged that day (the
+    same ones the summary counts as judged)."""
     judged: dict[date, list[bool]] = {}
     for episode in episodes:
-        ended = episode.ramp_down_ended_at
         if episode.kind != "curtailment" or episode.compliant is None:
             continue
-        if ended is None or not since <= ended < until:
-            continue
-        judged.setdefault(_utc_day(ended), []).append(episode.compliant)
+        moment = judged_at(episode)
+        if since <= moment < until:
+            judged.setdefault(_utc_day(moment), []).append(episode.compliant)
     first, last = _utc_day(since), _utc_day(until - timedelta(microseconds=1))
     days = []
     day = first
