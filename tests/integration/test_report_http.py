@@ -292,6 +292,16 @@ def test_serving_reports_never_writes_to_the_store(server, db_path) -> None:
     assert dump() == before
 
 
+def test_an_empty_store_gives_a_calm_control_room(tmp_path: Path) -> None:
+    env = {"GRIDHOOK_STORE": f"sqlite:///{tmp_path}/empty.db"}
+    with function_server("power_report", env) as srv:
+        page = get(srv, "/")
+        assert page.status_code == 200
+        assert "No feed has reported a power event yet." in page.text
+        assert "Nothing in the last 24 hours" in page.text and "<svg" not in page.text
+        assert get(srv, "/episodes").json()["count"] == 0
+
+
 def test_store_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the store's directory should be")

@@ -1,8 +1,8 @@
 """The report's charts, drawn by matplotlib and returned as inline SVG text.
 
-matplotlib is imported on first use (Agg, no pyplot: nothing global, no GUI), so only
-processes that draw a chart pay for it. Drawing holds a lock because matplotlib's
-rcParams are process-wide and the HTTP function serves requests on several threads.
+matplotlib is imported on first use (the Agg canvas, no pyplot: no GUI, no global figure
+registry), so only processes that draw a chart pay for it. Drawing holds a lock because
+matplotlib's rcParams are process-wide and the HTTP function serves several threads.
 """
 
 from __future__ import annotations
@@ -75,9 +75,12 @@ def _drawing(chart_id: str) -> Iterator[None]:
 
 
 def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)  # lays the figure out headless; savefig writes the SVG
+    return figure
 
 
 _GROUP_ID = re.compile(r'<g id="([^"]+)"')
