@@ -436,7 +436,7 @@ def _stall_cause(state: FeedState, dps_w: float | None, missing: str) -> tuple[s
     if dps_w is None or target is None:
         return "unknown", (
             f"either the {missing} webhook was missed or DPS stopped mid-ramp: compare "
-            "DPS's status for the feed (gridhook nvgrid status)"
+            "DPS's status for the feed (gridhook nvgrid get-status)"
         )
     down = state.phase == "ramping_down"
     reached = (dps_w <= target if down else dps_w >= target) or not _differs(dps_w, target)

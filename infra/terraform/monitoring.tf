@@ -139,7 +139,7 @@ locals {
       documentation = join("\n", [
         "reconcile_subscriptions found DPS's current load target or status differing from the",
         "state derived from the events gridhook stored: a webhook was missed or lost.",
-        "See the drift records (gridhook CLI: status / drift) and the receiver's logs for",
+        "See the drift records (`gridhook subscriptions`) and the receiver's logs for",
         "rejected or unauthorized deliveries around that time.",
       ])
     }
