@@ -257,12 +257,17 @@ def test_checkov_passes_offline(stack: tfcheck.Stack) -> None:
 
 def test_entry_points_exist_in_main_py(stack: tfcheck.Stack) -> None:
     points = tfcheck.entry_points(stack)
-    assert points == {"receive_power_event", "reconcile_subscriptions", "teardown_subscriptions"}
+    assert points == {
+        "receive_power_event",
+        "reconcile_subscriptions",
+        "teardown_subscriptions",
+        "power_report",
+    }
     assert points <= tfcheck.main_functions()
 
 
 def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> None:
-    from gridhook.settings import ENV_VARS
+    from gridhook.settings import DEV_ENV_VARS, ENV_VARS
 
     assert set(tfcheck.code_env_vars()) == set(ENV_VARS)
     assert tfcheck.check_env(stack) == []
@@ -270,9 +275,19 @@ def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> Non
     assert set(env) == set(tfcheck.REQUIRED_ENV)
     set_anywhere = set().union(*env.values())
     # Every setting the code reads is set by Terraform, except the secrets themselves
-    # (mounted, and named by the *_FILE settings).
+    # (mounted, and named by the *_FILE settings) ...
     unset = set(ENV_VARS) - set_anywhere
     assert unset == tfcheck.SECRET_ENV, unset
+    # ... and development settings are never set anywhere.
+    assert DEV_ENV_VARS and not set(DEV_ENV_VARS) & (set_anywhere | set(ENV_VARS))
+    assert env["power_report"] == {
+        "GRIDHOOK_STORE",
+        "GRIDHOOK_STORE_TIMEOUT_SECONDS",
+        "GRIDHOOK_LOG_LEVEL",
+        "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+    }
+    jobs = {"GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_SAMPLE_RETENTION_DAYS"}
+    assert jobs <= env["reconcile_subscriptions"] == env["teardown_subscriptions"]
 
 
 def test_env_check_fails_on_an_unknown_variable(tmp_path: Path) -> None:
@@ -300,6 +315,167 @@ def test_env_check_fails_when_a_needed_variable_is_missing(tmp_path: Path) -> No
     bad = mutated(tmp_path, "functions.tf", "NVGRID_HOST                         =", "X_HOST =")
     problems = tfcheck.check_env(bad, known=[*tfcheck.code_env_vars(), "X_HOST"])
     assert any("does not set NVGRID_HOST" in p for p in problems)
+
+
+REPORT_ENV_END = "    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadline_seconds)\n  }"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (
+            "functions.tf",
+            "GRIDHOOK_SAMPLE_RETENTION_DAYS      = tostring(var.sample_retention_days)",
+            "GRIDHOOK_SAMPLE_RETENTION_DAYS = tostring(var.sample_retention_days)\n"
+            '      GRIDHOOK_DEV_CLOCK = "1440@2026-11-29T02:00:00Z@2026-11-30T02:00:00Z"',
+            "reconcile_subscriptions: sets GRIDHOOK_DEV_CLOCK, a development-only setting",
+        ),
+        (
+            "variables.tf",
+            'default     = "INFO"',
+            'default     = "INFO" # GRIDHOOK_DEV_CLOCK = "60@x@y"\n  sensitive = false\n'
+            '  nullable = "${"GRIDHOOK_DEV_CLOCK"}"',
+            "variables.tf: sets GRIDHOOK_DEV_CLOCK; development settings are never deployed",
+        ),
+        (
+            "functions.tf",
+            REPORT_ENV_END,
+            REPORT_ENV_END.replace("\n  }", "\n    NVGRID_HOST = var.nvgrid_host\n  }"),
+            "power_report: sets NVGRID_HOST; power_report never talks to DPS",
+        ),
+        (
+            "functions.tf",
+            REPORT_ENV_END,
+            REPORT_ENV_END.replace(
+                "\n  }",
+                '\n    GRIDHOOK_WEBHOOK_TOKENS_FILE = "/etc/secrets/webhook-tokens/value"\n  }',
+            ),
+            "power_report: sets GRIDHOOK_WEBHOOK_TOKENS_FILE; its environment is exactly",
+        ),
+    ],
+    ids=["dev clock in the jobs", "dev clock anywhere", "report nvgrid", "report token file"],
+)
+def test_env_check_fails_on(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
+    problems = tfcheck.check_env(mutated(tmp_path, file, old, new))
+    assert any(expected in p for p in problems), problems
+
+
+def test_env_check_allows_naming_a_dev_setting_in_a_comment(tmp_path: Path) -> None:
+    commented = mutated(
+        tmp_path,
+        "functions.tf",
+        "locals {",
+        "# GRIDHOOK_DEV_CLOCK is for demos only and never set here.\nlocals {",
+    )
+    assert tfcheck.check_env(commented) == []
+
+
+# ---------------------------------------------------------------------------------------
+# power_report: private and read-only
+# ---------------------------------------------------------------------------------------
+
+
+def test_power_report_is_private_and_read_only(stack: tfcheck.Stack) -> None:
+    assert tfcheck.check_power_report(stack) == []
+    assert tfcheck.function_secrets(stack)["power_report"] == []
+    assert tfcheck.account_roles(stack)["report"] == {
+        "roles/datastore.viewer",
+        "roles/logging.logWriter",
+    }
+    # The helpers see the other functions' grants too (so the check is not vacuous).
+    assert tfcheck.function_secrets(stack)["receive_power_event"]
+    assert "roles/datastore.user" in tfcheck.account_roles(stack)["receiver"]
+    viewers = stack.get("resource", "google_cloud_run_v2_service_iam_member", "report_viewers")
+    assert "var.report_viewers" in viewers.attrs["for_each"]
+    assert tfcheck._unquote(viewers.attrs["role"]) == "roles/run.invoker"
+
+
+REPORT_MISTAKES = {
+    "a secret mounted": (
+        "functions.tf",
+        "    environment_variables = local.report_env\n",
+        "    environment_variables = local.report_env\n"
+        "    secret_volumes {\n"
+        "      project_id = var.project_id\n"
+        '      secret     = google_secret_manager_secret.secrets["webhook_tokens"].secret_id\n'
+        '      mount_path = "/etc/secrets/webhook-tokens"\n'
+        "    }\n",
+        "power_report mounts secret_volumes",
+    ),
+    "a write role": (
+        "iam.tf",
+        'role    = "roles/datastore.viewer"',
+        'role    = "roles/datastore.user"',
+        "the report account holds roles/datastore.user; power_report is read-only",
+    ),
+    "the writers' Firestore grant": (
+        "iam.tf",
+        'firestore_users = toset(["receiver", "jobs"])',
+        'firestore_users = toset(["receiver", "jobs", "report"])',
+        "the report account holds roles/datastore.user",
+    ),
+    "a secret accessor grant": (
+        "iam.tf",
+        'jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }',
+        'jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }\n'
+        '      report_tokens = { account = "report", secret = "webhook_tokens" }',
+        "the report account holds roles/secretmanager.secretAccessor",
+    ),
+    "another function's account": (
+        "functions.tf",
+        'service_account_email          = google_service_account.sa["report"].email',
+        'service_account_email          = google_service_account.sa["jobs"].email',
+        "power_report runs as ['jobs'], not its own read-only 'report' account",
+    ),
+    "public access": (
+        "functions.tf",
+        "  member   = each.value\n",
+        '  member   = "allUsers"\n',
+        "only the receiver is public",
+    ),
+    "an invoker outside report_viewers": (
+        "functions.tf",
+        "  member   = each.value\n",
+        '  member   = "user:someone@example.com"\n',
+        "its invokers come only from var.report_viewers",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPORT_MISTAKES))
+def test_power_report_check_fails_on(name: str, tmp_path: Path) -> None:
+    file, old, new, expected = REPORT_MISTAKES[name]
+    bad = mutated(tmp_path, file, old, new)
+    problems = tfcheck.check_power_report(bad)
+    assert any(expected in p for p in problems), problems
+    assert tfcheck.check_schema(bad) == []  # each mistake is valid Terraform
+
+
+def _validation_regex(variable: str) -> re.Pattern[str]:
+    text = (tfcheck.STACK / "variables.tf").read_text()
+    block = text[text.index(f'variable "{variable}"') :]
+    raw = re.search(r'regex\("((?:[^"\\]|\\.)*)"', block).group(1)
+    return re.compile(json.loads(f'"{raw}"'))  # HCL string escapes, as JSON's
+
+
+@pytest.mark.parametrize(
+    ("member", "valid"),
+    [
+        ("user:ana@example.com", True),
+        ("group:grid-ops@example.com", True),
+        ("serviceAccount:dash@my-grid-project.iam.gserviceaccount.com", True),
+        ("domain:example.com", True),
+        ("principalSet://iam.googleapis.com/locations/global/workforcePools/p/group/g", True),
+        ("allUsers", False),
+        ("allAuthenticatedUsers", False),
+        ("ana@example.com", False),
+        ("user:", False),
+        ("user:ana @example.com", False),
+    ],
+)
+def test_report_viewers_validation(member: str, valid: bool) -> None:
+    # Terraform's regex is RE2; this pattern uses nothing Python's re reads differently.
+    assert bool(_validation_regex("report_viewers").search(member)) is valid
 
 
 def test_computed_attributes_carry_their_terraform_names() -> None:
@@ -372,12 +548,42 @@ def test_log_metrics_count_what_the_code_logs(stack: tfcheck.Stack) -> None:
         *("accepted", "duplicate", "rejected", "invalid", "unauthorized", "too_large"),
         *("unsupported_media_type", "method_not_allowed", "store_unavailable"),
         *("internal_error", "reconcile_ok", "reconcile_failed", "drift"),
-        *("teardown_ok", "teardown_incomplete"),
+        *("teardown_ok", "teardown_incomplete", "episode_stalled"),
     }
     assert tfcheck.check_log_metrics(stack) == []
     counted = tfcheck.metric_outcomes(stack)
     assert counted["reconcile_failures"] == {"reconcile_failed", "teardown_incomplete"}
     assert counted["webhook_unauthorized"] == {"unauthorized"}
+    assert counted["ramp_stalled"] == {"episode_stalled"}
+    metrics = stack.locals()["counter_metrics"]
+    assert tfcheck.filter_conditions(metrics["target_not_met"]["filter"]) == [
+        ("outcome", "=", ["accepted"]),
+        ("event", "=", ["end_ramp_down"]),
+        ("compliant", "=", [False]),
+    ]
+    assert {"compliant", "event", "outcome", "feed_tag"} <= tfcheck.code_log_fields()
+    # Both alert on their own policy.
+    alerts = tfcheck._unquote(stack.texts["monitoring.tf"])
+    for key in ("target_not_met", "ramp_stalled"):
+        assert f"    {key} = {{" in alerts, key
+
+
+def test_filter_admits_what_the_filter_says() -> None:
+    stack = tfcheck.load_stack()
+    metrics = stack.locals()["counter_metrics"]
+    not_met = metrics["target_not_met"]["filter"]
+    line = {"outcome": "accepted", "event": "end_ramp_down", "compliant": False}
+    assert tfcheck.filter_admits(not_met, line)
+    assert not tfcheck.filter_admits(not_met, {**line, "compliant": True})
+    assert not tfcheck.filter_admits(not_met, {**line, "outcome": "duplicate"})
+    assert not tfcheck.filter_admits(not_met, {**line, "event": "start_ramp_down"})
+    assert not tfcheck.filter_admits(not_met, {k: v for k, v in line.items() if k != "compliant"})
+    failures = metrics["reconcile_failures"]["filter"]
+    assert tfcheck.filter_admits(failures, {"outcome": "teardown_incomplete", "severity": "ERROR"})
+    assert not tfcheck.filter_admits(failures, {"outcome": "reconcile_failed", "severity": "INFO"})
+    rejected = metrics["webhook_rejected"]["filter"]
+    assert tfcheck.filter_admits(rejected, {"outcome": "too_large"})
+    assert not tfcheck.filter_admits(rejected, {"outcome": "accepted"})
 
 
 def test_log_metric_check_fails_on_an_outcome_the_code_never_logs(tmp_path: Path) -> None:
@@ -390,6 +596,37 @@ def test_log_metric_check_fails_on_an_outcome_the_code_never_logs(tmp_path: Path
         in (problems)
     )
     assert "no metric counts outcome 'unauthorized'" in problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'outcome=\\"episode_stalled\\"',
+            'outcome=\\"ramp_stalled\\"',
+            "no metric counts outcome 'episode_stalled'",
+        ),
+        (
+            "jsonPayload.compliant=false",
+            "jsonPayload.compliance=false",
+            "metric target_not_met filters on jsonPayload.compliance, which no log line carries",
+        ),
+        (
+            "jsonPayload.compliant=false",
+            'jsonPayload.compliant=\\"false\\"',
+            "metric target_not_met compares compliant with 'false'; it is logged as a boolean",
+        ),
+        (
+            'event=\\"end_ramp_down\\"',
+            'event=\\"ramp_down_end\\"',
+            "metric target_not_met filters on event 'ramp_down_end', not a power event",
+        ),
+    ],
+    ids=["stalled outcome", "compliant field", "compliant quoted", "event name"],
+)
+def test_log_metric_check_fails_on(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = tfcheck.check_log_metrics(mutated(tmp_path, "monitoring.tf", old, new))
+    assert any(expected in p for p in problems), problems
 
 
 # ---------------------------------------------------------------------------------------
