@@ -53,7 +53,7 @@ def test_newest_first_by_default_latest_20_and_reverse(
     assert listed("--reverse", "--since", (T0 + timedelta(seconds=22)).isoformat()) == ids(
         stored[22:]
     )
-    assert listed("--limit", "600") == ids(stored[::-1])  # more than a page is still every one
+    assert listed("--limit", "600") == ids(stored[::-1])  # a limit above the count: every one
 
 
 def test_follower_prints_late_commits_once_and_forgets_old_ids(store: EventStore) -> None:
