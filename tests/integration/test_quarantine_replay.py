@@ -4,6 +4,7 @@ replayed with `gridhook quarantine replay` under today's, stored once as its eve
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gridhook.cli import main
-from gridhook.events import event_id
+from gridhook.events import event_id, normalise
 from gridhook.schema import load_schema
 from gridhook.store import EventQuery, EventStore, QuarantinedPayload
 from tests.harness import REPO, SEED_PAYLOAD, TEST_TOKEN, FunctionServer, function_server
@@ -133,8 +134,6 @@ def test_still_failing_payloads_say_why_per_violation(
 
 
 def quarantined(body: str, *, received_at: datetime, kept: str | None = None) -> QuarantinedPayload:
-    import hashlib
-
     raw = body.encode()
     digest = hashlib.sha256(raw).hexdigest()
     return QuarantinedPayload(
@@ -228,3 +227,24 @@ def test_truncated_unknown_and_ambiguous_ids_are_refused(
     code, _, err = gridhook(capsys, "quarantine", "replay", "--store", store_url)
     assert code == 2 and "give the ids to replay, or --all" in err
     assert all_events(store) == []
+
+
+def test_an_event_stored_meanwhile_is_not_stored_again(
+    store: EventStore, store_url, capsys
+) -> None:
+    """Redelivered after the schema was relaxed, before the replay: the replay only marks."""
+    rejected_at = datetime.now(UTC) - timedelta(hours=1)
+    body = json.dumps(NEW_RELEASE_PAYLOAD)
+    item = quarantined(body, received_at=rejected_at)
+    store.quarantine(item)
+    delivered = normalise(json.loads(body), datetime.now(UTC))
+    store.add_event(delivered)
+
+    code, out, _ = gridhook(capsys, "quarantine", "replay", item.quarantine_id,
+                            "--store", store_url)  # fmt: skip
+    assert code == 0 and out.split()[:4] == [
+        item.quarantine_id, "already_stored", "event", delivered.event_id,
+    ]  # fmt: skip
+    [event] = all_events(store)
+    assert event.received_at == delivered.received_at  # the delivery's, untouched
+    assert store.get_quarantined(item.quarantine_id).replayed_event_id == delivered.event_id  # type: ignore[union-attr]
