@@ -80,4 +80,3 @@ def _sent_json(raw: bytes | str | None) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
-
