@@ -6,6 +6,10 @@
     gridhook nvgrid register-webhook --url https://hooks.example/nvgrid/webhook \\
         --events start_ramp_down,end_ramp_down
 
+Every ``dpsctl nvgrid`` line NVIDIA documents runs as it is: booleans are Go-style like
+dpsctl's (``--best-effort``, ``--best-effort=true``, ``--best-effort=false``), and ``--value=0``
+with any unit means the default constraint, as ``--default`` does.
+
 Connection flags may come before or after the command. Unset flags fall back to
 ``NVGRID_HOST`` / ``NVGRID_PORT`` (default 443) / ``NVGRID_TLS`` / ``NVGRID_CA_CERT``; credentials
 to ``NVGRID_USERNAME`` / ``NVGRID_PASSWORD`` or ``NVGRID_CREDENTIALS_FILE``.
@@ -86,12 +90,12 @@ class _GoBool(argparse.Action):
 
 
 def _go_bool(
-    parser: argparse.ArgumentParser,
+    parser: argparse._ActionsContainer,
     flag: str,
     *,
     help_: str,
     default: Any = False,
-    exclusive: Any = None,
+    exclusive: argparse._MutuallyExclusiveGroup | None = None,
 ) -> None:
     """Add ``flag``, ``flag=true`` and ``flag=false``. In a mutually exclusive group
     (``exclusive``) only the spellings that set it true take part: ``--x=false`` is as if
