@@ -17,6 +17,7 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "gridhook.cli.run",
     "gridhook.cli.events",
+    "gridhook.cli.quarantine",
     "gridhook.cli.state",
     "gridhook.cli.nvgrid",
     "gridhook.cli.subscriptions",
