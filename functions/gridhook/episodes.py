@@ -29,7 +29,7 @@ class Episode:
     """One load target on one feed, as its events tell it. Times are receipt times.
 
     Durations are seconds. ``requested_*`` figures are what DPS was asked for, not
-    metered: the reduction is previous target − target, the energy is that reduction
+    metered: the reduction is previous target - target, the energy is that reduction
     held for ``constrained_seconds``, in watt-hours.
     """
 
