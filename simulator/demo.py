@@ -23,6 +23,7 @@ import selectors
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -140,6 +141,8 @@ class Demo:
         self.problems: list[str] = []
         self.reconciles = 0
         self.reconcile_failures = 0
+        self.store: EventStore | None = None
+        self.reconcile_log: TextIO | None = None
 
     # --- the whole run ------------------------------------------------------------------------
 
@@ -283,7 +286,7 @@ class Demo:
                 f"reconcile could not register the webhook: {report.error}; see "
                 f"{self.reconcile_log.name} and {self.dir / 'simulator.log'}"
             )
-        self.store: EventStore = open_store(self.store_url)
+        self.store = open_store(self.store_url)
         self.say(
             f"  reconcile  webhook registered {time.monotonic() - self.began:.1f} s after the "
             f"start; again every {RECONCILE_EVERY:g} s   log {self.reconcile_log.name}"
@@ -361,13 +364,19 @@ class Demo:
         self.reconciles += 1
         if report.status != "ok":
             self.reconcile_failures += 1
+            if self.reconcile_failures == 1:  # once: the log has every run
+                self.problems.append(
+                    f"reconcile failed ({report.error}); see {self.dir}/reconcile.log"
+                )
         return report
 
     def _follow_store(self) -> None:
         from gridhook.store import EventQuery, iter_events
 
+        store = self.store
+        assert store is not None  # opened by _connect
         fresh = [
-            e for e in iter_events(self.store, EventQuery(limit=500)) if e.event_id not in self.seen
+            e for e in iter_events(store, EventQuery(limit=500)) if e.event_id not in self.seen
         ]
         for event in sorted(fresh, key=lambda e: e.received_at):
             self.seen.add(event.event_id)
@@ -431,19 +440,19 @@ class Demo:
     # --- the end ------------------------------------------------------------------------------
 
     def _stop_children(self) -> None:
-        for child in reversed(self.children):  # the simulator last: it may still be sending
+        for child in self.children:  # the simulator first: nothing is sent to a stopped receiver
             child.stop()
 
     def _close(self) -> None:
-        with contextlib.suppress(AttributeError):
+        if self.store is not None:
             self.store.close()
-        with contextlib.suppress(AttributeError):
+        if self.reconcile_log is not None:
             self.reconcile_log.close()
 
     def _report(self) -> None:
         self._check_against_plan()
         env = {**self.env, "GRIDHOOK_STORE": self.store_url, "GRIDHOOK_DEV_CLOCK": self.clock_text}
-        commands = _gridhook_commands()
+        self.commands = commands = _gridhook_commands()
         self.say()
         if "report" in commands:
             self._gridhook(
@@ -511,7 +520,8 @@ class Demo:
             self.say(f"Report:  {self.report_path} (open it in a browser)")
         else:
             self.say("Report:  not written (`gridhook report` is not in this checkout yet)")
-        self.say(f"More:    GRIDHOOK_STORE={self.store_url} .venv/bin/gridhook events --since 2d")
+        look = "episodes" if "episodes" in self.commands else "events"
+        self.say(f"More:    GRIDHOOK_STORE={self.store_url} .venv/bin/gridhook {look} --since 2d")
         self.say(f"Logs:    {self.dir}/simulator.log, receiver.log, reconcile.log")
         for problem in self.problems:
             print(f"gridhook demo: problem: {problem}", file=sys.stderr, flush=True)
@@ -539,6 +549,8 @@ class Demo:
         return child.stdout.readline().decode("utf-8", "replace")
 
     def _died(self, what: str, child: ChildProcess) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(2.0)  # its output may end a moment before its exit status is known
         code = child.poll()
         status = "" if code is None else f" (exit code {code})"
         tail = child.tail()

@@ -9,6 +9,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,19 @@ def test_the_demo_plays_a_day_and_reports_it(tmp_path: Path) -> None:
         assert "Report:  var/report.html" in out
     else:
         assert not report.exists()
+
+
+def test_a_child_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        demo = _demo(tmp_path, "--sim-port", str(taken.getsockname()[1]))
+        _, err = demo.communicate(timeout=WAIT)
+    assert demo.returncode == 1, err
+    assert "the simulator did not start (exit code 2)" in err
+    assert "its port is in use" in err
+    assert "gridhook-sim: error: cannot listen on" in err  # the tail of its log
+    assert _wait_until_gone(tmp_path) == []
 
 
 def test_ctrl_c_stops_every_child_and_exits_130(tmp_path: Path) -> None:
