@@ -8,7 +8,7 @@ second; schedules the day of `simulator/demo_plan.py` through NvGrid's SetLoadTa
 line per curtailment as its events reach the store; then writes `var/report.html`, prints the
 episode table and stops everything it started, on Ctrl-C too (exit 130).
 
-    python -m simulator.demo [--speed 1440] [--startup-seconds 5] [--var-dir var]
+    python -m simulator.demo [--speed 1440] [--startup-seconds 3] [--var-dir var]
 """
 
 from __future__ import annotations
@@ -517,7 +517,8 @@ class Demo:
             f"Reconcile ran {self.reconciles} times ({self.reconcile_failures} failed)."
         )
         if self.report_path.exists():
-            self.say(f"Report:  {self.report_path} (open it in a browser)")
+            url = self.report_path.resolve().as_uri()
+            self.say(f"Report:  {self.report_path} (open it in a browser: {url})")
         else:
             self.say("Report:  not written (`gridhook report` is not in this checkout yet)")
         look = "episodes" if "episodes" in self.commands else "events"
