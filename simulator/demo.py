@@ -275,6 +275,9 @@ class Demo:
                 "GRIDHOOK_DEV_CLOCK": self.clock_text,
                 # Short RPC deadlines: a stuck call must not hold up the demo (or a Ctrl-C).
                 "GRIDHOOK_RECONCILE_DEADLINE_SECONDS": "8",
+                # Simulated seconds: at 1440x and more a webhook's few real milliseconds in
+                # flight are minutes, and the default 120 s would report them as drift.
+                "GRIDHOOK_DRIFT_GRACE_SECONDS": "900",
             }
         )
         clock.configure(self.settings.dev_clock)
