@@ -396,13 +396,12 @@ class Demo:
                     tracked,
                     f"ramping down {c.default_mw:g} -> {c.target_mw:g} MW until {_hm(c.end)}",
                 )
-            if event.event == "end_ramp_up" and tracked.outcome is None:
+            if event.event == "end_ramp_up" and tracked.outcome != "recovered":
+                # Late (after the stall deadline) on a busy machine: then it did recover.
+                late = tracked.outcome == "stalled"
                 tracked.outcome = "recovered"
-                self._line(
-                    event.received_at,
-                    tracked,
-                    f"{self._ramp_down_result(tracked)}; back at {_mw(event)} MW",
-                )
+                result = "end_ramp_up arrived late" if late else self._ramp_down_result(tracked)
+                self._line(event.received_at, tracked, f"{result}; back at {_mw(event)} MW")
         deadline = timedelta(seconds=self.settings.ramp_deadline_seconds)
         now = self.clock.now()
         for tracked in self.tracked.values():

@@ -22,7 +22,9 @@ __all__ = ["FEEDS", "SCENARIO", "Curtailment", "DayPlan", "PlannedCurtailment", 
 
 DAY_START = time(5, 0)  # the simulated day runs 05:00-22:00 local: the part with curtailments
 DAY_END = time(22, 0)
-RAMP_RATE_MW_PER_MINUTE = 0.3  # every ramp of the day ends well inside the 30-min stall deadline
+# Every ramp of the day (15 simulated minutes at most) ends well inside the 30-minute stall
+# deadline, even with a webhook's real milliseconds in flight at a fast clock.
+RAMP_RATE_MW_PER_MINUTE = 0.4
 
 # The simulator's feeds file. `min_achievable` is the floor a ramp down really reaches.
 FEEDS: dict[str, Any] = {

@@ -90,7 +90,7 @@ def test_every_ramp_fits_the_day_and_the_stall_deadline() -> None:
         # Down to the target (or the floor) and back up again: the same distance.
         megawatts = c.default_mw - max(c.target_mw, c.floor_mw)
         ramp = timedelta(minutes=megawatts / RAMP_RATE_MW_PER_MINUTE)
-        assert ramp < STALL_DEADLINE * 0.8  # a slow ramp must not look stalled
+        assert ramp <= STALL_DEADLINE / 2  # a slow ramp or webhook must not look stalled
         assert plan.start < c.start < c.end
         # The dropped end_ramp_up is reported stalled before the day ends.
         assert c.end + STALL_DEADLINE + timedelta(minutes=30) < plan.end
