@@ -497,21 +497,153 @@ def test_computed_attributes_carry_their_terraform_names() -> None:
 def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None:
     assert tfcheck.check_firestore(stack) == []
     # The query shapes of FirestoreEventStore: events() with feed_tag, correlation_id or
-    # both (range and order on sort_key), latest_by_feed() (feed_tag ==, sort_key DESC).
+    # both, either order (range and order on sort_key); latest_by_feed() (feed_tag ==,
+    # sort_key DESC); samples() by feed (sort_key ASC). The rest need no composite.
     asc, desc = "ASCENDING", "DESCENDING"
     assert tfcheck.firestore_indexes(stack) == {
         ("power_events", (("feed_tag", asc), ("sort_key", asc))),
         ("power_events", (("correlation_id", asc), ("sort_key", asc))),
         ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", asc))),
         ("power_events", (("feed_tag", asc), ("sort_key", desc))),
+        ("power_events", (("correlation_id", asc), ("sort_key", desc))),
+        ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", desc))),
+        ("samples", (("feed_tag", asc), ("sort_key", asc))),
     }
     queried = tfcheck.firestore_queries()
     assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key"}
-    assert queried["quarantine"] == {"received_at"}
+    assert queried["quarantine"] == {"sort_key"}
+    assert queried["samples"] == {"feed_tag", "sort_key"}
+    assert queried["alerts"] == {"sort_key"}
     fields = {(f["collection"], f["field"]): f for f in tfcheck.firestore_fields(stack)}
-    assert fields["quarantine", "expires_at"]["ttl"]
-    assert fields["quarantine", "received_at"]["indexes"] == ["DESCENDING"]
+    assert fields["quarantine", "expires_at"]["ttl"] and fields["samples", "expires_at"]["ttl"]
+    assert fields["quarantine", "sort_key"]["indexes"] == [asc, desc]
+    assert fields["power_events", "sort_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "received_at"]["indexes"] == []
+
+
+def query_recorder():
+    """A gRPC client interceptor keeping the shape of every query the client sends."""
+    import grpc
+
+    class QueryRecorder(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        def __init__(self) -> None:
+            self.shapes: set[tfcheck.QueryShape] = set()
+
+        def intercept_unary_stream(self, continuation, client_call_details, request):
+            if client_call_details.method.endswith("/RunQuery"):
+                self.shapes.add(tfcheck.query_shape(request.structured_query))
+            return continuation(client_call_details, request)
+
+        def intercept_unary_unary(self, continuation, client_call_details, request):
+            return continuation(client_call_details, request)
+
+    return QueryRecorder()
+
+
+def _send_every_query(store) -> None:
+    """Every public read of the store, with every combination of its filters and orders."""
+    from datetime import UTC, datetime, timedelta
+    from itertools import product
+
+    from gridhook.events import normalise
+    from gridhook.store import EventQuery, LoadSample, SampleQuery
+
+    now = datetime.now(UTC)
+    store.add_event(normalise({**SEED_PAYLOAD, "feed_tag": "feed_a"}, now))
+    store.add_sample(LoadSample("feed_a", now, 1.0, 2.0, None, now + timedelta(days=1)))
+    for feed, corr, since, newest_first in product(
+        [None, "feed_a"], [None, "c1"], [None, now], [False, True]
+    ):
+        store.events(EventQuery(feed, corr, since=since, newest_first=newest_first, limit=1))
+    store.latest_by_feed()
+    for feed, since in product([None, "feed_a"], [None, now]):
+        store.samples(SampleQuery(feed_tag=feed, since=since, limit=1))
+    for newest_first in (False, True):
+        store.quarantined(limit=1, newest_first=newest_first)
+    store.alerts()
+    store.drift()
+    store.subscriptions()
+
+
+@pytest.mark.firestore
+def test_every_query_the_store_sends_has_its_index(
+    stack: tfcheck.Stack, firestore_env: dict[str, str]
+) -> None:
+    """The queries themselves, seen on the wire against the emulator (which needs no
+    index, unlike Firestore): each is served by an index in firestore.tf, and each
+    composite index serves one of them."""
+    import grpc
+    from google.cloud import firestore
+
+    from gridhook.store.firestore import FirestoreEventStore
+
+    project, database = firestore_env["GRIDHOOK_STORE"].removeprefix("firestore://").split("/")
+    recorder = query_recorder()
+    client = firestore.Client(project=project, database=database)
+    make_channel = client._emulator_channel  # test-only: wrap the emulator channel
+    client._emulator_channel = lambda transport: grpc.intercept_channel(
+        make_channel(transport), recorder
+    )
+    store = FirestoreEventStore(project, database, client=client)
+    try:
+        _send_every_query(store)
+    finally:
+        store.close()
+    assert tfcheck.firestore_index_problems(stack, recorder.shapes) == []
+    # The queries sent touch every field the code queries (static parse): none untried.
+    sent: dict[str, set[str]] = {}
+    for shape in recorder.shapes:
+        fields = {*shape.equalities, *shape.ranges, *(f for f, _ in shape.orders)}
+        sent.setdefault(shape.collection, set()).update(fields)
+    assert sent == {c: f for c, f in tfcheck.firestore_queries().items() if f}
+
+
+EVENTS_BY_CORRELATION_NEWEST = tfcheck.QueryShape(
+    "power_events", ("correlation_id",), ("sort_key",), (("sort_key", "DESCENDING"),)
+)
+
+
+@pytest.mark.parametrize(
+    ("shape", "old", "new", "expected"),
+    [
+        # A newest-first episode listing without its composite index.
+        (
+            EVENTS_BY_CORRELATION_NEWEST,
+            "    by_correlation_newest = ",
+            "    # by_correlation_newest = ",
+            "power_events: correlation_id ==, sort_key range, order by sort_key DESCENDING: "
+            "no composite index serves it",
+        ),
+        # The index in the wrong direction.
+        (
+            EVENTS_BY_CORRELATION_NEWEST,
+            'by_correlation_newest = [["correlation_id", "ASCENDING"], ["sort_key", "DESCENDING"]]',
+            'by_correlation_newest = [["correlation_id", "ASCENDING"], ["sort_key", "ASCENDING"]]',
+            "no composite index serves it",
+        ),
+        # Newest first without a filter, with the single-field index ascending only.
+        (
+            tfcheck.QueryShape("power_events", (), (), (("sort_key", "DESCENDING"),)),
+            'field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }\n    # Quarantine',
+            'field = "sort_key", indexes = ["ASCENDING"] }\n    # Quarantine',
+            "no single-field DESCENDING index on sort_key",
+        ),
+        # A composite index no query needs.
+        (
+            EVENTS_BY_CORRELATION_NEWEST,
+            "  sample_indexes = {",
+            '  sample_indexes = {\n    stale = [["feed_tag", "ASCENDING"], ["sampled_at", "DESC"]]',
+            "composite index samples[('feed_tag', 'ASCENDING'), ('sampled_at', 'DESC')] "
+            "serves no query",
+        ),
+    ],
+)
+def test_firestore_index_check_fails_on(
+    tmp_path: Path, shape: tfcheck.QueryShape, old: str, new: str, expected: str
+) -> None:
+    stack = mutated(tmp_path, "firestore.tf", old, new)
+    problems = tfcheck.firestore_index_problems(stack, {shape})
+    assert any(expected in p for p in problems), problems
 
 
 @pytest.mark.parametrize(
@@ -519,14 +651,14 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
     [
         # An index on a field no query uses (the received_at/event_id shapes of old).
         (
-            '["sort_key", "DESCENDING"]]',
-            '["received_at", "DESCENDING"]]',
+            '["sort_key", "DESCENDING"]]\n    # events(correlation_id=..., newest_first',
+            '["received_at", "DESCENDING"]]\n    # events(correlation_id=..., newest_first',
             "uses received_at, which no query filters or orders on",
         ),
         # A queried field exempt from indexing: events() without a filter fails.
         (
-            'field = "sort_key", indexes = ["ASCENDING"]',
-            'field = "sort_key", indexes = []',
+            'field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }\n    # Quarantine',
+            'field = "sort_key", indexes = [] }\n    # Quarantine',
             "power_events.sort_key is exempt from indexing but a query uses it",
         ),
         # A single-field index kept on a field only ever read through sort_key.

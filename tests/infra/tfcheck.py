@@ -20,8 +20,11 @@ No terraform binary can run here, so the stack is checked statically:
 * :func:`entry_points` / :func:`main_functions`: entry points against ``functions/main.py``.
 * :func:`build_archive`: the zip ``data.archive_file`` would build, by the rules of
   hashicorp/archive 2.7 (symlinked directories followed, doublestar excludes).
-* :func:`check_firestore`: composite indexes and single-field settings against the queries
-  of ``functions/gridhook/store/firestore.py``; the TTL field is one the store writes.
+* :func:`check_firestore`: composite indexes and single-field settings against the fields
+  ``functions/gridhook/store/firestore.py`` queries (read from its code); each TTL field is
+  one the store writes. :func:`firestore_index_problems`: every query shape the store sends
+  (recorded on the wire by tests/infra) has the index Firestore needs for it, and every
+  composite index serves one.
 * :func:`check_log_metrics`: the log-based metrics count only outcomes the code logs, and
   every outcome but the two "ok" ones is counted; they filter only on fields the code
   logs, with values those fields take (event names, booleans). :func:`filter_admits`
@@ -772,7 +775,9 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
     """Collection -> fields the store filters or orders on (FieldFilter / order_by).
 
     A method's fields belong to the collections it reaches through ``self._x``, which
-    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``.
+    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``. A method that
+    calls a helper (``self._ranged(...)``) queries what the helper filters or orders on
+    too, for the collections the caller passes it.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     collections: dict[str, str] = {}
@@ -788,15 +793,13 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
                 key = value.args[0] if value.func.attr == "collection" and value.args else None
                 if isinstance(key, ast.Subscript) and isinstance(key.slice, ast.Constant):
                     handles[node.targets[0].attr] = collections[key.slice.value]
-    queried: dict[str, set[str]] = {name: set() for name in collections.values()}
-    for method in ast.walk(tree):
-        if not isinstance(method, ast.FunctionDef) or method.name == "__init__":
-            continue
-        used = {
-            handles[n.attr]
-            for n in ast.walk(method)
-            if isinstance(n, ast.Attribute) and n.attr in handles
-        }
+    methods = {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name != "__init__"
+    }
+
+    def own_fields(method: ast.FunctionDef) -> set[str]:
         fields = set()
         for call in ast.walk(method):
             if isinstance(call, ast.Call):
@@ -804,9 +807,121 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if name in {"FieldFilter", "order_by"} and _str_arg(call):
                     fields.add(_str_arg(call))
+        return fields
+
+    def fields_of(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        method = methods[name]
+        fields = own_fields(method)
+        for call in ast.walk(method):
+            func = call.func if isinstance(call, ast.Call) else None
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "self"
+                and func.attr in methods
+                and func.attr not in seen
+            ):
+                fields |= fields_of(func.attr, seen | {name})
+        return fields
+
+    queried: dict[str, set[str]] = {name: set() for name in collections.values()}
+    for name, method in methods.items():
+        used = {
+            handles[n.attr]
+            for n in ast.walk(method)
+            if isinstance(n, ast.Attribute) and n.attr in handles
+        }
+        fields = fields_of(name)
         for collection in used:
             queried[collection] |= fields
     return queried
+
+
+@dataclass(frozen=True, order=True)
+class QueryShape:
+    """What decides the index a Firestore query needs.
+
+    ``equalities``: fields filtered with ==, sorted; ``ranges``: fields with an
+    inequality; ``orders``: (field, ASCENDING|DESCENDING) as ordered, or the range
+    field ascending, as Firestore orders a query with an inequality and no order_by.
+    """
+
+    collection: str
+    equalities: tuple[str, ...] = ()
+    ranges: tuple[str, ...] = ()
+    orders: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        parts = [f"{f} ==" for f in self.equalities] + [f"{f} range" for f in self.ranges]
+        parts += [f"order by {f} {d}" for f, d in self.orders]
+        return f"{self.collection}: {', '.join(parts) or 'no filter'}"
+
+
+def query_shape(structured_query: Any) -> QueryShape:
+    """The shape of a ``google.firestore.v1.StructuredQuery`` (as the client sends it)."""
+    where = structured_query.where
+    if "composite_filter" in where:
+        filters = [f.field_filter for f in where.composite_filter.filters]
+    elif "field_filter" in where:
+        filters = [where.field_filter]
+    else:
+        filters = []
+    equalities = sorted({f.field.field_path for f in filters if f.op.name == "EQUAL"})
+    ranges = sorted({f.field.field_path for f in filters if f.op.name != "EQUAL"})
+    orders = tuple((o.field.field_path, o.direction.name) for o in structured_query.order_by)
+    if not orders and ranges:
+        orders = ((ranges[0], "ASCENDING"),)
+    return QueryShape(
+        structured_query.from_[0].collection_id, tuple(equalities), tuple(ranges), orders
+    )
+
+
+def firestore_index_problems(stack: Stack, shapes: Iterable[QueryShape]) -> list[str]:
+    """Every query shape has an index in the stack, and every composite index serves one.
+
+    Firestore's rules, as gridhook's queries use them: equality filters alone are served
+    by merging single-field indexes; one order (with or without a range on the same
+    field) and no equality filter by that field's single-field index in that direction;
+    equality filters and an order need a composite index of the equality fields, in any
+    order, followed by the ordered field in its direction.
+    """
+    composites = firestore_indexes(stack)
+    settings = {(f["collection"], f["field"]): f["indexes"] for f in firestore_fields(stack)}
+
+    def single(collection: str, field_name: str, direction: str | None) -> bool:
+        kept = settings.get((collection, field_name))  # None: Firestore's defaults, both ways
+        return kept is None or (direction in kept if direction else bool(kept))
+
+    problems = []
+    used: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for shape in sorted(set(shapes)):
+        if len(shape.orders) > 1 or set(shape.ranges) - {f for f, _ in shape.orders}:
+            problems.append(f"{shape}: a query shape this check does not know")
+            continue
+        if not shape.orders:
+            missing = [f for f in shape.equalities if not single(shape.collection, f, None)]
+            problems += [f"{shape}: {f} is exempt from indexing" for f in missing]
+            continue
+        order = shape.orders[0]
+        if not shape.equalities:
+            if not single(shape.collection, *order):
+                problems.append(f"{shape}: no single-field {order[1]} index on {order[0]}")
+            continue
+        serving = [
+            (collection, fields)
+            for collection, fields in composites
+            if collection == shape.collection
+            and fields[-1] == order
+            and sorted(f for f, _ in fields[:-1]) == list(shape.equalities)
+        ]
+        if not serving:
+            problems.append(f"{shape}: no composite index serves it")
+        used.update(serving)
+    problems += [
+        f"composite index {collection}{list(fields)} serves no query the store sends"
+        for collection, fields in sorted(composites - used)
+    ]
+    return problems
 
 
 def firestore_indexes(stack: Stack) -> set[tuple[str, tuple[tuple[str, str], ...]]]:

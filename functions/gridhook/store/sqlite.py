@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     detected_at TEXT NOT NULL,
     record      TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (detected_at, alert_id);
 CREATE TABLE IF NOT EXISTS subscriptions (
     subscription_id TEXT PRIMARY KEY,
     record          TEXT NOT NULL
@@ -430,6 +431,7 @@ class SQLiteEventStore:
         self._execute(
             "INSERT OR REPLACE INTO subscriptions VALUES (?, ?)",
             (record.subscription_id, json.dumps(record.to_dict())),
+            write=True,
         )
 
     def subscriptions(self) -> list[SubscriptionRecord]:
@@ -437,12 +439,15 @@ class SQLiteEventStore:
         return [SubscriptionRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def delete_subscription(self, subscription_id: str) -> None:
-        self._execute("DELETE FROM subscriptions WHERE subscription_id = ?", (subscription_id,))
+        self._execute(
+            "DELETE FROM subscriptions WHERE subscription_id = ?", (subscription_id,), write=True
+        )
 
     def add_drift(self, record: DriftRecord) -> None:
         self._execute(
             "INSERT OR REPLACE INTO drift VALUES (?, ?, ?)",
             (record.drift_id, _ts(record.detected_at), json.dumps(record.to_dict())),
+            write=True,
         )
 
     def drift(self, limit: int = 100) -> list[DriftRecord]:
