@@ -3,6 +3,8 @@
 An event's place in time is its receipt time plus its phase: within one episode (one
 correlation id on one feed), ``end_ramp_X`` follows ``start_ramp_X`` whatever order they
 arrived in. So a reordered or late delivery cannot leave a feed in the wrong phase.
+``order_episode`` is that rule, the one implementation both the feed state and the
+curtailment episodes (gridhook/episodes.py) use.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from typing import Any
 from gridhook.events import StoredEvent, rfc3339
 from gridhook.store import EventQuery, EventStore, iter_events
 
-__all__ = ["FeedState", "current_feed_states", "feed_state", "order_events"]
+__all__ = [
+    "FeedState",
+    "current_feed_states",
+    "effective_times",
+    "episode_key",
+    "feed_state",
+    "order_episode",
+    "order_events",
+]
 
-_START_OF = {"end_ramp_down": "start_ramp_down", "end_ramp_up": "start_ramp_up"}
 _TICK = timedelta(microseconds=1)
 
 
@@ -51,27 +60,89 @@ class FeedState:
         }
 
 
-def _effective_times(events: list[StoredEvent]) -> dict[str, datetime]:
-    """Receipt times, with each end_* moved just after its episode's start_* if needed."""
-    times = {e.event_id: e.received_at for e in events}
-    starts: dict[tuple[str | None, str | None, str], datetime] = {}
+def episode_key(event: StoredEvent) -> tuple[str | None, str] | None:
+    """(feed tag, correlation id) of the episode an event belongs to; None without an id.
+
+    An empty correlation id is no id: it cannot tell two curtailments apart.
+    """
+    if not event.correlation_id:
+        return None
+    return (event.feed_tag, event.correlation_id)
+
+
+def _ramp(event: StoredEvent) -> str:
+    return "down" if event.event.endswith("_down") else "up"
+
+
+def order_episode(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    """The events of one episode in the order they happened, whatever order they arrived in.
+
+    An episode has at most two ramps (down and up). The ramps are ordered by DPS's own
+    ``start_time`` (the ramp back to the default carries a later one than the ramp to the
+    target), falling back to the first receipt of each ramp; within a ramp the start comes
+    before the end; an event type seen twice is ordered by receipt (the first is first).
+    """
+    listed = list(events)
+    ramp_order = _ramp_order(listed)
+    return sorted(
+        listed,
+        key=lambda e: (
+            ramp_order[_ramp(e)],
+            not e.event.startswith("start_"),
+            e.received_at,
+            e.event_id,
+        ),
+    )
+
+
+def _ramp_order(events: list[StoredEvent]) -> dict[str, int]:
+    first_receipt: dict[str, datetime] = {}
+    dps_start: dict[str, datetime] = {}
     for e in events:
-        if e.event in ("start_ramp_down", "start_ramp_up"):
-            key = (e.feed_tag, e.correlation_id, e.event)
-            starts[key] = max(starts.get(key, e.received_at), e.received_at)
-    for e in events:
-        start = _START_OF.get(e.event)
-        if start is not None and e.correlation_id is not None:
-            started = starts.get((e.feed_tag, e.correlation_id, start))
-            if started is not None and started >= e.received_at:
-                times[e.event_id] = started + _TICK
+        ramp = _ramp(e)
+        first_receipt[ramp] = min(first_receipt.get(ramp, e.received_at), e.received_at)
+        if e.start_time is not None:
+            dps_start[ramp] = min(dps_start.get(ramp, e.start_time), e.start_time)
+    if "down" in dps_start and "up" in dps_start and dps_start["down"] != dps_start["up"]:
+        up_first = dps_start["up"] < dps_start["down"]
+    elif "down" in first_receipt and "up" in first_receipt:
+        up_first = first_receipt["up"] < first_receipt["down"]
+    else:
+        up_first = False
+    return {"up": 0, "down": 1} if up_first else {"down": 0, "up": 1}
+
+
+def effective_times(events: Iterable[StoredEvent]) -> dict[str, datetime]:
+    """Receipt times, each event moved just after the one before it in its episode.
+
+    Events without a correlation id keep their receipt time (nothing says which episode
+    they belong to). An event type repeated within an episode keeps its receipt time too:
+    only the first of each type takes part in the order.
+    """
+    listed = list(events)
+    times = {e.event_id: e.received_at for e in listed}
+    episodes: dict[tuple[str | None, str], list[StoredEvent]] = {}
+    for e in listed:
+        key = episode_key(e)
+        if key is not None:
+            episodes.setdefault(key, []).append(e)
+    for members in episodes.values():
+        seen: set[str] = set()
+        previous: datetime | None = None
+        for e in order_episode(members):
+            if e.event in seen:
+                continue
+            seen.add(e.event)
+            if previous is not None and e.received_at <= previous:
+                times[e.event_id] = previous + _TICK
+            previous = times[e.event_id]
     return times
 
 
 def order_events(events: Iterable[StoredEvent]) -> list[StoredEvent]:
     """Events in the order they happened (receipt time, corrected within episodes)."""
     listed = list(events)
-    times = _effective_times(listed)
+    times = effective_times(listed)
     return sorted(listed, key=lambda e: (times[e.event_id], e.event_id))
 
 
@@ -80,7 +151,7 @@ def feed_state(events: Iterable[StoredEvent]) -> FeedState | None:
     ordered = order_events(events)
     if not ordered:
         return None
-    times = _effective_times(ordered)
+    times = effective_times(ordered)
     last = ordered[-1]
     return FeedState(
         feed_tag=last.feed_tag or "",
