@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridhook.events import StoredEvent, rfc3339
@@ -44,7 +44,8 @@ EPISODE_STATUSES = ("complete", "in_progress", "stalled", "partial")
 LOOK_AROUND_EVENTS = 50
 
 _PAGE = 1000
-_COMPLETION_ROUNDS = 3
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,80 +486,24 @@ def load_episodes(
 
     The cost follows the range, not the history: the events received in the range (pages
     of 1000), one latest-event-per-feed lookup, one look-back page per feed before
-    ``since`` (and one look-ahead page after ``until`` for a feed still open there), and
-    one query by correlation id for each episode that crosses the range's edges. With a
-    correlation id, its events (one episode per feed) plus one look-ahead page per feed.
+    ``since``, then only what the episodes crossing the range's edges need: a look-ahead
+    page after ``until`` for a feed still open there, a query by correlation id for an
+    episode whose other events may lie outside what was read, and a page after an
+    episode's opening when that lies before the look-back (to know what followed it).
+    With a correlation id: its events (one episode per feed), then the same completion.
     """
     if status is not None and status not in EPISODE_STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(EPISODE_STATUSES)}")
     if until <= since:
         raise ValueError("until must be after since")
-    found = _Found()
+    loader = _Loader(store, since, until, now, ramp_deadline)
     if correlation_id is not None:
-        query = EventQuery(feed_tag=feed_tag, correlation_id=correlation_id, limit=_PAGE)
-        found.add(iter_events(store, query))
-        feeds_with_later_events = None  # unknown: each feed gets a look-ahead below
+        loader.read_correlation_id(feed_tag, correlation_id)
     else:
-        query = EventQuery(feed_tag=feed_tag, since=since, until=until, limit=_PAGE)
-        found.add(iter_events(store, query))
-        latest = store.latest_by_feed()
-        feeds = [f for f in latest if feed_tag is None or f == feed_tag]
-        for feed in feeds:
-            page = store.events(
-                EventQuery(feed_tag=feed, until=since, newest_first=True, limit=LOOK_AROUND_EVENTS)
-            )
-            found.add(page.events)
-        feeds_with_later_events = {f for f in feeds if latest[f].received_at >= until}
-
-    def derive() -> list[Episode]:
-        return derive_episodes(found.events(), now=now, ramp_deadline=ramp_deadline)
-
-    # Look ahead: is a feed's episode still open at `until` replaced after it?
-    episodes = derive()
-    for feed in {e.feed_tag for e in episodes if e.open and e.overlaps(since, until)}:
-        if feed is None:
-            continue
-        if correlation_id is not None:
-            opened = min(e.opened_at for e in episodes if e.feed_tag == feed)
-            query = EventQuery(feed_tag=feed, since=opened, limit=LOOK_AROUND_EVENTS)
-        elif feed in (feeds_with_later_events or ()):
-            query = EventQuery(feed_tag=feed, since=until, limit=LOOK_AROUND_EVENTS)
-        else:
-            continue
-        found.add(store.events(query).events)
-
-    # Complete the episodes crossing the range's edges, and any whose successor was seen
-    # only in part (a late event of an older episode is not the start of a newer one).
-    completed: set[tuple[str | None, str]] = set()
-    if correlation_id is not None:  # read whole already
-        completed.update((e.feed_tag, correlation_id) for e in found.events())
-    for _ in range(_COMPLETION_ROUNDS):
-        episodes = derive()
-        by_id = {e.episode_id: e for e in episodes}
-        wanted: set[tuple[str | None, str]] = set()
-        for episode in episodes:
-            if not episode.overlaps(since, until):
-                continue
-            if _may_cross_edges(episode, feeds_with_later_events):
-                wanted.add((episode.feed_tag, episode.correlation_id or ""))
-            successor = by_id.get(episode.superseded_by or "")
-            if successor is not None and not successor.overlaps(since, until):
-                wanted.add((successor.feed_tag, successor.correlation_id or ""))
-        wanted = {key for key in wanted if key[1] and key not in completed}
-        if not wanted:
-            break
-        for feed, corr in sorted(wanted, key=lambda k: (k[0] or "", k[1])):
-            completed.add((feed, corr))
-            found.add(
-                e
-                for e in iter_events(
-                    store, EventQuery(feed_tag=feed, correlation_id=corr, limit=_PAGE)
-                )
-                if e.feed_tag == feed  # feed None queries every feed
-            )
+        loader.read_range(feed_tag)
     return [
         e
-        for e in derive()
+        for e in loader.complete()
         if e.overlaps(since, until)
         and (feed_tag is None or e.feed_tag == feed_tag)
         and (correlation_id is None or e.correlation_id == correlation_id)
@@ -566,31 +511,115 @@ def load_episodes(
     ]
 
 
-def _may_cross_edges(episode: Episode, feeds_with_later_events: set[str] | None) -> bool:
-    """Whether some of a correlated episode's events may lie outside what was read."""
-    if episode.correlation_id is None:
-        return False
-    seen = {e.event for e in (*episode.events, *episode.ignored_events)}
-    if "start_ramp_down" not in seen:  # its opening may lie before the range
-        return True
-    if not episode.open:
-        return False
-    return (
-        feeds_with_later_events is None
-        or episode.feed_tag is None
-        or episode.feed_tag in feeds_with_later_events
-    )
+class _Loader:
+    """What one range needs from a store, read a page or a query at a time."""
 
-
-class _Found:
-    """Events read so far, by id."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, StoredEvent] = {}
+    def __init__(
+        self,
+        store: EventStore,
+        since: datetime,
+        until: datetime,
+        now: datetime,
+        ramp_deadline: timedelta | float,
+    ) -> None:
+        self.store = store
+        self.since, self.until, self.now, self.ramp_deadline = since, until, now, ramp_deadline
+        self.found: dict[str, StoredEvent] = {}
+        # Per feed: every event received from this time up to `until` has been read.
+        self.read_from: dict[str, datetime] = {}
+        # Feeds with events at or after `until` (None: not known, assume they may have).
+        self.later_events: set[str] | None = None
+        self.asked: set[tuple[str | None, str]] = set()  # (feed, correlation id) read whole
+        self.followed: set[tuple[str, datetime]] = set()  # (feed, from) pages read
 
     def add(self, events: Iterable[StoredEvent]) -> None:
         for e in events:
-            self._events[e.event_id] = e
+            self.found[e.event_id] = e
 
-    def events(self) -> list[StoredEvent]:
-        return list(self._events.values())
+    def derive(self) -> list[Episode]:
+        return derive_episodes(self.found.values(), now=self.now, ramp_deadline=self.ramp_deadline)
+
+    def read_range(self, feed_tag: str | None) -> None:
+        query = EventQuery(feed_tag=feed_tag, since=self.since, until=self.until, limit=_PAGE)
+        self.add(iter_events(self.store, query))
+        latest = self.store.latest_by_feed()
+        feeds = [f for f in latest if feed_tag is None or f == feed_tag]
+        for feed in feeds:
+            page = self.store.events(
+                EventQuery(
+                    feed_tag=feed, until=self.since, newest_first=True, limit=LOOK_AROUND_EVENTS
+                )
+            )
+            self.add(page.events)
+            whole = page.next_cursor is None  # the look-back reached the feed's first event
+            self.read_from[feed] = _BEGINNING if whole else page.events[-1].received_at
+        self.later_events = {f for f in feeds if latest[f].received_at >= self.until}
+
+    def read_correlation_id(self, feed_tag: str | None, correlation_id: str) -> None:
+        query = EventQuery(feed_tag=feed_tag, correlation_id=correlation_id, limit=_PAGE)
+        events = list(iter_events(self.store, query))
+        self.add(events)
+        self.asked.update((e.feed_tag, correlation_id) for e in events)
+
+    def complete(self) -> list[Episode]:
+        """Read what the episodes overlapping the range still need, then derive them.
+
+        Pages that follow an episode come first (they often complete the others); a query
+        by correlation id only when none is pending. Every read is made once, so this ends.
+        """
+        while True:
+            episodes = self.derive()
+            follow, ask = self._wanted(episodes)
+            if follow:
+                for feed, start in sorted(follow):
+                    self.followed.add((feed, start))
+                    self.add(
+                        self.store.events(
+                            EventQuery(feed_tag=feed, since=start, limit=LOOK_AROUND_EVENTS)
+                        ).events
+                    )
+            elif ask:
+                for feed, corr in sorted(ask, key=lambda k: (k[0] or "", k[1])):
+                    self.asked.add((feed, corr))
+                    query = EventQuery(feed_tag=feed, correlation_id=corr, limit=_PAGE)
+                    # A feed of None asks every feed: keep the events without one.
+                    self.add(e for e in iter_events(self.store, query) if e.feed_tag == feed)
+            else:
+                return episodes
+
+    def _wanted(
+        self, episodes: list[Episode]
+    ) -> tuple[set[tuple[str, datetime]], set[tuple[str | None, str]]]:
+        by_id = {e.episode_id: e for e in episodes}
+        follow: set[tuple[str, datetime]] = set()
+        ask: set[tuple[str | None, str]] = set()
+        for episode in episodes:
+            if not episode.overlaps(self.since, self.until):
+                continue
+            feed = episode.feed_tag
+            if episode.correlation_id is not None and self._may_have_more(episode):
+                ask.add((feed, episode.correlation_id))
+            if feed is not None:
+                if episode.opened_at < self.read_from.get(feed, _END_OF_TIME):
+                    follow.add((feed, episode.opened_at))  # what came next is unread
+                elif episode.open and self._later_events(feed):
+                    follow.add((feed, self.until))  # is it replaced after the range?
+            # A successor seen only in part may be an older episode's late event.
+            successor = by_id.get(episode.superseded_by or "")
+            if (
+                successor is not None
+                and successor.correlation_id is not None
+                and not successor.overlaps(self.since, self.until)
+            ):
+                ask.add((successor.feed_tag, successor.correlation_id))
+        return follow - self.followed, ask - self.asked
+
+    def _later_events(self, feed: str) -> bool:
+        return self.later_events is None or feed in self.later_events
+
+    def _may_have_more(self, episode: Episode) -> bool:
+        """Whether some of a correlated episode's events may lie outside what was read."""
+        seen = {e.event for e in (*episode.events, *episode.ignored_events)}
+        if "start_ramp_down" not in seen:  # its opening may lie before what was read
+            return True
+        return episode.open and (episode.feed_tag is None or self._later_events(episode.feed_tag))
