@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "gridhook.cli.run",
     "gridhook.cli.events",
     "gridhook.cli.state",
+    "gridhook.cli.episodes",
     "gridhook.cli.nvgrid",
     "gridhook.cli.subscriptions",
 )

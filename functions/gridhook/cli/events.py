@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gridhook import clock
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
 from gridhook.store import EventQuery, InvalidCursor, StoreError, iter_events, open_store
@@ -57,10 +58,11 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_when(text: str) -> datetime:
-    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago."""
+    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago (by gridhook's
+    clock, so a command that configured the dev clock counts ages in simulated time)."""
     match = _AGO.match(text.strip())
     if match:
-        return datetime.now(UTC) - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+        return clock.now() - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
