@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridhook.events import StoredEvent, rfc3339
-from gridhook.state import episode_key, order_episode
+from gridhook.state import chain_times, episode_key, ramp_direction, ramp_instances
 from gridhook.store import EventQuery, EventStore, iter_events
 
 __all__ = [
@@ -162,19 +162,66 @@ def format_duration(seconds: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Ramp:
+    """One ramp of an episode as received: its first start and first end (either may be
+    missing) and its role: opening (to the target), resume (back to the target after a
+    nested target ended) or closing (away from the target)."""
+
+    role: str
+    direction: str
+    start: StoredEvent | None
+    end: StoredEvent | None
+
+    @property
+    def first(self) -> StoredEvent:
+        return self.start if self.start is not None else self.end  # type: ignore[return-value]
+
+    @property
+    def target_w(self) -> float | None:
+        return _watts(self.first.target_w)
+
+    @property
+    def prev_w(self) -> float | None:
+        return _watts(self.first.prev_target_w)
+
+    @property
+    def events(self) -> list[StoredEvent]:
+        return [e for e in (self.start, self.end) if e is not None]
+
+    @property
+    def seconds(self) -> float | None:
+        if self.start is None or self.end is None:
+            return None
+        elapsed = (self.end.received_at - self.start.received_at).total_seconds()
+        return elapsed if elapsed >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
 class _Group:
-    """The events of one episode before anything is judged: kept (first of each type,
-    in the order they happened) and repeats."""
+    """The events of one episode, sorted into ramps, before anything is judged."""
 
     episode_id: str
     feed_tag: str | None
     correlation_id: str | None
-    kept: tuple[StoredEvent, ...]
-    repeats: tuple[StoredEvent, ...]
+    ramps: tuple[_Ramp, ...]  # in the order they happened; the first is the opening
+    ignored: tuple[StoredEvent, ...]  # repeats, and ramps that fit no role
+    flags: tuple[str, ...]
+
+    @property
+    def opening(self) -> _Ramp:
+        return self.ramps[0]
+
+    @property
+    def closing(self) -> _Ramp | None:
+        return next((r for r in self.ramps if r.role == "closing"), None)
+
+    @property
+    def events(self) -> tuple[StoredEvent, ...]:
+        return tuple(e for r in self.ramps for e in r.events)
 
     @property
     def opened_at(self) -> datetime:
-        return min(e.received_at for e in self.kept)
+        return min(e.received_at for e in self.events)
 
 
 def derive_episodes(
@@ -195,14 +242,15 @@ def derive_episodes(
     for groups in by_feed.values():
         groups.sort(key=lambda g: (g.opened_at, g.episode_id))
         for index, group in enumerate(groups):
-            successor = groups[index + 1] if index + 1 < len(groups) else None
-            episodes.append(_judge(group, successor, now, deadline))
+            episodes.append(_judge(group, _stops(groups, index), now, deadline))
     episodes.sort(key=lambda e: (e.started_at, e.episode_id))
     return episodes
 
 
 def _groups(events: Iterable[StoredEvent]) -> list[_Group]:
-    unique = {e.event_id: e for e in events}
+    unique: dict[str, StoredEvent] = {}
+    for e in sorted(events, key=lambda e: e.received_at, reverse=True):
+        unique[e.event_id] = e  # the first receipt wins, as in a store
     correlated: dict[tuple[str | None, str], list[StoredEvent]] = {}
     uncorrelated: dict[str | None, list[StoredEvent]] = {}
     for e in unique.values():
@@ -240,94 +288,202 @@ def _split_by_sequence(events: list[StoredEvent]) -> list[list[StoredEvent]]:
 def _group(
     id_basis: list[Any], feed: str | None, corr: str | None, members: list[StoredEvent]
 ) -> _Group:
-    kept: list[StoredEvent] = []
-    repeats: list[StoredEvent] = []
-    seen: set[str] = set()
-    for e in order_episode(members):  # the first received of each type comes first
-        (repeats if e.event in seen else kept).append(e)
-        seen.add(e.event)
+    ramps: list[_Ramp] = []
+    ignored: list[StoredEvent] = []
+    target: float | None = None
+    has_closing = False
+    for index, events in enumerate(ramp_instances(members)):
+        start = next((e for e in events if e.event.startswith("start_")), None)
+        end = next((e for e in events if e.event.startswith("end_")), None)
+        ignored.extend(e for e in events if e is not start and e is not end)
+        ramp = _Ramp("opening", ramp_direction(events[0]), start, end)
+        if index == 0:
+            target = ramp.target_w
+        elif _same(ramp.target_w, target) and not _same(ramp.prev_w, target):
+            ramp = _Ramp("resume", ramp.direction, start, end)
+        elif not has_closing and _same(ramp.prev_w, target) and not _same(ramp.target_w, target):
+            ramp = _Ramp("closing", ramp.direction, start, end)
+            has_closing = True
+        else:
+            ignored.extend(ramp.events)
+            continue
+        ramps.append(ramp)
+    kept = [e for r in ramps for e in r.events]
+    flags = [_repeat_flag(e, kept) for e in sorted(ignored, key=lambda e: e.received_at)]
     digest = hashlib.sha256(json.dumps(id_basis).encode("utf-8")).hexdigest()[:20]
-    return _Group(digest, feed, corr, tuple(kept), tuple(repeats))
+    return _Group(digest, feed, corr, tuple(ramps), tuple(ignored), tuple(flags))
+
+
+def _repeat_flag(extra: StoredEvent, kept: list[StoredEvent]) -> str:
+    first = next((e for e in kept if e.event == extra.event), None)
+    if first is None:
+        return (
+            f"unexpected: a {extra.event} (event {extra.event_id[:12]}) to "
+            f"{_mw(_watts(extra.target_w))} fits no ramp of this episode; ignored"
+        )
+    differs = sorted(
+        k
+        for k in set(first.payload) | set(extra.payload)
+        if first.payload.get(k) != extra.payload.get(k)
+    )
+    return (
+        f"repeated: a second {extra.event} (event {extra.event_id[:12]}) differs in "
+        f"{', '.join(differs) or 'content'}; kept the first received"
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class _Ramp:
-    start: StoredEvent | None
-    end: StoredEvent | None
-    outcome: str  # done | absent | running | stalled | interrupted | missing_start | missing_end
+class _Stop:
+    """A ramp of another episode that takes the feed away from this one's target."""
 
-    @property
-    def seconds(self) -> float | None:
-        if self.start is None or self.end is None:
-            return None
-        elapsed = (self.end.received_at - self.start.received_at).total_seconds()
-        return elapsed if elapsed >= 0 else None
+    at: datetime  # when it began, as received (a newer episode: when it opened)
+    event: StoredEvent  # its first event in the order they happened
+    group: _Group
 
 
-def _judge(group: _Group, successor: _Group | None, now: datetime, deadline: timedelta) -> Episode:
-    kept = {e.event: e for e in group.kept}
-    kind = "curtailment" if group.kept[0].event.endswith("_down") else "increase"
-    opening, closing = ("down", "up") if kind == "curtailment" else ("up", "down")
-    source = kept.get(f"start_ramp_{opening}") or kept[f"end_ramp_{opening}"]
-    target_w = _watts(source.target_w)
-    closing_events = [kept.get(f"start_ramp_{closing}"), kept.get(f"end_ramp_{closing}")]
-    closing_first = next((e for e in closing_events if e is not None), None)
-    closed_by_itself = closing_events[1] is not None
-    superseded = successor if successor is not None and not closed_by_itself else None
-    after_episode = superseded.kept[0] if superseded is not None else None
+def _stops(groups: list[_Group], index: int) -> list[_Stop]:
+    """What takes the feed away from ``groups[index]``: any ramp of an episode opened after
+    it, and an event of an older one that goes back to its own target from this one's (a
+    nested target ended, or an override of it did)."""
+    this = groups[index]
+    stops: list[tuple[datetime, int, int, _Stop]] = []
+    for other_index, other in enumerate(groups):
+        if other_index < index:
+            for number, e in enumerate((*other.events, *other.ignored)):
+                if _takes_back(e, other.opening.target_w, this.opening.target_w):
+                    stops.append(
+                        (e.received_at, other_index, number, _Stop(e.received_at, e, other))
+                    )
+        elif other_index > index:
+            for number, ramp in enumerate(other.ramps):
+                began = other.opened_at if number == 0 else min(e.received_at for e in ramp.events)
+                stops.append((began, other_index, number, _Stop(began, ramp.first, other)))
+    # Ties: an episode's own order, not its event ids, says which of its ramps was first.
+    return [stop for *_, stop in sorted(stops, key=lambda s: s[:3])]
+
+
+def _takes_back(event: StoredEvent, own_target: float | None, from_target: float | None) -> bool:
+    """Whether ``event`` moves the feed to its episode's own target from ``from_target``."""
+    return _same(_watts(event.target_w), own_target) and _same(
+        _watts(event.prev_target_w), from_target
+    )
+
+
+@dataclass
+class _Walk:
+    """Who had the feed when: this episode's events and the stops, in receipt order."""
+
+    active: bool = True
+    stopper: _Stop | None = None
+    holding_since: datetime | None = None
+    hold_from_start: bool = False  # counted from a ramp's start until its end is seen
+    held: float = 0.0
+    held_known: bool = True
+    late: list[str] = field(default_factory=list)
+
+
+def _walk(group: _Group, stops: list[_Stop]) -> _Walk:
+    """This episode's events in the order they happened (an end received before its start
+    counts just after it, the rule gridhook state uses) among the stops, by receipt."""
+    target_w = group.opening.target_w
+    role_of = {e.event_id: r for r in group.ramps for e in r.events}
+    times = chain_times(group.events)
+    timeline: list[tuple[datetime, int, StoredEvent, _Stop | None]] = [
+        (times.get(e.event_id, e.received_at), 0, e, None) for e in (*group.events, *group.ignored)
+    ] + [(s.at, 1, s.event, s) for s in stops]
+    timeline.sort(key=lambda item: (item[0], item[1], item[2].event_id))
+    walk = _Walk()
+    for moment, _, event, stop in timeline:
+        if stop is not None:
+            if walk.active and moment >= group.opened_at:
+                walk.active, walk.stopper = False, stop
+                _stop_holding(walk, moment)
+            continue
+        ramp = role_of.get(event.event_id)  # None: a repeat, already flagged
+        if not walk.active:
+            assert walk.stopper is not None
+            if not _takes_back(event, target_w, walk.stopper.group.opening.target_w):
+                if ramp is not None:
+                    walk.late.append(_late_flag(event, walk.stopper))
+                    if ramp.role == "opening" and event is ramp.end:
+                        walk.held_known = False  # reached before it was replaced: when?
+                continue
+            walk.active, walk.stopper = True, None  # back to this episode's target
+            walk.holding_since, walk.hold_from_start = moment, event.event.startswith("start_")
+        if ramp is None:
+            continue
+        if ramp.role == "closing":
+            if walk.holding_since is not None and (
+                ramp.start is None or moment != event.received_at
+            ):
+                walk.held_known = False  # the hold ended before this, but when is unknown
+                walk.holding_since = None
+            _stop_holding(walk, moment)
+        elif event is ramp.end:
+            if walk.holding_since is None or walk.hold_from_start:
+                walk.holding_since, walk.hold_from_start = moment, False
+        elif ramp.role == "resume" and walk.holding_since is None:
+            walk.holding_since, walk.hold_from_start = moment, True
+    return walk
+
+
+def _judge(group: _Group, stops: list[_Stop], now: datetime, deadline: timedelta) -> Episode:
+    opening, closing = group.opening, group.closing
+    target_w = opening.target_w
+    walk = _walk(group, stops)
+
+    def follower(ramp: _Ramp) -> StoredEvent | None:
+        """What came after a ramp: its episode's next ramp (in the order they happened),
+        or another episode's ramp received after it began, whichever was received first."""
+        index = group.ramps.index(ramp)
+        own = group.ramps[index + 1].first if index + 1 < len(group.ramps) else None
+        began = ramp.first.received_at
+        other = next((s for s in stops if s.at >= began), None)
+        if own is None or (other is not None and other.at < own.received_at):
+            return other.event if other is not None else None
+        return own
 
     notes: list[str] = []
-    ramps = {
-        opening: _ramp(
-            kept, opening, target_w, closing_first or after_episode, now, deadline, notes
-        ),
-        closing: _ramp(
-            kept,
-            closing,
-            _watts(closing_first.target_w) if closing_first else None,
-            after_episode,
-            now,
-            deadline,
-            notes,
-        ),
+    judged = {
+        id(r): _judge_ramp(r, _target_of(r, target_w), follower, now, deadline, notes)
+        for r in group.ramps
     }
-    opened, closed = ramps[opening], ramps[closing]
+    opened = judged[id(opening)]
+    closed_by_itself = closing is not None and closing.end is not None
+    held_so_far = walk.held
+    if closed_by_itself:
+        ended_at: datetime | None = closing.end.received_at  # type: ignore[union-attr]
+    elif not walk.active and walk.stopper is not None:
+        ended_at = walk.stopper.at
+    else:
+        ended_at = None
+        if walk.holding_since is not None and now > walk.holding_since:
+            held_so_far += (now - walk.holding_since).total_seconds()  # held up to now
 
-    held: float | None = None
-    if opened.outcome == "interrupted":
-        held = 0.0
-    elif opened.end is not None:
-        if closed.start is not None:
-            hold_end: datetime | None = closed.start.received_at
-        elif closed.end is not None:
-            hold_end = None  # it ended before the closing end, but when is unknown
-        elif superseded is not None:
-            hold_end = superseded.opened_at
-        else:
-            hold_end = now
-        if hold_end is not None and hold_end >= opened.end.received_at:
-            held = (hold_end - opened.end.received_at).total_seconds()
+    held: float | None
+    if opened == "interrupted":
+        held = held_so_far  # 0 unless it took the feed back later
+    elif opening.end is None or not walk.held_known:
+        held = None
+    else:
+        held = held_so_far
 
-    prev_w = _watts(source.prev_target_w)
+    prev_w = opening.prev_w
     reduction = prev_w - target_w if prev_w is not None and target_w is not None else None
     energy = reduction * held / 3600.0 if reduction is not None and held is not None else None
-    if opened.end is not None:
-        compliant = opened.end.compliant
+    if opening.end is not None:
+        compliant = opening.end.compliant
     else:
-        compliant = False if opened.outcome == "interrupted" else None
-
-    if closed_by_itself:
-        ended_at: datetime | None = closing_events[1].received_at  # type: ignore[union-attr]
-    else:
-        ended_at = superseded.opened_at if superseded is not None else None
+        compliant = False if opened == "interrupted" else None
 
     missing = tuple(
-        f"{edge}_ramp_{direction}"
-        for direction in (opening, closing)
+        f"{edge}_ramp_{r.direction}"
+        for r in (opening, closing)
+        if r is not None
         for edge in ("start", "end")
-        if ramps[direction].outcome == f"missing_{edge}"
+        if judged[id(r)] == f"missing_{edge}"
     )
-    if any(r.outcome == "stalled" for r in ramps.values()):
+    if "stalled" in judged.values():
         status = "stalled"
     elif missing:
         status = "partial"
@@ -336,13 +492,28 @@ def _judge(group: _Group, successor: _Group | None, now: datetime, deadline: tim
     else:
         status = "complete"
 
-    down, up = ramps["down"], ramps["up"]
+    by_direction: dict[str, _Ramp] = {}
+    for r in (opening, closing):
+        if r is not None:
+            by_direction.setdefault(r.direction, r)
+    if closing is not None and closing.direction == opening.direction:
+        notes.append(
+            f"closing: a second ramp {closing.direction} to {_mw(closing.target_w)} closed it "
+            "(its times are in the events, not the ramp fields)"
+        )
+    down, up = by_direction.get("down"), by_direction.get("up")
+    load_w: dict[str, float | None] = {}
+    for r in (opening, closing, *group.ramps):
+        for e in r.events if r is not None else ():
+            load_w.setdefault(e.event, e.calculated_w)
+    source = opening.first
+    stopper = walk.stopper if not closed_by_itself and ended_at is not None else None
     return Episode(
         episode_id=group.episode_id,
         feed_tag=group.feed_tag,
         correlation_id=group.correlation_id,
         status=status,
-        kind=kind,
+        kind="curtailment" if opening.direction == "down" else "increase",
         open=ended_at is None,
         target_load=source.payload.get("target_load"),
         target_w=target_w,
@@ -350,45 +521,53 @@ def _judge(group: _Group, successor: _Group | None, now: datetime, deadline: tim
         prev_target_w=prev_w,
         interval_start=source.start_time,
         interval_end=source.end_time,
-        ramp_down_started_at=_received(down.start),
-        ramp_down_ended_at=_received(down.end),
-        ramp_down_seconds=down.seconds,
+        ramp_down_started_at=_received(down.start if down else None),
+        ramp_down_ended_at=_received(down.end if down else None),
+        ramp_down_seconds=down.seconds if down else None,
         constrained_seconds=held,
-        ramp_up_started_at=_received(up.start),
-        ramp_up_ended_at=_received(up.end),
-        ramp_up_seconds=up.seconds,
+        ramp_up_started_at=_received(up.start if up else None),
+        ramp_up_ended_at=_received(up.end if up else None),
+        ramp_up_seconds=up.seconds if up else None,
         compliant=compliant,
         requested_reduction_w=reduction,
         requested_energy_wh=energy,
-        load_w={e.event: e.calculated_w for e in group.kept},
-        events=group.kept,
+        load_w=load_w,
+        events=group.events,
         missing=missing,
-        flags=(*_arrival_flags(group, successor), *notes),
-        superseded_by=superseded.episode_id if superseded is not None else None,
+        flags=(*_reordered_flags(group.events), *group.flags, *walk.late, *notes),
+        superseded_by=stopper.group.episode_id if stopper is not None else None,
         ended_at=ended_at,
-        ignored_events=group.repeats,
+        ignored_events=group.ignored,
     )
 
 
-def _ramp(
-    kept: dict[str, StoredEvent],
-    direction: str,
+def _stop_holding(walk: _Walk, moment: datetime) -> None:
+    if walk.holding_since is not None:
+        walk.held += max(0.0, (moment - walk.holding_since).total_seconds())
+        walk.holding_since = None
+
+
+def _target_of(ramp: _Ramp, episode_target: float | None) -> float | None:
+    return episode_target if ramp.role != "closing" else ramp.target_w
+
+
+def _judge_ramp(
+    ramp: _Ramp,
     target_w: float | None,
-    follower: StoredEvent | None,
+    follower: Callable[[_Ramp], StoredEvent | None],
     now: datetime,
     deadline: timedelta,
     notes: list[str],
-) -> _Ramp:
-    """How one ramp went. ``follower`` is the first event after it (in this episode, or
-    the superseding one's first); without one the ramp may still be under way."""
-    start, end = kept.get(f"start_ramp_{direction}"), kept.get(f"end_ramp_{direction}")
-    if start is None and end is None:
-        return _Ramp(None, None, "absent")
+) -> str:
+    """How one ramp went: done, missing_start, missing_end, running, stalled or
+    interrupted (the next ramp began before this one reached its target)."""
+    start, end, direction = ramp.start, ramp.end, ramp.direction
     if start is None:
-        return _Ramp(None, end, "missing_start")
+        return "missing_start" if ramp.role != "resume" else "done"
     if end is not None:
-        return _Ramp(start, end, "done")
-    if follower is None:
+        return "done"
+    after = follower(ramp)
+    if after is None:
         waited = now - start.received_at
         if waited > deadline:
             notes.append(
@@ -396,15 +575,15 @@ def _ramp(
                 f"ago and no end_ramp_{direction} within the "
                 f"{format_duration(_secs(deadline))} ramp deadline"
             )
-            return _Ramp(start, None, "stalled")
-        return _Ramp(start, None, "running")
-    if _stopped_short(direction, target_w, follower):
+            return "stalled"
+        return "running"
+    if _stopped_short(direction, target_w, after):
         notes.append(
-            f"interrupted: the ramp {direction} stopped at {_mw(follower.calculated_w)}, "
-            f"short of its {_mw(target_w)} target, when {follower.event} followed"
+            f"interrupted: the ramp {direction} stopped at {_mw(after.calculated_w)}, "
+            f"short of its {_mw(target_w)} target, when {after.event} followed"
         )
-        return _Ramp(start, None, "interrupted")
-    return _Ramp(start, None, "missing_end")
+        return "interrupted"
+    return "missing_end" if ramp.role != "resume" else "done"
 
 
 def _stopped_short(direction: str, target_w: float | None, follower: StoredEvent) -> bool:
@@ -417,38 +596,31 @@ def _stopped_short(direction: str, target_w: float | None, follower: StoredEvent
     return load > target_w + tolerance if direction == "down" else load < target_w - tolerance
 
 
-def _arrival_flags(group: _Group, successor: _Group | None) -> list[str]:
+def _reordered_flags(events: tuple[StoredEvent, ...]) -> list[str]:
     flags: list[str] = []
-    for i, earlier in enumerate(group.kept):
-        for later in group.kept[i + 1 :]:
+    for i, earlier in enumerate(events):
+        for later in events[i + 1 :]:
             if later.received_at < earlier.received_at:
                 ahead = _secs(earlier.received_at - later.received_at)
                 flags.append(
                     f"reordered: {later.event} received {format_duration(ahead)} "
                     f"before {earlier.event}"
                 )
-    first_of = {e.event: e for e in group.kept}
-    for repeat in group.repeats:
-        first = first_of[repeat.event]
-        differs = sorted(
-            k
-            for k in set(first.payload) | set(repeat.payload)
-            if first.payload.get(k) != repeat.payload.get(k)
-        )
-        flags.append(
-            f"repeated: a second {repeat.event} (event {repeat.event_id[:12]}) differs in "
-            f"{', '.join(differs) or 'content'}; kept the first received"
-        )
-    if successor is not None:
-        for e in (*group.kept, *group.repeats):
-            if e.received_at > successor.opened_at:
-                behind = _secs(e.received_at - successor.opened_at)
-                label = successor.correlation_id or successor.episode_id
-                flags.append(
-                    f"late: {e.event} received {format_duration(behind)} after the feed's "
-                    f"next episode ({label}) began"
-                )
     return flags
+
+
+def _late_flag(event: StoredEvent, stopper: _Stop | None) -> str:
+    if stopper is None:  # pragma: no cover - a late event always follows a stop
+        return f"late: {event.event} received after the feed moved on"
+    behind = _secs(event.received_at - stopper.at)
+    label = stopper.group.correlation_id or stopper.group.episode_id
+    return f"late: {event.event} received {format_duration(behind)} after {label} took the feed"
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= 1.0  # payloads carry MW to 6 places: 1 W
 
 
 def _watts(value: float | None) -> float | None:
@@ -618,8 +790,20 @@ class _Loader:
         return self.later_events is None or feed in self.later_events
 
     def _may_have_more(self, episode: Episode) -> bool:
-        """Whether some of a correlated episode's events may lie outside what was read."""
-        seen = {e.event for e in (*episode.events, *episode.ignored_events)}
-        if "start_ramp_down" not in seen:  # its opening may lie before what was read
-            return True
-        return episode.open and (episode.feed_tag is None or self._later_events(episode.feed_tag))
+        """Whether some of a correlated episode's events may lie outside what was read.
+
+        Not when all four are here, nor for a curtailment still going on whose feed has
+        nothing after the range. Otherwise its opening may lie before the range, an event
+        it lacks may have arrived out of order across an edge, or it went on after it.
+        """
+        seen = {e.event for e in episode.events}
+        if len(seen) == 4:
+            return False
+        going_on = (
+            episode.open
+            and episode.kind == "curtailment"
+            and "start_ramp_down" in seen
+            and episode.feed_tag is not None
+            and not self._later_events(episode.feed_tag)
+        )
+        return not going_on

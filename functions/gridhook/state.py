@@ -19,12 +19,15 @@ from gridhook.store import EventQuery, EventStore, iter_events
 
 __all__ = [
     "FeedState",
+    "chain_times",
     "current_feed_states",
     "effective_times",
     "episode_key",
     "feed_state",
     "order_episode",
     "order_events",
+    "ramp_direction",
+    "ramp_instances",
 ]
 
 _TICK = timedelta(microseconds=1)
@@ -70,54 +73,53 @@ def episode_key(event: StoredEvent) -> tuple[str | None, str] | None:
     return (event.feed_tag, event.correlation_id)
 
 
-def _ramp(event: StoredEvent) -> str:
+def ramp_direction(event: StoredEvent) -> str:
+    """ "down" or "up": the direction of the ramp an event starts or ends."""
     return "down" if event.event.endswith("_down") else "up"
 
 
-def order_episode(events: Iterable[StoredEvent]) -> list[StoredEvent]:
-    """The events of one episode in the order they happened, whatever order they arrived in.
+def _watts_key(watts: float | None) -> int | None:
+    # To the watt (payloads carry MW to 6 places); 0 is DPS's other spelling of "the default".
+    return None if watts is None or watts == 0 else round(watts)
 
-    An episode has at most two ramps (down and up). The ramps are ordered by DPS's own
-    ``start_time`` (the ramp back to the default carries a later one than the ramp to the
-    target), falling back to the first receipt of each ramp; within a ramp the start comes
-    before the end; an event type seen twice is ordered by receipt (the first is first).
+
+def ramp_instances(events: Iterable[StoredEvent]) -> list[list[StoredEvent]]:
+    """The ramps of one episode in the order they happened, each as its events.
+
+    A ramp is the events with one direction, target and previous target (a start and its
+    end; more if DPS repeated one). Ramps are ordered by DPS's own ``start_time`` (the
+    ramp back to the default carries a later one than the ramp to the target), then by
+    first receipt; within a ramp the start comes before the end, each by receipt (the
+    first received first). So the order does not depend on the order of arrival.
     """
-    listed = list(events)
-    ramp_order = _ramp_order(listed)
-    return sorted(
-        listed,
-        key=lambda e: (
-            ramp_order[_ramp(e)],
-            not e.event.startswith("start_"),
-            e.received_at,
-            e.event_id,
-        ),
-    )
-
-
-def _ramp_order(events: list[StoredEvent]) -> dict[str, int]:
-    first_receipt: dict[str, datetime] = {}
-    dps_start: dict[str, datetime] = {}
+    ramps: dict[tuple[str, int | None, int | None], list[StoredEvent]] = {}
     for e in events:
-        ramp = _ramp(e)
-        first_receipt[ramp] = min(first_receipt.get(ramp, e.received_at), e.received_at)
-        if e.start_time is not None:
-            dps_start[ramp] = min(dps_start.get(ramp, e.start_time), e.start_time)
-    if "down" in dps_start and "up" in dps_start and dps_start["down"] != dps_start["up"]:
-        up_first = dps_start["up"] < dps_start["down"]
-    elif "down" in first_receipt and "up" in first_receipt:
-        up_first = first_receipt["up"] < first_receipt["down"]
-    else:
-        up_first = False
-    return {"up": 0, "down": 1} if up_first else {"down": 0, "up": 1}
+        key = (ramp_direction(e), _watts_key(e.target_w), _watts_key(e.prev_target_w))
+        ramps.setdefault(key, []).append(e)
+
+    def when(members: list[StoredEvent]) -> tuple[datetime, datetime, str]:
+        first = min(e.received_at for e in members)
+        dps = min((e.start_time for e in members if e.start_time is not None), default=first)
+        return (dps, first, min(e.event_id for e in members))
+
+    ordered = sorted(ramps.values(), key=when)
+    return [
+        sorted(m, key=lambda e: (not e.event.startswith("start_"), e.received_at, e.event_id))
+        for m in ordered
+    ]
+
+
+def order_episode(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    """The events of one episode in the order they happened, whatever order they arrived
+    in: ramp by ramp (see ``ramp_instances``), a start before its end."""
+    return [e for ramp in ramp_instances(events) for e in ramp]
 
 
 def effective_times(events: Iterable[StoredEvent]) -> dict[str, datetime]:
     """Receipt times, each event moved just after the one before it in its episode.
 
     Events without a correlation id keep their receipt time (nothing says which episode
-    they belong to). An event type repeated within an episode keeps its receipt time too:
-    only the first of each type takes part in the order.
+    they belong to), and so do repeats (a ramp's second start or end).
     """
     listed = list(events)
     times = {e.event_id: e.received_at for e in listed}
@@ -127,16 +129,27 @@ def effective_times(events: Iterable[StoredEvent]) -> dict[str, datetime]:
         if key is not None:
             episodes.setdefault(key, []).append(e)
     for members in episodes.values():
-        seen: set[str] = set()
-        previous: datetime | None = None
-        for e in order_episode(members):
-            if e.event in seen:
-                continue
-            seen.add(e.event)
-            if previous is not None and e.received_at <= previous:
-                times[e.event_id] = previous + _TICK
-            previous = times[e.event_id]
+        firsts = [e for ramp in ramp_instances(members) for e in _first_of_each_type(ramp)]
+        times.update(chain_times(firsts))
     return times
+
+
+def chain_times(ordered: Iterable[StoredEvent]) -> dict[str, datetime]:
+    """Receipt times of events in the order they happened, each moved just after the one
+    before it when it was received earlier (an end received before its start)."""
+    times: dict[str, datetime] = {}
+    previous: datetime | None = None
+    for e in ordered:
+        at = e.received_at if previous is None or e.received_at > previous else previous + _TICK
+        times[e.event_id] = previous = at
+    return times
+
+
+def _first_of_each_type(ramp: list[StoredEvent]) -> list[StoredEvent]:
+    firsts: dict[str, StoredEvent] = {}
+    for e in ramp:
+        firsts.setdefault(e.event, e)
+    return list(firsts.values())
 
 
 def order_events(events: Iterable[StoredEvent]) -> list[StoredEvent]:

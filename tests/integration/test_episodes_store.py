@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tests.unit.test_episodes import (
     histories,
     redelivered,
 )
+from tests.unit.test_episodes_simulator import run_day, schedules
 
 DAY = 86_400
 NOW = at(DAY + 3600)
@@ -43,7 +45,7 @@ def load(store: EventStore, since: float, until: float, **filters: Any) -> list[
 
 def oracle(events: list[StoredEvent], since: float, until: float) -> list[Episode]:
     """Derived from everything, then cut to the range: what the loader must match."""
-    every = derive_episodes(events, now=NOW, ramp_deadline=DEADLINE)
+    every = derive_episodes(events, now=NOW, ramp_deadline=DEADLINE)  # first receipts win
     return [e for e in every if e.overlaps(at(since), at(until))]
 
 
@@ -309,5 +311,29 @@ def test_any_range_of_any_history_matches_the_whole_history_on_sqlite(
     try:
         store_all(store, events)
         assert load(store, since, until) == oracle(events, since, until)
+    finally:
+        store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedules(), st.data())
+def test_any_range_of_a_simulated_day_matches_the_whole_day_on_sqlite(
+    tmp_path_factory: pytest.TempPathFactory, targets: list[dict], data: st.DataObject
+) -> None:
+    # Overlapping, nested and open-ended targets, as the simulator's ramp model plays them.
+    events = run_day([{**t, "id": t["id"] or f"sim-{i}"} for i, t in enumerate(targets)], 330)
+    if not events:
+        return
+    first, last = events[0].received_at, events[-1].received_at
+    span = int((last - first).total_seconds())
+    since = first + timedelta(seconds=data.draw(st.integers(-60, span + 60), label="since"))
+    until = since + timedelta(seconds=data.draw(st.integers(1, span + 120), label="until"))
+    now = last + timedelta(minutes=10)
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('simulated')}/events.db")
+    try:
+        store_all(store, events)
+        loaded = load_episodes(store, since=since, until=until, now=now, ramp_deadline=DEADLINE)
+        every = derive_episodes(events, now=now, ramp_deadline=DEADLINE)
+        assert loaded == [e for e in every if e.overlaps(since, until)]
     finally:
         store.close()

@@ -255,9 +255,7 @@ def test_an_event_of_an_older_episode_received_after_the_next_began_is_late() ->
     first, second = derive([*c1[:3], late_end, *c2])
     assert first.correlation_id == "c1" and first.status == "complete"
     assert first.superseded_by is None  # it did end itself
-    assert first.flags == (
-        "late: end_ramp_up received 30s after the feed's next episode (c2) began",
-    )
+    assert first.flags == ("late: end_ramp_up received 30s after c2 took the feed",)
     assert second.flags == ()
 
 
@@ -362,6 +360,82 @@ def test_a_lost_end_before_a_new_target_is_missing() -> None:
     c2 = ev("start_ramp_down", 300, corr="c2", target=5.0, prev=6.5, calc=6.5, start=300, end=900)
     first, _ = derive([srd, c2], now=at(310))
     assert (first.status, first.missing) == ("partial", ("end_ramp_down",))
+
+
+def test_a_nested_target_hands_the_feed_back_to_the_outer_one() -> None:
+    # c1 holds 6.5 MW; c2 (5 MW) takes over at 1000 s and ends at 2000 s: the feed goes
+    # back to c1's 6.5 MW (an event of c1 from c2's 5 MW), then to the default at 5000 s.
+    c1 = dict(corr="c1", start=0, end=5000)
+    srd = ev("start_ramp_down", 0, target=6.5, prev=10.0, **c1)
+    erd = ev("end_ramp_down", 60, target=6.5, prev=10.0, **c1)
+    c2 = dict(corr="c2", start=1000, end=2000)
+    c2_srd = ev("start_ramp_down", 1000, target=5.0, prev=6.5, **c2)
+    c2_erd = ev("end_ramp_down", 1030, target=5.0, prev=6.5, **c2)
+    back = dict(target=6.5, prev=5.0, **c1)
+    back_start, back_end = ev("start_ramp_up", 2000, **back), ev("end_ramp_up", 2030, **back)
+    up = dict(target=10.0, prev=6.5, corr="c1", start=5000, end=None)
+    sru, eru = ev("start_ramp_up", 5000, **up), ev("end_ramp_up", 5070, **up)
+    outer, inner = derive([srd, erd, c2_srd, c2_erd, back_start, back_end, sru, eru])
+    assert (inner.status, inner.superseded_by, inner.ended_at) == (
+        "complete",
+        outer.episode_id,
+        at(2000),
+    )
+    assert inner.constrained_seconds == 970  # 1030 .. 2000
+    assert (outer.status, outer.superseded_by, outer.missing, outer.flags) == (
+        "complete",
+        None,
+        (),
+        (),
+    )
+    assert [e.event_id for e in outer.events] == [
+        x.event_id for x in (srd, erd, back_start, back_end, sru, eru)
+    ]
+    assert outer.constrained_seconds == (1000 - 60) + (5000 - 2030)  # its own target only
+    assert (outer.ramp_up_started_at, outer.ramp_up_seconds) == (at(5000), 70)
+    assert outer.load_w["start_ramp_up"] == 6.5 * MW  # its closing ramp, not the way back
+
+
+def test_an_override_to_the_default_hands_the_feed_back() -> None:
+    # c1 holds 3 MW; o1 (a null target: the default) lifts it for a while; then the feed
+    # goes back to c1's 3 MW with an event of c1's from the default.
+    srd = ev("start_ramp_down", 0, corr="c1", target=3.0, prev=8.0, calc=8.0, end=None)
+    erd = ev("end_ramp_down", 300, corr="c1", target=3.0, prev=8.0, calc=3.0, end=None)
+    o1 = dict(corr="o1", target=8.0, prev=3.0, start=600, end=900)
+    lift = [ev("start_ramp_up", 600, calc=3.0, **o1), ev("end_ramp_up", 900, calc=7.0, **o1)]
+    again = ev("start_ramp_down", 900, corr="c1", target=3.0, prev=8.0, calc=7.0, end=None)
+    c1, override = derive([srd, erd, *lift, again], now=at(1000))
+    assert (override.superseded_by, override.ended_at, override.open) == (
+        c1.episode_id,
+        at(900),
+        False,
+    )
+    assert (c1.status, c1.open, c1.superseded_by) == ("in_progress", True, None)
+    assert c1.ignored_events == (again,)  # a second start_ramp_down, flagged...
+    assert any(f.startswith("repeated: a second start_ramp_down") for f in c1.flags)
+    assert c1.constrained_seconds == 300 + 100  # ...that gave it the feed back at 900
+
+
+def test_a_raise_then_back_to_the_default_closes_an_increase() -> None:
+    # c1 holds 6.5 MW; c2 allows 8 MW (an increase), then ends: up again, to the default.
+    sru = ev("start_ramp_up", 0, corr="c2", target=8.0, prev=6.5, calc=6.5, end=600)
+    eru = ev("end_ramp_up", 90, corr="c2", target=8.0, prev=6.5, calc=8.0, end=600)
+    back = dict(corr="c2", target=10.0, prev=8.0, start=600, end=None)
+    up_again = [ev("start_ramp_up", 600, calc=8.0, **back), ev("end_ramp_up", 720, **back)]
+    e = one([sru, eru, *up_again])
+    assert (e.kind, e.status, e.open, e.ended_at) == ("increase", "complete", False, at(720))
+    assert e.constrained_seconds == 510 and e.ramp_up_seconds == 90
+    assert any(f.startswith("closing: a second ramp up to 10 MW") for f in e.flags)
+
+
+def test_a_ramp_that_fits_no_role_is_ignored_and_flagged() -> None:
+    events = curtailment("c1", 0)
+    odd = ev("start_ramp_down", 30, target=2.0, prev=4.0, end=3660)  # neither to nor from 6.5
+    e = one([*events, odd])
+    assert e.status == "complete" and e.ignored_events == (odd,)
+    assert any(f.startswith("repeated: a second start_ramp_down") for f in e.flags)
+    stray = ev("start_ramp_up", 30, corr="c1", target=2.0, prev=4.0)
+    assert any(f.startswith("unexpected: a start_ramp_up") for f in one([*events[:2], stray]).flags)
 
 
 def test_two_feeds_overlapping_in_time_are_separate_episodes() -> None:
