@@ -54,15 +54,20 @@ class Episode:
 
     ``kind`` is "curtailment" when the episode opens with a ramp down (the usual case) and
     "increase" when it opens with a ramp up (a target above the load). The *opening* ramp
-    goes to the target, the *closing* ramp goes away from it; ``ramp_down_*`` and
-    ``ramp_up_*`` name the ramps by direction whatever the kind.
+    goes to the target, the *closing* ramp away from it; when a newer target nested in this
+    one ends, the feed comes back with a ramp of this episode's (a *resume*).
+    ``ramp_down_*`` and ``ramp_up_*`` name the opening and closing ramps by direction,
+    whatever the kind.
 
     Durations are seconds, None when unknown (an event missing, or an end received before
-    its start). ``requested_*`` figures are what DPS was asked for, not metered: the
-    reduction is previous target - target (negative for an increase), the energy is that
-    reduction held for ``constrained_seconds``, in watt-hours. A null target, or a zero one
-    (DPS's other spelling of "the default"), is None in watts: the default is not in the
-    events, so figures that need it are None.
+    its start). ``constrained_seconds`` is the time at this episode's own target: from the
+    end of its opening ramp to the start of its closing ramp, less the time another target
+    had the feed (up to now while open). ``requested_*`` figures are what DPS was asked
+    for, not metered: the reduction is previous target - target (negative for an
+    increase), the energy is that reduction held for ``constrained_seconds``, in
+    watt-hours. A null target, or a zero one (DPS's other spelling of "the default"), is
+    None in watts: the default is not in the events, so figures that need it are None.
+    See docs/episodes.md.
     """
 
     episode_id: str  # stable: derived from the feed and correlation id (or opening event)
@@ -91,7 +96,7 @@ class Episode:
     events: tuple[StoredEvent, ...]  # in the order they happened (the first of each type)
     missing: tuple[str, ...]  # event types that must have happened but were not received
     flags: tuple[str, ...]  # late, reordered, repeated, interrupted, stalled: human-readable
-    superseded_by: str | None = None  # the episode that replaced this target on the feed
+    superseded_by: str | None = None  # the episode that took the feed from it for good
     ended_at: datetime | None = None  # closing event received, or the superseding one opened
     ignored_events: tuple[StoredEvent, ...] = ()  # repeats of an event type (flagged)
 
