@@ -13,6 +13,7 @@ ARCHITECTURE.md "Episodes and reports".
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -211,6 +212,9 @@ class _Group:
     ramps: tuple[_Ramp, ...]  # in the order they happened; the first is the opening
     ignored: tuple[StoredEvent, ...]  # repeats, and ramps that fit no role
     flags: tuple[str, ...]
+    events: tuple[StoredEvent, ...]  # the ramps' events, in order
+    opened_at: datetime  # its first receipt
+    last_at: datetime  # its last receipt, ignored events included
 
     @property
     def opening(self) -> _Ramp:
@@ -219,14 +223,6 @@ class _Group:
     @property
     def closing(self) -> _Ramp | None:
         return next((r for r in self.ramps if r.role == "closing"), None)
-
-    @property
-    def events(self) -> tuple[StoredEvent, ...]:
-        return tuple(e for r in self.ramps for e in r.events)
-
-    @property
-    def opened_at(self) -> datetime:
-        return min(e.received_at for e in self.events)
 
 
 def derive_episodes(
@@ -246,8 +242,9 @@ def derive_episodes(
     episodes: list[Episode] = []
     for groups in by_feed.values():
         groups.sort(key=lambda g: (g.opened_at, g.episode_id))
+        candidates = _Candidates(groups)
         for index, group in enumerate(groups):
-            episodes.append(_judge(group, _stops(groups, index), now, deadline))
+            episodes.append(_judge(group, candidates.stops(index), now, deadline))
     episodes.sort(key=lambda e: (e.started_at, e.episode_id))
     return episodes
 
@@ -316,7 +313,17 @@ def _group(
     kept = [e for r in ramps for e in r.events]
     flags = [_repeat_flag(e, kept) for e in sorted(ignored, key=lambda e: e.received_at)]
     digest = hashlib.sha256(json.dumps(id_basis).encode("utf-8")).hexdigest()[:20]
-    return _Group(digest, feed, corr, tuple(ramps), tuple(ignored), tuple(flags))
+    return _Group(
+        episode_id=digest,
+        feed_tag=feed,
+        correlation_id=corr,
+        ramps=tuple(ramps),
+        ignored=tuple(ignored),
+        flags=tuple(flags),
+        events=tuple(kept),
+        opened_at=min(e.received_at for e in kept),
+        last_at=max(e.received_at for e in members),
+    )
 
 
 def _repeat_flag(extra: StoredEvent, kept: list[StoredEvent]) -> str:
@@ -346,25 +353,48 @@ class _Stop:
     group: _Group
 
 
-def _stops(groups: list[_Group], index: int) -> list[_Stop]:
-    """What takes the feed away from ``groups[index]``: any ramp of an episode opened after
-    it, and an event of an older one that goes back to its own target from this one's (a
-    nested target ended, or an override of it did)."""
-    this = groups[index]
-    stops: list[tuple[datetime, int, int, _Stop]] = []
-    for other_index, other in enumerate(groups):
-        if other_index < index:
-            for number, e in enumerate((*other.events, *other.ignored)):
-                if _takes_back(e, other.opening.target_w, this.opening.target_w):
-                    stops.append(
-                        (e.received_at, other_index, number, _Stop(e.received_at, e, other))
-                    )
-        elif other_index > index:
-            for number, ramp in enumerate(other.ramps):
-                began = other.opened_at if number == 0 else min(e.received_at for e in ramp.events)
-                stops.append((began, other_index, number, _Stop(began, ramp.first, other)))
-    # Ties: an episode's own order, not its event ids, says which of its ramps was first.
-    return [stop for *_, stop in sorted(stops, key=lambda s: s[:3])]
+class _Candidates:
+    """Every ramp and event of a feed that could take the feed from one of its episodes,
+    by receipt, so each episode looks only at its own stretch of time (not at every other
+    episode: a year of them must not cost a year squared)."""
+
+    def __init__(self, groups: list[_Group]) -> None:
+        self.groups = groups
+        # (at, group index, number, event, is_ramp_start): a ramp of a newer episode stops
+        # an older one; an event of an older one may take the feed back from a newer one.
+        items: list[tuple[datetime, int, int, StoredEvent, bool]] = []
+        for index, group in enumerate(groups):
+            for number, ramp in enumerate(group.ramps):
+                began = group.opened_at if number == 0 else min(e.received_at for e in ramp.events)
+                items.append((began, index, number, ramp.first, True))
+            for number, e in enumerate((*group.events, *group.ignored)):
+                items.append((e.received_at, index, 100 + number, e, False))
+        # Ties: an episode's own order, not its event ids, says which of its ramps was first.
+        items.sort(key=lambda item: item[:3])
+        self.items = items
+        self.times = [item[0] for item in items]
+
+    def stops(self, index: int) -> list[_Stop]:
+        """What takes the feed from ``groups[index]`` while its events arrive, and the first
+        after its last: any ramp of an episode opened after it, and an event of an older one
+        that goes back to its own target from this one's (a nested target ended)."""
+        this = self.groups[index]
+        stops: list[_Stop] = []
+        for at, other_index, _, event, is_ramp in self.items[
+            bisect.bisect_left(self.times, this.opened_at) :
+        ]:
+            other = self.groups[other_index]
+            newer = other_index > index and is_ramp
+            back = (
+                other_index < index
+                and not is_ramp
+                and _takes_back(event, other.opening.target_w, this.opening.target_w)
+            )
+            if newer or back:
+                stops.append(_Stop(at, event, other))
+                if at > this.last_at:
+                    break  # nothing of this episode's comes after it
+        return stops
 
 
 def _takes_back(event: StoredEvent, own_target: float | None, from_target: float | None) -> bool:
