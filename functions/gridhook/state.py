@@ -3,8 +3,8 @@
 An event's place in time is its receipt time plus its phase: within one episode (one
 correlation id on one feed), ``end_ramp_X`` follows ``start_ramp_X`` whatever order they
 arrived in. So a reordered or late delivery cannot leave a feed in the wrong phase.
-``order_episode`` is that rule, the one implementation both the feed state and the
-curtailment episodes (gridhook/episodes.py) use.
+``ramp_instances`` and ``chain_times`` are that rule, the one implementation both the
+feed state and the curtailment episodes (gridhook/episodes.py) use.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ __all__ = [
     "effective_times",
     "episode_key",
     "feed_state",
-    "order_episode",
     "order_events",
     "ramp_direction",
     "ramp_instances",
@@ -107,12 +106,6 @@ def ramp_instances(events: Iterable[StoredEvent]) -> list[list[StoredEvent]]:
         sorted(m, key=lambda e: (not e.event.startswith("start_"), e.received_at, e.event_id))
         for m in ordered
     ]
-
-
-def order_episode(events: Iterable[StoredEvent]) -> list[StoredEvent]:
-    """The events of one episode in the order they happened, whatever order they arrived
-    in: ramp by ramp (see ``ramp_instances``), a start before its end."""
-    return [e for ramp in ramp_instances(events) for e in ramp]
 
 
 def effective_times(events: Iterable[StoredEvent]) -> dict[str, datetime]:
