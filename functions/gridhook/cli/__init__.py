@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "gridhook.cli.events",
     "gridhook.cli.quarantine",
     "gridhook.cli.state",
+    "gridhook.cli.episodes",
     "gridhook.cli.nvgrid",
     "gridhook.cli.subscriptions",
 )

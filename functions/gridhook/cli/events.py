@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
 
+from gridhook import clock
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
 from gridhook.store import EventQuery, InvalidCursor, StoreError, iter_events, open_store
@@ -147,10 +148,11 @@ def opened_store(url: str) -> Iterator[EventStore]:
 
 
 def parse_when(text: str) -> datetime:
-    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago."""
+    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago (by gridhook's
+    clock, so a command that configured the dev clock counts ages in simulated time)."""
     match = _AGO.match(text.strip())
     if match:
-        return datetime.now(UTC) - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+        return clock.now() - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
