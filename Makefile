@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 EMULATOR_DIR := tools/firestore-emulator
 
-.PHONY: run test bench proto emulator provider-schema clean
+.PHONY: run demo test bench proto emulator provider-schema clean
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ emulator: $(EMULATOR_DIR)/node_modules/.installed
 ## run: the receiver under functions-framework on the embedded SQLite store (PORT, default 8080)
 run: $(VENV)/.installed
 	$(BIN)/gridhook run
+
+## demo: a simulated day of curtailments through gridhook in about a minute; writes var/report.html
+demo: $(VENV)/.installed
+	$(PY) -m simulator.demo
 
 ## test: lint, unit, integration (Firestore emulator, simulator), e2e through the real server
 test: $(VENV)/.installed emulator

@@ -2,12 +2,13 @@
 load-target schedule and ramp model, fault knobs). Development and tests only."""
 
 from simulator.config import FeedConfig, SimulatorConfig, default_feeds, load_feeds
-from simulator.faults import FaultKnobs
+from simulator.faults import DropRule, FaultKnobs
 from simulator.server import Simulator, start_simulator
 from simulator.webhooks import Delivery, Registration, redact_url
 
 __all__ = [
     "Delivery",
+    "DropRule",
     "FaultKnobs",
     "FeedConfig",
     "Registration",

@@ -10,8 +10,9 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from gridhook.clock import DevClock, parse_dev_clock
 from simulator.config import SimulatorConfig, default_feeds, load_feeds
-from simulator.faults import FaultKnobs
+from simulator.faults import DropRule, FaultKnobs
 from simulator.server import start_simulator
 from simulator.webhooks import WhitelistEntry
 
@@ -36,6 +37,20 @@ def _probability(value: str) -> float:
     if not 0.0 <= number <= 1.0:
         raise argparse.ArgumentTypeError("expected a probability between 0 and 1")
     return number
+
+
+def _dev_clock(value: str) -> DevClock:
+    try:
+        return parse_dev_clock(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _drop_rule(value: str) -> DropRule:
+    try:
+        return DropRule.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,14 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--feeds",
         metavar="JSON",
         help='feeds file: {"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", '
-        '"unit": "mw"}]}; default: main_power_feed (2-12 MW, default 10) and backup_power_feed '
-        "(1-10 MW, default 8)",
+        '"unit": "mw", "min_achievable"}]} (min_achievable: the lowest load a ramp down really '
+        "reaches, default min_cap); default: main_power_feed (2-12 MW, default 10) and "
+        "backup_power_feed (1-10 MW, default 8)",
     )
-    model.add_argument(
+    clock = model.add_mutually_exclusive_group()
+    clock.add_argument(
         "--speed",
         type=float,
         default=1.0,
-        help="simulated seconds per real second (60 = a minute a second)",
+        help="simulated seconds per real second (60 = a minute a second); the clock starts at "
+        "the real now",
+    )
+    clock.add_argument(
+        "--clock",
+        type=_dev_clock,
+        metavar="SPEED@SIM_TIME@REAL_TIME",
+        help="run like GRIDHOOK_DEV_CLOCK: at REAL_TIME the clock shows SIM_TIME and runs "
+        "SPEED times as fast (e.g. 1440@2026-11-29T02:00:00Z@2026-11-30T02:00:00Z); give a "
+        "receiver the same string and both keep the same time",
     )
     model.add_argument(
         "--ramp-rate",
@@ -128,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--drop-next", type=int, default=0, metavar="N", help="drop the next N deliveries"
     )
     faults.add_argument("--drop-probability", type=_probability, default=0.0, metavar="P")
+    faults.add_argument(
+        "--drop-event",
+        action="append",
+        type=_drop_rule,
+        default=[],
+        metavar="EVENT[:CORRELATION_ID]",
+        help="drop every delivery of this event type (start_ramp_down, end_ramp_down, "
+        "start_ramp_up, end_ramp_up), only for this correlation id if one is given; "
+        "':CORRELATION_ID' drops all of its events (repeatable)",
+    )
     faults.add_argument(
         "--reorder-batch",
         type=int,
@@ -184,6 +220,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         duplicate_probability=args.duplicate_probability,
         drop_next=args.drop_next,
         drop_probability=args.drop_probability,
+        drop_events=list(args.drop_event),
         reorder_batch=args.reorder_batch,
         reorder_hold=args.reorder_hold,
         retry_on_failure=args.retry,
@@ -205,6 +242,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         refresh_token_ttl=args.refresh_token_ttl,
         feeds=load_feeds(args.feeds) if args.feeds else default_feeds(),
         speed=args.speed,
+        clock=args.clock,
         ramp_rate_mw_per_minute=args.ramp_rate,
         whitelist=args.whitelist,
         concurrency=args.concurrency,

@@ -1,10 +1,16 @@
-"""Simulated wall clock: real time scaled by `speed`, starting at the real time of creation."""
+"""Simulated wall clock: real time scaled by `speed`, starting at the real time of creation,
+or following a `GRIDHOOK_DEV_CLOCK`-style string (`SPEED@SIM_TIME@REAL_TIME`, gridhook's
+`parse_dev_clock`), so the simulator and a receiver given the same string agree."""
 
 from __future__ import annotations
 
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gridhook.clock import DevClock
 
 
 class SimClock:
@@ -19,12 +25,23 @@ class SimClock:
             raise ValueError("speed must be positive")
         self.speed = speed
         self._origin_sim = (start or datetime.now(UTC)).astimezone(UTC)
+        # Monotonic by default: a wall-clock step must not make simulated time jump.
+        self._real_clock = time.monotonic
         self._origin_real = time.monotonic()
         self._offset = timedelta()
         self._lock = threading.Lock()
 
+    @classmethod
+    def following(cls, dev_clock: DevClock) -> SimClock:
+        """A clock that shows exactly what `dev_clock` (and so a gridhook process given the
+        same GRIDHOOK_DEV_CLOCK) shows: same origin, same speed, same wall clock."""
+        clock = cls(dev_clock.speed, start=dev_clock.sim_origin)
+        clock._real_clock = time.time
+        clock._origin_real = dev_clock.real_origin.timestamp()
+        return clock
+
     def now(self) -> datetime:
-        elapsed_real = time.monotonic() - self._origin_real
+        elapsed_real = self._real_clock() - self._origin_real
         with self._lock:
             offset = self._offset
         return self._origin_sim + timedelta(seconds=elapsed_real * self.speed) + offset

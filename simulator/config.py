@@ -7,10 +7,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulator.faults import FaultKnobs
 from simulator.units import parse_unit, to_watts
+
+if TYPE_CHECKING:
+    from gridhook.clock import DevClock
 
 # Bounds that keep every power-event payload inside schemas/power-event.schema.json.
 MAX_IDENTIFIER_LENGTH = 256  # feed_tag, correlation_id
@@ -19,17 +22,30 @@ MAX_CAP_WATTS = 1e18  # 1e12 MW: the schema's largest load value in the payloads
 
 @dataclass(frozen=True)
 class FeedConfig:
-    """One power feed. Caps and default constraint are in `unit` (a LoadValue.Unit number)."""
+    """One power feed. Caps, default constraint and floor are in `unit` (a LoadValue.Unit
+    number).
+
+    `min_achievable` is the lowest load the datacenter can really shed to (None = `min_cap`).
+    DPS accepts any target within the caps, so a target below the floor is scheduled, but the
+    ramp down stops at the floor and reports the target as not met (`compliant: false`).
+    """
 
     tag: str
     min_cap: float
     max_cap: float
     default_constraint: float
     unit: int
+    min_achievable: float | None = None
 
     @property
     def min_cap_watts(self) -> float:
         return to_watts(self.min_cap, self.unit)
+
+    @property
+    def floor_watts(self) -> float:
+        """The lowest calculated load a ramp down can reach (`min_achievable`, else min_cap)."""
+        floor = self.min_cap if self.min_achievable is None else self.min_achievable
+        return to_watts(floor, self.unit)
 
     @property
     def max_cap_watts(self) -> float:
@@ -51,8 +67,9 @@ def default_feeds() -> list[FeedConfig]:
 
 
 def parse_feeds(document: Any) -> list[FeedConfig]:
-    """Feeds from `{"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", "unit"}]}`
-    (or the bare list). Raises ValueError naming the offending entry."""
+    """Feeds from `{"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", "unit",
+    "min_achievable"}]}` (or the bare list; unit defaults to mw, min_achievable to min_cap).
+    Raises ValueError naming the offending entry."""
     entries = document.get("feeds") if isinstance(document, Mapping) else document
     if not isinstance(entries, Sequence) or isinstance(entries, str) or not entries:
         raise ValueError('feeds config must be {"feeds": [...]} with at least one feed')
@@ -68,6 +85,7 @@ def parse_feeds(document: Any) -> list[FeedConfig]:
                 max_cap=float(entry["max_cap"]),
                 default_constraint=float(entry["default_constraint"]),
                 unit=parse_unit(str(entry.get("unit", "mw"))),
+                min_achievable=_optional_float(entry.get("min_achievable")),
             )
         except KeyError as missing:
             raise ValueError(f"{where}: missing {missing}") from None
@@ -79,6 +97,10 @@ def parse_feeds(document: Any) -> list[FeedConfig]:
             raise ValueError(f"{where}: tag must be 1 to {MAX_IDENTIFIER_LENGTH} characters")
         if not 0 <= feed.min_cap <= feed.default_constraint <= feed.max_cap:
             raise ValueError(f"{where}: need 0 <= min_cap <= default_constraint <= max_cap")
+        if feed.min_achievable is not None and not (
+            feed.min_cap <= feed.min_achievable <= feed.default_constraint
+        ):
+            raise ValueError(f"{where}: need min_cap <= min_achievable <= default_constraint")
         if not math.isfinite(feed.max_cap) or feed.max_cap_watts > MAX_CAP_WATTS:
             raise ValueError(f"{where}: max_cap must be finite and at most 1e12 MW")
         feeds.append(feed)
@@ -86,6 +108,10 @@ def parse_feeds(document: Any) -> list[FeedConfig]:
     if len(set(tags)) != len(tags):
         raise ValueError("feeds config: feed tags must be unique")
     return feeds
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def load_feeds(path: str | Path) -> list[FeedConfig]:
@@ -110,6 +136,9 @@ class SimulatorConfig:
     refresh_token_ttl: float = 86400.0
     feeds: Sequence[FeedConfig] | None = None  # None = default_feeds()
     speed: float = 1.0  # simulated seconds per real second
+    # Run like GRIDHOOK_DEV_CLOCK instead (`gridhook.clock.parse_dev_clock`): its speed and
+    # origin win over `speed`, so a receiver given the same string keeps the same time.
+    clock: DevClock | None = None
     ramp_rate_mw_per_minute: float = 1.0  # simulated time
     whitelist: Sequence[str] = ()  # empty = every http(s) URL may register
     concurrency: int = 32  # parallel webhook deliveries (DPS default)

@@ -1,5 +1,8 @@
 """The ramp model: per feed, the calculated load moves toward the winning target at a fixed
-rate, and power events are published when a ramp starts and when it reaches the target."""
+rate, and power events are published when a ramp starts and when it reaches the target.
+
+A ramp down stops at the feed's floor (`FeedConfig.min_achievable`): a target below it ends
+with `end_ramp_down` at the floor and `compliant: false`, the target not met."""
 
 from __future__ import annotations
 
@@ -136,10 +139,12 @@ class RampEngine:
     ) -> None:
         if state.ramping is None:
             return
-        gap = state.target_watts - state.calculated_watts
+        # Where the load can actually get to: the target, or the floor if the target is lower.
+        destination = max(state.target_watts, state.feed.floor_watts)
+        gap = destination - state.calculated_watts
         step = self._watts_per_second * elapsed
         if abs(gap) <= step + _EPSILON_WATTS:
-            state.calculated_watts = state.target_watts
+            state.calculated_watts = destination
             outbox.append(self._event(state.ramping, state))
             state.ramping = None
         else:

@@ -9,7 +9,45 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+POWER_EVENT_NAMES = ("start_ramp_up", "end_ramp_up", "start_ramp_down", "end_ramp_down")
+
+
+@dataclass(frozen=True)
+class DropRule:
+    """Drop every delivery of `event` (None = any event) for `correlation_id` (None = any).
+
+    Written `EVENT[:CORRELATION_ID]` or `:CORRELATION_ID` (see `parse`), e.g.
+    `end_ramp_up:curtail-7` drops that curtailment's end of ramp-up only.
+    """
+
+    event: str | None = None
+    correlation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.event is None and self.correlation_id is None:
+            raise ValueError("a drop rule needs an event, a correlation id, or both")
+        if self.event is not None and self.event not in POWER_EVENT_NAMES:
+            expected = ", ".join(POWER_EVENT_NAMES)
+            raise ValueError(f"unknown power event {self.event!r}; expected one of {expected}")
+
+    @classmethod
+    def parse(cls, text: str) -> DropRule:
+        """`end_ramp_up`, `end_ramp_up:CORRELATION_ID` or `:CORRELATION_ID` (the id may itself
+        contain colons: only the first one separates)."""
+        event, _, correlation_id = text.strip().partition(":")
+        return cls(event or None, correlation_id or None)
+
+    def matches(self, payload: Mapping[str, Any]) -> bool:
+        return (self.event is None or payload.get("event") == self.event) and (
+            self.correlation_id is None or payload.get("correlation_id") == self.correlation_id
+        )
+
+    def __str__(self) -> str:
+        return f"{self.event or ''}{':' + self.correlation_id if self.correlation_id else ''}"
 
 
 @dataclass
@@ -17,9 +55,11 @@ class FaultKnobs:
     # Duplicates: send every Nth delivery twice (0 = off), and/or each with a probability.
     duplicate_every: int = 0
     duplicate_probability: float = 0.0
-    # Drops: silently drop the next N deliveries, and/or each with a probability.
+    # Drops: silently drop the next N deliveries, and/or each with a probability, and every
+    # delivery a rule matches (by event type and/or correlation id; rules are never consumed).
     drop_next: int = 0
     drop_probability: float = 0.0
+    drop_events: list[DropRule] = field(default_factory=list)
     # Reordering: hold deliveries until `reorder_batch` are queued (or `reorder_hold` real
     # seconds passed since the first), then send them in a shuffled order (never the original
     # order when the batch has two or more). 0 = off.
@@ -62,6 +102,7 @@ class FaultKnobs:
                 "unavailable_until",
             ):
                 setattr(self, name, getattr(defaults, name))
+            self.drop_events = []
 
     # --- used by the simulator -------------------------------------------------------------
 
@@ -77,6 +118,13 @@ class FaultKnobs:
                 self.unavailable_calls -= 1
                 return True
         return time.monotonic() < self.unavailable_until
+
+    def drop_rule_for(self, payload: Mapping[str, Any]) -> DropRule | None:
+        """The first drop rule matching this payload, if any."""
+        for rule in tuple(self.drop_events):  # a snapshot: tests may edit the list meanwhile
+            if rule.matches(payload):
+                return rule
+        return None
 
     def take_drop(self) -> bool:
         with self._lock:

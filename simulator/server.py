@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from dpsapi.v1 import auth_pb2, auth_pb2_grpc, nvgrid_pb2, nvgrid_pb2_grpc
 from simulator.auth import TokenAuthority
-from simulator.clock import SimClock
+from simulator.clock import SimClock, rfc3339
 from simulator.config import FeedConfig, SimulatorConfig, default_feeds
 from simulator.engine import RampEngine
 from simulator.faults import FaultKnobs
@@ -43,7 +43,9 @@ class Simulator:
         self.config = config
         self.feeds: list[FeedConfig] = list(config.feeds or default_feeds())
         self.faults: FaultKnobs = config.faults
-        self.clock = SimClock(config.speed)
+        self.clock = (
+            SimClock.following(config.clock) if config.clock is not None else SimClock(config.speed)
+        )
         self.tokens = TokenAuthority(config.users, config.token_ttl, config.refresh_token_ttl)
         self.schedule = Schedule()
         self._registry = WebhookRegistry(config.whitelist)
@@ -112,12 +114,13 @@ class Simulator:
         self._server.start()
         self._ticker.start()
         log.info(
-            "simulator started address=%s tls=%s ca=%s feeds=%s speed=%g whitelist=%s",
+            "simulator started address=%s tls=%s ca=%s feeds=%s speed=%g now=%s whitelist=%s",
             self.address,
             not self.config.insecure,
             self.ca_cert_path,
             ",".join(f.tag for f in self.feeds),
             self.clock.speed,
+            rfc3339(self.clock.now()),
             ",".join(self.config.whitelist) or "any",
         )
 

@@ -234,6 +234,10 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
         if not target.HasField("target_load"):
             return fields, None  # null target: back to the default
         value = target.target_load
+        if value.value == 0:
+            # DPS: "--value=0 with any unit also sets the default constraint", exactly as
+            # a null target does (not a target of 0 W, which the caps would refuse).
+            return fields, None
         if value.unit not in WATTS_PER_UNIT:
             return fields, "target_load.unit must be UNIT_WATT, UNIT_KILOWATT or UNIT_MEGAWATT"
         watts = to_watts(value.value, value.unit)

@@ -216,19 +216,29 @@ class Dispatcher:
         body = json.dumps(payload, separators=(",", ":")).encode()
         for registration in self._registry.subscribers(event):
             job = _Job(registration.url, payload, body)
-            if self._faults.take_drop():
+            reason = self._drop_reason(payload)
+            if reason is not None:
                 log.info(
-                    "webhook dropped (fault) url=%s event=%s", redact_url(job.url), payload["event"]
+                    "webhook dropped (fault) url=%s event=%s correlation_id=%s reason=%r",
+                    redact_url(job.url),
+                    payload["event"],
+                    payload.get("correlation_id"),
+                    reason,
                 )
-                self._record(
-                    Delivery(job.url, payload, 0, "dropped", None, "fault: dropped", False)
-                )
+                self._record(Delivery(job.url, payload, 0, "dropped", None, reason, False))
                 continue
             jobs = [job]
             if self._faults.take_duplicate():
                 jobs.append(_Job(job.url, payload, body, duplicate=True))
             for one in jobs:
                 self._enqueue(one)
+
+    def _drop_reason(self, payload: dict[str, Any]) -> str | None:
+        """Why this delivery is dropped (a fault), or None to send it."""
+        rule = self._faults.drop_rule_for(payload)
+        if rule is not None:
+            return f"fault: dropped (rule {rule})"
+        return "fault: dropped" if self._faults.take_drop() else None
 
     def _enqueue(self, job: _Job) -> None:
         if self._faults.reorder_batch <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 
 import flask
 
-from gridhook import log
+from gridhook import clock, log
 from gridhook.settings import ConfigError, Settings, get_settings
 from gridhook.store import EventStore, StoreError, open_store
 from gridhook.subscriptions import (
@@ -48,6 +48,14 @@ def _with_resources(
     from gridhook.nvgrid import NvGridError, NvGridUnavailable
 
     log.configure(settings.log_level)
+    # Receipt times and ramp deadlines are judged by one clock (a demo's fast one, if set).
+    clock.configure(settings.dev_clock)
+    if settings.dev_clock is not None:
+        _logger.warning(
+            "GRIDHOOK_DEV_CLOCK=%s: ramp deadlines follow a development clock, not the "
+            "system clock; never set this in production",
+            settings.dev_clock,
+        )
 
     try:
         store = open_store(settings.store_url, timeout_seconds=settings.store_timeout_seconds)

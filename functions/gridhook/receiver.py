@@ -30,7 +30,7 @@ from gridhook.events import normalise
 from gridhook.parsing import BadPayload, parse_payload
 from gridhook.schema import violations
 from gridhook.settings import Settings, get_settings, parse_tokens
-from gridhook.store import EventStore, QuarantinedPayload, StoreError, open_store
+from gridhook.store import AddOutcome, EventStore, QuarantinedPayload, StoreError, open_store
 
 __all__ = ["Receiver", "check_startup", "handle"]
 
@@ -52,6 +52,7 @@ class _Outcome:
     event_id: str | None = None
     feed_tag: str | None = None
     correlation_id: str | None = None
+    compliant: bool | None = None  # accepted events only: a metric counts targets not met
     detail: str | None = None  # for the log line only, never the answer
 
 
@@ -203,7 +204,14 @@ class Receiver:
                 detail=str(exc),
                 **fields,
             )
-        return _Outcome(200, {"status": outcome.value, "event_id": eid}, outcome.value, **fields)
+        return _Outcome(
+            200,
+            {"status": outcome.value, "event_id": eid},
+            outcome.value,
+            # Only on the first receipt: a redelivery must not count a missed target twice.
+            compliant=event.compliant if outcome is AddOutcome.ACCEPTED else None,
+            **fields,
+        )
 
     def _quarantine(self, raw: bytes, details: list[dict[str, str]]) -> str | None:
         """Keep a rejected payload for diagnosis; returns why that failed, if it did."""
@@ -248,6 +256,7 @@ class Receiver:
             event_id=result.event_id,
             feed_tag=result.feed_tag,
             correlation_id=result.correlation_id,
+            compliant=result.compliant,
             error=result.detail,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             httpRequest={

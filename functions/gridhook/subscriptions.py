@@ -1,5 +1,6 @@
 """Subscription lifecycle: keep DPS's webhook registrations equal to what we want,
-notice missed webhooks (drift), and remove every registration on teardown.
+notice missed webhooks (drift) and stalled ramps, keep what DPS reports as load samples,
+and remove every registration on teardown.
 
 NvGrid has no "list webhooks" RPC, so DPS's registrations cannot be read back. What is
 known comes from two facts: UnregisterWebhook takes only a URL, so registrations are keyed
@@ -19,12 +20,13 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gridhook import log
+from gridhook import clock, log
 from gridhook.auth import fingerprint
+from gridhook.events import rfc3339
 from gridhook.log import redact_url
 from gridhook.nvgrid.errors import (
     NvGridAuthError,
@@ -36,7 +38,15 @@ from gridhook.nvgrid.errors import (
 )
 from gridhook.settings import ConfigError, Settings
 from gridhook.state import FeedState, current_feed_states
-from gridhook.store import DriftRecord, EventStore, StoreError, SubscriptionRecord
+from gridhook.store import (
+    AddOutcome,
+    AlertRecord,
+    DriftRecord,
+    EventStore,
+    LoadSample,
+    StoreError,
+    SubscriptionRecord,
+)
 
 __all__ = [
     "DesiredSubscription",
@@ -44,7 +54,9 @@ __all__ = [
     "TeardownReport",
     "check_drift",
     "desired_subscription",
+    "load_samples",
     "reconcile",
+    "stalled_ramps",
     "teardown",
 ]
 
@@ -61,6 +73,13 @@ class NvGridApi(Protocol):
     def unregister_webhook(self, url: str) -> Any: ...
 
     def get_status(self) -> dict[str, Any]: ...
+
+    @property
+    def server_clock_offset(self) -> timedelta | None:
+        """How far DPS's clock is ahead of ours; None when DPS never said (a real DPS)."""
+
+    def server_now(self) -> datetime:
+        """DPS's current time, estimated from the last answer that carried it."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,8 @@ class ReconcileReport:
     absent: list[str] = field(default_factory=list)
     left: list[dict[str, str]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    stalled: list[dict[str, Any]] = field(default_factory=list)
+    samples: int = 0
     error: dict[str, str] | None = None
 
     def fail(self, status: str, code: str, message: str, action: str) -> None:
@@ -160,6 +181,8 @@ class ReconcileReport:
             "already_absent": self.absent,
             "left": self.left,
             "drift": self.drift,
+            "stalled": self.stalled,
+            "samples": self.samples,
             "error": self.error,
         }
 
@@ -209,9 +232,10 @@ def reconcile(
     store: EventStore,
     nvgrid: NvGridApi,
     *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = clock.now,
 ) -> ReconcileReport:
-    """Register what is desired, then unregister what is stale, then check for drift."""
+    """Register what is desired, unregister what is stale, then look at the feeds: keep
+    DPS's status as load samples, record drift, and report stalled ramps once."""
     report = ReconcileReport()
     desired = desired_subscription(settings)
     known = {r.subscription_id: r for r in store.subscriptions()}
@@ -252,16 +276,20 @@ def reconcile(
             continue
         _remove(stale, settings, store, nvgrid, report, now)
 
-    _check_drift_into(report, settings, store, nvgrid, now)
+    _observe_feeds(report, settings, store, nvgrid, now)
     log.log_event(
         _logger,
         logging.INFO if report.status == "ok" else logging.ERROR,
         f"reconcile {report.status}",
         outcome="reconcile_ok" if report.status == "ok" else "reconcile_failed",
+        code=report.error["code"] if report.error else None,
+        error=report.error["message"] if report.error else None,
         registered=len(report.registered),
         unregistered=len(report.unregistered),
         left=len(report.left),
         drift=len(report.drift),
+        stalled=len(report.stalled),
+        samples=report.samples,
     )
     return report
 
@@ -379,22 +407,152 @@ def check_drift(
     return found
 
 
-def _check_drift_into(
+_END_OF_RAMP = {"ramping_down": "end_ramp_down", "ramping_up": "end_ramp_up"}
+
+
+def load_samples(
+    dps_status: dict[str, Any], sampled_at: datetime, retention: timedelta
+) -> list[LoadSample]:
+    """One sample per feed of what GetStatus reported (measured by DPS, not requested)."""
+    samples = []
+    for tag, status in sorted(dps_status.items()):
+        target = getattr(status, "current_target", None)
+        samples.append(
+            LoadSample(
+                feed_tag=tag,
+                sampled_at=sampled_at,
+                calculated_w=_watts(getattr(status, "calculated_load", None)),
+                target_w=_watts(getattr(target, "target_load", None)),
+                correlation_id=getattr(target, "correlation_id", "") or None,
+                expires_at=sampled_at + retention,
+            )
+        )
+    return samples
+
+
+def _stall_cause(state: FeedState, dps_w: float | None, missing: str) -> tuple[str, str]:
+    """(likely cause, what to tell the operator), from DPS's calculated load if known."""
+    target = state.target_w
+    if dps_w is None or target is None:
+        return "unknown", (
+            f"either the {missing} webhook was missed or DPS stopped mid-ramp: compare "
+            "DPS's status for the feed (gridhook nvgrid get-status)"
+        )
+    down = state.phase == "ramping_down"
+    reached = (dps_w <= target if down else dps_w >= target) or not _differs(dps_w, target)
+    if reached:
+        return "missed_webhook", (
+            f"DPS now reports {dps_w:g} W, at the ramp's target {target:g} W: the {missing} "
+            "webhook was likely missed (see drift and the receiver's rejected or "
+            "unauthorized requests)"
+        )
+    return "dps_stopped_mid_ramp", (
+        f"DPS now reports {dps_w:g} W, short of the ramp's target {target:g} W: DPS may "
+        "have stopped mid-ramp; ask the DPS operator"
+    )
+
+
+def stalled_ramps(
+    ours: dict[str, FeedState],
+    *,
+    now: datetime,
+    deadline: timedelta,
+    dps_status: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Feeds whose ramp started more than ``deadline`` ago and has not ended.
+
+    Its end webhook was missed, or DPS stopped mid-ramp; DPS's current calculated load
+    (when ``dps_status`` has it) says which is likelier. ``alert_id`` is derived from the
+    feed, the correlation id and the start event, so one stall is one alert.
+    """
+    found = []
+    for tag, state in sorted(ours.items()):
+        missing = _END_OF_RAMP.get(state.phase)
+        if missing is None or now - state.since <= deadline:
+            continue
+        dps_w = _watts(getattr((dps_status or {}).get(tag), "calculated_load", None))
+        likely, advice = _stall_cause(state, dps_w, missing)
+        key = f"{tag}|{state.correlation_id or ''}|{state.last_event_id}"
+        minutes = (now - state.since).total_seconds() / 60
+        found.append(
+            {
+                "alert_id": hashlib.sha256(key.encode()).hexdigest()[:24],
+                "feed_tag": tag,
+                "correlation_id": state.correlation_id,
+                "phase": state.phase,
+                "since": rfc3339(state.since),
+                "start_event_id": state.last_event_id,
+                "missing": missing,
+                "target_w": state.target_w,
+                "dps_calculated_w": dps_w,
+                "likely_cause": likely,
+                "message": (
+                    f"stalled ramp on {tag} ({state.correlation_id or 'no correlation id'}): "
+                    f"{state.last_event} received at {rfc3339(state.since)}, no {missing} "
+                    f"within {deadline.total_seconds():g} s ({minutes:.0f} min ago); {advice}"
+                ),
+            }
+        )
+    return found
+
+
+def _dps_time(nvgrid: NvGridApi, now: Callable[[], datetime]) -> datetime:
+    """DPS's clock when it tells us its time (the simulator does), else ours."""
+    return nvgrid.server_now() if nvgrid.server_clock_offset is not None else now()
+
+
+def _store_failed(report: ReconcileReport, step: str, exc: StoreError) -> None:
+    action = "the store is unavailable; the run will be retried"
+    report.fail("unavailable", "store_unavailable", f"{step}: {exc}", action)
+
+
+def _observe_feeds(
     report: ReconcileReport,
     settings: Settings,
     store: EventStore,
     nvgrid: NvGridApi,
     now: Callable[[], datetime],
 ) -> None:
+    """Ask DPS for its status once: keep it as load samples and compare it with our
+    events (drift); then report ramps that started too long ago and never ended.
+
+    A store failure here is reported (503: Scheduler retries) without hiding what the
+    run already did, and one failed step does not skip the others.
+    """
+    dps_status: dict[str, Any] | None = None
     try:
         dps_status = nvgrid.get_status()
     except NvGridError as exc:
         status, code, action = _classify(exc)
         report.fail(status, code, f"drift check: {exc}", action)
-        return
     at = now()
+    if dps_status is not None:
+        retention = timedelta(days=settings.sample_retention_days)
+        try:
+            for sample in load_samples(dps_status, _dps_time(nvgrid, now), retention):
+                if store.add_sample(sample) is AddOutcome.ACCEPTED:
+                    report.samples += 1
+        except StoreError as exc:
+            _store_failed(report, "storing load samples", exc)
+    try:
+        ours = current_feed_states(store)
+        if dps_status is not None:
+            _record_drift(report, settings, store, dps_status, ours, at)
+        _record_stalled(report, settings, store, ours, dps_status, at)
+    except StoreError as exc:
+        _store_failed(report, "drift and stalled-ramp check", exc)
+
+
+def _record_drift(
+    report: ReconcileReport,
+    settings: Settings,
+    store: EventStore,
+    dps_status: dict[str, Any],
+    ours: dict[str, FeedState],
+    at: datetime,
+) -> None:
     grace = timedelta(seconds=settings.drift_grace_seconds)
-    for drift in check_drift(dps_status, current_feed_states(store), now=at, grace=grace):
+    for drift in check_drift(dps_status, ours, now=at, grace=grace):
         key = f"{drift['feed_tag']}|{drift['dps']}|{drift['ours'].get('last_event_id')}"
         store.add_drift(
             DriftRecord(
@@ -416,6 +574,44 @@ def _check_drift_into(
             dps=drift["dps"],
             ours=drift["ours"],
         )
+
+
+def _record_stalled(
+    report: ReconcileReport,
+    settings: Settings,
+    store: EventStore,
+    ours: dict[str, FeedState],
+    dps_status: dict[str, Any] | None,
+    at: datetime,
+) -> None:
+    deadline = timedelta(seconds=settings.ramp_deadline_seconds)
+    for stall in stalled_ramps(ours, now=at, deadline=deadline, dps_status=dps_status):
+        alert = AlertRecord(
+            alert_id=stall["alert_id"],
+            kind="episode_stalled",
+            detected_at=at,
+            message=stall["message"],
+            feed_tag=stall["feed_tag"],
+            correlation_id=stall["correlation_id"],
+            details={k: v for k, v in stall.items() if k not in ("alert_id", "message")},
+        )
+        # Insert-if-absent: a stall seen again by a later run was reported already.
+        new = store.add_alert(alert) is AddOutcome.ACCEPTED
+        report.stalled.append({**stall, "new": new})
+        if new:
+            log.log_event(
+                _logger,
+                logging.WARNING,
+                stall["message"],
+                outcome="episode_stalled",
+                alert_id=stall["alert_id"],
+                feed_tag=stall["feed_tag"],
+                correlation_id=stall["correlation_id"],
+                since=stall["since"],
+                missing=stall["missing"],
+                likely_cause=stall["likely_cause"],
+                start_event_id=stall["start_event_id"],
+            )
 
 
 @dataclass
@@ -443,7 +639,7 @@ def teardown(
     store: EventStore,
     nvgrid: NvGridApi,
     *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = clock.now,
 ) -> TeardownReport:
     """Unregister every URL this deployment registered, plus the desired one."""
     report = TeardownReport()

@@ -17,24 +17,37 @@ resource "google_firestore_database" "gridhook" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Composite indexes: one per query shape of FirestoreEventStore.events() / latest_by_feed().
-# Every range condition and every order is on sort_key ("<received_at>|<event_id>", one
-# string): since, until and the paging cursor all ride on the same indexes.
+# Composite indexes: one per query shape of FirestoreEventStore (equality filters, then a
+# range and an order on sort_key). sort_key is "<time>|<id>", one string: since, until and
+# the paging cursor all ride on the same index, read forwards (oldest first) or backwards
+# (newest first). tests/infra checks every query the store sends against these.
 # ---------------------------------------------------------------------------------------
 
 locals {
   event_indexes = {
-    # events(feed_tag=...): feed_tag == X, sort_key range, order by sort_key.
+    # events(feed_tag=...), oldest first: feed_tag == X, sort_key range, order by sort_key.
     by_feed = [["feed_tag", "ASCENDING"], ["sort_key", "ASCENDING"]]
     # events(correlation_id=...): one curtailment episode.
     by_correlation = [["correlation_id", "ASCENDING"], ["sort_key", "ASCENDING"]]
     # events(feed_tag=..., correlation_id=...)
     by_feed_and_correlation = [["feed_tag", "ASCENDING"], ["correlation_id", "ASCENDING"], ["sort_key", "ASCENDING"]]
-    # latest_by_feed(): feed_tag == X, order by sort_key descending, limit 1.
+    # events(feed_tag=..., newest_first=True), and latest_by_feed(): feed_tag == X, order
+    # by sort_key descending, limit 1.
     latest_by_feed = [["feed_tag", "ASCENDING"], ["sort_key", "DESCENDING"]]
-    # events() without an equality filter and latest_by_feed()'s skip-scan over the feed
-    # tags (feed_tag > X order by feed_tag) use single-field indexes (below / default).
+    # events(correlation_id=..., newest_first=True)
+    by_correlation_newest = [["correlation_id", "ASCENDING"], ["sort_key", "DESCENDING"]]
+    # events(feed_tag=..., correlation_id=..., newest_first=True)
+    by_feed_and_correlation_newest = [["feed_tag", "ASCENDING"], ["correlation_id", "ASCENDING"], ["sort_key", "DESCENDING"]]
+    # events() without an equality filter (either order) and latest_by_feed()'s skip-scan
+    # over the feed tags (feed_tag > X order by feed_tag) use single-field indexes.
   }
+  sample_indexes = {
+    # samples(feed_tag=...): feed_tag == X, sort_key range, oldest first.
+    by_feed = [["feed_tag", "ASCENDING"], ["sort_key", "ASCENDING"]]
+    # samples() without a feed uses the single-field index on sort_key.
+  }
+  # quarantined() (sort_key, either order), alerts() (sort_key descending), drift() and
+  # subscriptions() have no equality filter: single-field indexes serve them.
 }
 
 resource "google_firestore_index" "power_events" {
@@ -43,6 +56,23 @@ resource "google_firestore_index" "power_events" {
   project     = var.project_id
   database    = google_firestore_database.gridhook.name
   collection  = "power_events"
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+resource "google_firestore_index" "samples" {
+  for_each = local.sample_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.gridhook.name
+  collection  = "samples"
   query_scope = "COLLECTION"
 
   dynamic "fields" {
@@ -71,12 +101,21 @@ locals {
     # Receipt time: only grows; queried through sort_key, never on its own.
     events_received_at = { collection = "power_events", field = "received_at", indexes = [] }
     # sort_key only grows too, but events() without a filter ranges and orders on it,
-    # ascending; the descending order is served by the latest_by_feed composite index.
-    events_sort_key = { collection = "power_events", field = "sort_key", indexes = ["ASCENDING"] }
-    # Quarantine: listed newest first; the body and the errors are never queried.
-    quarantine_received_at = { collection = "quarantine", field = "received_at", indexes = ["DESCENDING"] }
+    # oldest first and newest first.
+    events_sort_key = { collection = "power_events", field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }
+    # Quarantine: listed by sort_key both ways; the rest is never queried (the body is
+    # up to 1 MiB and could not be indexed anyway).
+    quarantine_sort_key    = { collection = "quarantine", field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }
+    quarantine_received_at = { collection = "quarantine", field = "received_at", indexes = [] }
     quarantine_body        = { collection = "quarantine", field = "body", indexes = [] }
     quarantine_errors      = { collection = "quarantine", field = "errors", indexes = [] }
+    # Samples: listed oldest first by sort_key, alone or after feed_tag ==; one write
+    # per feed per reconcile run, so the growing key is no hot spot.
+    samples_sort_key   = { collection = "samples", field = "sort_key", indexes = ["ASCENDING"] }
+    samples_sampled_at = { collection = "samples", field = "sampled_at", indexes = [] }
+    # Alerts: listed newest first; the details are never queried.
+    alerts_sort_key = { collection = "alerts", field = "sort_key", indexes = ["DESCENDING"] }
+    alerts_details  = { collection = "alerts", field = "details_json", indexes = [] }
   }
 }
 
@@ -99,13 +138,24 @@ resource "google_firestore_field" "overrides" {
   }
 }
 
-# Quarantined payloads expire: Firestore deletes a document once its expires_at has
-# passed (typically within a day). The field only grows and is never queried, so it is
-# not indexed either.
+# Quarantined payloads and load samples expire: Firestore deletes a document once its
+# expires_at has passed (typically within a day; the store also hides expired ones on
+# read). The field only grows and is never queried, so it is not indexed either.
 resource "google_firestore_field" "quarantine_ttl" {
   project    = var.project_id
   database   = google_firestore_database.gridhook.name
   collection = "quarantine"
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
+}
+
+resource "google_firestore_field" "samples_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.gridhook.name
+  collection = "samples"
   field      = "expires_at"
 
   ttl_config {}

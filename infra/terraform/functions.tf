@@ -1,4 +1,4 @@
-# The three Cloud Functions (gen2, python312) built from the one source archive.
+# The four Cloud Functions (gen2, python312) built from the one source archive.
 # Entry points are the functions of functions/main.py (tests/infra checks they exist).
 
 locals {
@@ -30,6 +30,8 @@ locals {
       GRIDHOOK_EVENTS                     = join(",", var.webhook_events)
       GRIDHOOK_RECONCILE_DEADLINE_SECONDS = tostring(var.reconcile_deadline_seconds)
       GRIDHOOK_DRIFT_GRACE_SECONDS        = tostring(var.drift_grace_seconds)
+      GRIDHOOK_RAMP_DEADLINE_SECONDS      = tostring(var.ramp_deadline_seconds)
+      GRIDHOOK_SAMPLE_RETENTION_DAYS      = tostring(var.sample_retention_days)
       NVGRID_HOST                         = var.nvgrid_host
       NVGRID_TLS                          = var.nvgrid_tls
       NVGRID_CREDENTIALS_FILE             = "${local.secret_mount_root}/nvgrid-credentials/${local.secret_file}"
@@ -37,6 +39,15 @@ locals {
     var.nvgrid_port == null ? {} : { NVGRID_PORT = tostring(var.nvgrid_port) },
     var.nvgrid_custom_ca ? { NVGRID_CA_CERT = "${local.secret_mount_root}/nvgrid-ca/${local.secret_file}" } : {},
   )
+
+  # power_report reads the store and nothing else: no webhook token, no DPS, no secret.
+  report_env = {
+    GRIDHOOK_STORE                 = local.store_url
+    GRIDHOOK_STORE_TIMEOUT_SECONDS = tostring(var.store_timeout_seconds)
+    GRIDHOOK_LOG_LEVEL             = var.log_level
+    # Episodes open longer than this are shown as stalled (the same deadline as reconcile's).
+    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadline_seconds)
+  }
 
   # Secret volumes: key of local.secrets => mount directory.
   receiver_secret_mounts = {
@@ -223,4 +234,66 @@ resource "google_cloud_run_v2_service_iam_member" "jobs_invoker" {
   name     = google_cloudfunctions2_function.jobs[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.sa[each.key == "reconcile" ? "scheduler" : "teardown"].member
+}
+
+# ---------------------------------------------------------------------------------------
+# power_report: the control-room page, reports and episodes. Private and read-only.
+# ---------------------------------------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "report" {
+  #checkov:skip=CKV_GCP_124:Private by IAM (run.invoker only for var.report_viewers, identity tokens); network ingress is var.report_ingress_settings, ALLOW_ALL by default so that viewers reach it through `gcloud run services proxy`.
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.report
+  description = "gridhook: the control-room page, curtailment reports and episodes (private, read-only)."
+
+  build_config {
+    runtime           = "python312"
+    entry_point       = "power_report"
+    service_account   = local.build_service_account
+    docker_repository = local.docker_repository
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.functions.name
+      }
+    }
+  }
+
+  service_config {
+    # Its own account: Firestore read-only (roles/datastore.viewer), no secret.
+    service_account_email          = google_service_account.sa["report"].email
+    ingress_settings               = var.report_ingress_settings
+    all_traffic_on_latest_revision = true
+
+    available_memory                 = var.report_memory
+    available_cpu                    = "1"
+    max_instance_request_concurrency = 4
+    min_instance_count               = 0
+    max_instance_count               = var.report_max_instances
+    timeout_seconds                  = 120
+
+    environment_variables = local.report_env
+  }
+
+  depends_on = [
+    google_project_iam_member.firestore_viewer,
+    google_project_iam_member.log_writer,
+    google_project_iam_member.build_staged_sources,
+    google_storage_bucket_iam_member.build_source_reader,
+    google_artifact_registry_repository_iam_member.build_writer,
+  ]
+}
+
+# Only the identities in var.report_viewers may open it (with a Google identity token:
+# `gcloud run services proxy`, or curl with `gcloud auth print-identity-token`).
+resource "google_cloud_run_v2_service_iam_member" "report_viewers" {
+  for_each = toset(var.report_viewers)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.report.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
 }

@@ -8,6 +8,7 @@ locals {
     jobs      = "Runs reconcile_subscriptions and teardown_subscriptions: Firestore, DPS credentials, CA, webhook tokens."
     scheduler = "Cloud Scheduler's identity when calling reconcile_subscriptions (invoker of that function only)."
     teardown  = "Identity of the paused teardown job (invoker of teardown_subscriptions only)."
+    report    = "Runs power_report: reads Firestore (read-only), nothing else."
     build     = "Cloud Build's identity when building the functions' images."
   }
 
@@ -22,7 +23,7 @@ locals {
   )
 
   firestore_users = toset(["receiver", "jobs"])
-  log_writers     = toset(["receiver", "jobs", "build"])
+  log_writers     = toset(["receiver", "jobs", "report", "build"])
 }
 
 resource "google_service_account" "sa" {
@@ -46,6 +47,19 @@ resource "google_project_iam_member" "firestore_user" {
 
   condition {
     title       = "${var.name_prefix}-firestore-database"
+    description = "Only the ${var.firestore_database} Firestore database."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
+  }
+}
+
+# power_report only reads: roles/datastore.viewer, on this deployment's database only.
+resource "google_project_iam_member" "firestore_viewer" {
+  project = var.project_id
+  role    = "roles/datastore.viewer"
+  member  = google_service_account.sa["report"].member
+
+  condition {
+    title       = "${var.name_prefix}-firestore-database-read"
     description = "Only the ${var.firestore_database} Firestore database."
     expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
   }

@@ -1,5 +1,6 @@
-# gridhook on Google Cloud: a public webhook receiver, two private subscription jobs,
-# Firestore, Secret Manager, Cloud Scheduler and log-based monitoring.
+# gridhook on Google Cloud: a public webhook receiver, two private subscription jobs, a
+# private read-only report, Firestore, Secret Manager, Cloud Scheduler and log-based
+# monitoring.
 # One file per concern: apis, firestore, storage, secrets, iam, functions, scheduler,
 # monitoring, outputs.
 
@@ -24,5 +25,6 @@ locals {
     receiver  = "${var.name_prefix}-receive-power-event"
     reconcile = "${var.name_prefix}-reconcile-subscriptions"
     teardown  = "${var.name_prefix}-teardown-subscriptions"
+    report    = "${var.name_prefix}-power-report"
   }
 }

@@ -35,6 +35,17 @@ locals {
       description = "Drift records: DPS's view differs from the state derived from received events (a missed or lost webhook)."
       filter      = "${local.jobs_logs} AND jsonPayload.outcome=\"drift\""
     }
+    # Each accepted end_ramp_down carries `compliant` (a redelivery is "duplicate" and
+    # carries none), so every curtailment whose target was not met counts once.
+    target_not_met = {
+      description = "Curtailments whose target was not met: accepted end_ramp_down events with compliant = false."
+      filter      = "${local.receiver_logs} AND jsonPayload.outcome=\"accepted\" AND jsonPayload.event=\"end_ramp_down\" AND jsonPayload.compliant=false"
+    }
+    # Logged once per stalled ramp (reconcile records an alert and logs only the first time).
+    ramp_stalled = {
+      description = "Stalled ramps: a start_ramp_* whose end_ramp_* did not come within ramp_deadline_seconds (a missed webhook, or DPS stopped mid-ramp)."
+      filter      = "${local.jobs_logs} AND jsonPayload.outcome=\"episode_stalled\""
+    }
   }
 }
 
@@ -102,14 +113,16 @@ resource "google_logging_metric" "webhook_latency" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Alerts: a failed reconcile means DPS may have stopped delivering; drift means an
-# event was missed or lost. Either needs a person.
+# Alerts: a failed reconcile means DPS may have stopped delivering; drift means an event
+# was missed or lost; a target not met or a stalled ramp means a curtailment went wrong.
+# Each needs a person (what to do: docs/alerts.md).
 # ---------------------------------------------------------------------------------------
 
 locals {
   alerts = {
     reconcile_failures = {
       display_name = "gridhook (${var.name_prefix}): subscription reconcile failing"
+      severity     = "ERROR"
       documentation = join("\n", [
         "reconcile_subscriptions failed: DPS may no longer deliver power events to gridhook.",
         "Look at the function's logs (jsonPayload.outcome=\"reconcile_failed\") for the DPS error.",
@@ -122,11 +135,37 @@ locals {
     }
     drift = {
       display_name = "gridhook (${var.name_prefix}): drift between DPS and received events"
+      severity     = "ERROR"
       documentation = join("\n", [
         "reconcile_subscriptions found DPS's current load target or status differing from the",
         "state derived from the events gridhook stored: a webhook was missed or lost.",
-        "See the drift records (gridhook CLI: status / drift) and the receiver's logs for",
+        "See the drift records (`gridhook subscriptions`) and the receiver's logs for",
         "rejected or unauthorized deliveries around that time.",
+      ])
+    }
+    target_not_met = {
+      display_name = "gridhook (${var.name_prefix}): curtailment target not met"
+      severity     = "WARNING"
+      documentation = join("\n", [
+        "DPS reported the end of a ramp down with compliant = false: the feed did not reach",
+        "the load target the utility asked for.",
+        "Find it: receiver logs with jsonPayload.event=\"end_ramp_down\" AND jsonPayload.compliant=false",
+        "(feed_tag, correlation_id, event_id). The episode (power_report /episodes or",
+        "`gridhook episodes --correlation-id ID`) shows the target and the load DPS reached.",
+        "Tell the utility if the contract asks for it, and ask the DPS operator why the",
+        "datacenter could not shed that much (the target below what the feed can reach?).",
+      ])
+    }
+    ramp_stalled = {
+      display_name = "gridhook (${var.name_prefix}): curtailment ramp stalled"
+      severity     = "ERROR"
+      documentation = join("\n", [
+        "A ramp started (start_ramp_down or start_ramp_up) and its end did not arrive within",
+        "${var.ramp_deadline_seconds} s. The reconcile log line (jsonPayload.outcome=\"episode_stalled\")",
+        "names the feed, correlation id, since when, the missing event and the likely cause:",
+        "missed_webhook (DPS reached the target: look for rejected or unauthorized deliveries",
+        "and drift) or dps_stopped_mid_ramp (DPS is short of the target: ask the DPS operator).",
+        "It is logged once per ramp; the reconcile report keeps listing it while it is open.",
       ])
     }
   }
@@ -139,7 +178,7 @@ resource "google_monitoring_alert_policy" "alerts" {
   display_name          = each.value.display_name
   combiner              = "OR"
   enabled               = true
-  severity              = "ERROR"
+  severity              = each.value.severity
   notification_channels = var.notification_channels
 
   conditions {

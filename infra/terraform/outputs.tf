@@ -14,11 +14,12 @@ output "function_names" {
     receive_power_event     = google_cloudfunctions2_function.receiver.name
     reconcile_subscriptions = google_cloudfunctions2_function.jobs["reconcile"].name
     teardown_subscriptions  = google_cloudfunctions2_function.jobs["teardown"].name
+    power_report            = google_cloudfunctions2_function.report.name
   }
 }
 
 output "service_accounts" {
-  description = "Service account e-mails by role (receiver, jobs, scheduler, teardown, build)."
+  description = "Service account e-mails by role (receiver, jobs, scheduler, teardown, report, build)."
   value       = { for role, sa in google_service_account.sa : role => sa.email }
 }
 
@@ -48,4 +49,19 @@ output "teardown_command" {
 output "source_archive" {
   description = "Object holding the functions' source (its name carries the archive's SHA-256)."
   value       = "gs://${google_storage_bucket.source.name}/${google_storage_bucket_object.functions.name}"
+}
+
+output "report_url" {
+  description = "URL of power_report (private: a request needs a Google identity token of one of report_viewers). /, /report?since=30d&format=html, /episodes."
+  value       = google_cloudfunctions2_function.report.url
+}
+
+output "report_proxy_command" {
+  description = "Opens power_report for a report viewer: serves it on http://localhost:8080 with the viewer's own gcloud identity (then open http://localhost:8080/ in a browser)."
+  value       = "gcloud run services proxy ${google_cloudfunctions2_function.report.service_config[0].service} --project ${var.project_id} --region ${var.region} --port 8080"
+}
+
+output "report_curl_command" {
+  description = "Fetches the last 30 days' report as JSON with the caller's identity token (a report viewer's gcloud login)."
+  value       = "curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" '${google_cloudfunctions2_function.report.url}/report?since=30d&format=json'"
 }

@@ -1,6 +1,6 @@
 # The functions' source: functions/ zipped as Terraform sees it, uploaded under a name
 # that carries the archive's hash, so any code change makes a new object and redeploys
-# all three functions (and the old object is deleted).
+# every function (and the old object is deleted).
 
 data "archive_file" "functions" {
   type        = "zip"

@@ -225,7 +225,7 @@ variable "webhook_tokens_reload_seconds" {
 
 variable "log_level" {
   type        = string
-  description = "Log level of all three functions (GRIDHOOK_LOG_LEVEL)."
+  description = "Log level of all four functions (GRIDHOOK_LOG_LEVEL)."
   default     = "INFO"
 
   validation {
@@ -333,6 +333,28 @@ variable "drift_grace_seconds" {
   }
 }
 
+variable "ramp_deadline_seconds" {
+  type        = number
+  description = "How long a ramp may stay open (a start_ramp_* without its end_ramp_*) before reconcile logs it once as a stalled ramp and power_report shows its episode as stalled (GRIDHOOK_RAMP_DEADLINE_SECONDS)."
+  default     = 1800
+
+  validation {
+    condition     = var.ramp_deadline_seconds >= 1 && var.ramp_deadline_seconds <= 604800
+    error_message = "ramp_deadline_seconds must be between 1 and 604800 (7 days)."
+  }
+}
+
+variable "sample_retention_days" {
+  type        = number
+  description = "Days a load sample (DPS's calculated load and target, kept by each reconcile run) is kept before it expires (GRIDHOOK_SAMPLE_RETENTION_DAYS)."
+  default     = 400
+
+  validation {
+    condition     = var.sample_retention_days >= 1 && var.sample_retention_days <= 3650 && floor(var.sample_retention_days) == var.sample_retention_days
+    error_message = "sample_retention_days must be a whole number of days from 1 to 3650."
+  }
+}
+
 variable "jobs_ingress_settings" {
   type        = string
   description = "Network ingress of the private job functions. IAM (roles/run.invoker) is what keeps them private; ALLOW_INTERNAL_ONLY also closes the network path, but then only callers inside the project's VPC (and Google services that count as internal) reach them."
@@ -341,6 +363,61 @@ variable "jobs_ingress_settings" {
   validation {
     condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.jobs_ingress_settings)
     error_message = "jobs_ingress_settings must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# power_report (private, read-only)
+# ---------------------------------------------------------------------------------------
+
+variable "report_viewers" {
+  type        = list(string)
+  description = "IAM members who may open power_report (roles/run.invoker on its Cloud Run service only), e.g. [\"group:grid-ops@example.com\", \"user:ana@example.com\"]. Empty: nobody but project owners."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for m in var.report_viewers : can(regex("^(user|group|serviceAccount):[^@\\s]+@[^@\\s]+$|^domain:[a-z0-9.-]+$|^principal(Set)?://\\S+$", m))
+    ])
+    error_message = "Each report viewer must be an IAM member: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://…."
+  }
+
+  validation {
+    condition     = !anytrue([for m in var.report_viewers : contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "power_report is private: allUsers and allAuthenticatedUsers may not be report viewers."
+  }
+}
+
+variable "report_memory" {
+  type        = string
+  description = "Memory of each power_report instance (charts are drawn in memory)."
+  default     = "1Gi"
+
+  validation {
+    condition     = contains(["512Mi", "1Gi", "2Gi"], var.report_memory)
+    error_message = "report_memory must be one of 512Mi, 1Gi, 2Gi."
+  }
+}
+
+variable "report_max_instances" {
+  type        = number
+  description = "Upper bound on power_report instances: a few people look at it, and each page reads Firestore."
+  default     = 2
+
+  validation {
+    condition     = var.report_max_instances >= 1 && var.report_max_instances <= 20 && floor(var.report_max_instances) == var.report_max_instances
+    error_message = "report_max_instances must be a whole number from 1 to 20."
+  }
+}
+
+variable "report_ingress_settings" {
+  type        = string
+  description = "Network ingress of power_report. IAM (report_viewers) is what keeps it private; ALLOW_INTERNAL_ONLY also closes the network path, but then `gcloud run services proxy` from outside the VPC cannot reach it."
+  default     = "ALLOW_ALL"
+
+  validation {
+    condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.report_ingress_settings)
+    error_message = "report_ingress_settings must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
   }
 }
 
@@ -474,7 +551,7 @@ variable "nvgrid_ca_cert_pem" {
 
 variable "notification_channels" {
   type        = list(string)
-  description = "Monitoring notification channels (projects/PROJECT/notificationChannels/ID) told about reconcile failures and drift."
+  description = "Monitoring notification channels (projects/PROJECT/notificationChannels/ID) told about reconcile failures, drift, targets not met and stalled ramps."
   default     = []
 
   validation {
@@ -485,7 +562,7 @@ variable "notification_channels" {
 
 variable "alert_window_seconds" {
   type        = number
-  description = "Window over which reconcile failures and drift records are counted for the alerts."
+  description = "Window over which the alerted log lines (reconcile failures, drift, targets not met, stalled ramps) are counted."
   default     = 900
 
   validation {

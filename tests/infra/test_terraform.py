@@ -257,12 +257,17 @@ def test_checkov_passes_offline(stack: tfcheck.Stack) -> None:
 
 def test_entry_points_exist_in_main_py(stack: tfcheck.Stack) -> None:
     points = tfcheck.entry_points(stack)
-    assert points == {"receive_power_event", "reconcile_subscriptions", "teardown_subscriptions"}
+    assert points == {
+        "receive_power_event",
+        "reconcile_subscriptions",
+        "teardown_subscriptions",
+        "power_report",
+    }
     assert points <= tfcheck.main_functions()
 
 
 def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> None:
-    from gridhook.settings import ENV_VARS
+    from gridhook.settings import DEV_ENV_VARS, ENV_VARS
 
     assert set(tfcheck.code_env_vars()) == set(ENV_VARS)
     assert tfcheck.check_env(stack) == []
@@ -270,9 +275,19 @@ def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> Non
     assert set(env) == set(tfcheck.REQUIRED_ENV)
     set_anywhere = set().union(*env.values())
     # Every setting the code reads is set by Terraform, except the secrets themselves
-    # (mounted, and named by the *_FILE settings).
+    # (mounted, and named by the *_FILE settings) ...
     unset = set(ENV_VARS) - set_anywhere
     assert unset == tfcheck.SECRET_ENV, unset
+    # ... and development settings are never set anywhere.
+    assert DEV_ENV_VARS and not set(DEV_ENV_VARS) & (set_anywhere | set(ENV_VARS))
+    assert env["power_report"] == {
+        "GRIDHOOK_STORE",
+        "GRIDHOOK_STORE_TIMEOUT_SECONDS",
+        "GRIDHOOK_LOG_LEVEL",
+        "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+    }
+    jobs = {"GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_SAMPLE_RETENTION_DAYS"}
+    assert jobs <= env["reconcile_subscriptions"] == env["teardown_subscriptions"]
 
 
 def test_env_check_fails_on_an_unknown_variable(tmp_path: Path) -> None:
@@ -302,6 +317,167 @@ def test_env_check_fails_when_a_needed_variable_is_missing(tmp_path: Path) -> No
     assert any("does not set NVGRID_HOST" in p for p in problems)
 
 
+REPORT_ENV_END = "    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadline_seconds)\n  }"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (
+            "functions.tf",
+            "GRIDHOOK_SAMPLE_RETENTION_DAYS      = tostring(var.sample_retention_days)",
+            "GRIDHOOK_SAMPLE_RETENTION_DAYS = tostring(var.sample_retention_days)\n"
+            '      GRIDHOOK_DEV_CLOCK = "1440@2026-11-29T02:00:00Z@2026-11-30T02:00:00Z"',
+            "reconcile_subscriptions: sets GRIDHOOK_DEV_CLOCK, a development-only setting",
+        ),
+        (
+            "variables.tf",
+            'default     = "INFO"',
+            'default     = "INFO" # GRIDHOOK_DEV_CLOCK = "60@x@y"\n  sensitive = false\n'
+            '  nullable = "${"GRIDHOOK_DEV_CLOCK"}"',
+            "variables.tf: sets GRIDHOOK_DEV_CLOCK; development settings are never deployed",
+        ),
+        (
+            "functions.tf",
+            REPORT_ENV_END,
+            REPORT_ENV_END.replace("\n  }", "\n    NVGRID_HOST = var.nvgrid_host\n  }"),
+            "power_report: sets NVGRID_HOST; power_report never talks to DPS",
+        ),
+        (
+            "functions.tf",
+            REPORT_ENV_END,
+            REPORT_ENV_END.replace(
+                "\n  }",
+                '\n    GRIDHOOK_WEBHOOK_TOKENS_FILE = "/etc/secrets/webhook-tokens/value"\n  }',
+            ),
+            "power_report: sets GRIDHOOK_WEBHOOK_TOKENS_FILE; its environment is exactly",
+        ),
+    ],
+    ids=["dev clock in the jobs", "dev clock anywhere", "report nvgrid", "report token file"],
+)
+def test_env_check_fails_on(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
+    problems = tfcheck.check_env(mutated(tmp_path, file, old, new))
+    assert any(expected in p for p in problems), problems
+
+
+def test_env_check_allows_naming_a_dev_setting_in_a_comment(tmp_path: Path) -> None:
+    commented = mutated(
+        tmp_path,
+        "functions.tf",
+        "locals {",
+        "# GRIDHOOK_DEV_CLOCK is for demos only and never set here.\nlocals {",
+    )
+    assert tfcheck.check_env(commented) == []
+
+
+# ---------------------------------------------------------------------------------------
+# power_report: private and read-only
+# ---------------------------------------------------------------------------------------
+
+
+def test_power_report_is_private_and_read_only(stack: tfcheck.Stack) -> None:
+    assert tfcheck.check_power_report(stack) == []
+    assert tfcheck.function_secrets(stack)["power_report"] == []
+    assert tfcheck.account_roles(stack)["report"] == {
+        "roles/datastore.viewer",
+        "roles/logging.logWriter",
+    }
+    # The helpers see the other functions' grants too (so the check is not vacuous).
+    assert tfcheck.function_secrets(stack)["receive_power_event"]
+    assert "roles/datastore.user" in tfcheck.account_roles(stack)["receiver"]
+    viewers = stack.get("resource", "google_cloud_run_v2_service_iam_member", "report_viewers")
+    assert "var.report_viewers" in viewers.attrs["for_each"]
+    assert tfcheck._unquote(viewers.attrs["role"]) == "roles/run.invoker"
+
+
+REPORT_MISTAKES = {
+    "a secret mounted": (
+        "functions.tf",
+        "    environment_variables = local.report_env\n",
+        "    environment_variables = local.report_env\n"
+        "    secret_volumes {\n"
+        "      project_id = var.project_id\n"
+        '      secret     = google_secret_manager_secret.secrets["webhook_tokens"].secret_id\n'
+        '      mount_path = "/etc/secrets/webhook-tokens"\n'
+        "    }\n",
+        "power_report mounts secret_volumes",
+    ),
+    "a write role": (
+        "iam.tf",
+        'role    = "roles/datastore.viewer"',
+        'role    = "roles/datastore.user"',
+        "the report account holds roles/datastore.user; power_report is read-only",
+    ),
+    "the writers' Firestore grant": (
+        "iam.tf",
+        'firestore_users = toset(["receiver", "jobs"])',
+        'firestore_users = toset(["receiver", "jobs", "report"])',
+        "the report account holds roles/datastore.user",
+    ),
+    "a secret accessor grant": (
+        "iam.tf",
+        'jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }',
+        'jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }\n'
+        '      report_tokens = { account = "report", secret = "webhook_tokens" }',
+        "the report account holds roles/secretmanager.secretAccessor",
+    ),
+    "another function's account": (
+        "functions.tf",
+        'service_account_email          = google_service_account.sa["report"].email',
+        'service_account_email          = google_service_account.sa["jobs"].email',
+        "power_report runs as ['jobs'], not its own read-only 'report' account",
+    ),
+    "public access": (
+        "functions.tf",
+        "  member   = each.value\n",
+        '  member   = "allUsers"\n',
+        "only the receiver is public",
+    ),
+    "an invoker outside report_viewers": (
+        "functions.tf",
+        "  member   = each.value\n",
+        '  member   = "user:someone@example.com"\n',
+        "its invokers come only from var.report_viewers",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPORT_MISTAKES))
+def test_power_report_check_fails_on(name: str, tmp_path: Path) -> None:
+    file, old, new, expected = REPORT_MISTAKES[name]
+    bad = mutated(tmp_path, file, old, new)
+    problems = tfcheck.check_power_report(bad)
+    assert any(expected in p for p in problems), problems
+    assert tfcheck.check_schema(bad) == []  # each mistake is valid Terraform
+
+
+def _validation_regex(variable: str) -> re.Pattern[str]:
+    text = (tfcheck.STACK / "variables.tf").read_text()
+    block = text[text.index(f'variable "{variable}"') :]
+    raw = re.search(r'regex\("((?:[^"\\]|\\.)*)"', block).group(1)
+    return re.compile(json.loads(f'"{raw}"'))  # HCL string escapes, as JSON's
+
+
+@pytest.mark.parametrize(
+    ("member", "valid"),
+    [
+        ("user:ana@example.com", True),
+        ("group:grid-ops@example.com", True),
+        ("serviceAccount:dash@my-grid-project.iam.gserviceaccount.com", True),
+        ("domain:example.com", True),
+        ("principalSet://iam.googleapis.com/locations/global/workforcePools/p/group/g", True),
+        ("allUsers", False),
+        ("allAuthenticatedUsers", False),
+        ("ana@example.com", False),
+        ("user:", False),
+        ("user:ana @example.com", False),
+    ],
+)
+def test_report_viewers_validation(member: str, valid: bool) -> None:
+    # Terraform's regex is RE2; this pattern uses nothing Python's re reads differently.
+    assert bool(_validation_regex("report_viewers").search(member)) is valid
+
+
 def test_computed_attributes_carry_their_terraform_names() -> None:
     # extract.py reads them from cdktf's JavaScript: md5hash, not md5_hash (camelCase
     # md5Hash snake-cased); detect_md5hash is an argument (it has a setter), not computed.
@@ -321,21 +497,153 @@ def test_computed_attributes_carry_their_terraform_names() -> None:
 def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None:
     assert tfcheck.check_firestore(stack) == []
     # The query shapes of FirestoreEventStore: events() with feed_tag, correlation_id or
-    # both (range and order on sort_key), latest_by_feed() (feed_tag ==, sort_key DESC).
+    # both, either order (range and order on sort_key); latest_by_feed() (feed_tag ==,
+    # sort_key DESC); samples() by feed (sort_key ASC). The rest need no composite.
     asc, desc = "ASCENDING", "DESCENDING"
     assert tfcheck.firestore_indexes(stack) == {
         ("power_events", (("feed_tag", asc), ("sort_key", asc))),
         ("power_events", (("correlation_id", asc), ("sort_key", asc))),
         ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", asc))),
         ("power_events", (("feed_tag", asc), ("sort_key", desc))),
+        ("power_events", (("correlation_id", asc), ("sort_key", desc))),
+        ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", desc))),
+        ("samples", (("feed_tag", asc), ("sort_key", asc))),
     }
     queried = tfcheck.firestore_queries()
     assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key"}
-    assert queried["quarantine"] == {"received_at"}
+    assert queried["quarantine"] == {"sort_key"}
+    assert queried["samples"] == {"feed_tag", "sort_key"}
+    assert queried["alerts"] == {"sort_key"}
     fields = {(f["collection"], f["field"]): f for f in tfcheck.firestore_fields(stack)}
-    assert fields["quarantine", "expires_at"]["ttl"]
-    assert fields["quarantine", "received_at"]["indexes"] == ["DESCENDING"]
+    assert fields["quarantine", "expires_at"]["ttl"] and fields["samples", "expires_at"]["ttl"]
+    assert fields["quarantine", "sort_key"]["indexes"] == [asc, desc]
+    assert fields["power_events", "sort_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "received_at"]["indexes"] == []
+
+
+def query_recorder():
+    """A gRPC client interceptor keeping the shape of every query the client sends."""
+    import grpc
+
+    class QueryRecorder(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        def __init__(self) -> None:
+            self.shapes: set[tfcheck.QueryShape] = set()
+
+        def intercept_unary_stream(self, continuation, client_call_details, request):
+            if client_call_details.method.endswith("/RunQuery"):
+                self.shapes.add(tfcheck.query_shape(request.structured_query))
+            return continuation(client_call_details, request)
+
+        def intercept_unary_unary(self, continuation, client_call_details, request):
+            return continuation(client_call_details, request)
+
+    return QueryRecorder()
+
+
+def _send_every_query(store) -> None:
+    """Every public read of the store, with every combination of its filters and orders."""
+    from datetime import UTC, datetime, timedelta
+    from itertools import product
+
+    from gridhook.events import normalise
+    from gridhook.store import EventQuery, LoadSample, SampleQuery
+
+    now = datetime.now(UTC)
+    store.add_event(normalise({**SEED_PAYLOAD, "feed_tag": "feed_a"}, now))
+    store.add_sample(LoadSample("feed_a", now, 1.0, 2.0, None, now + timedelta(days=1)))
+    for feed, corr, since, newest_first in product(
+        [None, "feed_a"], [None, "c1"], [None, now], [False, True]
+    ):
+        store.events(EventQuery(feed, corr, since=since, newest_first=newest_first, limit=1))
+    store.latest_by_feed()
+    for feed, since in product([None, "feed_a"], [None, now]):
+        store.samples(SampleQuery(feed_tag=feed, since=since, limit=1))
+    for newest_first in (False, True):
+        store.quarantined(limit=1, newest_first=newest_first)
+    store.alerts()
+    store.drift()
+    store.subscriptions()
+
+
+@pytest.mark.firestore
+def test_every_query_the_store_sends_has_its_index(
+    stack: tfcheck.Stack, firestore_env: dict[str, str]
+) -> None:
+    """The queries themselves, seen on the wire against the emulator (which needs no
+    index, unlike Firestore): each is served by an index in firestore.tf, and each
+    composite index serves one of them."""
+    import grpc
+    from google.cloud import firestore
+
+    from gridhook.store.firestore import FirestoreEventStore
+
+    project, database = firestore_env["GRIDHOOK_STORE"].removeprefix("firestore://").split("/")
+    recorder = query_recorder()
+    client = firestore.Client(project=project, database=database)
+    make_channel = client._emulator_channel  # test-only: wrap the emulator channel
+    client._emulator_channel = lambda transport: grpc.intercept_channel(
+        make_channel(transport), recorder
+    )
+    store = FirestoreEventStore(project, database, client=client)
+    try:
+        _send_every_query(store)
+    finally:
+        store.close()
+    assert tfcheck.firestore_index_problems(stack, recorder.shapes) == []
+    # The queries sent touch every field the code queries (static parse): none untried.
+    sent: dict[str, set[str]] = {}
+    for shape in recorder.shapes:
+        fields = {*shape.equalities, *shape.ranges, *(f for f, _ in shape.orders)}
+        sent.setdefault(shape.collection, set()).update(fields)
+    assert sent == {c: f for c, f in tfcheck.firestore_queries().items() if f}
+
+
+EVENTS_BY_CORRELATION_NEWEST = tfcheck.QueryShape(
+    "power_events", ("correlation_id",), ("sort_key",), (("sort_key", "DESCENDING"),)
+)
+
+
+@pytest.mark.parametrize(
+    ("shape", "old", "new", "expected"),
+    [
+        # A newest-first episode listing without its composite index.
+        (
+            EVENTS_BY_CORRELATION_NEWEST,
+            "    by_correlation_newest = ",
+            "    # by_correlation_newest = ",
+            "power_events: correlation_id ==, sort_key range, order by sort_key DESCENDING: "
+            "no composite index serves it",
+        ),
+        # The index in the wrong direction.
+        (
+            EVENTS_BY_CORRELATION_NEWEST,
+            'by_correlation_newest = [["correlation_id", "ASCENDING"], ["sort_key", "DESCENDING"]]',
+            'by_correlation_newest = [["correlation_id", "ASCENDING"], ["sort_key", "ASCENDING"]]',
+            "no composite index serves it",
+        ),
+        # Newest first without a filter, with the single-field index ascending only.
+        (
+            tfcheck.QueryShape("power_events", (), (), (("sort_key", "DESCENDING"),)),
+            'field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }\n    # Quarantine',
+            'field = "sort_key", indexes = ["ASCENDING"] }\n    # Quarantine',
+            "no single-field DESCENDING index on sort_key",
+        ),
+        # A composite index no query needs.
+        (
+            EVENTS_BY_CORRELATION_NEWEST,
+            "  sample_indexes = {",
+            '  sample_indexes = {\n    stale = [["feed_tag", "ASCENDING"], ["sampled_at", "DESC"]]',
+            "composite index samples[('feed_tag', 'ASCENDING'), ('sampled_at', 'DESC')] "
+            "serves no query",
+        ),
+    ],
+)
+def test_firestore_index_check_fails_on(
+    tmp_path: Path, shape: tfcheck.QueryShape, old: str, new: str, expected: str
+) -> None:
+    stack = mutated(tmp_path, "firestore.tf", old, new)
+    problems = tfcheck.firestore_index_problems(stack, {shape})
+    assert any(expected in p for p in problems), problems
 
 
 @pytest.mark.parametrize(
@@ -343,14 +651,14 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
     [
         # An index on a field no query uses (the received_at/event_id shapes of old).
         (
-            '["sort_key", "DESCENDING"]]',
-            '["received_at", "DESCENDING"]]',
+            '["sort_key", "DESCENDING"]]\n    # events(correlation_id=..., newest_first',
+            '["received_at", "DESCENDING"]]\n    # events(correlation_id=..., newest_first',
             "uses received_at, which no query filters or orders on",
         ),
         # A queried field exempt from indexing: events() without a filter fails.
         (
-            'field = "sort_key", indexes = ["ASCENDING"]',
-            'field = "sort_key", indexes = []',
+            'field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }\n    # Quarantine',
+            'field = "sort_key", indexes = [] }\n    # Quarantine',
             "power_events.sort_key is exempt from indexing but a query uses it",
         ),
         # A single-field index kept on a field only ever read through sort_key.
@@ -372,12 +680,42 @@ def test_log_metrics_count_what_the_code_logs(stack: tfcheck.Stack) -> None:
         *("accepted", "duplicate", "rejected", "invalid", "unauthorized", "too_large"),
         *("unsupported_media_type", "method_not_allowed", "store_unavailable"),
         *("internal_error", "reconcile_ok", "reconcile_failed", "drift"),
-        *("teardown_ok", "teardown_incomplete"),
+        *("teardown_ok", "teardown_incomplete", "episode_stalled"),
     }
     assert tfcheck.check_log_metrics(stack) == []
     counted = tfcheck.metric_outcomes(stack)
     assert counted["reconcile_failures"] == {"reconcile_failed", "teardown_incomplete"}
     assert counted["webhook_unauthorized"] == {"unauthorized"}
+    assert counted["ramp_stalled"] == {"episode_stalled"}
+    metrics = stack.locals()["counter_metrics"]
+    assert tfcheck.filter_conditions(metrics["target_not_met"]["filter"]) == [
+        ("outcome", "=", ["accepted"]),
+        ("event", "=", ["end_ramp_down"]),
+        ("compliant", "=", [False]),
+    ]
+    assert {"compliant", "event", "outcome", "feed_tag"} <= tfcheck.code_log_fields()
+    # Both alert on their own policy.
+    alerts = tfcheck._unquote(stack.texts["monitoring.tf"])
+    for key in ("target_not_met", "ramp_stalled"):
+        assert f"    {key} = {{" in alerts, key
+
+
+def test_filter_admits_what_the_filter_says() -> None:
+    stack = tfcheck.load_stack()
+    metrics = stack.locals()["counter_metrics"]
+    not_met = metrics["target_not_met"]["filter"]
+    line = {"outcome": "accepted", "event": "end_ramp_down", "compliant": False}
+    assert tfcheck.filter_admits(not_met, line)
+    assert not tfcheck.filter_admits(not_met, {**line, "compliant": True})
+    assert not tfcheck.filter_admits(not_met, {**line, "outcome": "duplicate"})
+    assert not tfcheck.filter_admits(not_met, {**line, "event": "start_ramp_down"})
+    assert not tfcheck.filter_admits(not_met, {k: v for k, v in line.items() if k != "compliant"})
+    failures = metrics["reconcile_failures"]["filter"]
+    assert tfcheck.filter_admits(failures, {"outcome": "teardown_incomplete", "severity": "ERROR"})
+    assert not tfcheck.filter_admits(failures, {"outcome": "reconcile_failed", "severity": "INFO"})
+    rejected = metrics["webhook_rejected"]["filter"]
+    assert tfcheck.filter_admits(rejected, {"outcome": "too_large"})
+    assert not tfcheck.filter_admits(rejected, {"outcome": "accepted"})
 
 
 def test_log_metric_check_fails_on_an_outcome_the_code_never_logs(tmp_path: Path) -> None:
@@ -390,6 +728,37 @@ def test_log_metric_check_fails_on_an_outcome_the_code_never_logs(tmp_path: Path
         in (problems)
     )
     assert "no metric counts outcome 'unauthorized'" in problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'outcome=\\"episode_stalled\\"',
+            'outcome=\\"ramp_stalled\\"',
+            "no metric counts outcome 'episode_stalled'",
+        ),
+        (
+            "jsonPayload.compliant=false",
+            "jsonPayload.compliance=false",
+            "metric target_not_met filters on jsonPayload.compliance, which no log line carries",
+        ),
+        (
+            "jsonPayload.compliant=false",
+            'jsonPayload.compliant=\\"false\\"',
+            "metric target_not_met compares compliant with 'false'; it is logged as a boolean",
+        ),
+        (
+            'event=\\"end_ramp_down\\"',
+            'event=\\"ramp_down_end\\"',
+            "metric target_not_met filters on event 'ramp_down_end', not a power event",
+        ),
+    ],
+    ids=["stalled outcome", "compliant field", "compliant quoted", "event name"],
+)
+def test_log_metric_check_fails_on(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = tfcheck.check_log_metrics(mutated(tmp_path, "monitoring.tf", old, new))
+    assert any(expected in p for p in problems), problems
 
 
 # ---------------------------------------------------------------------------------------

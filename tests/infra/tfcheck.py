@@ -12,14 +12,23 @@ No terraform binary can run here, so the stack is checked statically:
 * :func:`check_conventions`: every variable typed, described, validated (booleans need no
   validation); every output described; every ``checkov:skip`` carries a reason.
 * :func:`check_env` / :func:`function_env`: the environment each function gets, against the
-  settings the code reads (``gridhook.settings.ENV_VARS``); secrets never as plain env.
+  settings the code reads (``gridhook.settings.ENV_VARS``); secrets never as plain env;
+  development settings (``DEV_ENV_VARS``, e.g. GRIDHOOK_DEV_CLOCK) never at all.
+* :func:`check_power_report`: power_report stays private and read-only: exactly its four
+  settings, no secret mounted, its own account with read-only Firestore, invokers only
+  from ``var.report_viewers``; only the receiver is public.
 * :func:`entry_points` / :func:`main_functions`: entry points against ``functions/main.py``.
 * :func:`build_archive`: the zip ``data.archive_file`` would build, by the rules of
   hashicorp/archive 2.7 (symlinked directories followed, doublestar excludes).
-* :func:`check_firestore`: composite indexes and single-field settings against the queries
-  of ``functions/gridhook/store/firestore.py``; the TTL field is one the store writes.
+* :func:`check_firestore`: composite indexes and single-field settings against the fields
+  ``functions/gridhook/store/firestore.py`` queries (read from its code); each TTL field is
+  one the store writes. :func:`firestore_index_problems`: every query shape the store sends
+  (recorded on the wire by tests/infra) has the index Firestore needs for it, and every
+  composite index serves one.
 * :func:`check_log_metrics`: the log-based metrics count only outcomes the code logs, and
-  every outcome but the two "ok" ones is counted.
+  every outcome but the two "ok" ones is counted; they filter only on fields the code
+  logs, with values those fields take (event names, booleans). :func:`filter_admits`
+  applies a metric's filter to a log line.
 * :func:`run_checkov`: checkov, offline, framework terraform.
 
 Each check returns a list of problems (empty = pass) so that tests can assert both ways.
@@ -64,17 +73,29 @@ REQUIRED_ENV = {
         "GRIDHOOK_EVENTS",
         "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
         "GRIDHOOK_DRIFT_GRACE_SECONDS",
+        "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+        "GRIDHOOK_SAMPLE_RETENTION_DAYS",
         "GRIDHOOK_LOG_LEVEL",
         "NVGRID_HOST",
         "NVGRID_TLS",
         "NVGRID_CREDENTIALS_FILE",
     },
+    "power_report": {
+        "GRIDHOOK_STORE",
+        "GRIDHOOK_STORE_TIMEOUT_SECONDS",
+        "GRIDHOOK_LOG_LEVEL",
+        "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+    },
 }
 REQUIRED_ENV["teardown_subscriptions"] = REQUIRED_ENV["reconcile_subscriptions"]
+#: Functions whose environment is exactly REQUIRED_ENV: nothing more may be added.
+EXACT_ENV = {"power_report"}
 #: Settings that hold secrets: only ever mounted files, never plain environment values.
 SECRET_ENV = {"GRIDHOOK_WEBHOOK_TOKENS", "NVGRID_PASSWORD", "NVGRID_USERNAME"}
-#: The receiver never talks to DPS (ARCHITECTURE: it imports nothing the jobs need).
-RECEIVER_FORBIDDEN_PREFIX = "NVGRID_"
+#: Functions that never talk to DPS (the receiver imports nothing the jobs need; the
+#: report only reads the store).
+NO_DPS = {"receive_power_event", "power_report"}
+DPS_PREFIX = "NVGRID_"
 
 RESOURCE_META = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner"}
 RESOURCE_META |= {"connection"}
@@ -565,27 +586,176 @@ def code_env_vars() -> tuple[str, ...]:
     return tuple(ENV_VARS)
 
 
+def dev_env_vars() -> tuple[str, ...]:
+    """Development-only settings the code reads: gridhook.settings.DEV_ENV_VARS."""
+    code_env_vars()  # functions/ on sys.path
+    from gridhook.settings import DEV_ENV_VARS
+
+    return tuple(DEV_ENV_VARS)
+
+
 def check_env(stack: Stack, known: Iterable[str] | None = None) -> list[str]:
     known = set(code_env_vars() if known is None else known)
+    dev = set(dev_env_vars())
     problems: list[str] = []
     env = function_env(stack)
     for entry_point, names in sorted(env.items()):
-        for name in sorted(names - known):
+        for name in sorted(names & dev):
+            problems.append(
+                f"{entry_point}: sets {name}, a development-only setting Terraform must never set"
+            )
+        for name in sorted(names - known - dev):
             problems.append(f"{entry_point}: sets {name}, which the code does not read")
         for name in sorted(names & SECRET_ENV):
             problems.append(f"{entry_point}: sets secret {name} as plain env (mount it)")
         for name in sorted(REQUIRED_ENV.get(entry_point, set()) - names):
             problems.append(f"{entry_point}: does not set {name}, which it needs")
-        if entry_point == "receive_power_event":
+        if entry_point in NO_DPS:
             problems += [
-                f"{entry_point}: sets {name}; the receiver never talks to DPS"
+                f"{entry_point}: sets {name}; {entry_point} never talks to DPS"
                 for name in sorted(names)
-                if name.startswith(RECEIVER_FORBIDDEN_PREFIX)
+                if name.startswith(DPS_PREFIX)
+            ]
+        if entry_point in EXACT_ENV:
+            problems += [
+                f"{entry_point}: sets {name}; its environment is exactly "
+                f"{', '.join(sorted(REQUIRED_ENV[entry_point]))}"
+                for name in sorted(names - REQUIRED_ENV[entry_point] - dev)
+                if not name.startswith(DPS_PREFIX)
             ]
     for file, text in stack.texts.items():
         for name in SECRET_ENV:
             if re.search(rf"\b{name}\b", text):
                 problems.append(f"{file}: mentions {name}; secrets are mounted files only")
+        code = strip_comments(text)
+        for name in sorted(dev):
+            if re.search(rf"\b{name}\b", code):
+                problems.append(f"{file}: sets {name}; development settings are never deployed")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# power_report: private and read-only
+# ---------------------------------------------------------------------------------------
+
+#: The roles power_report's own account may hold: read Firestore, write its logs.
+REPORT_ROLES = {"roles/datastore.viewer", "roles/logging.logWriter"}
+#: Entry points anyone may invoke (the receiver authenticates DPS by its webhook token).
+PUBLIC_ENTRY_POINTS = {"receive_power_event"}
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+_QUOTED = re.compile(r"""['"]([A-Za-z_][\w-]*)['"]""")
+_SA_REF = re.compile(r"google_service_account\.sa\[([^\]]*)\]")
+
+
+def _functions_by_label(stack: Stack) -> dict[str, list[str]]:
+    """Resource name of each google_cloudfunctions2_function -> its entry points."""
+    return {
+        block.labels[1]: _function_entry_points(stack, block)
+        for block in stack.resources()
+        if block.labels[0] == "google_cloudfunctions2_function"
+    }
+
+
+def account_roles(stack: Stack) -> dict[str, set[str]]:
+    """Service account (key of local.service_accounts) -> the roles granted to it by
+    every ``*_iam_member`` resource, following for_each over locals."""
+    locals_ = stack.locals()
+    accounts = set(locals_.get("service_accounts", {}))
+    roles: dict[str, set[str]] = {name: set() for name in accounts}
+    for block in stack.resources():
+        if not block.labels[0].endswith("_iam_member"):
+            continue
+        ref = _SA_REF.search(str(block.attrs.get("member", "")))
+        if ref is None:
+            continue
+        inside = ref.group(1)
+        if "each." in inside and "?" not in inside:
+            source = _LOCAL.search(str(block.attrs.get("for_each", "")))
+            value = locals_.get(source.group(1), {}) if source else {}
+            text = json.dumps(value) if isinstance(value, dict) else str(value)
+            if "each.value.account" in inside:
+                names = set(re.findall(r"""account['"]?\s*[:=]\s*['"](\w+)['"]""", text))
+            else:
+                names = set(value) if isinstance(value, dict) else set(_QUOTED.findall(text))
+        else:
+            names = set(_QUOTED.findall(inside))
+        for name in names & accounts:
+            roles[name].add(_unquote(block.attrs.get("role", "")))
+    return roles
+
+
+def function_secrets(stack: Stack) -> dict[str, list[str]]:
+    """Entry point -> the secret blocks (volumes or environment) of its service_config."""
+    found: dict[str, list[str]] = {}
+    for block in stack.resources():
+        if block.labels[0] != "google_cloudfunctions2_function":
+            continue
+        service = block.child("service_config")
+        secrets: list[str] = []
+        if service is not None:
+            for child in service.blocks:
+                kind = child.labels[0] if child.kind == "dynamic" else child.kind
+                if kind.startswith("secret_"):
+                    what = child.attrs.get("for_each") or child.attrs.get("secret") or ""
+                    secrets.append(f"{kind} ({_unquote(what)})".replace(" ()", ""))
+            secrets += [f"{name} (…)" for name in service.ambiguous if name.startswith("secret_")]
+        for entry_point in _function_entry_points(stack, block):
+            found[entry_point] = secrets
+    return found
+
+
+def check_power_report(stack: Stack) -> list[str]:
+    problems: list[str] = []
+    functions = _functions_by_label(stack)
+    labels = [label for label, points in functions.items() if "power_report" in points]
+    if len(labels) != 1:
+        return [f"power_report must be one function of its own, found {labels}"]
+    (label,) = labels
+    block = stack.get("resource", "google_cloudfunctions2_function", label)
+
+    for secret in function_secrets(stack).get("power_report", []):
+        problems.append(f"power_report mounts {secret}; it reads the store and needs no secret")
+
+    service = block.child("service_config")
+    account = _SA_REF.search(str(service.attrs.get("service_account_email", "")) if service else "")
+    account_name = _QUOTED.findall(account.group(1)) if account else []
+    if account_name != ["report"]:
+        problems.append(
+            f"power_report runs as {account_name or 'no account of ours'}, "
+            "not its own read-only 'report' account"
+        )
+    granted = account_roles(stack).get("report", set())
+    for role in sorted(granted - REPORT_ROLES):
+        problems.append(
+            f"the report account holds {role}; power_report is read-only "
+            f"(allowed: {', '.join(sorted(REPORT_ROLES))})"
+        )
+    if "roles/datastore.viewer" not in granted:
+        problems.append("the report account cannot read Firestore (roles/datastore.viewer)")
+
+    for grant in stack.resources():
+        if not grant.labels[0].endswith("_iam_member"):
+            continue
+        target = re.search(
+            r"google_cloudfunctions2_function\.(\w+)", str(grant.attrs.get("name", ""))
+        )
+        if target is None:
+            continue
+        points = functions.get(target.group(1), [])
+        member = str(grant.attrs.get("member", ""))
+        where = f"{grant.file}: {grant.labels[0]}.{grant.labels[1]}"
+        if any(m in member for m in PUBLIC_MEMBERS) and not set(points) <= PUBLIC_ENTRY_POINTS:
+            problems.append(
+                f"{where}: opens {', '.join(points)} to {member}; only the receiver is public"
+            )
+        if "power_report" in points and not (
+            _unquote(member) == "${each.value}"
+            and "var.report_viewers" in str(grant.attrs.get("for_each", ""))
+        ):
+            problems.append(
+                f"{where}: grants {_unquote(grant.attrs.get('role'))} on power_report to "
+                f"{_unquote(member)}; its invokers come only from var.report_viewers"
+            )
     return problems
 
 
@@ -605,7 +775,9 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
     """Collection -> fields the store filters or orders on (FieldFilter / order_by).
 
     A method's fields belong to the collections it reaches through ``self._x``, which
-    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``.
+    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``. A method that
+    calls a helper (``self._ranged(...)``) queries what the helper filters or orders on
+    too, for the collections the caller passes it.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     collections: dict[str, str] = {}
@@ -621,15 +793,13 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
                 key = value.args[0] if value.func.attr == "collection" and value.args else None
                 if isinstance(key, ast.Subscript) and isinstance(key.slice, ast.Constant):
                     handles[node.targets[0].attr] = collections[key.slice.value]
-    queried: dict[str, set[str]] = {name: set() for name in collections.values()}
-    for method in ast.walk(tree):
-        if not isinstance(method, ast.FunctionDef) or method.name == "__init__":
-            continue
-        used = {
-            handles[n.attr]
-            for n in ast.walk(method)
-            if isinstance(n, ast.Attribute) and n.attr in handles
-        }
+    methods = {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name != "__init__"
+    }
+
+    def own_fields(method: ast.FunctionDef) -> set[str]:
         fields = set()
         for call in ast.walk(method):
             if isinstance(call, ast.Call):
@@ -637,9 +807,121 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if name in {"FieldFilter", "order_by"} and _str_arg(call):
                     fields.add(_str_arg(call))
+        return fields
+
+    def fields_of(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        method = methods[name]
+        fields = own_fields(method)
+        for call in ast.walk(method):
+            func = call.func if isinstance(call, ast.Call) else None
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "self"
+                and func.attr in methods
+                and func.attr not in seen
+            ):
+                fields |= fields_of(func.attr, seen | {name})
+        return fields
+
+    queried: dict[str, set[str]] = {name: set() for name in collections.values()}
+    for name, method in methods.items():
+        used = {
+            handles[n.attr]
+            for n in ast.walk(method)
+            if isinstance(n, ast.Attribute) and n.attr in handles
+        }
+        fields = fields_of(name)
         for collection in used:
             queried[collection] |= fields
     return queried
+
+
+@dataclass(frozen=True, order=True)
+class QueryShape:
+    """What decides the index a Firestore query needs.
+
+    ``equalities``: fields filtered with ==, sorted; ``ranges``: fields with an
+    inequality; ``orders``: (field, ASCENDING|DESCENDING) as ordered, or the range
+    field ascending, as Firestore orders a query with an inequality and no order_by.
+    """
+
+    collection: str
+    equalities: tuple[str, ...] = ()
+    ranges: tuple[str, ...] = ()
+    orders: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        parts = [f"{f} ==" for f in self.equalities] + [f"{f} range" for f in self.ranges]
+        parts += [f"order by {f} {d}" for f, d in self.orders]
+        return f"{self.collection}: {', '.join(parts) or 'no filter'}"
+
+
+def query_shape(structured_query: Any) -> QueryShape:
+    """The shape of a ``google.firestore.v1.StructuredQuery`` (as the client sends it)."""
+    where = structured_query.where
+    if "composite_filter" in where:
+        filters = [f.field_filter for f in where.composite_filter.filters]
+    elif "field_filter" in where:
+        filters = [where.field_filter]
+    else:
+        filters = []
+    equalities = sorted({f.field.field_path for f in filters if f.op.name == "EQUAL"})
+    ranges = sorted({f.field.field_path for f in filters if f.op.name != "EQUAL"})
+    orders = tuple((o.field.field_path, o.direction.name) for o in structured_query.order_by)
+    if not orders and ranges:
+        orders = ((ranges[0], "ASCENDING"),)
+    return QueryShape(
+        structured_query.from_[0].collection_id, tuple(equalities), tuple(ranges), orders
+    )
+
+
+def firestore_index_problems(stack: Stack, shapes: Iterable[QueryShape]) -> list[str]:
+    """Every query shape has an index in the stack, and every composite index serves one.
+
+    Firestore's rules, as gridhook's queries use them: equality filters alone are served
+    by merging single-field indexes; one order (with or without a range on the same
+    field) and no equality filter by that field's single-field index in that direction;
+    equality filters and an order need a composite index of the equality fields, in any
+    order, followed by the ordered field in its direction.
+    """
+    composites = firestore_indexes(stack)
+    settings = {(f["collection"], f["field"]): f["indexes"] for f in firestore_fields(stack)}
+
+    def single(collection: str, field_name: str, direction: str | None) -> bool:
+        kept = settings.get((collection, field_name))  # None: Firestore's defaults, both ways
+        return kept is None or (direction in kept if direction else bool(kept))
+
+    problems = []
+    used: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for shape in sorted(set(shapes)):
+        if len(shape.orders) > 1 or set(shape.ranges) - {f for f, _ in shape.orders}:
+            problems.append(f"{shape}: a query shape this check does not know")
+            continue
+        if not shape.orders:
+            missing = [f for f in shape.equalities if not single(shape.collection, f, None)]
+            problems += [f"{shape}: {f} is exempt from indexing" for f in missing]
+            continue
+        order = shape.orders[0]
+        if not shape.equalities:
+            if not single(shape.collection, *order):
+                problems.append(f"{shape}: no single-field {order[1]} index on {order[0]}")
+            continue
+        serving = [
+            (collection, fields)
+            for collection, fields in composites
+            if collection == shape.collection
+            and fields[-1] == order
+            and sorted(f for f, _ in fields[:-1]) == list(shape.equalities)
+        ]
+        if not serving:
+            problems.append(f"{shape}: no composite index serves it")
+        used.update(serving)
+    problems += [
+        f"composite index {collection}{list(fields)} serves no query the store sends"
+        for collection, fields in sorted(composites - used)
+    ]
+    return problems
 
 
 def firestore_indexes(stack: Stack) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -773,6 +1055,91 @@ def metric_outcomes(stack: Stack) -> dict[str, set[str]]:
     return out
 
 
+#: Keys every log line has (functions/gridhook/log.py JsonFormatter), besides its fields.
+LOG_LINE_KEYS = {"severity", "message", "logger", "stack_trace"}
+#: Fields that hold booleans: compared with unquoted true / false.
+BOOLEAN_FIELDS = {"compliant"}
+
+
+def code_log_fields() -> set[str]:
+    """Every jsonPayload key the functions log: ``log_event(..., key=…)`` keywords,
+    ``extra={"fields": {key: …}}`` keys, and the keys every line has."""
+    found = set(LOG_LINE_KEYS)
+    for name in OUTCOME_SOURCES:
+        tree = ast.parse((FUNCTIONS / "gridhook" / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if called == "log_event":
+                    found |= {kw.arg for kw in node.keywords if kw.arg}
+            elif isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "fields"
+                        and isinstance(value, ast.Dict)
+                    ):
+                        found |= {
+                            k.value
+                            for k in value.keys
+                            if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                        }
+    return found
+
+
+_CONDITION = re.compile(
+    r"\b(jsonPayload\.\w+|severity)\s*(>=|<=|!=|=|>|<)\s*"
+    r"(\((?:[^()\\\"]|\\?\"[^\"\\]*\\?\")*\)|\\?\"[^\"\\]*\\?\"|[\w.+-]+)"
+)
+_SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"]
+
+
+def filter_conditions(text: str) -> list[tuple[str, str, list[Any]]]:
+    """(field, operator, values) of every ``jsonPayload.x`` and ``severity`` comparison
+    in a logging filter; quoted values stay strings, true/false become booleans."""
+
+    def value(raw: str) -> Any:
+        if raw.startswith(('\\"', '"')):
+            return raw.strip('\\"')
+        if raw in ("true", "false"):
+            return raw == "true"
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+
+    out = []
+    for field_name, op, raw in _CONDITION.findall(_unquote(text)):
+        parts = raw[1:-1].split(" OR ") if raw.startswith("(") else [raw]
+        name = field_name.removeprefix("jsonPayload.")
+        out.append((name, op, [value(part.strip()) for part in parts]))
+    return out
+
+
+def filter_admits(text: str, entry: dict[str, Any]) -> bool:
+    """Whether a log line (its JSON) passes the jsonPayload and severity conditions of a
+    logging filter joined by AND (resource conditions are the function's, not the line's)."""
+    for name, op, values in filter_conditions(text):
+        have = entry.get(name)
+        if name == "severity":
+            rank = _SEVERITIES.index
+            want = rank(str(values[0]))
+            ok = {">=": rank(have) >= want, "=": rank(have) == want, ">": rank(have) > want}[op]
+        elif op == "=":
+            # Cloud Logging compares booleans with true/false and numbers numerically.
+            ok = any(have is v if isinstance(v, bool) else have == v for v in values)
+        elif have is None or isinstance(have, bool | str):
+            ok = False
+        else:
+            ok = {">=": have >= values[0], "<=": have <= values[0], ">": have > values[0]}.get(
+                op, have < values[0]
+            )
+        if not ok:
+            return False
+    return True
+
+
 def check_log_metrics(stack: Stack, outcomes: set[str] | None = None) -> list[str]:
     outcomes = code_outcomes() if outcomes is None else outcomes
     counted = metric_outcomes(stack)
@@ -783,6 +1150,30 @@ def check_log_metrics(stack: Stack, outcomes: set[str] | None = None) -> list[st
     ]
     missing = outcomes - UNCOUNTED_OUTCOMES - set().union(*counted.values())
     problems += [f"no metric counts outcome {value!r}" for value in sorted(missing)]
+
+    code_env_vars()  # functions/ on sys.path
+    from gridhook.settings import POWER_EVENTS
+
+    logged = code_log_fields()
+    for metric, spec in sorted(stack.locals()["counter_metrics"].items()):
+        for name, _op, values in filter_conditions(spec["filter"]):
+            if name != "severity" and name not in logged:
+                problems.append(
+                    f"metric {metric} filters on jsonPayload.{name}, which no log line carries"
+                )
+            if name == "event":
+                problems += [
+                    f"metric {metric} filters on event {v!r}, not a power event"
+                    for v in values
+                    if v not in POWER_EVENTS
+                ]
+            if name in BOOLEAN_FIELDS:
+                problems += [
+                    f"metric {metric} compares {name} with {v!r}; it is logged as a boolean "
+                    "(write true or false, unquoted)"
+                    for v in values
+                    if not isinstance(v, bool)
+                ]
     return problems
 
 

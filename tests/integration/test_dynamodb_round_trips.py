@@ -42,10 +42,15 @@ class RequestCounter:
 
     def __init__(self, store: DynamoDBEventStore) -> None:
         self.calls: Counter[str] = Counter()
+        self.indexes: Counter[str] = Counter()  # IndexName of each Query
         store.client.meta.events.register("before-send.dynamodb.*", self._count)
+        store.client.meta.events.register("provide-client-params.dynamodb.Query", self._index)
 
     def _count(self, event_name: str, **_: object) -> None:
         self.calls[event_name.rsplit(".", 1)[-1]] += 1  # returning None lets it be sent
+
+    def _index(self, params: dict, **_: object) -> None:
+        self.indexes[params.get("IndexName", "(table)")] += 1
 
     def total(self) -> int:
         return sum(self.calls.values())
@@ -105,14 +110,43 @@ def test_latest_by_feed_costs_two_queries_per_feed(counted_store) -> None:
     store, counter = counted_store
     for i in range(30):
         store.add_event(_event(i, f"feed_{i % 3}", "c", T0 + timedelta(seconds=i)))
-    before = counter.total()
+    counter.calls.clear()
     latest = store.latest_by_feed()
     assert {tag: e.payload["seq"] for tag, e in latest.items()} == {
         "feed_0": 27,
         "feed_1": 28,
         "feed_2": 29,
     }
-    assert counter.total() - before == 2 * 3 + 1  # no table scan
+    # No Scan: the keys-only feed_tags index skips from one feed to the next, then each
+    # feed's newest event is the first item of its by_feed partition read backwards.
+    assert counter.calls == Counter({"Query": 2 * 3 + 1})
+    assert counter.indexes == Counter({"feed_tags": 3 + 1, "by_feed": 3})
+
+
+def test_create_table_adds_the_indexes_an_older_table_lacks(
+    dynamodb_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridhook.store import LoadSample, SampleQuery
+    from gridhook.store import dynamodb as backend
+
+    table = f"older-{uuid.uuid4().hex[:8]}"
+    store = open_store(f"dynamodb://{table}", timeout_seconds=5.0)
+    older = {k: v for k, v in backend.INDEXES.items() if k != "samples_by_feed"}
+    monkeypatch.setattr(backend, "INDEXES", older)
+    store.create_table()  # as an earlier release made it
+    monkeypatch.undo()
+    sample = LoadSample("feed_a", T0, 4e6, 5e6, "c1", datetime.now(UTC) + timedelta(days=1))
+    assert store.add_sample(sample) is AddOutcome.ACCEPTED
+    with pytest.raises(StoreUnavailable, match="lacks gridhook's indexes"):
+        store.samples(SampleQuery(feed_tag="feed_a"))
+    store.create_table()
+    described = store.client.describe_table(TableName=table)["Table"]
+    assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == set(backend.INDEXES)
+    ttl = store.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at_epoch")
+    assert store.samples(SampleQuery(feed_tag="feed_a")).samples == [sample]
+    store.delete_table()
+    store.close()
 
 
 def test_loads_dynamodb_numbers_cannot_hold_round_trip(counted_store) -> None:

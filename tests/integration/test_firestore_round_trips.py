@@ -7,12 +7,16 @@ precondition), and a redelivery exactly one (answered ALREADY_EXISTS).
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gridhook.events import normalise
 from tests.harness import (
+    SEED_PAYLOAD,
     assert_one_round_trip_per_add,
     assert_receiver_hot_path_is_one_round_trip,
     counted_firestore_store,
@@ -37,3 +41,20 @@ def test_one_round_trip_per_new_event_and_per_duplicate(counted_store) -> None:
 def test_receiver_hot_path_is_one_store_round_trip(counted_store) -> None:
     store, counter = counted_store
     assert_receiver_hot_path_is_one_round_trip(store, counter.total)
+
+
+def test_latest_by_feed_costs_two_queries_per_feed(counted_store) -> None:
+    store, counter = counted_store
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(30):
+        payload = {**copy.deepcopy(SEED_PAYLOAD), "feed_tag": f"feed_{i % 3}", "seq": i}
+        store.add_event(normalise(payload, t0 + timedelta(seconds=i)))
+    counter.calls.clear()
+    latest = store.latest_by_feed()
+    assert {tag: e.payload["seq"] for tag, e in latest.items()} == {
+        "feed_0": 27,
+        "feed_1": 28,
+        "feed_2": 29,
+    }
+    # Skip to the next feed tag, then that feed's newest event; one more finds no feed.
+    assert counter.calls == Counter({"RunQuery": 2 * 3 + 1})

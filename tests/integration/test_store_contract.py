@@ -1,9 +1,12 @@
-"""The EventStore contract: every backend (SQLite, Firestore emulator) must pass it all."""
+"""The EventStore contract: every backend (SQLite, Firestore emulator, DynamoDB on moto)
+must pass it all."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import copy
+import hashlib
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,13 +14,18 @@ import pytest
 from gridhook.events import normalise
 from gridhook.store import (
     AddOutcome,
+    AlertRecord,
     DriftRecord,
     EventQuery,
     EventStore,
     InvalidCursor,
+    LoadSample,
     QuarantinedPayload,
+    SampleQuery,
     SubscriptionRecord,
     iter_events,
+    iter_quarantined,
+    iter_samples,
 )
 from tests.harness import SEED_PAYLOAD
 
@@ -132,16 +140,20 @@ def test_latest_by_feed(store: EventStore) -> None:
     assert latest["feed_b"].payload["seq"] == 5
 
 
-def _quarantined(now: datetime, body: str, days: float) -> QuarantinedPayload:
+def _quarantined(
+    received_at: datetime, body: str, days: float, *, expires_at: datetime | None = None
+) -> QuarantinedPayload:
+    raw = body.encode("utf-8")
+    digest = hashlib.sha256(raw).hexdigest()
     return QuarantinedPayload(
-        quarantine_id=f"q{abs(hash(body)) % 10**8}",
-        received_at=now,
-        expires_at=now + timedelta(days=days),
+        quarantine_id=digest[:32],
+        received_at=received_at,
+        expires_at=expires_at or received_at + timedelta(days=days),
         reason="schema_violation",
         errors=[{"path": "/event", "message": "'x' is required"}],
         body=body,
-        body_bytes=len(body),
-        body_sha256="0" * 64,
+        body_bytes=len(raw),
+        body_sha256=digest,
     )
 
 
@@ -205,3 +217,272 @@ def test_event_query_validates_its_arguments() -> None:
         EventQuery(limit=0)
     with pytest.raises(ValueError, match="timezone"):
         EventQuery(since=datetime(2026, 1, 1))
+
+
+# -- newest first ---------------------------------------------------------------------
+
+
+def _ids(events) -> list[str]:
+    return [e.event_id for e in events]
+
+
+def test_newest_first_composes_with_every_filter_and_page_size(store: EventStore) -> None:
+    # Shared receipt times (the event id breaks ties), two feeds, three correlation ids.
+    events = [
+        make_event(i, f"feed_{'ab'[i % 2]}", f"c{i % 3}", at=T0 + timedelta(seconds=i // 3))
+        for i in range(14)
+    ]
+    for e in events:
+        store.add_event(e)
+    newest = sorted(events, key=lambda e: (e.received_at, e.event_id), reverse=True)
+    times = [None, T0 + timedelta(seconds=1), T0 + timedelta(seconds=4)]
+    for feed, corr, since, until, limit in itertools.product(
+        [None, "feed_a"], [None, "c1"], times, times, [1, 4, 100]
+    ):
+        query = EventQuery(
+            feed_tag=feed,
+            correlation_id=corr,
+            since=since,
+            until=until,
+            limit=limit,
+            newest_first=True,
+        )
+        want = [
+            e
+            for e in newest
+            if feed in (None, e.feed_tag)
+            and corr in (None, e.correlation_id)
+            and (since is None or e.received_at >= since)
+            and (until is None or e.received_at < until)
+        ]
+        assert _ids(iter_events(store, query)) == _ids(want), query
+
+
+def test_a_newest_first_cursor_continues_back_in_time(store: EventStore) -> None:
+    events = [make_event(i, at=T0 + timedelta(seconds=i // 2)) for i in range(9)]
+    for e in events:
+        store.add_event(e)
+    newest = sorted(events, key=lambda e: (e.received_at, e.event_id), reverse=True)
+    first = store.events(EventQuery(limit=4, newest_first=True))
+    assert _ids(first.events) == _ids(newest[:4]) and first.next_cursor
+    second = store.events(EventQuery(limit=4, newest_first=True, cursor=first.next_cursor))
+    assert _ids(second.events) == _ids(newest[4:8]) and second.next_cursor
+    third = store.events(EventQuery(limit=4, newest_first=True, cursor=second.next_cursor))
+    assert (_ids(third.events), third.next_cursor) == (_ids(newest[8:]), None)
+    # A cursor is a position: oldest first from the same one lists what came after it,
+    # which is how a follower picks up from the newest event it has shown.
+    after = store.events(EventQuery(cursor=first.next_cursor)).events
+    assert _ids(after) == _ids(reversed(newest[:3]))
+
+
+# -- load samples ---------------------------------------------------------------------
+
+
+def _sample(feed: str, second: int, *, days: float = 30, calc: float | None = 4.2e6):
+    return LoadSample(
+        feed_tag=feed,
+        sampled_at=T0 + timedelta(seconds=second),
+        calculated_w=calc,
+        target_w=None if second % 2 else 5e6,  # None: the feed's default constraint
+        correlation_id=None if second % 2 else f"c{second}",
+        expires_at=datetime.now(UTC) + timedelta(days=days),
+    )
+
+
+def test_samples_insert_if_absent_and_round_trip(store: EventStore) -> None:
+    sample = _sample("feed_a", 0, calc=0.1)
+    assert store.add_sample(sample) is AddOutcome.ACCEPTED
+    # The same feed and DPS time is the same sample, whatever else it says.
+    assert store.add_sample(replace_sample(sample, calc=9.9)) is AddOutcome.DUPLICATE
+    odd = _sample("feed_a", 1, calc=None)
+    assert store.add_sample(odd) is AddOutcome.ACCEPTED
+    assert store.samples(SampleQuery()).samples == [sample, odd]
+
+
+def replace_sample(sample: LoadSample, *, calc: float | None = None, days: float | None = None):
+    return LoadSample(
+        feed_tag=sample.feed_tag,
+        sampled_at=sample.sampled_at,
+        calculated_w=sample.calculated_w if calc is None else calc,
+        target_w=sample.target_w,
+        correlation_id=sample.correlation_id,
+        expires_at=sample.expires_at if days is None else datetime.now(UTC) + timedelta(days=days),
+    )
+
+
+def test_samples_page_oldest_first_filtered_and_never_expired(store: EventStore) -> None:
+    kept = []
+    for second in range(12):
+        feed = f"feed_{'ab'[second % 2]}"
+        expired = second % 5 == 3  # interleaved with the live ones
+        sample = _sample(feed, second // 2, days=-1 if expired else 30)
+        # sampled_at repeats across feeds: the sample id breaks the tie.
+        assert store.add_sample(sample) is AddOutcome.ACCEPTED
+        if not expired:
+            kept.append(sample)
+    kept.sort(key=lambda s: (s.sampled_at, s.sample_id))
+    times = [None, T0 + timedelta(seconds=1), T0 + timedelta(seconds=4)]
+    for feed, since, until, limit in itertools.product(
+        [None, "feed_b"], times, times, [1, 2, 1000]
+    ):
+        query = SampleQuery(feed_tag=feed, since=since, until=until, limit=limit)
+        want = [
+            s
+            for s in kept
+            if feed in (None, s.feed_tag)
+            and (since is None or s.sampled_at >= since)
+            and (until is None or s.sampled_at < until)
+        ]
+        assert list(iter_samples(store, query)) == want, query
+    first = store.samples(SampleQuery(limit=3))
+    assert first.samples == kept[:3] and first.next_cursor
+    assert store.samples(SampleQuery(limit=len(kept))).next_cursor is None
+    with pytest.raises(InvalidCursor):
+        store.samples(SampleQuery(cursor="not-a-cursor"))
+
+
+def test_an_expired_sample_makes_way_for_a_new_one(store: EventStore) -> None:
+    old = _sample("feed_a", 5, days=-1)
+    assert store.add_sample(old) is AddOutcome.ACCEPTED
+    assert store.samples(SampleQuery()).samples == []
+    fresh = replace_sample(old, calc=1.5e6, days=30)
+    assert fresh.sample_id == old.sample_id
+    assert store.add_sample(fresh) is AddOutcome.ACCEPTED
+    assert store.samples(SampleQuery()).samples == [fresh]
+
+
+# -- alerts ---------------------------------------------------------------------------
+
+
+def _alert(i: int, message: str = "ramp stalled") -> AlertRecord:
+    return AlertRecord(
+        alert_id=f"stalled-{i}",
+        kind="episode_stalled",
+        detected_at=T0 + timedelta(minutes=i),
+        message=f"{message} {i}",
+        feed_tag="feed_a" if i % 2 else None,
+        correlation_id=f"c{i}",
+        details={"deadline_s": 1800, "seen": [["start_ramp_down", 1]], "": "empty key"},
+    )
+
+
+def test_alerts_are_reported_once_and_listed_newest_first(store: EventStore) -> None:
+    assert store.alerts() == []
+    for i in range(4):
+        assert store.add_alert(_alert(i)) is AddOutcome.ACCEPTED
+    # Seen again by a later check: already reported, and the first report is kept.
+    assert store.add_alert(_alert(2, "seen again")) is AddOutcome.DUPLICATE
+    assert store.alerts() == [_alert(3), _alert(2), _alert(1), _alert(0)]
+    assert store.alerts(limit=2) == [_alert(3), _alert(2)]
+
+
+def test_concurrent_reports_of_one_alert_store_it_once(store: EventStore) -> None:
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: store.add_alert(_alert(7, f"writer {i}")), range(16)))
+    assert outcomes.count(AddOutcome.ACCEPTED) == 1
+    assert outcomes.count(AddOutcome.DUPLICATE) == 15
+    assert len(store.alerts()) == 1
+
+
+# -- quarantine -----------------------------------------------------------------------
+
+
+def test_quarantine_keeps_the_first_receipt(store: EventStore) -> None:
+    now = datetime.now(UTC)
+    first = _quarantined(now - timedelta(minutes=5), '{"event":1}', 7)
+    assert store.quarantine(first) is AddOutcome.ACCEPTED
+    again = _quarantined(now, '{"event":1}', 7)
+    assert again.quarantine_id == first.quarantine_id
+    assert store.quarantine(again) is AddOutcome.DUPLICATE
+    assert store.get_quarantined(first.quarantine_id) == first
+    assert store.quarantined().items == [first]
+    assert store.get_quarantined("0" * 32) is None
+
+
+def test_an_expired_quarantine_record_makes_way_for_a_new_receipt(store: EventStore) -> None:
+    now = datetime.now(UTC)
+    old = _quarantined(now - timedelta(days=9), '{"event":2}', 7)  # expired two days ago
+    assert store.quarantine(old) is AddOutcome.ACCEPTED
+    assert store.get_quarantined(old.quarantine_id) is None
+    new = _quarantined(now, '{"event":2}', 7)
+    assert store.quarantine(new) is AddOutcome.ACCEPTED
+    assert store.get_quarantined(new.quarantine_id) == new
+    assert store.quarantined().items == [new]
+
+
+def test_quarantine_pages_both_ways_and_hides_the_expired(store: EventStore) -> None:
+    now = datetime.now(UTC)
+    live = []
+    for i in range(9):
+        received = now - timedelta(minutes=10 - i // 2)  # pairs share a receipt time
+        expired = i % 4 == 1  # interleaved with the live ones
+        item = _quarantined(
+            received,
+            f'{{"n":{i}}}',
+            7,
+            expires_at=now - timedelta(hours=1) if expired else None,
+        )
+        store.quarantine(item)
+        if not expired:
+            live.append(item)
+    oldest = sorted(live, key=lambda q: (q.received_at, q.quarantine_id))
+    for page_size in (1, 2, 100):
+        assert list(iter_quarantined(store, newest_first=False, page_size=page_size)) == oldest
+        assert list(iter_quarantined(store, page_size=page_size)) == oldest[::-1]
+    first = store.quarantined(limit=3)
+    assert first.items == oldest[::-1][:3] and first.next_cursor
+    assert store.quarantined(limit=100).next_cursor is None
+    with pytest.raises(InvalidCursor):
+        store.quarantined(cursor="not-a-cursor")
+
+
+def test_mark_replayed_is_kept_and_survives_a_second_rejection(store: EventStore) -> None:
+    now = datetime.now(UTC)
+    item = _quarantined(now - timedelta(minutes=1), '{"event":"future"}', 7)
+    store.quarantine(item)
+    assert store.get_quarantined(item.quarantine_id).replayed_at is None
+    store.mark_replayed(item.quarantine_id, "e" * 32, T0)
+    got = store.get_quarantined(item.quarantine_id)
+    assert (got.replayed_at, got.replayed_event_id) == (T0, "e" * 32)
+    assert store.quarantined().items == [got]
+    # DPS sends the same body again: still the same record, still replayed.
+    assert store.quarantine(_quarantined(now, '{"event":"future"}', 7)) is AddOutcome.DUPLICATE
+    assert store.get_quarantined(item.quarantine_id) == got
+    # Marking what is not kept creates nothing.
+    store.mark_replayed("f" * 32, "e" * 32, T0)
+    assert store.get_quarantined("f" * 32) is None
+    assert store.quarantined().items == [got]
+
+
+#: What each backend can hold of a quarantined body: None = any size.
+RECORD_CAPS = {"sqlite": None, "firestore": 1_048_576, "dynamodb": 400 * 1024}
+
+
+def test_a_body_within_the_default_limit_is_kept_whole(store: EventStore) -> None:
+    # 64 KiB, the default GRIDHOOK_MAX_BODY_BYTES, with multi-byte characters in it.
+    body = ('{"event":"x","pad":"' + "é€" * 13_000)[: 64 * 1024 - 2] + '"}'
+    item = _quarantined(datetime.now(UTC), body, 7)
+    store.quarantine(item)
+    got = store.get_quarantined(item.quarantine_id)
+    assert got == item and not got.truncated
+
+
+def test_a_body_over_the_backends_cap_is_kept_as_a_flagged_prefix(
+    store: EventStore, store_url: str
+) -> None:
+    # 10 MiB, the largest body the receiver accepts; 3-byte characters, so a cut on a
+    # byte count would split one unless it keeps to character boundaries.
+    body = '{"pad":"' + "€" * (10 * 1024 * 1024 // 3)
+    item = _quarantined(datetime.now(UTC), body, 7)
+    assert store.quarantine(item) is AddOutcome.ACCEPTED
+    got = store.get_quarantined(item.quarantine_id)
+    assert (got.body_bytes, got.body_sha256) == (item.body_bytes, item.body_sha256)
+    cap = RECORD_CAPS[store_url.partition(":")[0]]
+    if cap is None:
+        assert got == item and not got.truncated
+    else:
+        kept = len(got.body.encode("utf-8"))
+        assert got.truncated and body.startswith(got.body)
+        assert 0.9 * cap < kept < cap  # the longest prefix that fits, with a margin
+        assert got.errors == item.errors
+    assert store.quarantined().items == [got]

@@ -6,21 +6,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from gridhook import clock
+from gridhook.events import rfc3339
 from gridhook.nvgrid import CallPolicy, Credentials, make_endpoint
 from gridhook.nvgrid.client import NvGridClient
 from gridhook.settings import Settings, load_settings
-from gridhook.store import EventQuery, iter_events, open_store
+from gridhook.store import EventQuery, SampleQuery, iter_events, open_store
 from gridhook.subscriptions import reconcile, teardown
 from simulator import Simulator, SimulatorConfig, start_simulator
 from tests.harness import TEST_TOKEN, FunctionServer, function_server
+from tests.infra import tfcheck
 
 NEW_TOKEN = "rotated-token-0123456789abcdef"
 FAST = CallPolicy(
@@ -28,15 +33,21 @@ FAST = CallPolicy(
 )
 
 
+FAST_RAMP = 600.0  # MW per minute: 10 MW per second, a ramp ends in well under 1 s
+SLOW_RAMP = 6.0  # MW per minute: main_power_feed from 10 to 6 MW takes 40 s
+
+
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
+def sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """The simulator; ``@pytest.mark.parametrize("sim", [SLOW_RAMP], indirect=True)`` for
+    ramps that stay open until the test moves its clock (``sim.advance``)."""
     simulator = start_simulator(
         SimulatorConfig(
             port=0,
             insecure=True,
             users={"admin": "password"},
             speed=1.0,
-            ramp_rate_mw_per_minute=600.0,  # 10 MW per second: a ramp ends in well under 1 s
+            ramp_rate_mw_per_minute=getattr(request, "param", FAST_RAMP),
             whitelist=["http://127.0.0.1"],
             call_timeout=5.0,
         )
@@ -304,6 +315,132 @@ def test_no_drift_when_every_webhook_arrived(sim, nvgrid, settings) -> None:
     assert with_store(settings, lambda s: reconcile(settings, s, nvgrid)).drift == []
 
 
+# -- load samples -----------------------------------------------------------------------
+
+
+def test_reconcile_keeps_one_load_sample_per_feed_in_dps_time(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    sim.advance(timedelta(hours=6))  # DPS's clock now runs six hours ahead of ours
+    nvgrid.set_load_target(6.0, "mw", feed_tags=["main_power_feed"], correlation_id="sampled")
+    wait_until(
+        lambda: len([e for e in stored_events(settings) if e.correlation_id == "sampled"]) >= 2,
+        what="the ramp's events stored",
+    )
+    dps_time = datetime.now(UTC) + timedelta(hours=5, minutes=59)
+    report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert report.status == "ok" and report.samples == 2
+    # Stamped with DPS's time: only the run after the clock moved is this late.
+    samples = with_store(settings, lambda s: s.samples(SampleQuery(since=dps_time)).samples)
+    by_feed = {s.feed_tag: s for s in samples}
+    assert len(samples) == 2 and sorted(by_feed) == ["backup_power_feed", "main_power_feed"]
+    main, backup = by_feed["main_power_feed"], by_feed["backup_power_feed"]
+    # Measured by DPS: the load it reached and the target it holds.
+    assert (main.calculated_w, main.target_w, main.correlation_id) == (6e6, 6e6, "sampled")
+    assert (backup.calculated_w, backup.target_w, backup.correlation_id) == (8e6, None, None)
+    assert main.sampled_at == backup.sampled_at
+    retention = timedelta(days=settings.sample_retention_days)
+    assert main.expires_at - main.sampled_at == retention
+
+    # One sample per feed per run: three runs, three each.
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    samples = with_store(settings, lambda s: s.samples(SampleQuery()).samples)
+    assert (
+        sorted(s.feed_tag for s in samples) == ["backup_power_feed"] * 3 + ["main_power_feed"] * 3
+    )
+
+
+def test_a_store_failure_on_samples_does_not_hide_the_registration(sim, nvgrid, settings) -> None:
+    with_store(settings, lambda s: None)  # creates the database
+    # A real SQLite failure on sample inserts only (an abort, as a full disk would give).
+    with sqlite3.connect(settings.store_url.removeprefix("sqlite:///")) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON samples "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    report = with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    assert report.status == "unavailable"  # 503 from the job: Scheduler retries
+    assert report.error["code"] == "store_unavailable"
+    assert "storing load samples" in report.error["message"]
+    assert report.registered == [f"{settings.webhook_url}?token=REDACTED"]
+    assert len(sim.registrations()) == 1
+    (record,) = with_store(settings, lambda s: s.subscriptions())
+    assert record.registered and record.last_error is None
+
+
+# -- stalled ramps ----------------------------------------------------------------------
+
+
+def stall_log_lines(caplog) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "episode_stalled"
+    ]
+
+
+def start_a_slow_ramp_down(sim, nvgrid, settings, correlation_id: str) -> None:
+    nvgrid.set_load_target(6.0, "mw", feed_tags=["main_power_feed"], correlation_id=correlation_id)
+    wait_until(
+        lambda: [e for e in stored_events(settings) if e.correlation_id == correlation_id],
+        what="start_ramp_down stored",
+    )
+
+
+def past_the_deadline(settings: Settings) -> Callable[[], datetime]:
+    return lambda: clock.now() + timedelta(seconds=settings.ramp_deadline_seconds + 60)
+
+
+@pytest.mark.parametrize("sim", [SLOW_RAMP], indirect=True)
+def test_a_missed_end_ramp_down_is_a_stalled_ramp_reported_once(
+    sim, nvgrid, settings, caplog
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gridhook")
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    start_a_slow_ramp_down(sim, nvgrid, settings, "loses-its-end")
+    sim.faults.drop_next = 1  # the end_ramp_down
+    sim.advance(120)  # DPS finishes the ramp at once
+    wait_until(lambda: any(d.outcome == "dropped" for d in sim.deliveries), what="the drop")
+
+    report = with_store(
+        settings, lambda s: reconcile(settings, s, nvgrid, now=past_the_deadline(settings))
+    )
+    assert report.status == "ok"
+    assert report.drift == []  # DPS and our events agree on the target: drift cannot see it
+    (stall,) = report.stalled
+    assert stall["feed_tag"] == "main_power_feed" and stall["correlation_id"] == "loses-its-end"
+    assert stall["missing"] == "end_ramp_down" and stall["new"] is True
+    assert stall["likely_cause"] == "missed_webhook"  # DPS reached the target
+    (line,) = stall_log_lines(caplog)
+    assert line.levelno == logging.WARNING
+    assert line.fields["since"] == stall["since"] and line.fields["missing"] == "end_ramp_down"
+    assert "missed" in line.getMessage()
+    (alert,) = with_store(settings, lambda s: s.alerts())
+    assert alert.kind == "episode_stalled" and alert.alert_id == stall["alert_id"]
+
+    # Later runs still list it, but log and record it no more.
+    again = with_store(
+        settings, lambda s: reconcile(settings, s, nvgrid, now=past_the_deadline(settings))
+    )
+    assert [(s["alert_id"], s["new"]) for s in again.stalled] == [(stall["alert_id"], False)]
+    assert len(stall_log_lines(caplog)) == 1
+    assert len(with_store(settings, lambda s: s.alerts())) == 1
+
+
+@pytest.mark.parametrize("sim", [SLOW_RAMP], indirect=True)
+def test_dps_stopping_mid_ramp_is_a_stalled_ramp(sim, nvgrid, settings, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="gridhook")
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    start_a_slow_ramp_down(sim, nvgrid, settings, "never-gets-there")
+    # Within the deadline an open ramp is just a ramp.
+    assert with_store(settings, lambda s: reconcile(settings, s, nvgrid)).stalled == []
+    report = with_store(
+        settings, lambda s: reconcile(settings, s, nvgrid, now=past_the_deadline(settings))
+    )
+    (stall,) = report.stalled
+    assert stall["likely_cause"] == "dps_stopped_mid_ramp"
+    assert stall["dps_calculated_w"] > stall["target_w"] == 6e6
+    assert "mid-ramp" in stall["message"]
+    assert len(stall_log_lines(caplog)) == 1
+
+
 # -- teardown ---------------------------------------------------------------------------
 
 
@@ -399,3 +536,30 @@ def test_retiring_a_token_too_early_is_reported_not_forgotten(
     both = dataclasses.replace(settings, webhook_tokens=(NEW_TOKEN, TEST_TOKEN))
     assert with_store(settings, lambda s: reconcile(both, s, nvgrid)).status == "ok"
     assert [r.url for r in sim.registrations()] == [f"{settings.webhook_url}?token={NEW_TOKEN}"]
+
+
+@pytest.mark.parametrize("sim", [SLOW_RAMP], indirect=True)
+def test_reconcile_function_judges_ramps_by_the_dev_clock(
+    sim, nvgrid, settings, tokens_file, tmp_path
+) -> None:
+    with_store(settings, lambda s: reconcile(settings, s, nvgrid))
+    start_a_slow_ramp_down(sim, nvgrid, settings, "judged-by-the-dev-clock")
+    real = datetime.now(UTC)
+    # The job's clock runs two hours ahead of the receiver's: the open ramp is overdue.
+    dev_clock = f"1@{rfc3339(real + timedelta(hours=2))}@{rfc3339(real)}"
+    env = {**jobs_env(sim, settings, tokens_file), "GRIDHOOK_DEV_CLOCK": dev_clock}
+    with function_server("reconcile_subscriptions", env, cwd=tmp_path) as job:
+        first = requests.post(job.url, timeout=30)
+        second = requests.post(job.url, timeout=30)
+        logs = [json.loads(line) for line in job.logs().splitlines() if line.startswith("{")]
+    assert first.status_code == 200 and first.json()["status"] == "ok", first.text
+    (stall,) = first.json()["stalled"]
+    assert stall["correlation_id"] == "judged-by-the-dev-clock" and stall["new"] is True
+    assert [s["new"] for s in second.json()["stalled"]] == [False]
+    assert first.json()["samples"] == 2
+    (line,) = [entry for entry in logs if entry.get("outcome") == "episode_stalled"]
+    assert line["severity"] == "WARNING" and line["feed_tag"] == "main_power_feed"
+    assert any("GRIDHOOK_DEV_CLOCK" in entry["message"] for entry in logs)
+    # The ramp_stalled log metric (monitoring.tf) counts exactly that line.
+    metric = tfcheck.load_stack().locals()["counter_metrics"]["ramp_stalled"]
+    assert [e for e in logs if tfcheck.filter_admits(metric["filter"], e)] == [line]

@@ -17,7 +17,9 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "gridhook.cli.run",
     "gridhook.cli.events",
+    "gridhook.cli.quarantine",
     "gridhook.cli.state",
+    "gridhook.cli.episodes",
     "gridhook.cli.report",
     "gridhook.cli.nvgrid",
     "gridhook.cli.subscriptions",

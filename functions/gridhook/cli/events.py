@@ -1,21 +1,54 @@
-"""``gridhook events``: list what a store holds, oldest first."""
+"""``gridhook events``: list stored power events, newest first, or follow them as they arrive.
+
+    gridhook events                          # the latest 20, newest first
+    gridhook events --since 2h --reverse     # oldest first: the first 20 of the last two hours
+    gridhook events --follow                 # the latest 20, then each new event, until Ctrl-C
+
+--follow prints in receipt order: the latest --limit events oldest first, then each new
+event as the store shows it (every backend is polled). An event whose write committed late
+(it was received before one already printed) is printed when it appears, so it can follow a
+later one; each event is printed once. With --format json, --follow prints JSON Lines.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import re
 import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from itertools import islice
+from typing import IO, TYPE_CHECKING, Any
 
+from gridhook import clock
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
 from gridhook.store import EventQuery, InvalidCursor, StoreError, iter_events, open_store
 
-__all__ = ["parse_when", "register"]
+if TYPE_CHECKING:
+    from gridhook.store import EventStore
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "EventFollower",
+    "add_order_arguments",
+    "add_store_argument",
+    "opened_store",
+    "parse_when",
+    "register",
+]
+
+DEFAULT_LIMIT = 20
+#: How far behind the newest receipt --follow looks again for writes that committed late:
+#: longer than the longest store write (GRIDHOOK_STORE_TIMEOUT_SECONDS is at most 55 s)
+#: plus any clock skew between receiver instances.
+FOLLOW_LOOK_BACK = timedelta(minutes=2)
+_PAGE = 500
 
 _COLUMNS = (
     "received_at",
@@ -28,12 +61,29 @@ _COLUMNS = (
     "compliant",
     "event_id",
 )
+# --follow cannot measure rows it has not seen yet: fixed widths that fit typical values.
+_FOLLOW_WIDTHS = {
+    "received_at": 27,
+    "event": 15,
+    "feed_tag": 17,
+    "correlation_id": 28,
+    "target": 9,
+    "prev_target": 11,
+    "calculated": 10,
+    "compliant": 9,
+    "event_id": 32,
+}
 _AGO = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("events", help="list stored power events", description=__doc__)
+    parser = subparsers.add_parser(
+        "events",
+        help="list stored power events (newest first), or --follow them",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_store_argument(parser)
     parser.add_argument("--feed", help="only this feed tag")
     parser.add_argument("--correlation-id", help="only this correlation id")
@@ -41,8 +91,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--since", type=parse_when, help="received at or after: RFC 3339, or an age like 2h, 7d"
     )
     parser.add_argument("--until", type=parse_when, help="received before: RFC 3339 or an age")
+    add_order_arguments(parser, what="events")
     parser.add_argument(
-        "--limit", type=int, default=1000, help="at most this many events (default 1000)"
+        "--follow",
+        "-f",
+        action="store_true",
+        help="print the latest --limit events oldest first (--limit 0: none), then each new "
+        "event as it arrives, in receipt order, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="with --follow: seconds between looks at the store (default 1)",
     )
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     parser.set_defaults(handler=_events)
@@ -56,11 +117,42 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_order_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """``--limit`` and ``--reverse``, the same for every listing."""
+    parser.add_argument(
+        "--limit",
+        "-n",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"at most this many {what} (default {DEFAULT_LIMIT}): the latest ones, "
+        "or with --reverse the oldest ones",
+    )
+    parser.add_argument(
+        "--reverse", action="store_true", help=f"oldest first (default: newest {what} first)"
+    )
+
+
+@contextlib.contextmanager
+def opened_store(url: str) -> Iterator[EventStore]:
+    """The store a URL names, closed afterwards; a bad URL or store is a CommandError."""
+    from gridhook.cli import CommandError
+
+    try:
+        store = open_store(url)
+    except (ValueError, StoreError) as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def parse_when(text: str) -> datetime:
-    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago."""
+    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago (by gridhook's
+    clock, so a command that configured the dev clock counts ages in simulated time)."""
     match = _AGO.match(text.strip())
     if match:
-        return datetime.now(UTC) - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+        return clock.now() - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -68,6 +160,180 @@ def parse_when(text: str) -> datetime:
             f"{text!r} is neither an RFC 3339 time nor an age like 2h"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- following -------------------------------------------------------------------------------
+
+
+def _key(event: StoredEvent) -> tuple[datetime, str]:
+    return event.received_at, event.event_id
+
+
+class EventFollower:
+    """Each event of a store once, in receipt order, as it appears; works on every backend.
+
+    Receipt time is stamped before the write, so a slow write can commit after an event with
+    a later receipt time was printed. Each poll therefore reads again a look-back window
+    behind the newest receipt seen and skips the ids it has printed; ids older than the
+    window can no longer come back and are forgotten, so memory stays bounded.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        feed_tag: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        look_back: timedelta = FOLLOW_LOOK_BACK,
+    ) -> None:
+        self._store = store
+        self._feed_tag = feed_tag
+        self._correlation_id = correlation_id
+        self._since = since
+        self._look_back = look_back
+        self._seen: dict[str, datetime] = {}
+        self._newest: datetime | None = None
+
+    def start(self, backlog: int) -> list[StoredEvent]:
+        """The latest ``backlog`` events oldest first, then any that arrived meanwhile."""
+        latest = list(islice(iter_events(self._store, self._query(backlog + 1, True)), backlog + 1))
+        shown = latest[:backlog][::-1]
+        # Older events that --limit left out are marked seen without being printed.
+        quiet_through = _key(latest[backlog]) if len(latest) > backlog else None
+        if latest:
+            self._newest = latest[0].received_at
+        for event in shown:
+            self._seen[event.event_id] = event.received_at
+        return shown + self._poll(quiet_through)
+
+    def poll(self) -> list[StoredEvent]:
+        """Events not printed yet, in receipt order."""
+        return self._poll(None)
+
+    def _poll(self, quiet_through: tuple[datetime, str] | None) -> list[StoredEvent]:
+        since = self._since
+        if self._newest is not None:
+            window_start = self._newest - self._look_back
+            since = window_start if since is None else max(since, window_start)
+        fresh: list[StoredEvent] = []
+        for event in iter_events(self._store, self._query(_PAGE, False, since)):
+            if event.event_id in self._seen:
+                continue
+            self._seen[event.event_id] = event.received_at
+            if self._newest is None or event.received_at > self._newest:
+                self._newest = event.received_at
+            if quiet_through is None or _key(event) > quiet_through:
+                fresh.append(event)
+        if self._newest is not None:
+            horizon = self._newest - self._look_back
+            self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
+        return fresh
+
+    def _query(self, limit: int, newest_first: bool, since: datetime | None = None) -> EventQuery:
+        return EventQuery(
+            feed_tag=self._feed_tag,
+            correlation_id=self._correlation_id,
+            since=since if since is not None else self._since,
+            limit=min(limit, _PAGE),
+            newest_first=newest_first,
+        )
+
+    @property
+    def remembered(self) -> int:
+        """How many event ids are kept to skip (bounded by the look-back window)."""
+        return len(self._seen)
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def _events(args: argparse.Namespace) -> int:
+    from gridhook.cli import CommandError
+
+    if args.follow:
+        if args.limit < 0:
+            raise CommandError("--limit must be at least 0 with --follow")
+        if args.until is not None:
+            raise CommandError("--until cannot be combined with --follow (it never ends)")
+        if args.interval <= 0:
+            raise CommandError("--interval must be above 0 seconds")
+        return _follow(args)
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    query = EventQuery(
+        feed_tag=args.feed,
+        correlation_id=args.correlation_id,
+        since=args.since,
+        until=args.until,
+        limit=min(args.limit, _PAGE),
+        newest_first=not args.reverse,
+    )
+    with opened_store(args.store) as store:
+        try:
+            events = list(islice(iter_events(store, query), args.limit))
+        except (StoreError, InvalidCursor) as exc:
+            raise CommandError(str(exc)) from None
+    _print(events, args.format)
+    return 0
+
+
+def _follow(args: argparse.Namespace) -> int:
+    """Print events until Ctrl-C, which ends it normally (exit code 0)."""
+    from gridhook.cli import CommandError
+
+    out = _Stream(sys.stdout, args.format)
+    try:
+        with opened_store(args.store) as store:
+            follower = EventFollower(
+                store, feed_tag=args.feed, correlation_id=args.correlation_id, since=args.since
+            )
+            try:
+                out.write(follower.start(args.limit))
+                print("following new events; Ctrl-C to stop", file=sys.stderr, flush=True)
+                while True:
+                    time.sleep(args.interval)
+                    out.write(follower.poll())
+            except (StoreError, InvalidCursor) as exc:
+                raise CommandError(str(exc)) from None
+    except KeyboardInterrupt:
+        return 0
+    return 0  # not reached
+
+
+class _Stream:
+    """Rows printed as they come, each line flushed (the reader may be a pipe)."""
+
+    def __init__(self, out: IO[str], fmt: str) -> None:
+        self._out = out
+        self._fmt = fmt
+        self._header_written = False
+
+    def write(self, events: list[StoredEvent]) -> None:
+        if not self._header_written:
+            self._header_written = True
+            if self._fmt == "table":
+                self._line(_fixed({c: c.upper() for c in _COLUMNS}))
+            elif self._fmt == "csv":
+                csv.writer(self._out).writerow(_COLUMNS)
+        for event in events:
+            if self._fmt == "json":
+                self._line(json.dumps(event.to_dict(), ensure_ascii=False))
+            elif self._fmt == "csv":
+                csv.DictWriter(self._out, fieldnames=_COLUMNS).writerow(_row(event))
+            else:
+                self._line(_fixed(_row(event)))
+        self._out.flush()
+
+    def _line(self, text: str) -> None:
+        self._out.write(text + "\n")
+
+
+def _fixed(row: dict[str, Any]) -> str:
+    return "  ".join(str(row[c]).ljust(_FOLLOW_WIDTHS[c]) for c in _COLUMNS).rstrip()
+
+
+# -- printing --------------------------------------------------------------------------------
 
 
 def _load(load: Any) -> str:
@@ -89,36 +355,6 @@ def _row(event: StoredEvent) -> dict[str, Any]:
         "compliant": "" if event.compliant is None else str(event.compliant).lower(),
         "event_id": event.event_id,
     }
-
-
-def _events(args: argparse.Namespace) -> int:
-    from gridhook.cli import CommandError
-
-    if args.limit < 1:
-        raise CommandError("--limit must be at least 1")
-    try:
-        store = open_store(args.store)
-    except (ValueError, StoreError) as exc:
-        raise CommandError(str(exc)) from None
-    query = EventQuery(
-        feed_tag=args.feed,
-        correlation_id=args.correlation_id,
-        since=args.since,
-        until=args.until,
-        limit=min(args.limit, 500),
-    )
-    try:
-        events = []
-        for event in iter_events(store, query):
-            events.append(event)
-            if len(events) >= args.limit:
-                break
-    except (StoreError, InvalidCursor) as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        store.close()
-    _print(events, args.format)
-    return 0
 
 
 def _print(events: list[StoredEvent], fmt: str) -> None:

@@ -6,6 +6,10 @@
     gridhook nvgrid register-webhook --url https://hooks.example/nvgrid/webhook \\
         --events start_ramp_down,end_ramp_down
 
+Every ``dpsctl nvgrid`` line NVIDIA documents runs as it is: booleans are Go-style like
+dpsctl's (``--best-effort``, ``--best-effort=true``, ``--best-effort=false``), and ``--value=0``
+with any unit means the default constraint, as ``--default`` does.
+
 Connection flags may come before or after the command. Unset flags fall back to
 ``NVGRID_HOST`` / ``NVGRID_PORT`` (default 443) / ``NVGRID_TLS`` / ``NVGRID_CA_CERT``; credentials
 to ``NVGRID_USERNAME`` / ``NVGRID_PASSWORD`` or ``NVGRID_CREDENTIALS_FILE``.
@@ -46,11 +50,76 @@ EXIT_AUTH = 3
 EXIT_UNAVAILABLE = 4
 EXIT_REJECTED = 5
 
+# Go's flag package (dpsctl is a Go program) reads --flag, --flag=true and --flag=false,
+# with strconv.ParseBool's spellings.
+_GO_TRUE = ("true", "True", "TRUE", "t", "T", "1")
+_GO_FALSE = ("false", "False", "FALSE", "f", "F", "0")
+
 _RELATIVE_TIME = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # --- argument parsing ------------------------------------------------------------------------
+
+
+class _GoBool(argparse.Action):
+    """A boolean flag that also takes ``=true`` / ``=false`` (Go style): the value is read
+    from the option string itself, because argparse matches a whole option string such as
+    ``--best-effort=false`` before it splits one at ``=``."""
+
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str,
+        default: Any = None,
+        required: bool = False,
+        help: str | None = None,
+    ) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=default, required=required, help=help
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, (option_string or "").partition("=")[2] not in _GO_FALSE)
+
+
+def _go_bool(
+    parser: argparse._ActionsContainer,
+    flag: str,
+    *,
+    help_: str,
+    default: Any = False,
+    exclusive: argparse._MutuallyExclusiveGroup | None = None,
+) -> None:
+    """Add ``flag``, ``flag=true`` and ``flag=false``. In a mutually exclusive group
+    (``exclusive``) only the spellings that set it true take part: ``--x=false`` is as if
+    the flag were absent."""
+    dest = flag.lstrip("-").replace("-", "_")
+    target = exclusive or parser
+    target.add_argument(
+        flag, dest=dest, action=_GoBool, default=default, help=f"{help_} [=true|false]"
+    )
+    # The spellings with a value, hidden from --help (it would list twelve of them).
+    target.add_argument(
+        *(f"{flag}={value}" for value in _GO_TRUE),
+        dest=dest,
+        action=_GoBool,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        *(f"{flag}={value}" for value in _GO_FALSE),
+        dest=dest,
+        action=_GoBool,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
 
 
 def _connection_flags() -> argparse.ArgumentParser:
@@ -74,17 +143,19 @@ def _connection_flags() -> argparse.ArgumentParser:
         help="PEM of the CA that signed DPS's certificate (NVGRID_CA_CERT)",
     )
     mode = conn.add_mutually_exclusive_group()
-    mode.add_argument(
+    _go_bool(
+        conn,
         "--insecure",
-        action="store_true",
         default=argparse.SUPPRESS,
-        help="plaintext gRPC, no TLS (NVGRID_TLS=plaintext)",
+        help_="plaintext gRPC, no TLS (NVGRID_TLS=plaintext)",
+        exclusive=mode,
     )
-    mode.add_argument(
+    _go_bool(
+        conn,
         "--insecure-tls-skip-verify",
-        action="store_true",
         default=argparse.SUPPRESS,
-        help="TLS without checking DPS's certificate, development only (NVGRID_TLS=skip-verify)",
+        help_="TLS without checking DPS's certificate, development only (NVGRID_TLS=skip-verify)",
+        exclusive=mode,
     )
     conn.add_argument("--username", default=argparse.SUPPRESS, help="DPS user (NVGRID_USERNAME)")
     conn.add_argument(
@@ -121,28 +192,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     def command(name: str, action: Callable[[NvGridClient, argparse.Namespace], Any], help_: str):
         parser = commands.add_parser(name, parents=[flags], help=help_, description=help_)
-        parser.set_defaults(handler=_run, nvgrid_action=action)
+        parser.set_defaults(handler=_run, nvgrid_action=action, nvgrid_check=None)
         return parser
 
     set_target = command(
         "set-load-target", _set_load_target, "schedule a load target (or --default to reset)"
     )
-    value = set_target.add_mutually_exclusive_group(required=True)
-    value.add_argument("--value", type=float, help="target load, in --unit")
-    value.add_argument(
-        "--default",
-        action="store_true",
-        help="null target: back to the data-center default constraint",
+    set_target.add_argument(
+        "--value", type=float, help="target load, in --unit; 0 in any unit means --default"
     )
-    set_target.add_argument("--unit", default="mw", help="w, kw or mw (default mw)")
+    _go_bool(
+        set_target,
+        "--default",
+        help_="null target: back to the data-center default constraint",
+    )
+    # Checked here rather than by an argparse group, to say what each flag means.
+    set_target.set_defaults(nvgrid_check=lambda args: _check_value_or_default(set_target, args))
+    set_target.add_argument(
+        "--unit", default="mw", help="w, kw or mw, or watt, kilowatt, megawatt (default mw)"
+    )
     _time_flags(set_target, start_help="when it takes effect (default now)")
     set_target.add_argument(
         "--feed-tags", action="append", help="feeds it applies to, comma-separated (default all)"
     )
     set_target.add_argument("--correlation-id", default="", help="id tying its events together")
-    set_target.add_argument(
-        "--best-effort", action="store_true", help="strategy: best effort (not enforced)"
-    )
+    _go_bool(set_target, "--best-effort", help_="strategy: best effort (not enforced)")
 
     schedule = command("get-schedule", _get_schedule, "the effective load-target schedule")
     _time_flags(schedule, start_help="from (default now)")
@@ -228,11 +302,25 @@ def _resolve_times(
     )
 
 
+def _check_value_or_default(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.default and args.value is not None:
+        parser.error(
+            "--default and --value are mutually exclusive: --default (or --value=0) resets to "
+            "the default constraint, --value=N sets a limit of N --unit"
+        )
+    if not args.default and args.value is None:
+        parser.error(
+            "give --value=N (with --unit) for a limit, or --default to reset to the default "
+            "constraint"
+        )
+
+
 def _set_load_target(client: NvGridClient, args: argparse.Namespace) -> Any:
     # An omitted --start-time means "now", resolved like an explicit one.
     start_time, end_time = _resolve_times(client, args.start_time or "now", args.end_time)
+    # DPS: "--value=0 with any unit also sets the default constraint", as a null target does.
     return client.set_load_target(
-        None if args.default else args.value,
+        None if args.default or args.value == 0 else args.value,
         args.unit,
         start_time=start_time,
         end_time=end_time,
@@ -336,6 +424,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     from gridhook.nvgrid.models import ActionResult
 
+    if args.nvgrid_check is not None:
+        args.nvgrid_check(args)  # flag combinations argparse cannot check: before connecting
     try:
         with _client_from_args(args) as client:
             result = args.nvgrid_action(client, args)

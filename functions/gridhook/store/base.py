@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -38,10 +38,12 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "encode_position",
+    "fit_quarantined",
     "iter_events",
     "iter_quarantined",
     "iter_samples",
     "sortable_timestamp",
+    "utf8_prefix",
 ]
 
 MAX_PAGE_SIZE = 1000
@@ -410,6 +412,42 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(received_at), str(event_id)
     except (ValueError, TypeError, binascii.Error):
         raise InvalidCursor(f"not a cursor issued by this store: {cursor[:40]!r}") from None
+
+
+def utf8_prefix(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 encoding fits in ``max_bytes``.
+
+    Cut on a character boundary: a multi-byte character that would not fit is left out
+    whole, never kept as a broken byte sequence.
+    """
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    # The cut can only break the last character, which "ignore" then drops.
+    return encoded[: max(0, max_bytes)].decode("utf-8", "ignore")
+
+
+def fit_quarantined(item: QuarantinedPayload, max_bytes: int) -> QuarantinedPayload:
+    """``item`` with its body and errors cut so that together they fit in ``max_bytes``.
+
+    For backends whose records have a size limit. The errors (normally a few short
+    violations) may use up to a quarter of the room; the body gets the rest, cut on a
+    character boundary. ``body_bytes`` stays the original length, so a cut body reads as
+    ``truncated``.
+    """
+    errors: list[dict[str, str]] = []
+    used = 2  # "[]"
+    for error in item.errors:
+        size = len(json.dumps(error).encode("utf-8")) + 2  # ", "
+        if used + size > max_bytes // 4:
+            break
+        errors.append(error)
+        used += size
+    room = max_bytes - used - len(item.reason.encode("utf-8"))
+    body = utf8_prefix(item.body, room)
+    if body is item.body and len(errors) == len(item.errors):
+        return item
+    return replace(item, body=body, errors=errors)
 
 
 def iter_events(store: EventStore, query: EventQuery) -> Iterator[StoredEvent]:

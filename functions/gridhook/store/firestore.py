@@ -6,13 +6,29 @@ trip, and a redelivery costs one round trip answered ALREADY_EXISTS. No transact
 no read-before-write, no shared counter document. The payload is kept as a JSON string
 (``payload_json``): Firestore maps reject some valid JSON (nested arrays, empty keys,
 deep nesting), and an event we cannot store would be retried forever.
+
+Collections (names in ``COLLECTIONS``; infra/terraform/firestore.tf indexes them):
+
+- ``power_events``: one document per event, id = event id.
+- ``quarantine``: one per rejected body, id = quarantine id; first receipt wins.
+- ``samples``: one per load sample, id = sample id.
+- ``alerts``: one per alert, id = alert id; ``create()`` makes "report once" atomic.
+- ``subscriptions``, ``drift``: small, upserted.
+
+Every listing orders and ranges on one string field, ``sort_key`` =
+``sortable_timestamp(time)|id``: since, until and the paging cursor are one key range in
+either direction, each query shape needs one index, and paging never rests on query
+cursors (which the test emulator ignores). Quarantine and samples expire through TTL
+policies on ``expires_at``; Firestore deletes lazily (typically within a day), so
+expired documents are also skipped on read, and one that is still there makes way for a
+new record with its id.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
@@ -22,32 +38,51 @@ from google.cloud import firestore
 from gridhook.events import StoredEvent
 from gridhook.store.base import (
     AddOutcome,
+    AlertRecord,
     DriftRecord,
     EventQuery,
+    LoadSample,
     Page,
     QuarantinedPayload,
+    QuarantinePage,
+    SamplePage,
+    SampleQuery,
     StoreUnavailable,
     SubscriptionRecord,
     decode_cursor,
     encode_cursor,
+    encode_position,
+    fit_quarantined,
     sortable_timestamp,
 )
 
-__all__ = ["COLLECTIONS", "FirestoreEventStore"]
+__all__ = ["COLLECTIONS", "DOCUMENT_MAX_BYTES", "QUARANTINE_MAX_BYTES", "FirestoreEventStore"]
 
-#: Collection names (Terraform's indexes and TTL policy refer to these).
+#: Collection names (Terraform's indexes and TTL policies refer to these).
 COLLECTIONS = {
     "events": "power_events",
     "quarantine": "quarantine",
+    "samples": "samples",
+    "alerts": "alerts",
     "subscriptions": "subscriptions",
     "drift": "drift",
 }
+
+#: Firestore's limit on a document's storage size.
+DOCUMENT_MAX_BYTES = 1_048_576
+#: What a quarantined body and its errors may use of a document: the rest (field names,
+#: ids, times, the document name: well under 1 KiB) has a wide margin.
+QUARANTINE_MAX_BYTES = DOCUMENT_MAX_BYTES - 32 * 1024
 
 # Transient failures worth retrying inside the store's timeout. A retried create whose
 # first attempt did land answers ALREADY_EXISTS: still correct, the event is stored.
 _TRANSIENT = if_exception_type(
     gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.Aborted
 )
+# Listings that skip expired documents read at least this many a query.
+_FILTERED_BATCH = 100
+
+_Bound = tuple[str, str]  # (operator, sort_key value)
 
 
 class FirestoreEventStore:
@@ -78,19 +113,84 @@ class FirestoreEventStore:
             ) from exc
         self._events = self._client.collection(COLLECTIONS["events"])
         self._quarantine = self._client.collection(COLLECTIONS["quarantine"])
+        self._samples = self._client.collection(COLLECTIONS["samples"])
+        self._alerts = self._client.collection(COLLECTIONS["alerts"])
         self._subscriptions = self._client.collection(COLLECTIONS["subscriptions"])
         self._drift = self._client.collection(COLLECTIONS["drift"])
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self,
+        what: str,
+        fn: Any,
+        *args: Any,
+        expected: tuple[type[Exception], ...] = (gexc.AlreadyExists,),
+        **kwargs: Any,
+    ) -> Any:
+        """One request; every failure but the ``expected`` ones is StoreUnavailable."""
         try:
             return fn(*args, retry=self._retry, timeout=self._timeout, **kwargs)
-        except gexc.AlreadyExists:
-            raise
+        except expected:
+            raise  # the caller's answer (a duplicate, a missing document), not a failure
         except (gexc.GoogleAPIError, OSError) as exc:
             raise StoreUnavailable(
                 f"Firestore {self.project}/{self.database} {what} failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+    def _insert_unless_live(
+        self, what: str, ref: Any, doc: dict[str, Any], now: datetime
+    ) -> AddOutcome:
+        """create(); a document with the id that has expired (TTL deletes lazily) is replaced."""
+        try:
+            self._call(what, ref.create, doc)
+        except gexc.AlreadyExists:
+            existing = self._call(what, ref.get)
+            if existing.exists and _utc(existing.get("expires_at")) >= now:
+                return AddOutcome.DUPLICATE
+            # Two writers replacing the same expired document at once may both answer
+            # ACCEPTED; one of them is kept, and both carry the same id-derived content.
+            self._call(what, ref.set, doc)
+        return AddOutcome.ACCEPTED
+
+    def _ranged(
+        self,
+        what: str,
+        query: Any,
+        *,
+        lower: _Bound | None,
+        upper: _Bound | None,
+        descending: bool,
+        want: int,
+        keep: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Up to ``want`` documents of ``query`` in a sort_key range, in order.
+
+        ``keep`` (a predicate on a document) skips some, such as expired ones: then the
+        range moves past each batch until ``want`` are found or the range is exhausted.
+        """
+        found: list[dict[str, Any]] = []
+        while True:
+            q = query
+            if lower is not None:
+                q = q.where(filter=firestore.FieldFilter("sort_key", *lower))
+            if upper is not None:
+                q = q.where(filter=firestore.FieldFilter("sort_key", *upper))
+            direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
+            batch = want - len(found) if keep is None else max(want - len(found), _FILTERED_BATCH)
+            docs = self._call(what, q.order_by("sort_key", direction=direction).limit(batch).get)
+            for snapshot in docs:
+                doc = snapshot.to_dict()
+                if keep is None or keep(doc):
+                    found.append(doc)
+                    if len(found) == want:
+                        return found
+            if len(docs) < batch:
+                return found
+            last = docs[-1].get("sort_key")
+            if descending:
+                upper = ("<", last)
+            else:
+                lower = (">", last)
 
     # -- events ---------------------------------------------------------------------
 
@@ -106,31 +206,23 @@ class FirestoreEventStore:
         return _from_doc(snapshot.to_dict()) if snapshot.exists else None
 
     def events(self, query: EventQuery) -> Page:
-        # Every range condition (since, until, cursor) is on sort_key, one string field:
-        # Firestore then needs one composite index per equality filter, and paging does
-        # not rest on query cursors (which the test emulator ignores).
+        # Equality filters, then one range on sort_key: Firestore needs one composite
+        # index per combination of equality filters and direction (firestore.tf).
         q: Any = self._events
         if query.feed_tag is not None:
             q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
         if query.correlation_id is not None:
             q = q.where(filter=firestore.FieldFilter("correlation_id", "==", query.correlation_id))
-        lower: tuple[str, str] | None = None
-        if query.since is not None:
-            lower = (">=", sortable_timestamp(query.since))
-        if query.cursor is not None:
-            after_time, after_id = decode_cursor(query.cursor)
-            after = _sort_key(after_time, after_id)
-            if lower is None or after >= lower[1]:
-                lower = (">", after)
-        if lower is not None:
-            q = q.where(filter=firestore.FieldFilter("sort_key", *lower))
-        if query.until is not None:
-            q = q.where(
-                filter=firestore.FieldFilter("sort_key", "<", sortable_timestamp(query.until))
-            )
-        q = q.order_by("sort_key").limit(query.limit + 1)  # +1: is there another page?
-        docs = self._call("query", q.get)
-        events = [_from_doc(d.to_dict()) for d in docs[: query.limit]]
+        lower, upper = _bounds(query.since, query.until, query.cursor, query.newest_first)
+        docs = self._ranged(
+            "query",
+            q,
+            lower=lower,
+            upper=upper,
+            descending=query.newest_first,
+            want=query.limit + 1,  # +1: is there another page?
+        )
+        events = [_from_doc(d) for d in docs[: query.limit]]
         more = len(docs) > query.limit
         return Page(events, encode_cursor(events[-1]) if more else None)
 
@@ -161,49 +253,128 @@ class FirestoreEventStore:
 
     # -- quarantine -----------------------------------------------------------------
 
-    def quarantine(self, item: QuarantinedPayload) -> None:
-        # Bounded in time by the TTL policy on expires_at (Terraform sets it up).
-        self._call(
-            "quarantine",
-            self._quarantine.document(item.quarantine_id).set,
-            {
-                "quarantine_id": item.quarantine_id,
-                "received_at": item.received_at,
-                "expires_at": item.expires_at,
-                "reason": item.reason,
-                "errors": json.dumps(item.errors),
-                "body": item.body,
-                "body_bytes": item.body_bytes,
-                "body_sha256": item.body_sha256,
-            },
+    def quarantine(self, item: QuarantinedPayload) -> AddOutcome:
+        # A document holds at most 1 MiB: a longer body is kept as a prefix (truncated).
+        item = fit_quarantined(item, QUARANTINE_MAX_BYTES)
+        doc = {
+            "quarantine_id": item.quarantine_id,
+            "sort_key": _sort_key(item.received_at, item.quarantine_id),
+            "received_at": item.received_at,
+            "expires_at": item.expires_at,  # the TTL policy deletes by this (firestore.tf)
+            "reason": item.reason,
+            "errors": json.dumps(item.errors),
+            "body": item.body,
+            "body_bytes": item.body_bytes,
+            "body_sha256": item.body_sha256,
+            "replayed_at": item.replayed_at,
+            "replayed_event_id": item.replayed_event_id,
+        }
+        ref = self._quarantine.document(item.quarantine_id)
+        return self._insert_unless_live("quarantine", ref, doc, datetime.now(UTC))
+
+    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
+        snapshot = self._call("get quarantined", self._quarantine.document(quarantine_id).get)
+        if not snapshot.exists:
+            return None
+        doc = snapshot.to_dict()
+        return _quarantined(doc) if _live(doc, datetime.now(UTC)) else None
+
+    def quarantined(
+        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+    ) -> QuarantinePage:
+        now = datetime.now(UTC)
+        lower, upper = _bounds(None, None, cursor, newest_first)
+        docs = self._ranged(
+            "list quarantine",
+            self._quarantine,
+            lower=lower,
+            upper=upper,
+            descending=newest_first,
+            want=limit + 1,
+            keep=lambda doc: _live(doc, now),
+        )
+        items = [_quarantined(d) for d in docs[:limit]]
+        last = items[-1] if len(docs) > limit else None
+        return QuarantinePage(
+            items, encode_position(last.received_at, last.quarantine_id) if last else None
         )
 
-    def quarantined(self, limit: int = 100) -> list[QuarantinedPayload]:
+    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
+        try:
+            self._call(
+                "mark replayed",
+                self._quarantine.document(quarantine_id).update,
+                {"replayed_at": replayed_at, "replayed_event_id": event_id},
+                expected=(gexc.NotFound,),
+            )
+        except gexc.NotFound:
+            return  # nothing kept under that id (never, or expired and deleted)
+
+    # -- load samples ---------------------------------------------------------------
+
+    def add_sample(self, sample: LoadSample) -> AddOutcome:
+        doc = {
+            "sample_id": sample.sample_id,
+            "sort_key": _sort_key(sample.sampled_at, sample.sample_id),
+            "feed_tag": sample.feed_tag,
+            "sampled_at": sample.sampled_at,
+            "calculated_w": sample.calculated_w,
+            "target_w": sample.target_w,
+            "correlation_id": sample.correlation_id,
+            "expires_at": sample.expires_at,  # the TTL policy deletes by this (firestore.tf)
+        }
+        ref = self._samples.document(sample.sample_id)
+        return self._insert_unless_live("add sample", ref, doc, datetime.now(UTC))
+
+    def samples(self, query: SampleQuery) -> SamplePage:
         now = datetime.now(UTC)
+        q: Any = self._samples
+        if query.feed_tag is not None:
+            q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
+        lower, upper = _bounds(query.since, query.until, query.cursor, newest_first=False)
+        docs = self._ranged(
+            "list samples",
+            q,
+            lower=lower,
+            upper=upper,
+            descending=False,
+            want=query.limit + 1,
+            keep=lambda doc: _live(doc, now),
+        )
+        samples = [_sample(d) for d in docs[: query.limit]]
+        last = samples[-1] if len(docs) > query.limit else None
+        return SamplePage(
+            samples, encode_position(last.sampled_at, last.sample_id) if last else None
+        )
+
+    # -- alerts ---------------------------------------------------------------------
+
+    def add_alert(self, record: AlertRecord) -> AddOutcome:
+        doc = {
+            "alert_id": record.alert_id,
+            "sort_key": _sort_key(record.detected_at, record.alert_id),
+            "kind": record.kind,
+            "detected_at": record.detected_at,
+            "message": record.message,
+            "feed_tag": record.feed_tag,
+            "correlation_id": record.correlation_id,
+            # JSON, like the event payload: Firestore maps reject some valid JSON.
+            "details_json": json.dumps(record.details, ensure_ascii=False),
+        }
+        try:
+            self._call("add alert", self._alerts.document(record.alert_id).create, doc)
+        except gexc.AlreadyExists:
+            return AddOutcome.DUPLICATE
+        return AddOutcome.ACCEPTED
+
+    def alerts(self, limit: int = 100) -> list[AlertRecord]:
         docs = self._call(
-            "query",
-            self._quarantine.order_by("received_at", direction=firestore.Query.DESCENDING)
+            "list alerts",
+            self._alerts.order_by("sort_key", direction=firestore.Query.DESCENDING)
             .limit(limit)
             .get,
         )
-        items = []
-        for doc in docs:
-            d = doc.to_dict()
-            if d["expires_at"] < now:  # TTL deletion runs lazily; hide what has expired
-                continue
-            items.append(
-                QuarantinedPayload(
-                    quarantine_id=d["quarantine_id"],
-                    received_at=d["received_at"],
-                    expires_at=d["expires_at"],
-                    reason=d["reason"],
-                    errors=json.loads(d["errors"]),
-                    body=d["body"],
-                    body_bytes=d["body_bytes"],
-                    body_sha256=d["body_sha256"],
-                )
-            )
-        return items
+        return [_alert(d.to_dict()) for d in docs]
 
     # -- subscriptions and drift ----------------------------------------------------
 
@@ -235,6 +406,69 @@ class FirestoreEventStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _bounds(
+    since: datetime | None, until: datetime | None, cursor: str | None, newest_first: bool
+) -> tuple[_Bound | None, _Bound | None]:
+    """since (inclusive), until (exclusive) and a cursor as one sort_key range.
+
+    A bare timestamp sorts before every "timestamp|id" key of that time, so ">= since"
+    and "< until" bound the receipt time exactly. The cursor is a position: the page
+    after it lies above it oldest first, below it newest first.
+    """
+    lower: _Bound | None = None if since is None else (">=", sortable_timestamp(since))
+    upper: _Bound | None = None if until is None else ("<", sortable_timestamp(until))
+    if cursor is not None:
+        after = _sort_key(*decode_cursor(cursor))
+        if newest_first:
+            if upper is None or after < upper[1]:
+                upper = ("<", after)
+        elif lower is None or after >= lower[1]:
+            lower = (">", after)
+    return lower, upper
+
+
+def _live(doc: dict[str, Any], now: datetime) -> bool:
+    return _utc(doc["expires_at"]) >= now
+
+
+def _quarantined(doc: dict[str, Any]) -> QuarantinedPayload:
+    return QuarantinedPayload(
+        quarantine_id=doc["quarantine_id"],
+        received_at=_utc(doc["received_at"]),
+        expires_at=_utc(doc["expires_at"]),
+        reason=doc["reason"],
+        errors=json.loads(doc["errors"]),
+        body=doc["body"],
+        body_bytes=doc["body_bytes"],
+        body_sha256=doc["body_sha256"],
+        replayed_at=_utc(doc.get("replayed_at")),
+        replayed_event_id=doc.get("replayed_event_id"),
+    )
+
+
+def _sample(doc: dict[str, Any]) -> LoadSample:
+    return LoadSample(
+        feed_tag=doc["feed_tag"],
+        sampled_at=_utc(doc["sampled_at"]),
+        calculated_w=doc.get("calculated_w"),
+        target_w=doc.get("target_w"),
+        correlation_id=doc.get("correlation_id"),
+        expires_at=_utc(doc["expires_at"]),
+    )
+
+
+def _alert(doc: dict[str, Any]) -> AlertRecord:
+    return AlertRecord(
+        alert_id=doc["alert_id"],
+        kind=doc["kind"],
+        detected_at=_utc(doc["detected_at"]),
+        message=doc["message"],
+        feed_tag=doc.get("feed_tag"),
+        correlation_id=doc.get("correlation_id"),
+        details=json.loads(doc["details_json"]),
+    )
 
 
 def _sort_key(received_at: datetime, event_id: str) -> str:
@@ -276,6 +510,10 @@ def _from_doc(doc: dict[str, Any]) -> StoredEvent:
     )
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     # Firestore returns DatetimeWithNanoseconds; plain aware datetimes compare cleanly.
     if value is None:

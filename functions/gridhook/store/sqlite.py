@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     detected_at TEXT NOT NULL,
     record      TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (detected_at, alert_id);
 CREATE TABLE IF NOT EXISTS subscriptions (
     subscription_id TEXT PRIMARY KEY,
     record          TEXT NOT NULL
@@ -120,6 +121,45 @@ def _ts(value: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _time_range(
+    time_column: str,
+    id_column: str,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    newest_first: bool,
+) -> tuple[list[str], list[Any]]:
+    """WHERE conditions for [since, until) continued after a cursor, as ONE index range.
+
+    SQLite seeks on only one bound per side, so the cursor's position and ``since`` (or
+    ``until`` going backwards) are merged into the tighter one here: given both, it would
+    seek to ``since`` and scan every earlier page again, making paging quadratic in the
+    range. The cursor's tie on equal times is left to a residual condition on the id.
+    """
+    low: tuple[str, str] | None = None if since is None else (">=", _ts(since) or "")
+    high: tuple[str, str] | None = None if until is None else ("<", _ts(until) or "")
+    residual: list[str] = []
+    params_residual: list[Any] = []
+    if cursor is not None:
+        at, item_id = decode_cursor(cursor)
+        stamp = _ts(at) or ""
+        op = "<" if newest_first else ">"
+        residual.append(f"({time_column} {op} ? OR {id_column} {op} ?)")
+        params_residual += [stamp, item_id]
+        if newest_first:
+            if high is None or stamp < high[1]:
+                high = ("<=", stamp)
+        elif low is None or stamp > low[1]:
+            low = (">=", stamp)
+    conditions: list[str] = []
+    params: list[Any] = []
+    for bound in (low, high):
+        if bound is not None:
+            conditions.append(f"{time_column} {bound[0]} ?")
+            params.append(bound[1])
+    return conditions + residual, params + params_residual
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -227,7 +267,7 @@ class SQLiteEventStore:
 
     def events(self, query: EventQuery) -> Page:
         # Newest first walks the same indexes backwards; a cursor continues either way.
-        order, after = ("DESC", "<") if query.newest_first else ("ASC", ">")
+        order = "DESC" if query.newest_first else "ASC"
         where: list[str] = []
         params: list[Any] = []
         if query.feed_tag is not None:
@@ -236,16 +276,11 @@ class SQLiteEventStore:
         if query.correlation_id is not None:
             where.append("correlation_id = ?")
             params.append(query.correlation_id)
-        if query.since is not None:
-            where.append("received_at >= ?")
-            params.append(_ts(query.since))
-        if query.until is not None:
-            where.append("received_at < ?")
-            params.append(_ts(query.until))
-        if query.cursor is not None:
-            after_time, after_id = decode_cursor(query.cursor)
-            where.append(f"(received_at, event_id) {after} (?, ?)")
-            params.extend([_ts(after_time), after_id])
+        conditions, values = _time_range(
+            "received_at", "event_id", query.since, query.until, query.cursor, query.newest_first
+        )
+        where += conditions
+        params += values
         sql = f"SELECT {_EVENT_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -325,13 +360,15 @@ class SQLiteEventStore:
     def quarantined(
         self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
     ) -> QuarantinePage:
-        order, after = ("DESC", "<") if newest_first else ("ASC", ">")
+        order = "DESC" if newest_first else "ASC"
         sql = f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at >= ?"
         params: list[Any] = [_ts(datetime.now(UTC))]
-        if cursor is not None:
-            after_time, after_id = decode_cursor(cursor)
-            sql += f" AND (received_at, quarantine_id) {after} (?, ?)"
-            params.extend([_ts(after_time), after_id])
+        conditions, values = _time_range(
+            "received_at", "quarantine_id", None, None, cursor, newest_first
+        )
+        for condition in conditions:
+            sql += f" AND {condition}"
+        params += values
         sql += f" ORDER BY received_at {order}, quarantine_id {order} LIMIT ?"
         params.append(limit + 1)
         rows = self._execute(sql, tuple(params)).fetchall()
@@ -375,16 +412,11 @@ class SQLiteEventStore:
         if query.feed_tag is not None:
             where.append("feed_tag = ?")
             params.append(query.feed_tag)
-        if query.since is not None:
-            where.append("sampled_at >= ?")
-            params.append(_ts(query.since))
-        if query.until is not None:
-            where.append("sampled_at < ?")
-            params.append(_ts(query.until))
-        if query.cursor is not None:
-            after_time, after_id = decode_cursor(query.cursor)
-            where.append("(sampled_at, sample_id) > (?, ?)")
-            params.extend([_ts(after_time), after_id])
+        conditions, values = _time_range(
+            "sampled_at", "sample_id", query.since, query.until, query.cursor, False
+        )
+        where += conditions
+        params += values
         sql = (
             f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(where)} "
             "ORDER BY sampled_at, sample_id LIMIT ?"
@@ -430,6 +462,7 @@ class SQLiteEventStore:
         self._execute(
             "INSERT OR REPLACE INTO subscriptions VALUES (?, ?)",
             (record.subscription_id, json.dumps(record.to_dict())),
+            write=True,
         )
 
     def subscriptions(self) -> list[SubscriptionRecord]:
@@ -437,12 +470,15 @@ class SQLiteEventStore:
         return [SubscriptionRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def delete_subscription(self, subscription_id: str) -> None:
-        self._execute("DELETE FROM subscriptions WHERE subscription_id = ?", (subscription_id,))
+        self._execute(
+            "DELETE FROM subscriptions WHERE subscription_id = ?", (subscription_id,), write=True
+        )
 
     def add_drift(self, record: DriftRecord) -> None:
         self._execute(
             "INSERT OR REPLACE INTO drift VALUES (?, ?, ?)",
             (record.drift_id, _ts(record.detected_at), json.dumps(record.to_dict())),
+            write=True,
         )
 
     def drift(self, limit: int = 100) -> list[DriftRecord]:

@@ -1,0 +1,356 @@
+"""``gridhook episodes``: what each curtailment did; ``gridhook samples``: what DPS measured.
+
+Episodes are derived from the stored events (docs/episodes.md); samples are the loads
+DPS reported to the scheduled reconcile (GetStatus), one per feed per run. Times are
+gridhook's clock: GRIDHOOK_DEV_CLOCK makes ages like ``7d`` count in simulated time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from gridhook.cli.events import add_store_argument, parse_when
+from gridhook.episodes import EPISODE_STATUSES
+
+if TYPE_CHECKING:
+    from gridhook.episodes import Episode
+    from gridhook.store import EventStore, LoadSample
+
+__all__ = ["register"]
+
+_FORMATS = ("table", "json", "csv")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPISODE_CSV = (
+    "episode_id",
+    "feed_tag",
+    "correlation_id",
+    "status",
+    "kind",
+    "open",
+    "prev_target_w",
+    "target_w",
+    "interval_start",
+    "interval_end",
+    "ramp_down_started_at",
+    "ramp_down_ended_at",
+    "ramp_down_seconds",
+    "constrained_seconds",
+    "ramp_up_started_at",
+    "ramp_up_ended_at",
+    "ramp_up_seconds",
+    "compliant",
+    "requested_reduction_w",
+    "requested_energy_wh",
+    "superseded_by",
+    "ended_at",
+    "missing",
+    "flags",
+)
+_SAMPLE_CSV = (
+    "sampled_at",
+    "feed_tag",
+    "calculated_w",
+    "target_w",
+    "correlation_id",
+    "sample_id",
+    "expires_at",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    episodes = subparsers.add_parser(
+        "episodes",
+        help="curtailment episodes derived from stored events",
+        description="Curtailment episodes derived from the stored events: when each feed "
+        "ramped down, how long it took, how long it held, whether the target was met.",
+    )
+    add_store_argument(episodes)
+    episodes.add_argument("--feed", help="only this feed tag")
+    episodes.add_argument("--correlation-id", help="only this correlation id (any time)")
+    episodes.add_argument(
+        "--since",
+        help="episodes going on at or after: RFC 3339 or an age like 2h, 7d "
+        "(default 7d; with --correlation-id, any time)",
+    )
+    episodes.add_argument("--until", help="episodes going on before: RFC 3339 or an age")
+    episodes.add_argument(
+        "--status",
+        metavar="{" + ",".join(EPISODE_STATUSES) + "}",
+        help="only episodes with this status",
+    )
+    episodes.add_argument(
+        "--format", default="table", metavar="{table,json,csv}", help="default: table"
+    )
+    episodes.set_defaults(handler=_episodes)
+
+    samples = subparsers.add_parser(
+        "samples",
+        help="loads DPS measured, recorded by the scheduled reconcile",
+        description="Load samples: each feed's calculated load and target as DPS reported "
+        "them to the scheduled reconcile (measured, unlike an episode's requested figures).",
+    )
+    add_store_argument(samples)
+    samples.add_argument("--feed", help="only this feed tag")
+    samples.add_argument("--since", help="sampled at or after (default 24h)")
+    samples.add_argument("--until", help="sampled before: RFC 3339 or an age")
+    samples.add_argument(
+        "--format", default="table", metavar="{table,json,csv}", help="default: table"
+    )
+    samples.set_defaults(handler=_samples)
+
+
+# --- gridhook episodes ----------------------------------------------------------------------
+
+
+def _episodes(args: argparse.Namespace) -> int:
+    from gridhook.episodes import load_episodes
+    from gridhook.store import StoreError
+
+    fmt = _choice("--format", args.format, _FORMATS)
+    status = _choice("--status", args.status, EPISODE_STATUSES) if args.status else None
+    now, deadline = _configure_clock(with_ramp_deadline=True)
+    default_since = _EPOCH if args.correlation_id else now - timedelta(days=7)
+    since, until = _range(args.since, args.until, default_since, now)
+    assert until is not None  # defaults to now
+    with _store(args.store) as store:
+        try:
+            episodes = load_episodes(
+                store,
+                since=since,
+                until=until,
+                feed_tag=args.feed,
+                correlation_id=args.correlation_id,
+                status=status,
+                now=now,
+                ramp_deadline=deadline,
+            )
+        except StoreError as exc:
+            raise _error(str(exc)) from None
+    if fmt == "json":
+        _json([e.to_dict() for e in episodes])
+    elif fmt == "csv":
+        _csv(_EPISODE_CSV, [_episode_csv_row(e) for e in episodes])
+    elif episodes:
+        _table([_episode_row(e, episodes) for e in episodes])
+    else:
+        print(
+            f"no episodes between {_when(since)} and {_when(until)}{_filters(args)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
+    from gridhook.episodes import format_duration
+
+    def duration(seconds: float | None) -> str:
+        return "-" if seconds is None else format_duration(seconds)
+
+    closing_started = (
+        episode.ramp_up_started_at
+        if episode.kind == "curtailment"
+        else episode.ramp_down_started_at
+    )
+    held = duration(episode.constrained_seconds)
+    if episode.open and closing_started is None and episode.constrained_seconds is not None:
+        held += "+"  # still held
+    energy = episode.requested_energy_wh
+    return {
+        "FEED": episode.feed_tag or "(none)",
+        "CORRELATION ID": episode.correlation_id or "-",
+        "STATUS": episode.status,
+        "TARGET MW": f"{_mw(episode.prev_target_w)} → {_mw(episode.target_w)}",
+        "RAMP DOWN AT": _when(episode.ramp_down_started_at),
+        "DOWN": duration(episode.ramp_down_seconds),
+        "HELD": held,
+        "UP": duration(episode.ramp_up_seconds),
+        "COMPLIANT": {True: "yes", False: "no", None: "-"}[episode.compliant],
+        "REQUESTED MWh": "-" if energy is None else f"{energy / 1e6:.2f}",
+        "NOTES": _notes(episode, listed),
+    }
+
+
+def _notes(episode: Episode, listed: list[Episode]) -> str:
+    notes = []
+    if episode.kind != "curtailment":
+        notes.append(episode.kind)
+    if episode.missing:
+        notes.append("missing " + ", ".join(episode.missing))
+    if episode.superseded_by:
+        by = next((e for e in listed if e.episode_id == episode.superseded_by), None)
+        label = by.correlation_id if by is not None and by.correlation_id else "a new target"
+        notes.append(f"replaced by {label}")
+    kinds = dict.fromkeys(flag.split(":", 1)[0] for flag in episode.flags)
+    notes.extend(k for k in kinds if k != "stalled")  # the status says stalled already
+    return "; ".join(notes)
+
+
+def _episode_csv_row(episode: Episode) -> dict[str, Any]:
+    data = episode.to_dict()
+    row = {column: _csv_value(data.get(column)) for column in _EPISODE_CSV}
+    row["missing"] = " ".join(episode.missing)
+    row["flags"] = " | ".join(episode.flags)
+    return row
+
+
+# --- gridhook samples -----------------------------------------------------------------------
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from gridhook.store import SampleQuery, StoreError, iter_samples
+
+    fmt = _choice("--format", args.format, _FORMATS)
+    now, _ = _configure_clock(with_ramp_deadline=False)
+    since, until = _range(args.since, args.until, now - timedelta(hours=24), None)
+    with _store(args.store) as store:
+        try:
+            query = SampleQuery(feed_tag=args.feed, since=since, until=until, limit=1000)
+            samples = list(iter_samples(store, query))
+        except StoreError as exc:
+            raise _error(str(exc)) from None
+    if fmt == "json":
+        _json([s.to_dict() for s in samples])
+    elif fmt == "csv":
+        _csv(_SAMPLE_CSV, [{c: _csv_value(s.to_dict()[c]) for c in _SAMPLE_CSV} for s in samples])
+    elif samples:
+        _table([_sample_row(s) for s in samples])
+    else:
+        print(
+            f"no samples since {_when(since)}{_filters(args)} "
+            "(the scheduled reconcile records one per feed per run)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _sample_row(sample: LoadSample) -> dict[str, str]:
+    return {
+        "SAMPLED AT": _when(sample.sampled_at),
+        "FEED": sample.feed_tag,
+        "CALCULATED MW": "-" if sample.calculated_w is None else f"{sample.calculated_w / 1e6:g}",
+        "TARGET MW": _mw(sample.target_w),
+        "CORRELATION ID": sample.correlation_id or "-",
+    }
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+
+def _error(message: str) -> Exception:
+    from gridhook.cli import CommandError
+
+    return CommandError(message)
+
+
+def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _error(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _configure_clock(*, with_ramp_deadline: bool) -> tuple[datetime, float]:
+    """gridhook's clock (GRIDHOOK_DEV_CLOCK honoured) and GRIDHOOK_RAMP_DEADLINE_SECONDS."""
+    from gridhook import clock
+    from gridhook.settings import ConfigError, dev_clock_from_env, load_settings
+
+    try:
+        clock.configure(dev_clock_from_env())
+        deadline = 0.0
+        if with_ramp_deadline:
+            # Only the setting this command needs: others (tokens, NvGrid) are not its business.
+            name = "GRIDHOOK_RAMP_DEADLINE_SECONDS"
+            wanted = {name: os.environ[name]} if name in os.environ else {}
+            deadline = load_settings(wanted).ramp_deadline_seconds
+    except ConfigError as exc:
+        raise _error(str(exc)) from None
+    return clock.now(), deadline
+
+
+def _range(
+    since_text: str | None,
+    until_text: str | None,
+    default_since: datetime,
+    default_until: datetime | None,
+) -> tuple[datetime, datetime | None]:
+    since = _parse("--since", since_text) if since_text else default_since
+    until = _parse("--until", until_text) if until_text else default_until
+    if until is not None and until <= since:
+        raise _error(f"--since ({_when(since)}) must be before --until ({_when(until)})")
+    return since, until
+
+
+def _parse(flag: str, text: str) -> datetime:
+    try:
+        return parse_when(text)
+    except argparse.ArgumentTypeError as exc:
+        raise _error(f"{flag}: {exc}") from None
+
+
+@contextmanager
+def _store(url: str) -> Iterator[EventStore]:
+    from gridhook.store import StoreError, open_store
+
+    try:
+        store = open_store(url)
+    except (ValueError, StoreError) as exc:
+        raise _error(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _filters(args: argparse.Namespace) -> str:
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("feed", args.feed),
+            ("correlation id", getattr(args, "correlation_id", None)),
+            ("status", getattr(args, "status", None)),
+        )
+        if value
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _mw(watts: float | None) -> str:
+    return "default" if watts is None else f"{watts / 1e6:g}"
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value
+
+
+def _json(items: list[dict[str, Any]]) -> None:
+    json.dump(items, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _table(rows: list[dict[str, str]]) -> None:
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())

@@ -1,0 +1,191 @@
+"""Quarantine replay: store a rejected payload as the event it would have been.
+
+The receiver keeps every body that fails the schema (first receipt wins). When the schema
+is relaxed (say a new DPS release sends a value that yesterday's schema refused), an
+operator replays those bodies: each is validated against today's schema and, if it
+passes, stored exactly once as the event a delivery of that body would have stored (the
+same event id, so a later redelivery is a duplicate) with its original receipt time. The
+record is then marked replayed; replaying it again changes nothing.
+
+An operator's action, run from the CLI against the production store; never an HTTP endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from gridhook import clock
+from gridhook.events import StoredEvent, event_id, normalise, rfc3339
+from gridhook.parsing import BadPayload, parse_payload
+from gridhook.schema import Violation, violations
+from gridhook.store import AddOutcome, EventStore, QuarantinedPayload, iter_quarantined
+
+__all__ = [
+    "AmbiguousId",
+    "BodyTruncated",
+    "NotQuarantined",
+    "QuarantineError",
+    "ReplayResult",
+    "ReplayStatus",
+    "StillRejected",
+    "find",
+    "replay",
+    "replay_all",
+]
+
+
+class QuarantineError(Exception):
+    """Base class: a quarantined payload that cannot be found or replayed."""
+
+
+class NotQuarantined(QuarantineError):
+    """No unexpired quarantined payload has this id."""
+
+    def __init__(self, quarantine_id: str) -> None:
+        super().__init__(
+            f"no quarantined payload {quarantine_id!r}: unknown, or expired "
+            "(records are kept GRIDHOOK_QUARANTINE_TTL_DAYS days); see `gridhook quarantine list`"
+        )
+        self.quarantine_id = quarantine_id
+
+
+class AmbiguousId(QuarantineError):
+    """An id prefix that matches more than one quarantined payload."""
+
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        super().__init__(
+            f"{prefix!r} matches {len(matches)} quarantined payloads "
+            f"({', '.join(matches[:3])}{', ...' if len(matches) > 3 else ''}); give more of the id"
+        )
+        self.matches = matches
+
+
+class BodyTruncated(QuarantineError):
+    """Only a prefix of the body was kept, so it is not the event and cannot be replayed."""
+
+    def __init__(self, item: QuarantinedPayload) -> None:
+        kept = len(item.body.encode("utf-8"))
+        super().__init__(
+            f"{item.quarantine_id}: only the first {kept} of {item.body_bytes} bytes were kept; "
+            "a truncated body is not replayable"
+        )
+        self.quarantine_id = item.quarantine_id
+
+
+class StillRejected(QuarantineError):
+    """The kept body still fails today's schema (or is not a JSON object at all)."""
+
+    def __init__(self, quarantine_id: str, found: list[Violation]) -> None:
+        reasons = "; ".join(f"{v.path or '/'}: {v.message}" for v in found)
+        super().__init__(f"{quarantine_id}: still rejected: {reasons}")
+        self.quarantine_id = quarantine_id
+        self.violations = found
+
+
+class ReplayStatus(StrEnum):
+    REPLAYED = "replayed"  # stored now, as a new event
+    ALREADY_STORED = "already_stored"  # the event was stored already (e.g. redelivered)
+    ALREADY_REPLAYED = "already_replayed"  # marked replayed before: nothing was done
+    WOULD_REPLAY = "would_replay"  # --dry-run: passes today's schema, nothing was stored
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    quarantine_id: str
+    status: ReplayStatus
+    event_id: str
+    received_at: datetime
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "quarantine_id": self.quarantine_id,
+            "status": self.status.value,
+            "event_id": self.event_id,
+            "received_at": rfc3339(self.received_at) or "",
+        }
+
+
+_MIN_PREFIX = 6
+
+
+def find(store: EventStore, quarantine_id: str) -> QuarantinedPayload:
+    """The quarantined payload with this id, or with this unique id prefix (6+ characters)."""
+    wanted = quarantine_id.strip().lower()
+    item = store.get_quarantined(wanted)
+    if item is not None:
+        return item
+    if len(wanted) < _MIN_PREFIX:
+        raise NotQuarantined(quarantine_id)
+    # Like git's short hashes: the quarantine is small (bounded by its expiry), so a scan is fine.
+    matches = [q for q in iter_quarantined(store) if q.quarantine_id.startswith(wanted)]
+    if not matches:
+        raise NotQuarantined(quarantine_id)
+    if len(matches) > 1:
+        raise AmbiguousId(quarantine_id, [q.quarantine_id for q in matches])
+    return matches[0]
+
+
+def replay(
+    store: EventStore, item: QuarantinedPayload | str, *, dry_run: bool = False
+) -> ReplayResult:
+    """Validate a quarantined body against today's schema and store it once as its event.
+
+    Raises NotQuarantined, BodyTruncated or StillRejected; StoreError from the store.
+    """
+    if isinstance(item, str):
+        item = find(store, item)
+    if item.replayed_at is not None and item.replayed_event_id is not None:
+        status = ReplayStatus.ALREADY_REPLAYED
+        return ReplayResult(item.quarantine_id, status, item.replayed_event_id, item.received_at)
+    event = _event_of(item)
+    if dry_run:
+        return ReplayResult(
+            item.quarantine_id, ReplayStatus.WOULD_REPLAY, event.event_id, item.received_at
+        )
+    # Store first, then mark: if marking fails, a second replay finds the event stored
+    # (DUPLICATE) and only marks, so nothing is ever stored twice.
+    outcome = store.add_event(event)
+    store.mark_replayed(item.quarantine_id, event.event_id, clock.now())
+    status = (
+        ReplayStatus.REPLAYED if outcome is AddOutcome.ACCEPTED else ReplayStatus.ALREADY_STORED
+    )
+    return ReplayResult(item.quarantine_id, status, event.event_id, item.received_at)
+
+
+def replay_all(
+    store: EventStore, *, dry_run: bool = False
+) -> Iterator[ReplayResult | QuarantineError]:
+    """Replay every unexpired quarantined payload not replayed yet, oldest first.
+
+    Yields a result per replayed payload and the error of each that cannot be replayed,
+    so one bad body does not stop the rest.
+    """
+    for item in iter_quarantined(store, newest_first=False):
+        if item.replayed_at is not None:
+            continue
+        try:
+            yield replay(store, item, dry_run=dry_run)
+        except QuarantineError as exc:
+            yield exc
+
+
+def _event_of(item: QuarantinedPayload) -> StoredEvent:
+    """The event a delivery of this body would have stored, received when it was received."""
+    if item.truncated:
+        raise BodyTruncated(item)
+    try:
+        payload = parse_payload(item.body.encode("utf-8"))
+    except BadPayload as exc:
+        raise StillRejected(item.quarantine_id, [Violation("", exc.message)]) from None
+    found = violations(payload)
+    if found:
+        raise StillRejected(item.quarantine_id, found)
+    try:
+        eid = event_id(payload)
+    except UnicodeEncodeError:  # the receiver answers 400 to such a body too
+        problem = Violation("", "body has a string with an unpaired UTF-16 surrogate")
+        raise StillRejected(item.quarantine_id, [problem]) from None
+    return normalise(payload, item.received_at, eid)
