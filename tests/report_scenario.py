@@ -244,6 +244,7 @@ def hand_built_episode(
         events=tuple(events),
         missing=(),
         flags=flags,
+        ended_at=None if is_open else times["end_ramp_up"],
     )
 
 

@@ -15,15 +15,7 @@ from gridhook.report.summary import compliance_by_day, summarise
 from gridhook.report.timeline import feed_timeline
 from gridhook.store import EventStore, LoadSample, SampleQuery, iter_samples
 
-__all__ = ["assemble_report", "build_report", "load_samples", "overlaps"]
-
-
-def overlaps(episode: Episode, start: datetime, end: datetime, now: datetime) -> bool:
-    """Whether any part of ``episode`` falls in [start, end)."""
-    last = max(e.received_at for e in episode.events)
-    if episode.open:
-        last = max(last, now)
-    return episode.started_at < end and last >= start
+__all__ = ["assemble_report", "build_report", "load_samples"]
 
 
 def _feed_key(tag: str | None) -> tuple[bool, str]:
@@ -48,7 +40,7 @@ def assemble_report(
     """
     # Charts stop at now: nothing after it has happened yet.
     end = min(until, now) if now > since else until
-    in_range = [e for e in episodes if overlaps(e, since, until, now)]
+    in_range = [e for e in episodes if e.overlaps(since, until)]
     if feed_filter is not None:
         in_range = [e for e in in_range if e.feed_tag == feed_filter]
         samples = [s for s in samples if s.feed_tag == feed_filter]
