@@ -36,6 +36,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gridhook.clock import DevClock, parse_dev_clock
+from gridhook.events import rfc3339
 from simulator.demo_plan import (
     FEEDS,
     RAMP_RATE_MW_PER_MINUTE,
@@ -454,23 +455,17 @@ class Demo:
     def _report(self) -> None:
         self._check_against_plan()
         env = {**self.env, "GRIDHOOK_STORE": self.store_url, "GRIDHOOK_DEV_CLOCK": self.clock_text}
-        self.commands = commands = _gridhook_commands()
         self.say()
-        if "report" in commands:
-            self._gridhook(
-                "report",
-                ["report", "--since", "2d", "--format", "html", "--output", str(self.report_path)],
-                env,
-            )
-        if "episodes" in commands:
-            self.say("Episodes (gridhook episodes --since 2d):")
-            self.say(self._gridhook("episodes", ["episodes", "--since", "2d"], env))
-        else:
-            self.say(
-                "Stored events (gridhook events --since 2d; `gridhook episodes` is not "
-                "in this checkout yet):"
-            )
-            self.say(self._gridhook("events", ["events", "--since", "2d"], env))
+        # The report covers the simulated day (from an hour before it began), not a fixed
+        # age, so its charts show the day rather than two days with one busy half.
+        since = rfc3339(self.plan.start - timedelta(hours=1))
+        self._gridhook(
+            "report",
+            ["report", "--since", since, "--format", "html", "--output", str(self.report_path)],
+            env,
+        )
+        self.say(f"Episodes (gridhook episodes --since {since}):")
+        self.say(self._gridhook("episodes", ["episodes", "--since", since], env))
 
     def _gridhook(self, name: str, args: Sequence[str], env: dict[str, str]) -> str:
         """Run `gridhook ARGS` to completion (stoppable) and return its stdout."""
@@ -522,9 +517,11 @@ class Demo:
             url = self.report_path.resolve().as_uri()
             self.say(f"Report:  {self.report_path} (open it in a browser: {url})")
         else:
-            self.say("Report:  not written (`gridhook report` is not in this checkout yet)")
-        look = "episodes" if "episodes" in self.commands else "events"
-        self.say(f"More:    GRIDHOOK_STORE={self.store_url} .venv/bin/gridhook {look} --since 2d")
+            self.say("Report:  not written (see the problems below)")
+        self.say(
+            f"More:    GRIDHOOK_STORE={self.store_url} GRIDHOOK_DEV_CLOCK={self.clock_text} "
+            ".venv/bin/gridhook episodes --since 2d"
+        )
         self.say(f"Logs:    {self.dir}/simulator.log, receiver.log, reconcile.log")
         for problem in self.problems:
             print(f"gridhook demo: problem: {problem}", file=sys.stderr, flush=True)
@@ -613,16 +610,6 @@ def _gridhook() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-c", "import sys; from gridhook.cli import main; sys.exit(main())"]
-
-
-def _gridhook_commands() -> set[str]:
-    """The `gridhook` commands this checkout has (report and episodes are arriving)."""
-    from gridhook.cli import build_parser
-
-    for action in build_parser()._actions:  # argparse keeps the sub-commands only here
-        if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()
 
 
 def _clean_environment() -> dict[str, str]:
