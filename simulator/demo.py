@@ -518,9 +518,15 @@ class Demo:
             self.say(f"Report:  {self.report_path} (open it in a browser: {url})")
         else:
             self.say("Report:  not written (see the problems below)")
+        # The control room, as if right after the demo day: a clock at normal speed that
+        # shows the simulated end of the day now (the demo's own clock runs 1440x on).
+        after_the_day = DevClock(1.0, self.plan.clock.now(), datetime.now(UTC))
+        env = f"GRIDHOOK_STORE={self.store_url} GRIDHOOK_DEV_CLOCK={after_the_day}"
+        self.say(f"More:    export {env}")
+        self.say("         .venv/bin/gridhook episodes --since 1d")
         self.say(
-            f"More:    GRIDHOOK_STORE={self.store_url} GRIDHOOK_DEV_CLOCK={self.clock_text} "
-            ".venv/bin/gridhook episodes --since 2d"
+            "         .venv/bin/gridhook run --function power_report --port 8081"
+            "   # the control room on http://localhost:8081/"
         )
         self.say(f"Logs:    {self.dir}/simulator.log, receiver.log, reconcile.log")
         for problem in self.problems:

@@ -1,7 +1,8 @@
-"""``gridhook run``: the receiver under the real functions-framework server, locally.
+"""``gridhook run``: a gridhook function under the real functions-framework server, locally.
 
-With no token configured it creates a development token in ``var/`` (git-ignored) and
-prints the webhook URL and a curl line that works as printed.
+By default the webhook receiver: with no token configured it creates a development token
+in ``var/`` (git-ignored) and prints the webhook URL and a curl line that works as printed.
+``--function power_report`` serves the control room, reports and episodes instead.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    parser.add_argument(
+        "--function",
+        choices=("receive_power_event", "power_report"),
+        default="receive_power_event",
+        help="which function to serve: the webhook receiver (default) or the control room "
+        "and reports (read-only)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -70,6 +78,20 @@ def _token_expression(env: dict[str, str]) -> str | None:
 def _run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("GRIDHOOK_STORE", DEFAULT_STORE)
+    if args.function == "power_report":
+        try:
+            load_settings(env)
+        except ConfigError as exc:
+            print(f"gridhook run: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"gridhook control room on http://localhost:{args.port}/  "
+            f"(store: {env['GRIDHOOK_STORE']}, read-only)\n"
+            f"Reports: http://localhost:{args.port}/report?since=30d&format=html  "
+            f"Episodes: http://localhost:{args.port}/episodes?since=7d\n",
+            flush=True,
+        )
+        return _serve(args, env)
     _ensure_dev_token(env)
     try:
         load_settings(env).require_webhook_auth()
@@ -88,6 +110,10 @@ def _run(args: argparse.Namespace) -> int:
         f"See what arrived:  .venv/bin/gridhook events\n",
         flush=True,
     )
+    return _serve(args, env)
+
+
+def _serve(args: argparse.Namespace, env: dict[str, str]) -> int:
     argv = [
         sys.executable,
         "-m",
@@ -95,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         "--source",
         str(MAIN_PY),
         "--target",
-        "receive_power_event",
+        args.function,
         "--host",
         args.host,
         "--port",
