@@ -174,3 +174,42 @@ def test_state_cli_shows_which_feed_is_constrained_since_when(tmp_path) -> None:
         env=clean_env(),
     ).stdout
     assert re.search(r"main\s+constrained\s+2026-03-01T12:00:01\.000001Z\s+cut-1\s+6\.5 MW", table)
+
+
+def test_run_serves_the_control_room_without_a_webhook_token(tmp_path) -> None:
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    from gridhook.events import normalise
+    from gridhook.store import open_store
+    from tests.harness import SEED_PAYLOAD
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    store = open_store(url)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    cut = {**SEED_PAYLOAD, "feed_tag": "main", "correlation_id": "cut-7"}
+    store.add_event(normalise({**cut, "event": "start_ramp_down"}, start))
+    store.close()
+    port = free_port()
+    server = subprocess.Popen(
+        [str(GRIDHOOK), "run", "--function", "power_report", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(GRIDHOOK_STORE=url),  # no token: the report function needs none
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, 30, proc=server)
+        assert f"control room on http://localhost:{port}/" in server.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.headers.get_content_type() == "text/html"
+            assert "cut-7" in page.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/episodes?since=1d", timeout=30) as r:
+            episodes = json.load(r)["episodes"]
+        assert [e["correlation_id"] for e in episodes] == ["cut-7"]
+        assert not (tmp_path / "var" / "dev-webhook-token").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
