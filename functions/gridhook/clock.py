@@ -15,11 +15,12 @@ reads "at real time REAL_TIME the clock shows SIM_TIME and runs SPEED times as f
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["DevClock", "configure", "now", "parse_dev_clock"]
+__all__ = ["DevClock", "configure", "now", "parse_dev_clock", "use"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,23 @@ def configure(dev_clock: DevClock | None) -> None:
     """Use ``dev_clock`` from now on (None: the system clock)."""
     global _dev_clock
     _dev_clock = dev_clock
+
+
+def use(dev_clock: DevClock | None, logger: logging.Logger, follows: str) -> None:
+    """Configure the clock for a deployed function, warning when it is a dev clock.
+
+    ``follows`` says what the dev clock would change, e.g. "receipt times". The warning
+    is logged once per process, not on every run of a job.
+    """
+    changed = dev_clock != _dev_clock
+    configure(dev_clock)
+    if dev_clock is not None and changed:
+        logger.warning(
+            "GRIDHOOK_DEV_CLOCK=%s: %s follow a development clock, not the system clock; "
+            "never set this in production",
+            dev_clock,
+            follows,
+        )
 
 
 def now() -> datetime:

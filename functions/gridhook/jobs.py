@@ -49,13 +49,7 @@ def _with_resources(
 
     log.configure(settings.log_level)
     # Receipt times and ramp deadlines are judged by one clock (a demo's fast one, if set).
-    clock.configure(settings.dev_clock)
-    if settings.dev_clock is not None:
-        _logger.warning(
-            "GRIDHOOK_DEV_CLOCK=%s: ramp deadlines follow a development clock, not the "
-            "system clock; never set this in production",
-            settings.dev_clock,
-        )
+    clock.use(settings.dev_clock, _logger, "ramp deadlines and sample times")
 
     try:
         store = open_store(settings.store_url, timeout_seconds=settings.store_timeout_seconds)

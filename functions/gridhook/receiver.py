@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -239,33 +238,19 @@ class Receiver:
         return None
 
     def _log(self, request: flask.Request, result: _Outcome, started: float) -> None:
-        level = (
-            logging.INFO
-            if result.status < 400
-            else logging.ERROR
-            if result.status >= 500
-            else logging.WARNING
-        )
-        log.log_event(
+        log.log_request(
             _logger,
-            level,
-            f"webhook {result.outcome}",
-            outcome=result.outcome,
+            request,
+            message=f"webhook {result.outcome}",
             status=result.status,
+            outcome=result.outcome,
+            started=started,
             event=result.event,
             event_id=result.event_id,
             feed_tag=result.feed_tag,
             correlation_id=result.correlation_id,
             compliant=result.compliant,
             error=result.detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            httpRequest={
-                "requestMethod": request.method,
-                # Only a query string can carry a secret; skip the redaction work without one.
-                "requestUrl": log.redact_url(request.url) if request.query_string else request.path,
-                "status": result.status,
-                "userAgent": request.user_agent.string or None,
-            },
         )
 
 
@@ -327,13 +312,7 @@ def check_startup() -> None:
     settings = get_settings()
     settings.require_webhook_auth()
     log.configure(settings.log_level)
-    clock.configure(settings.dev_clock)
-    if settings.dev_clock is not None:
-        _logger.warning(
-            "GRIDHOOK_DEV_CLOCK=%s: receipt times follow a development clock, not the "
-            "system clock; never set this in production",
-            settings.dev_clock,
-        )
+    clock.use(settings.dev_clock, _logger, "receipt times")
     if not settings.webhook_tokens:
         _logger.warning(
             "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "

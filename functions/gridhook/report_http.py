@@ -16,7 +16,6 @@ only reads: nothing here calls a store method that writes. Private by IAM in the
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -234,29 +233,16 @@ class ReportService:
         return _Answer(200, body, _JSON, "ok", episodes=len(episodes))
 
     def _log(self, request: flask.Request, answer: _Answer, started: float) -> None:
-        level = (
-            logging.INFO
-            if answer.status < 400
-            else logging.ERROR
-            if answer.status >= 500
-            else logging.WARNING
-        )
-        log.log_event(
+        log.log_request(
             _logger,
-            level,
-            f"report {answer.outcome}",
-            outcome=answer.outcome,
+            request,
+            message=f"report {answer.outcome}",
             status=answer.status,
+            outcome=answer.outcome,
+            started=started,
             path=request.path,
             episodes=answer.episodes,
             error=answer.detail,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            httpRequest={
-                "requestMethod": request.method,
-                "requestUrl": log.redact_url(request.url) if request.query_string else request.path,
-                "status": answer.status,
-                "userAgent": request.user_agent.string or None,
-            },
         )
 
 
@@ -289,13 +275,7 @@ def check_startup() -> None:
     global _started
     settings = get_settings()
     log.configure(settings.log_level)
-    clock.configure(settings.dev_clock)
-    if settings.dev_clock is not None:
-        _logger.warning(
-            "GRIDHOOK_DEV_CLOCK=%s: reports follow a development clock, not the system "
-            "clock; never set this in production",
-            settings.dev_clock,
-        )
+    clock.use(settings.dev_clock, _logger, "reports")
     _started = True
 
 

@@ -452,42 +452,22 @@ def fit_quarantined(item: QuarantinedPayload, max_bytes: int) -> QuarantinedPayl
 
 def iter_events(store: EventStore, query: EventQuery) -> Iterator[StoredEvent]:
     """Every event matching ``query``, following the cursors page by page."""
-    cursor = query.cursor
     while True:
-        page = store.events(
-            EventQuery(
-                feed_tag=query.feed_tag,
-                correlation_id=query.correlation_id,
-                since=query.since,
-                until=query.until,
-                limit=query.limit,
-                cursor=cursor,
-                newest_first=query.newest_first,
-            )
-        )
+        page = store.events(query)
         yield from page.events
         if page.next_cursor is None:
             return
-        cursor = page.next_cursor
+        query = replace(query, cursor=page.next_cursor)
 
 
 def iter_samples(store: EventStore, query: SampleQuery) -> Iterator[LoadSample]:
     """Every sample matching ``query``, following the cursors page by page."""
-    cursor = query.cursor
     while True:
-        page = store.samples(
-            SampleQuery(
-                feed_tag=query.feed_tag,
-                since=query.since,
-                until=query.until,
-                limit=query.limit,
-                cursor=cursor,
-            )
-        )
+        page = store.samples(query)
         yield from page.samples
         if page.next_cursor is None:
             return
-        cursor = page.next_cursor
+        query = replace(query, cursor=page.next_cursor)
 
 
 def iter_quarantined(
