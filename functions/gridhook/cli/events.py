@@ -17,11 +17,10 @@ import contextlib
 import csv
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
 
@@ -73,8 +72,6 @@ _FOLLOW_WIDTHS = {
     "compliant": 9,
     "event_id": 32,
 }
-_AGO = re.compile(r"^(\d+)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -150,16 +147,13 @@ def opened_store(url: str) -> Iterator[EventStore]:
 def parse_when(text: str) -> datetime:
     """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago (by gridhook's
     clock, so a command that configured the dev clock counts ages in simulated time)."""
-    match = _AGO.match(text.strip())
-    if match:
-        return clock.now() - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    from gridhook.report.params import BadParameter
+    from gridhook.report.params import parse_when as parse_time_or_age
+
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither an RFC 3339 time nor an age like 2h"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return parse_time_or_age("time", text, clock.now())
+    except BadParameter as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 # -- following -------------------------------------------------------------------------------
