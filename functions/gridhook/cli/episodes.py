@@ -8,8 +8,6 @@ gridhook's clock: GRIDHOOK_DEV_CLOCK makes ages like ``7d`` count in simulated t
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gridhook.cli.events import add_store_argument, parse_when
+from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.episodes import EPISODE_STATUSES
 
 if TYPE_CHECKING:
@@ -135,11 +134,12 @@ def _episodes(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise _error(str(exc)) from None
     if fmt == "json":
-        _json([e.to_dict() for e in episodes])
+        write_json([e.to_dict() for e in episodes])
     elif fmt == "csv":
-        _csv(_EPISODE_CSV, [_episode_csv_row(e) for e in episodes])
+        write_csv([_episode_csv_row(e) for e in episodes], _EPISODE_CSV)
     elif episodes:
-        _table([_episode_row(e, episodes) for e in episodes])
+        rows = [_episode_row(e, episodes) for e in episodes]
+        write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
             f"no episodes between {_when(since)} and {_when(until)}{_filters(args)}",
@@ -217,11 +217,14 @@ def _samples(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise _error(str(exc)) from None
     if fmt == "json":
-        _json([s.to_dict() for s in samples])
+        write_json([s.to_dict() for s in samples])
     elif fmt == "csv":
-        _csv(_SAMPLE_CSV, [{c: _csv_value(s.to_dict()[c]) for c in _SAMPLE_CSV} for s in samples])
+        write_csv(
+            [{c: _csv_value(s.to_dict()[c]) for c in _SAMPLE_CSV} for s in samples], _SAMPLE_CSV
+        )
     elif samples:
-        _table([_sample_row(s) for s in samples])
+        rows = [_sample_row(s) for s in samples]
+        write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
             f"no samples since {_when(since)}{_filters(args)} "
@@ -335,22 +338,3 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
     return value
-
-
-def _json(items: list[dict[str, Any]]) -> None:
-    json.dump(items, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
-def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def _table(rows: list[dict[str, str]]) -> None:
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())

@@ -25,6 +25,7 @@ from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
 
 from gridhook import clock
+from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
 from gridhook.store import EventQuery, InvalidCursor, StoreError, iter_events, open_store
@@ -352,21 +353,11 @@ def _row(event: StoredEvent) -> dict[str, Any]:
 
 
 def _print(events: list[StoredEvent], fmt: str) -> None:
-    out = sys.stdout
     if fmt == "json":
-        json.dump([e.to_dict() for e in events], out, indent=2, ensure_ascii=False)
-        out.write("\n")
-        return
-    rows = [_row(e) for e in events]
-    if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        return
-    if not rows:
+        write_json([e.to_dict() for e in events])
+    elif fmt == "csv":
+        write_csv([_row(e) for e in events], _COLUMNS)
+    elif events:
+        write_table([_row(e) for e in events], _COLUMNS)
+    else:
         print("no events", file=sys.stderr)
-        return
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in _COLUMNS}
-    out.write("  ".join(c.upper().ljust(widths[c]) for c in _COLUMNS).rstrip() + "\n")
-    for r in rows:
-        out.write("  ".join(str(r[c]).ljust(widths[c]) for c in _COLUMNS).rstrip() + "\n")

@@ -20,6 +20,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from gridhook.cli.events import add_order_arguments, add_store_argument, opened_store
+from gridhook.cli.output import write_json, write_table
 
 if TYPE_CHECKING:
     from gridhook.quarantine import QuarantineError, ReplayResult
@@ -96,7 +97,7 @@ def _list(args: argparse.Namespace) -> int:
         except (StoreError, ValueError) as exc:
             raise CommandError(str(exc)) from None
     if args.format == "json":
-        _dump([item.to_dict() for item in items])
+        write_json([item.to_dict() for item in items])
         return 0
     if not items:
         print("nothing is quarantined", file=sys.stderr)
@@ -111,10 +112,7 @@ def _list(args: argparse.Namespace) -> int:
         }
         for item in items
     ]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in _LIST_COLUMNS}
-    print("  ".join(c.upper().ljust(widths[c]) for c in _LIST_COLUMNS).rstrip())
-    for r in rows:
-        print("  ".join(r[c].ljust(widths[c]) for c in _LIST_COLUMNS).rstrip())
+    write_table(rows, _LIST_COLUMNS)
     return 0
 
 
@@ -148,7 +146,7 @@ def _show(args: argparse.Namespace) -> int:
         except (QuarantineError, StoreError) as exc:
             raise CommandError(str(exc)) from None
     if args.format == "json":
-        _dump(item.to_dict())
+        write_json(item.to_dict())
         return 0
     state = _state(item)
     if item.replayed_at is not None:
@@ -271,8 +269,3 @@ def _time(value: Any) -> str:
     from gridhook.events import rfc3339
 
     return rfc3339(value) or ""
-
-
-def _dump(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")

@@ -7,10 +7,10 @@ separate mutable record.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from gridhook.cli.events import add_store_argument
+from gridhook.cli.output import write_json, write_table
 
 __all__ = ["register"]
 
@@ -44,8 +44,7 @@ def _state(args: argparse.Namespace) -> int:
     except (StoreError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     if args.format == "json":
-        json.dump([s.to_dict() for s in states.values()], sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json([s.to_dict() for s in states.values()])
         return 0
     if not states:
         print("no feed has reported an event yet", file=sys.stderr)
@@ -62,8 +61,5 @@ def _state(args: argparse.Namespace) -> int:
         }
         for s in sorted(states.values(), key=lambda s: s.feed_tag)
     ]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in _COLUMNS}
-    print("  ".join(c.upper().ljust(widths[c]) for c in _COLUMNS).rstrip())
-    for r in rows:
-        print("  ".join(r[c].ljust(widths[c]) for c in _COLUMNS).rstrip())
+    write_table(rows, _COLUMNS)
     return 0
