@@ -22,8 +22,9 @@ Figures (each with its baseline, measured in this run, and the ratio):
    once, cached under var/bench/) and 10,000 on the Firestore emulator, with the RPCs.
 
 Sizes come from the options below or GRIDHOOK_BENCH_* environment variables; the default
-full run takes about five minutes (plus about a minute and a half, once, to generate the
-scale stores). Prints the tables and writes bench-results.json.
+full run takes about ten minutes on a shared 2-core machine: the scale section about five
+and a half of them, most of it loading the Firestore emulator (plus a minute and a half,
+once, to generate the SQLite stores). Prints the tables and writes bench-results.json.
 """
 
 from __future__ import annotations
