@@ -17,9 +17,14 @@ Figures (each with its baseline, measured in this run, and the ratio):
 4. Firestore round trips per new event and per duplicate, counted on the wire through the
    receiver (baseline: a read-then-write transaction, the usual way to insert-if-absent).
 5. peak RSS (VmHWM) of the server's worker process under the load of (1).
+6. scale (tests/bench/scale.py): reports, ``gridhook episodes --since 7d`` and
+   ``gridhook state`` over histories of 100,000 and 1,000,000 events on SQLite (generated
+   once, cached under var/bench/) and 10,000 on the Firestore emulator, with the RPCs.
 
 Sizes come from the options below or GRIDHOOK_BENCH_* environment variables; the default
-full run takes about two to three minutes. Prints a table and writes bench-results.json.
+full run takes about ten minutes on a shared 2-core machine: the scale section about five
+and a half of them, most of it loading the Firestore emulator (plus a minute and a half,
+once, to generate the SQLite stores). Prints the tables and writes bench-results.json.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.load import AUTH_HEADERS, Request, bench_bodies, bench_payload, send_all
+from tests.bench.scale import bench_scale, scale_table
 from tests.harness import (
     FUNCTIONS,
     REPO,
@@ -60,6 +66,16 @@ SEED_DOC = REPO / "tests" / "fixtures" / "seed-monitoring-power-events.txt"
 SEED_SOURCE = Path(__file__).with_name("seed_receiver.py")
 MAIN_SOURCE = FUNCTIONS / "main.py"
 RESULTS = REPO / "bench-results.json"
+
+SECTIONS = (
+    "throughput",
+    "cold_start",
+    "import",
+    "validation",
+    "round_trips",
+    "reliability",
+    "scale",
+)
 
 TARGETS = {
     "throughput_ratio_sqlite": 0.8,
@@ -112,8 +128,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default=os.environ.get("GRIDHOOK_BENCH_ONLY", ""),
-        help="comma list of sections: "
-        "throughput,cold_start,import,validation,round_trips,reliability",
+        help=f"comma list of sections: {','.join(SECTIONS)}",
+    )
+    p.add_argument(
+        "--scale-events",
+        default=os.environ.get("GRIDHOOK_BENCH_SCALE_EVENTS", "100000,1000000"),
+        help="comma list of SQLite history sizes for the scale section "
+        "(GRIDHOOK_BENCH_SCALE_EVENTS, 100000,1000000)",
+    )
+    p.add_argument(
+        "--scale-firestore-events",
+        type=int,
+        default=_env_int("GRIDHOOK_BENCH_SCALE_FIRESTORE_EVENTS", 10000),
+        help="history size on the Firestore emulator; 0 skips it "
+        "(GRIDHOOK_BENCH_SCALE_FIRESTORE_EVENTS, 10000)",
+    )
+    p.add_argument(
+        "--scale-runs",
+        type=int,
+        default=_env_int("GRIDHOOK_BENCH_SCALE_RUNS", 5),
+        help="measured runs of each scale figure; the median is reported "
+        "(GRIDHOOK_BENCH_SCALE_RUNS, 5)",
     )
     p.add_argument(
         "--reliability-requests",
@@ -757,11 +792,11 @@ def table(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sections = (
-        set(args.only.split(","))
-        if args.only
-        else {"throughput", "cold_start", "import", "validation", "round_trips", "reliability"}
-    )
+    sections = set(args.only.split(",")) if args.only else set(SECTIONS)
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
+    scale_sizes = [int(n) for n in args.scale_events.split(",") if n.strip()]
     started = time.perf_counter()
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -772,6 +807,9 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": args.concurrency,
             "cold_runs": args.cold_runs,
             "import_runs": args.import_runs,
+            "scale_events": scale_sizes,
+            "scale_firestore_events": args.scale_firestore_events,
+            "scale_runs": args.scale_runs,
         },
         "seed": check_seed_copy(),
     }
@@ -802,14 +840,28 @@ def main(argv: list[str] | None = None) -> int:
         if "reliability" in sections and args.reliability_requests > 0:
             print(f"reliability at {args.reliability_requests} requests …", flush=True)
             results["reliability"] = bench_reliability(args.reliability_requests)
+        if "scale" in sections and (scale_sizes or args.scale_firestore_events):
+            print("scale …", flush=True)
+            results["scale"] = bench_scale(
+                scale_sizes,
+                args.scale_firestore_events,
+                args.scale_runs,
+                cli_runs=max(3, args.scale_runs // 2),
+                emulator_host=emulator.host,
+            )
     finally:
         emulator.stop()
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["duration_s"] = round(time.perf_counter() - started, 1)
     text, rows = table(results)
     results["table"] = rows
-    print()
-    print(text)
+    if rows:
+        print()
+        print(text)
+    if "scale" in results:
+        scale_text, results["scale"]["table"] = scale_table(results["scale"])
+        print()
+        print(scale_text)
     print(f"\n{results['duration_s']} s; results in {args.output}")
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0

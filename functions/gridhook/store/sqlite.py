@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,30 @@ _EVENT_COLUMNS = (
     "event_id, received_at, event, feed_tag, correlation_id, start_time, end_time, "
     "target_w, prev_target_w, calculated_w, compliant, payload"
 )
+
+
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _event_row(event: StoredEvent) -> tuple[Any, ...]:
+    """An event as the values of one row of ``events``, in ``_EVENT_COLUMNS`` order."""
+    return (
+        event.event_id,
+        _ts(event.received_at),
+        event.event,
+        event.feed_tag,
+        event.correlation_id,
+        _ts(event.start_time),
+        _ts(event.end_time),
+        event.target_w,
+        event.prev_target_w,
+        event.calculated_w,
+        None if event.compliant is None else int(event.compliant),
+        json.dumps(event.payload, ensure_ascii=False, allow_nan=False),
+    )
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -238,26 +263,27 @@ class SQLiteEventStore:
     # -- events ---------------------------------------------------------------------
 
     def add_event(self, event: StoredEvent) -> AddOutcome:
-        cursor = self._execute(
-            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (event_id) DO NOTHING",
-            (
-                event.event_id,
-                _ts(event.received_at),
-                event.event,
-                event.feed_tag,
-                event.correlation_id,
-                _ts(event.start_time),
-                _ts(event.end_time),
-                event.target_w,
-                event.prev_target_w,
-                event.calculated_w,
-                None if event.compliant is None else int(event.compliant),
-                json.dumps(event.payload, ensure_ascii=False, allow_nan=False),
-            ),
-            write=True,
-        )
+        cursor = self._execute(_INSERT_EVENT, _event_row(event), write=True)
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
+
+    def add_events(self, events: Iterable[StoredEvent]) -> int:
+        """Insert each event unless one with its id exists, all in one transaction; returns
+        how many were new. For loading history in bulk (benchmarks, imports): the receiver
+        stores one event per request with ``add_event``. On an error nothing is kept."""
+        try:
+            conn = self._connection()
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor = conn.executemany(_INSERT_EVENT, map(_event_row, events))
+                    added = cursor.rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store at {self.path}: {exc}") from exc
+        return added
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         row = self._execute(
