@@ -33,7 +33,7 @@ test: $(VENV)/.installed emulator
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-## bench: speed, cold start, memory and store round trips; prints a table, writes bench-results.json
+## bench: speed, cold start, memory, store round trips, reports at 1M events; prints tables, writes bench-results.json
 bench: $(VENV)/.installed emulator
 	$(PY) -m tests.bench
 
