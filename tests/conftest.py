@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gridhook.store import EventStore, open_store
 from tests.harness import FirestoreEmulator
+
+# Hypothesis profiles, chosen by GRIDHOOK_HYPOTHESIS_PROFILE (or pytest --hypothesis-profile).
+# "ci", the default (so `make test`): the same examples every run, no example database, so a
+# run never fails by chance; a failure prints the blob that reproduces it. "dev": new random
+# examples each run, failures kept in .hypothesis/ and replayed first. Neither has a deadline
+# or the too_slow health check: both are timed, and this machine is shared. A test's own
+# @settings(...) overrides only what it names (a suppress_health_check list replaces this one).
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_UNTIMED)
+settings.register_profile("dev", **_UNTIMED)
+settings.load_profile(os.environ.get("GRIDHOOK_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

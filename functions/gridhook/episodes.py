@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from gridhook.events import StoredEvent, rfc3339
 from gridhook.state import chain_times, episode_key, ramp_direction, ramp_instances
@@ -45,6 +46,7 @@ EPISODE_STATUSES = ("complete", "in_progress", "stalled", "partial")
 LOOK_AROUND_EVENTS = 50
 
 _PAGE = 1000
+_T = TypeVar("_T", bound=tuple[Any, ...])
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -243,8 +245,11 @@ def derive_episodes(
     for groups in by_feed.values():
         groups.sort(key=lambda g: (g.opened_at, g.episode_id))
         candidates = _Candidates(groups)
-        for index, group in enumerate(groups):
-            episodes.append(_judge(group, candidates.stops(index), now, deadline))
+        for index, group in enumerate(groups):  # oldest first: their take-backs stop newer ones
+            stops = candidates.stops(index)
+            walk = _walk(group, stops)
+            candidates.took_back(index, walk.took_back)
+            episodes.append(_judge(group, stops, walk, now, deadline))
     episodes.sort(key=lambda e: (e.started_at, e.episode_id))
     return episodes
 
@@ -306,6 +311,12 @@ def _group(
         elif not has_closing and _same(ramp.prev_w, target) and not _same(ramp.target_w, target):
             ramp = _Ramp("closing", ramp.direction, start, end)
             has_closing = True
+        elif _continues(ramps[-1], ramp, target):
+            # The ramp under way, restated (to the target from the target): its end is the
+            # end of that ramp; its start is a repeat.
+            ramps[-1] = _Ramp(ramps[-1].role, ramps[-1].direction, ramps[-1].start, ramp.end)
+            ignored.extend(e for e in ramp.events if e is not ramp.end)
+            continue
         else:
             ignored.extend(ramp.events)
             continue
@@ -323,6 +334,20 @@ def _group(
         events=tuple(kept),
         opened_at=min(e.received_at for e in kept),
         last_at=max(e.received_at for e in members),
+    )
+
+
+def _continues(under_way: _Ramp, ramp: _Ramp, target: float | None) -> bool:
+    """Whether ``ramp`` restates ``under_way``, a ramp to the target not yet ended: same
+    direction, to the target from the target. The simulator sends one when an override to
+    the default ends before the load got there (the default is then still the target)."""
+    return (
+        under_way.role != "closing"
+        and under_way.end is None
+        and ramp.end is not None
+        and ramp.direction == under_way.direction
+        and _same(ramp.target_w, target)
+        and _same(ramp.prev_w, target)
     )
 
 
@@ -346,55 +371,63 @@ def _repeat_flag(extra: StoredEvent, kept: list[StoredEvent]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Stop:
-    """A ramp of another episode that takes the feed away from this one's target."""
+    """Another episode taking the feed: a ramp of a newer one, or an older one taking it back."""
 
-    at: datetime  # when it began, as received (a newer episode: when it opened)
-    event: StoredEvent  # its first event in the order they happened
+    at: datetime  # when, as received (a newer episode: when it opened)
+    event: StoredEvent  # the event that did it (a ramp: its first in the order they happened)
     group: _Group
 
 
 class _Candidates:
-    """Every ramp and event of a feed that could take the feed from one of its episodes,
-    by receipt, so each episode looks only at its own stretch of time (not at every other
-    episode: a year of them must not cost a year squared)."""
+    """Every ramp of a feed that could take the feed from one of its episodes, by receipt,
+    and every take-back found so far, so each episode looks only at its own stretch of time
+    (not at every other episode: a year of them must not cost a year squared)."""
 
     def __init__(self, groups: list[_Group]) -> None:
         self.groups = groups
-        # (at, group index, number, event, is_ramp_start): a ramp of a newer episode stops
-        # an older one; an event of an older one may take the feed back from a newer one.
-        items: list[tuple[datetime, int, int, StoredEvent, bool]] = []
+        # (at, group index, number, event): a ramp of a newer episode stops an older one.
+        ramps: list[tuple[datetime, int, int, StoredEvent]] = []
         for index, group in enumerate(groups):
             for number, ramp in enumerate(group.ramps):
                 began = group.opened_at if number == 0 else min(e.received_at for e in ramp.events)
-                items.append((began, index, number, ramp.first, True))
-            for number, e in enumerate((*group.events, *group.ignored)):
-                items.append((e.received_at, index, 100 + number, e, False))
+                ramps.append((began, index, number, ramp.first))
         # Ties: an episode's own order, not its event ids, says which of its ramps was first.
-        items.sort(key=lambda item: item[:3])
-        self.items = items
-        self.times = [item[0] for item in items]
+        ramps.sort(key=lambda item: item[:3])
+        self.ramps = ramps
+        # (at, group index, number, stop): when an older episode took the feed back.
+        self.take_backs: list[tuple[datetime, int, int, _Stop]] = []
+
+    def took_back(self, index: int, moments: list[tuple[datetime, StoredEvent]]) -> None:
+        """Record when ``groups[index]`` took the feed back: that ends whichever newer
+        episode held it then, even one whose own hand-back was never received."""
+        for number, (at, event) in enumerate(moments):
+            stop = _Stop(at, event, self.groups[index])
+            bisect.insort(self.take_backs, (at, index, number, stop), key=lambda item: item[:3])
 
     def stops(self, index: int) -> list[_Stop]:
         """What takes the feed from ``groups[index]`` while its events arrive, and the first
-        after its last: any ramp of an episode opened after it, and an event of an older one
-        that goes back to its own target from this one's (a nested target ended)."""
+        after its last: any ramp of an episode opened after it, and any take-back by an older
+        one (recorded before: episodes are walked oldest first)."""
         this = self.groups[index]
+        newer = (
+            (at, other, number, _Stop(at, event, self.groups[other]))
+            for at, other, number, event in _from(self.ramps, this.opened_at)
+            if other > index
+        )
+        older = (item for item in _from(self.take_backs, this.opened_at) if item[1] < index)
         stops: list[_Stop] = []
-        for at, other_index, _, event, is_ramp in self.items[
-            bisect.bisect_left(self.times, this.opened_at) :
-        ]:
-            other = self.groups[other_index]
-            newer = other_index > index and is_ramp
-            back = (
-                other_index < index
-                and not is_ramp
-                and _takes_back(event, other.opening.target_w, this.opening.target_w)
-            )
-            if newer or back:
-                stops.append(_Stop(at, event, other))
-                if at > this.last_at:
-                    break  # nothing of this episode's comes after it
+        for at, _, _, stop in heapq.merge(newer, older, key=lambda item: item[:3]):
+            stops.append(stop)
+            if at > this.last_at:
+                break  # nothing of this episode's comes after it
         return stops
+
+
+def _from(items: list[_T], moment: datetime) -> Iterator[_T]:
+    """The items (tuples sorted by their first, a time) from ``moment`` on, read lazily: a
+    caller that stops early must not pay for the rest of the feed's history."""
+    first = bisect.bisect_left(items, moment, key=lambda item: item[0])
+    return (items[i] for i in range(first, len(items)))
 
 
 def _takes_back(event: StoredEvent, own_target: float | None, from_target: float | None) -> bool:
@@ -415,6 +448,10 @@ class _Walk:
     held: float = 0.0
     held_known: bool = True
     late: list[str] = field(default_factory=list)
+    # While stopped: the targets of every episode that had the feed since (one of them
+    # may have handed it on without a received event: a redelivery-identical payload).
+    holders: list[float | None] = field(default_factory=list)
+    took_back: list[tuple[datetime, StoredEvent]] = field(default_factory=list)
 
 
 def _walk(group: _Group, stops: list[_Stop]) -> _Walk:
@@ -432,18 +469,22 @@ def _walk(group: _Group, stops: list[_Stop]) -> _Walk:
         if stop is not None:
             if walk.active and moment >= group.opened_at:
                 walk.active, walk.stopper = False, stop
+                walk.holders = [stop.group.opening.target_w]
                 _stop_holding(walk, moment)
+            elif not walk.active:
+                walk.holders.append(stop.group.opening.target_w)
             continue
         ramp = role_of.get(event.event_id)  # None: a repeat, already flagged
         if not walk.active:
             assert walk.stopper is not None
-            if not _takes_back(event, target_w, walk.stopper.group.opening.target_w):
+            if not any(_takes_back(event, target_w, held_by) for held_by in walk.holders):
                 if ramp is not None:
                     walk.late.append(_late_flag(event, walk.stopper))
                     if ramp.role == "opening" and event is ramp.end:
                         walk.held_known = False  # reached before it was replaced: when?
                 continue
             walk.active, walk.stopper = True, None  # back to this episode's target
+            walk.took_back.append((moment, event))
             walk.holding_since, walk.hold_from_start = moment, event.event.startswith("start_")
         if ramp is None:
             continue
@@ -462,10 +503,11 @@ def _walk(group: _Group, stops: list[_Stop]) -> _Walk:
     return walk
 
 
-def _judge(group: _Group, stops: list[_Stop], now: datetime, deadline: timedelta) -> Episode:
+def _judge(
+    group: _Group, stops: list[_Stop], walk: _Walk, now: datetime, deadline: timedelta
+) -> Episode:
     opening, closing = group.opening, group.closing
     target_w = opening.target_w
-    walk = _walk(group, stops)
 
     def follower(ramp: _Ramp) -> StoredEvent | None:
         """What came after a ramp: its episode's next ramp (in the order they happened),

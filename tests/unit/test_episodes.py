@@ -416,6 +416,60 @@ def test_an_override_to_the_default_hands_the_feed_back() -> None:
     assert c1.constrained_seconds == 300 + 100  # ...that gave it the feed back at 900
 
 
+def test_a_take_back_ends_the_newer_target_even_when_its_own_hand_back_was_not_stored() -> None:
+    # c1 holds 3 MW; o1 lifts it to the default; c2 (3 MW) takes over from o1. o1's hand-back
+    # when c2 ended was byte-identical to its first event, so stored once (not here). c1's
+    # take-back from o1's default at 1180 says the feed has moved on from c2 too.
+    c1 = dict(corr="c1", target=3.0, prev=10.0, end=None)
+    srd, erd = ev("start_ramp_down", 0, calc=10.0, **c1), ev("end_ramp_down", 420, **c1)
+    lift = ev("start_ramp_up", 1000, corr="o1", target=10.0, prev=3.0, calc=3.0, end=1180)
+    c2 = dict(corr="c2", target=3.0, prev=10.0, start=1060, end=1120)
+    c2_srd, c2_erd = ev("start_ramp_down", 1060, calc=4.0, **c2), ev("end_ramp_down", 1110, **c2)
+    back = ev("start_ramp_down", 1180, calc=4.0, **c1)  # its end: c1's first, stored once
+    first, override, second = derive([srd, erd, lift, c2_srd, c2_erd, back], now=at(1300))
+    assert (override.superseded_by, second.superseded_by) == (second.episode_id, first.episode_id)
+    assert (second.status, second.open, second.ended_at) == ("complete", False, at(1180))
+    assert (first.status, first.open, first.superseded_by) == ("in_progress", True, None)
+    assert first.constrained_seconds == (1000 - 420) + (1300 - 1180)
+
+
+def test_an_outer_target_takes_the_feed_back_from_whichever_nested_one_held_it_last() -> None:
+    # c2 (5 MW) nested in c1 (6.5 MW), c3 (3 MW) nested in c2 but outlasting it: when c2
+    # ends c3 keeps the feed (no event); when c3 ends c1 comes back from c3's 3 MW.
+    c1 = dict(corr="c1", start=0, end=6000)
+    srd, erd = ev("start_ramp_down", 0, **c1), ev("end_ramp_down", 200, **c1)
+    c2 = dict(corr="c2", target=5.0, prev=6.5, start=1000, end=3000)
+    c3 = dict(corr="c3", target=3.0, prev=5.0, start=2000, end=4000)
+    nested = [ev("start_ramp_down", 1000, **c2), ev("end_ramp_down", 1090, **c2)]
+    nested += [ev("start_ramp_down", 2000, **c3), ev("end_ramp_down", 2120, **c3)]
+    back = dict(corr="c1", target=6.5, prev=3.0, start=0, end=6000)
+    back_events = [ev("start_ramp_up", 4000, **back), ev("end_ramp_up", 4210, **back)]
+    up = dict(corr="c1", target=10.0, prev=6.5, start=6000, end=None)
+    closing = [ev("start_ramp_up", 6000, **up), ev("end_ramp_up", 6210, **up)]
+    outer, middle, inner = derive([srd, erd, *nested, *back_events, *closing])
+    assert (middle.superseded_by, inner.superseded_by) == (inner.episode_id, outer.episode_id)
+    assert inner.ended_at == at(4000)
+    assert (outer.status, outer.superseded_by, outer.flags) == ("complete", None, ())
+    assert outer.constrained_seconds == (1000 - 200) + (6000 - 4210)
+
+
+def test_a_restated_ramp_to_the_target_ends_the_ramp_under_way() -> None:
+    # o1 lifts the load from 3 MW to the 8 MW default; it ends on the way up, so DPS (the
+    # simulator) restates the ramp "from 8 MW to 8 MW": that end is o1's ramp's end.
+    o1 = dict(corr="o1", target=8.0)
+    sru = ev("start_ramp_up", 0, prev=3.0, calc=3.0, start=0, end=60, **o1)
+    again = ev("start_ramp_up", 60, prev=8.0, calc=4.0, start=60, end=None, **o1)
+    eru = ev("end_ramp_up", 300, prev=8.0, calc=8.0, start=60, end=None, **o1)
+    e = one([sru, again, eru], now=at(400))
+    assert [x.event_id for x in e.events] == [sru.event_id, eru.event_id]
+    assert e.ignored_events == (again,)
+    assert (e.status, e.missing, e.compliant, e.ramp_up_seconds) == ("in_progress", (), True, 300)
+    assert e.constrained_seconds == 100
+    assert [f.split(" (")[0] for f in e.flags] == ["repeated: a second start_ramp_up"]
+    # Without its end the restatement changes nothing: the ramp is still under way.
+    assert one([sru, again], now=at(400)).ramp_up_ended_at is None
+
+
 def test_a_raise_then_back_to_the_default_closes_an_increase() -> None:
     # c1 holds 6.5 MW; c2 allows 8 MW (an increase), then ends: up again, to the default.
     sru = ev("start_ramp_up", 0, corr="c2", target=8.0, prev=6.5, calc=6.5, end=600)
