@@ -1062,7 +1062,8 @@ BOOLEAN_FIELDS = {"compliant"}
 
 
 def code_log_fields() -> set[str]:
-    """Every jsonPayload key the functions log: ``log_event(..., key=…)`` keywords,
+    """Every jsonPayload key the functions log: ``log_event(..., key=…)`` and
+    ``log_request(..., key=…)`` keywords (those a request line adds itself too),
     ``extra={"fields": {key: …}}`` keys, and the keys every line has."""
     found = set(LOG_LINE_KEYS)
     for name in OUTCOME_SOURCES:
@@ -1073,6 +1074,9 @@ def code_log_fields() -> set[str]:
                 called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if called == "log_event":
                     found |= {kw.arg for kw in node.keywords if kw.arg}
+                elif called == "log_request":
+                    found |= {kw.arg for kw in node.keywords if kw.arg} - {"started"}
+                    found |= {"latency_ms", "httpRequest"}
             elif isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
                     if (
