@@ -10,18 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from gridhook.cli.events import add_store_argument, parse_when
+from gridhook.cli.events import add_store_argument, opened_store, parse_when
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.episodes import EPISODE_STATUSES
 
 if TYPE_CHECKING:
     from gridhook.episodes import Episode
-    from gridhook.store import EventStore, LoadSample
+    from gridhook.store import LoadSample
 
 __all__ = ["register"]
 
@@ -119,7 +117,7 @@ def _episodes(args: argparse.Namespace) -> int:
     default_since = _EPOCH if args.correlation_id else now - timedelta(days=7)
     since, until = _range(args.since, args.until, default_since, now)
     assert until is not None  # defaults to now
-    with _store(args.store) as store:
+    with opened_store(args.store) as store:
         try:
             episodes = load_episodes(
                 store,
@@ -210,7 +208,7 @@ def _samples(args: argparse.Namespace) -> int:
     fmt = _choice("--format", args.format, _FORMATS)
     now, _ = _configure_clock(with_ramp_deadline=False)
     since, until = _range(args.since, args.until, now - timedelta(hours=24), None)
-    with _store(args.store) as store:
+    with opened_store(args.store) as store:
         try:
             query = SampleQuery(feed_tag=args.feed, since=since, until=until, limit=1000)
             samples = list(iter_samples(store, query))
@@ -295,20 +293,6 @@ def _parse(flag: str, text: str) -> datetime:
         return parse_when(text)
     except argparse.ArgumentTypeError as exc:
         raise _error(f"{flag}: {exc}") from None
-
-
-@contextmanager
-def _store(url: str) -> Iterator[EventStore]:
-    from gridhook.store import StoreError, open_store
-
-    try:
-        store = open_store(url)
-    except (ValueError, StoreError) as exc:
-        raise _error(str(exc)) from None
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _filters(args: argparse.Namespace) -> str:

@@ -16,7 +16,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from gridhook.cli.events import add_store_argument
+from gridhook.cli.events import add_store_argument, opened_store
 
 __all__ = ["register"]
 
@@ -49,7 +49,7 @@ def _report(args: argparse.Namespace) -> int:
     from gridhook.report import build_report, render
     from gridhook.report.params import BadParameter, parse_range, parse_tag
     from gridhook.settings import ConfigError, load_settings
-    from gridhook.store import StoreError, open_store
+    from gridhook.store import StoreError
 
     try:
         settings = load_settings({k: os.environ[k] for k in _SETTINGS if k in os.environ})
@@ -64,8 +64,7 @@ def _report(args: argparse.Namespace) -> int:
         feed = None if args.feed is None else parse_tag("feed", args.feed)
     except BadParameter as exc:
         raise CommandError(f"--{exc.name}: {exc.message}") from None
-    try:
-        store = open_store(args.store)
+    with opened_store(args.store) as store:
         try:
             report = build_report(
                 store,
@@ -75,10 +74,8 @@ def _report(args: argparse.Namespace) -> int:
                 now=now,
                 ramp_deadline=timedelta(seconds=settings.ramp_deadline_seconds),
             )
-        finally:
-            store.close()
-    except (StoreError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
+        except (StoreError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
     renderer = {"html": render.render_html, "json": render.render_json, "csv": render.render_csv}
     text = renderer[args.format](report)
     if args.output is None:
