@@ -34,6 +34,7 @@ from gridhook.report.params import (
     parse_tag,
     single_values,
 )
+from gridhook.report.render import CONTENT_SECURITY_POLICY
 from gridhook.settings import Settings, get_settings
 from gridhook.store import EventStore, StoreError, open_store
 
@@ -49,10 +50,9 @@ _ROUTES = {
     "/episodes": ("since", "until", "feed", "status", "correlation_id"),
 }
 _JSON = "application/json"
-# Frame-ancestors only works as a header; the pages carry the rest of the policy too.
+# The pages' own policy, plus frame-ancestors, which only works as a header.
 _HTML_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
