@@ -154,11 +154,12 @@ def order_events(events: Iterable[StoredEvent]) -> list[StoredEvent]:
 
 def feed_state(events: Iterable[StoredEvent]) -> FeedState | None:
     """The state a feed is in after ``events`` (all of one feed); None without events."""
-    ordered = order_events(events)
-    if not ordered:
+    listed = list(events)
+    if not listed:
         return None
-    times = effective_times(ordered)
-    last = ordered[-1]
+    times = effective_times(listed)
+    # The last in the order they happened, as order_events sorts them.
+    last = max(listed, key=lambda e: (times[e.event_id], e.event_id))
     return FeedState(
         feed_tag=last.feed_tag or "",
         phase=last.phase,
