@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from gridhook.clock import DevClock
+from gridhook.events import rfc3339
 from simulator.faults import DropRule
 
 __all__ = ["FEEDS", "SCENARIO", "Curtailment", "DayPlan", "PlannedCurtailment", "plan_day"]
@@ -109,8 +110,8 @@ class PlannedCurtailment:
         return {
             "label": self.label,
             "feed_tag": self.feed_tag,
-            "start": _rfc3339(self.start),
-            "end": _rfc3339(self.end),
+            "start": rfc3339(self.start),
+            "end": rfc3339(self.end),
             "target_mw": self.target_mw,
             "default_mw": self.default_mw,
             "floor_mw": self.floor_mw,
@@ -144,8 +145,8 @@ class DayPlan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "day": self.day.isoformat(),
-            "start": _rfc3339(self.start),
-            "end": _rfc3339(self.end),
+            "start": rfc3339(self.start),
+            "end": rfc3339(self.end),
             "clock": str(self.clock),
             "ramp_rate_mw_per_minute": RAMP_RATE_MW_PER_MINUTE,
             "feeds": FEEDS["feeds"],
@@ -191,7 +192,3 @@ def plan_day(
 def _local(day: date, at: time) -> datetime:
     """`at` on `day` in the machine's time zone, as an aware UTC datetime."""
     return datetime.combine(day, at).astimezone().astimezone(UTC)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

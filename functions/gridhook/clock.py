@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from gridhook.events import rfc3339
+
 __all__ = ["DevClock", "configure", "now", "parse_dev_clock", "use"]
 
 
@@ -36,11 +38,7 @@ class DevClock:
         return self.sim_origin + timedelta(seconds=elapsed * self.speed)
 
     def __str__(self) -> str:
-        return f"{self.speed:g}@{_rfc3339(self.sim_origin)}@{_rfc3339(self.real_origin)}"
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return f"{self.speed:g}@{rfc3339(self.sim_origin)}@{rfc3339(self.real_origin)}"
 
 
 def parse_dev_clock(text: str) -> DevClock:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "PHASE_OF_EVENT",
@@ -126,6 +126,10 @@ class StoredEvent:
         }
 
 
+@overload
+def rfc3339(value: datetime) -> str: ...
+@overload
+def rfc3339(value: datetime | None) -> str | None: ...
 def rfc3339(value: datetime | None) -> str | None:
     """A datetime as RFC 3339 in UTC with a ``Z`` (None stays None)."""
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
