@@ -28,7 +28,7 @@ from gridhook import clock
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
-from gridhook.store import EventQuery, InvalidCursor, StoreError, iter_events, open_store
+from gridhook.store import EventQuery, StoreError, iter_events, open_store
 
 if TYPE_CHECKING:
     from gridhook.store import EventStore
@@ -267,7 +267,7 @@ def _events(args: argparse.Namespace) -> int:
     with opened_store(args.store) as store:
         try:
             events = list(islice(iter_events(store, query), args.limit))
-        except (StoreError, InvalidCursor) as exc:
+        except StoreError as exc:
             raise CommandError(str(exc)) from None
     _print(events, args.format)
     return 0
@@ -289,7 +289,7 @@ def _follow(args: argparse.Namespace) -> int:
                 while True:
                     time.sleep(args.interval)
                     out.write(follower.poll())
-            except (StoreError, InvalidCursor) as exc:
+            except StoreError as exc:
                 raise CommandError(str(exc)) from None
     except KeyboardInterrupt:
         return 0
