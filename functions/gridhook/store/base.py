@@ -26,6 +26,7 @@ __all__ = [
     "EventQuery",
     "EventStore",
     "InvalidCursor",
+    "KeyBound",
     "LoadSample",
     "Page",
     "QuarantinePage",
@@ -42,6 +43,8 @@ __all__ = [
     "iter_events",
     "iter_quarantined",
     "iter_samples",
+    "sort_key",
+    "sort_key_range",
     "sortable_timestamp",
     "utf8_prefix",
 ]
@@ -391,6 +394,37 @@ class EventStore(Protocol):
 def sortable_timestamp(value: datetime) -> str:
     """Fixed width, UTC, microseconds: lexical order is time order, so indexes sort right."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sort_key(at: datetime, item_id: str) -> str:
+    """``sortable_timestamp(at)|item_id``: the one string key by which the Firestore and
+    DynamoDB backends order and range every listing, (time, id) in lexical order."""
+    return f"{sortable_timestamp(at)}|{item_id}"
+
+
+#: One end of a sort_key range: (key, inclusive).
+KeyBound = tuple[str, bool]
+
+
+def sort_key_range(
+    since: datetime | None, until: datetime | None, cursor: str | None, newest_first: bool
+) -> tuple[KeyBound | None, KeyBound | None]:
+    """since (inclusive), until (exclusive) and a cursor as one sort_key range.
+
+    A bare timestamp sorts before every "timestamp|id" key of that time, so since and
+    until bound the time exactly. The cursor is a position: the page after it lies above
+    it oldest first, below it newest first; it narrows the range, never widens it.
+    """
+    lower: KeyBound | None = None if since is None else (sortable_timestamp(since), True)
+    upper: KeyBound | None = None if until is None else (sortable_timestamp(until), False)
+    if cursor is not None:
+        after = sort_key(*decode_cursor(cursor))
+        if newest_first:
+            if upper is None or after < upper[0]:
+                upper = (after, False)
+        elif lower is None or after >= lower[0]:
+            lower = (after, False)
+    return lower, upper
 
 
 def encode_cursor(event: StoredEvent) -> str:

@@ -64,6 +64,7 @@ from gridhook.store.base import (
     AlertRecord,
     DriftRecord,
     EventQuery,
+    KeyBound,
     LoadSample,
     Page,
     QuarantinedPayload,
@@ -72,10 +73,11 @@ from gridhook.store.base import (
     SampleQuery,
     StoreUnavailable,
     SubscriptionRecord,
-    decode_cursor,
     encode_cursor,
     encode_position,
     fit_quarantined,
+    sort_key,
+    sort_key_range,
     sortable_timestamp,
 )
 
@@ -116,8 +118,6 @@ _SUBSCRIPTIONS_PK = "SUBSCRIPTIONS"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Insert-if-absent, except that an expired item (TTL deletes lazily) may be replaced.
 _ABSENT_OR_EXPIRED = "attribute_not_exists(pk) OR #expires < :now"
-
-_Bound = tuple[str, bool]  # (sort_key value, inclusive)
 
 
 class DynamoDBEventStore:
@@ -281,8 +281,8 @@ class DynamoDBEventStore:
         index: str,
         partition: str,
         *,
-        lower: _Bound | None,
-        upper: _Bound | None,
+        lower: KeyBound | None,
+        upper: KeyBound | None,
         descending: bool,
         want: int,
         filters: dict[str, tuple[str, str]] | None = None,
@@ -395,7 +395,7 @@ class DynamoDBEventStore:
             index, partition = "by_feed", query.feed_tag
         else:
             index, partition = "by_kind", "EVENT"
-        lower, upper = _bounds(query.since, query.until, query.cursor, query.newest_first)
+        lower, upper = sort_key_range(query.since, query.until, query.cursor, query.newest_first)
         items = self._list(
             "query events",
             index,
@@ -458,7 +458,7 @@ class DynamoDBEventStore:
             "pk": _s(f"QUARANTINE#{item.quarantine_id}"),
             "sk": _s("QUARANTINE"),
             "kind": _s("QUARANTINE"),
-            "sort_key": _s(_sort_key(item.received_at, item.quarantine_id)),
+            "sort_key": _s(sort_key(item.received_at, item.quarantine_id)),
             "quarantine_id": _s(item.quarantine_id),
             "received_at": _s(sortable_timestamp(item.received_at)),
             **_expiry(item.expires_at),
@@ -489,7 +489,7 @@ class DynamoDBEventStore:
     def quarantined(
         self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
     ) -> QuarantinePage:
-        lower, upper = _bounds(None, None, cursor, newest_first)
+        lower, upper = sort_key_range(None, None, cursor, newest_first)
         items = self._list(
             "list quarantine",
             "by_kind",
@@ -531,7 +531,7 @@ class DynamoDBEventStore:
             "pk": _s(f"SAMPLE#{sample.sample_id}"),
             "sk": _s("SAMPLE"),
             "kind": _s("SAMPLE"),
-            "sort_key": _s(_sort_key(sample.sampled_at, sample.sample_id)),
+            "sort_key": _s(sort_key(sample.sampled_at, sample.sample_id)),
             "sample_feed": _s(sample.feed_tag),
             **_expiry(sample.expires_at),
             "record_json": _s(json.dumps(sample.to_dict())),
@@ -543,7 +543,7 @@ class DynamoDBEventStore:
             index, partition = "samples_by_feed", query.feed_tag
         else:
             index, partition = "by_kind", "SAMPLE"
-        lower, upper = _bounds(query.since, query.until, query.cursor, newest_first=False)
+        lower, upper = sort_key_range(query.since, query.until, query.cursor, newest_first=False)
         items = self._list(
             "list samples",
             index,
@@ -565,7 +565,7 @@ class DynamoDBEventStore:
             "pk": _s(f"ALERT#{record.alert_id}"),
             "sk": _s("ALERT"),
             "kind": _s("ALERT"),
-            "sort_key": _s(_sort_key(record.detected_at, record.alert_id)),
+            "sort_key": _s(sort_key(record.detected_at, record.alert_id)),
             "record_json": _s(json.dumps(record.to_dict())),
         }
         return self._insert("add alert", item, "attribute_not_exists(pk)")
@@ -622,7 +622,7 @@ class DynamoDBEventStore:
                 "pk": _s(f"DRIFT#{record.drift_id}"),
                 "sk": _s("DRIFT"),
                 "kind": _s("DRIFT"),
-                "sort_key": _s(_sort_key(record.detected_at, record.drift_id)),
+                "sort_key": _s(sort_key(record.detected_at, record.drift_id)),
                 "record_json": _s(json.dumps(record.to_dict())),
             },
         )
@@ -705,27 +705,6 @@ def _index_spec(name: str) -> dict[str, Any]:
     }
 
 
-def _bounds(
-    since: datetime | None, until: datetime | None, cursor: str | None, newest_first: bool
-) -> tuple[_Bound | None, _Bound | None]:
-    """since (inclusive), until (exclusive) and a cursor as one sort_key range.
-
-    A bare timestamp sorts before every "timestamp|id" key of that time, so since and
-    until bound the receipt time exactly. The cursor is a position: the page after it
-    lies above it oldest first, below it newest first.
-    """
-    lower: _Bound | None = None if since is None else (sortable_timestamp(since), True)
-    upper: _Bound | None = None if until is None else (sortable_timestamp(until), False)
-    if cursor is not None:
-        after = _sort_key(*decode_cursor(cursor))
-        if newest_first:
-            if upper is None or after < upper[0]:
-                upper = (after, False)
-        elif lower is None or after >= lower[0]:
-            lower = (after, False)
-    return lower, upper
-
-
 def _quarantined(item: dict[str, Any]) -> QuarantinedPayload:
     replayed_at = item.get("replayed_at")
     replayed_event_id = item.get("replayed_event_id")
@@ -765,10 +744,6 @@ def _number(value: float) -> dict[str, str]:
     return {"S": repr(value)}
 
 
-def _sort_key(received_at: datetime, event_id: str) -> str:
-    return f"{sortable_timestamp(received_at)}|{event_id}"
-
-
 def _dt(value: dict[str, str]) -> datetime:
     return datetime.fromisoformat(value["S"])
 
@@ -778,7 +753,7 @@ def _event_item(event: StoredEvent) -> dict[str, Any]:
         "pk": _s(f"EVENT#{event.event_id}"),
         "sk": _s("EVENT"),
         "kind": _s("EVENT"),
-        "sort_key": _s(_sort_key(event.received_at, event.event_id)),
+        "sort_key": _s(sort_key(event.received_at, event.event_id)),
         "event_id": _s(event.event_id),
         "received_at": _s(sortable_timestamp(event.received_at)),
         "event": _s(event.event),

@@ -41,6 +41,7 @@ from gridhook.store.base import (
     AlertRecord,
     DriftRecord,
     EventQuery,
+    KeyBound,
     LoadSample,
     Page,
     QuarantinedPayload,
@@ -49,11 +50,11 @@ from gridhook.store.base import (
     SampleQuery,
     StoreUnavailable,
     SubscriptionRecord,
-    decode_cursor,
     encode_cursor,
     encode_position,
     fit_quarantined,
-    sortable_timestamp,
+    sort_key,
+    sort_key_range,
 )
 
 __all__ = ["COLLECTIONS", "DOCUMENT_MAX_BYTES", "QUARANTINE_MAX_BYTES", "FirestoreEventStore"]
@@ -81,8 +82,6 @@ _TRANSIENT = if_exception_type(
 )
 # Listings that skip expired documents read at least this many a query.
 _FILTERED_BATCH = 100
-
-_Bound = tuple[str, str]  # (operator, sort_key value)
 
 
 class FirestoreEventStore:
@@ -157,8 +156,8 @@ class FirestoreEventStore:
         what: str,
         query: Any,
         *,
-        lower: _Bound | None,
-        upper: _Bound | None,
+        lower: KeyBound | None,
+        upper: KeyBound | None,
         descending: bool,
         want: int,
         keep: Any = None,
@@ -172,9 +171,11 @@ class FirestoreEventStore:
         while True:
             q = query
             if lower is not None:
-                q = q.where(filter=firestore.FieldFilter("sort_key", *lower))
+                operator = ">=" if lower[1] else ">"
+                q = q.where(filter=firestore.FieldFilter("sort_key", operator, lower[0]))
             if upper is not None:
-                q = q.where(filter=firestore.FieldFilter("sort_key", *upper))
+                operator = "<=" if upper[1] else "<"
+                q = q.where(filter=firestore.FieldFilter("sort_key", operator, upper[0]))
             direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
             batch = want - len(found) if keep is None else max(want - len(found), _FILTERED_BATCH)
             docs = self._call(what, q.order_by("sort_key", direction=direction).limit(batch).get)
@@ -188,9 +189,9 @@ class FirestoreEventStore:
                 return found
             last = docs[-1].get("sort_key")
             if descending:
-                upper = ("<", last)
+                upper = (last, False)
             else:
-                lower = (">", last)
+                lower = (last, False)
 
     # -- events ---------------------------------------------------------------------
 
@@ -213,7 +214,7 @@ class FirestoreEventStore:
             q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
         if query.correlation_id is not None:
             q = q.where(filter=firestore.FieldFilter("correlation_id", "==", query.correlation_id))
-        lower, upper = _bounds(query.since, query.until, query.cursor, query.newest_first)
+        lower, upper = sort_key_range(query.since, query.until, query.cursor, query.newest_first)
         docs = self._ranged(
             "query",
             q,
@@ -258,7 +259,7 @@ class FirestoreEventStore:
         item = fit_quarantined(item, QUARANTINE_MAX_BYTES)
         doc = {
             "quarantine_id": item.quarantine_id,
-            "sort_key": _sort_key(item.received_at, item.quarantine_id),
+            "sort_key": sort_key(item.received_at, item.quarantine_id),
             "received_at": item.received_at,
             "expires_at": item.expires_at,  # the TTL policy deletes by this (firestore.tf)
             "reason": item.reason,
@@ -283,7 +284,7 @@ class FirestoreEventStore:
         self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
     ) -> QuarantinePage:
         now = datetime.now(UTC)
-        lower, upper = _bounds(None, None, cursor, newest_first)
+        lower, upper = sort_key_range(None, None, cursor, newest_first)
         docs = self._ranged(
             "list quarantine",
             self._quarantine,
@@ -315,7 +316,7 @@ class FirestoreEventStore:
     def add_sample(self, sample: LoadSample) -> AddOutcome:
         doc = {
             "sample_id": sample.sample_id,
-            "sort_key": _sort_key(sample.sampled_at, sample.sample_id),
+            "sort_key": sort_key(sample.sampled_at, sample.sample_id),
             "feed_tag": sample.feed_tag,
             "sampled_at": sample.sampled_at,
             "calculated_w": sample.calculated_w,
@@ -331,7 +332,7 @@ class FirestoreEventStore:
         q: Any = self._samples
         if query.feed_tag is not None:
             q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
-        lower, upper = _bounds(query.since, query.until, query.cursor, newest_first=False)
+        lower, upper = sort_key_range(query.since, query.until, query.cursor, newest_first=False)
         docs = self._ranged(
             "list samples",
             q,
@@ -352,7 +353,7 @@ class FirestoreEventStore:
     def add_alert(self, record: AlertRecord) -> AddOutcome:
         doc = {
             "alert_id": record.alert_id,
-            "sort_key": _sort_key(record.detected_at, record.alert_id),
+            "sort_key": sort_key(record.detected_at, record.alert_id),
             "kind": record.kind,
             "detected_at": record.detected_at,
             "message": record.message,
@@ -408,27 +409,6 @@ class FirestoreEventStore:
         self._client.close()
 
 
-def _bounds(
-    since: datetime | None, until: datetime | None, cursor: str | None, newest_first: bool
-) -> tuple[_Bound | None, _Bound | None]:
-    """since (inclusive), until (exclusive) and a cursor as one sort_key range.
-
-    A bare timestamp sorts before every "timestamp|id" key of that time, so ">= since"
-    and "< until" bound the receipt time exactly. The cursor is a position: the page
-    after it lies above it oldest first, below it newest first.
-    """
-    lower: _Bound | None = None if since is None else (">=", sortable_timestamp(since))
-    upper: _Bound | None = None if until is None else ("<", sortable_timestamp(until))
-    if cursor is not None:
-        after = _sort_key(*decode_cursor(cursor))
-        if newest_first:
-            if upper is None or after < upper[1]:
-                upper = ("<", after)
-        elif lower is None or after >= lower[1]:
-            lower = (">", after)
-    return lower, upper
-
-
 def _live(doc: dict[str, Any], now: datetime) -> bool:
     return _utc(doc["expires_at"]) >= now
 
@@ -471,13 +451,9 @@ def _alert(doc: dict[str, Any]) -> AlertRecord:
     )
 
 
-def _sort_key(received_at: datetime, event_id: str) -> str:
-    return f"{sortable_timestamp(received_at)}|{event_id}"
-
-
 def _to_doc(event: StoredEvent) -> dict[str, Any]:
     return {
-        "sort_key": _sort_key(event.received_at, event.event_id),
+        "sort_key": sort_key(event.received_at, event.event_id),
         "event_id": event.event_id,
         "received_at": event.received_at,
         "event": event.event,
