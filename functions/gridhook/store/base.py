@@ -90,12 +90,16 @@ class EventQuery:
     newest_first: bool = False
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_PAGE_SIZE:
-            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware")
+        _check_listing(self.limit, self.since, self.until)
+
+
+def _check_listing(limit: int, since: datetime | None, until: datetime | None) -> None:
+    """What every listing query needs: a page size within bounds and aware times."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {limit}")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +201,7 @@ class SampleQuery:
     cursor: str | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_PAGE_SIZE:
-            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, not {self.limit}")
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware")
+        _check_listing(self.limit, self.since, self.until)
 
 
 @dataclass(frozen=True, slots=True)
