@@ -686,9 +686,7 @@ def _reordered_flags(events: tuple[StoredEvent, ...]) -> list[str]:
     return flags
 
 
-def _late_flag(event: StoredEvent, stopper: _Stop | None) -> str:
-    if stopper is None:  # pragma: no cover - a late event always follows a stop
-        return f"late: {event.event} received after the feed moved on"
+def _late_flag(event: StoredEvent, stopper: _Stop) -> str:
     behind = _secs(event.received_at - stopper.at)
     label = stopper.group.correlation_id or stopper.group.episode_id
     return f"late: {event.event} received {format_duration(behind)} after {label} took the feed"
