@@ -230,13 +230,9 @@ class FirestoreEventStore:
     def latest_by_feed(self) -> dict[str, StoredEvent]:
         # Firestore has no DISTINCT: skip-scan the feed tags, one short query per feed.
         latest: dict[str, StoredEvent] = {}
-        last_tag: str | None = None
+        last_tag = ""  # sorts before every non-empty tag
         while True:
-            q: Any = self._events
-            if last_tag is not None:
-                q = q.where(filter=firestore.FieldFilter("feed_tag", ">", last_tag))
-            else:
-                q = q.where(filter=firestore.FieldFilter("feed_tag", ">", ""))
+            q = self._events.where(filter=firestore.FieldFilter("feed_tag", ">", last_tag))
             docs = self._call("query", q.order_by("feed_tag").limit(1).get)
             if not docs:
                 return latest
