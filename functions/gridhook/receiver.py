@@ -29,7 +29,7 @@ from gridhook.events import normalise
 from gridhook.parsing import BadPayload, parse_payload
 from gridhook.schema import violations
 from gridhook.settings import Settings, get_settings, parse_tokens
-from gridhook.store import AddOutcome, EventStore, QuarantinedPayload, StoreError, open_store
+from gridhook.store import AddOutcome, EventStore, LazyStore, QuarantinedPayload, StoreError
 
 __all__ = ["Receiver", "check_startup", "handle"]
 
@@ -85,19 +85,12 @@ class Receiver:
             )
         else:
             self._verifier = TokenVerifier(settings.webhook_tokens)
-        self._store = store
-        self._store_lock = threading.Lock()
+        self._store = LazyStore(
+            settings.store_url, timeout_seconds=settings.store_timeout_seconds, store=store
+        )
 
     def store(self) -> EventStore:
-        # Opened on first use and retried on the next request if that fails, so a
-        # store that is down at cold start costs 503s, not a crashed instance.
-        if self._store is None:
-            with self._store_lock:
-                if self._store is None:
-                    self._store = open_store(
-                        self.settings.store_url, timeout_seconds=self.settings.store_timeout_seconds
-                    )
-        return self._store
+        return self._store.get()
 
     def handle(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()

@@ -36,7 +36,7 @@ from gridhook.report.params import (
 )
 from gridhook.report.render import CONTENT_SECURITY_POLICY
 from gridhook.settings import Settings, get_settings
-from gridhook.store import EventStore, StoreError, open_store
+from gridhook.store import EventStore, LazyStore, StoreError
 
 __all__ = ["ReportService", "check_startup", "handle"]
 
@@ -103,23 +103,16 @@ class ReportService:
 
     def __init__(self, settings: Settings, store: EventStore | None = None) -> None:
         self.settings = settings
-        self._store = store
-        self._store_lock = threading.Lock()
+        self._store = LazyStore(
+            settings.store_url, timeout_seconds=settings.store_timeout_seconds, store=store
+        )
 
     @property
     def ramp_deadline(self) -> timedelta:
         return timedelta(seconds=self.settings.ramp_deadline_seconds)
 
     def store(self) -> EventStore:
-        # Opened on first use and retried on the next request if that fails, so a store
-        # that is down at cold start costs 503s, not a crashed instance.
-        if self._store is None:
-            with self._store_lock:
-                if self._store is None:
-                    self._store = open_store(
-                        self.settings.store_url, timeout_seconds=self.settings.store_timeout_seconds
-                    )
-        return self._store
+        return self._store.get()
 
     def handle(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()

@@ -14,6 +14,7 @@ Firestore client or boto3.
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import parse_qsl
 
 from gridhook.store.base import (
@@ -44,6 +45,7 @@ __all__ = [
     "EventQuery",
     "EventStore",
     "InvalidCursor",
+    "LazyStore",
     "LoadSample",
     "Page",
     "QuarantinePage",
@@ -85,6 +87,30 @@ def open_store(url: str, *, timeout_seconds: float = 10.0) -> EventStore:
     if scheme == "dynamodb":
         return _open_dynamodb(rest, timeout_seconds)
     raise ValueError(f"unknown store scheme {scheme!r}: use sqlite://, firestore:// or dynamodb://")
+
+
+class LazyStore:
+    """The store a URL names, opened on first use (once, whichever thread comes first).
+
+    An HTTP function holds one: a store that is down at cold start then costs 503s until
+    it answers (opening is tried again on the next request), not a crashed instance.
+    """
+
+    def __init__(
+        self, url: str, *, timeout_seconds: float, store: EventStore | None = None
+    ) -> None:
+        self._url = url
+        self._timeout = timeout_seconds
+        self._store = store
+        self._lock = threading.Lock()
+
+    def get(self) -> EventStore:
+        """The open store; raises what ``open_store`` raises while it cannot be opened."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self._url, timeout_seconds=self._timeout)
+        return self._store
 
 
 _DYNAMODB_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
