@@ -20,7 +20,6 @@ __all__ = [
     "ENV_VARS",
     "ConfigError",
     "Settings",
-    "dev_clock_from_env",
     "get_settings",
     "load_settings",
     "parse_tokens",
@@ -128,13 +127,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "GRIDHOOK_RAMP_DEADLINE_SECONDS", 1800.0, 1.0, 7 * 86400.0
         ),
         sample_retention_days=_int(env, "GRIDHOOK_SAMPLE_RETENTION_DAYS", 400, low=1, high=3650),
-        dev_clock=dev_clock_from_env(env),
+        dev_clock=_dev_clock(env),
     )
 
 
-def dev_clock_from_env(environ: Mapping[str, str] | None = None) -> DevClock | None:
+def _dev_clock(env: Mapping[str, str]) -> DevClock | None:
     """GRIDHOOK_DEV_CLOCK parsed (None when unset); ConfigError names the variable."""
-    env = os.environ if environ is None else environ
     raw = env.get("GRIDHOOK_DEV_CLOCK", "").strip()
     if not raw:
         return None

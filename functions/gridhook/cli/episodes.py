@@ -8,12 +8,12 @@ gridhook's clock: GRIDHOOK_DEV_CLOCK makes ages like ``7d`` count in simulated t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from gridhook.cli.events import add_store_argument, opened_store, parse_when
+from gridhook import clock
+from gridhook.cli.events import add_store_argument, opened_store, parse_when, settings_from_env
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.episodes import EPISODE_STATUSES
 
@@ -113,7 +113,8 @@ def _episodes(args: argparse.Namespace) -> int:
 
     fmt = _choice("--format", args.format, _FORMATS)
     status = _choice("--status", args.status, EPISODE_STATUSES) if args.status else None
-    now, deadline = _configure_clock(with_ramp_deadline=True)
+    settings = settings_from_env("GRIDHOOK_DEV_CLOCK", "GRIDHOOK_RAMP_DEADLINE_SECONDS")
+    now = clock.now()
     default_since = _EPOCH if args.correlation_id else now - timedelta(days=7)
     since, until = _range(args.since, args.until, default_since, now)
     assert until is not None  # defaults to now
@@ -127,7 +128,7 @@ def _episodes(args: argparse.Namespace) -> int:
                 correlation_id=args.correlation_id,
                 status=status,
                 now=now,
-                ramp_deadline=deadline,
+                ramp_deadline=settings.ramp_deadline_seconds,
             )
         except StoreError as exc:
             raise _error(str(exc)) from None
@@ -206,7 +207,8 @@ def _samples(args: argparse.Namespace) -> int:
     from gridhook.store import SampleQuery, StoreError, iter_samples
 
     fmt = _choice("--format", args.format, _FORMATS)
-    now, _ = _configure_clock(with_ramp_deadline=False)
+    settings_from_env("GRIDHOOK_DEV_CLOCK")
+    now = clock.now()
     since, until = _range(args.since, args.until, now - timedelta(hours=24), None)
     with opened_store(args.store) as store:
         try:
@@ -255,24 +257,6 @@ def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise _error(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
     return value
-
-
-def _configure_clock(*, with_ramp_deadline: bool) -> tuple[datetime, float]:
-    """gridhook's clock (GRIDHOOK_DEV_CLOCK honoured) and GRIDHOOK_RAMP_DEADLINE_SECONDS."""
-    from gridhook import clock
-    from gridhook.settings import ConfigError, dev_clock_from_env, load_settings
-
-    try:
-        clock.configure(dev_clock_from_env())
-        deadline = 0.0
-        if with_ramp_deadline:
-            # Only the setting this command needs: others (tokens, NvGrid) are not its business.
-            name = "GRIDHOOK_RAMP_DEADLINE_SECONDS"
-            wanted = {name: os.environ[name]} if name in os.environ else {}
-            deadline = load_settings(wanted).ramp_deadline_seconds
-    except ConfigError as exc:
-        raise _error(str(exc)) from None
-    return clock.now(), deadline
 
 
 def _range(

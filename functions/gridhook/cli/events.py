@@ -31,6 +31,7 @@ from gridhook.settings import DEFAULT_STORE
 from gridhook.store import EventQuery, StoreError, iter_events, open_store
 
 if TYPE_CHECKING:
+    from gridhook.settings import Settings
     from gridhook.store import EventStore
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "opened_store",
     "parse_when",
     "register",
+    "settings_from_env",
 ]
 
 DEFAULT_LIMIT = 20
@@ -143,6 +145,21 @@ def opened_store(url: str) -> Iterator[EventStore]:
         yield store
     finally:
         store.close()
+
+
+def settings_from_env(*names: str) -> Settings:
+    """Settings from only these environment variables (a command that reads reports has no
+    business with webhook tokens or NvGrid credentials), with gridhook's clock configured
+    from them (GRIDHOOK_DEV_CLOCK, when named and set); a bad one is a CommandError."""
+    from gridhook.cli import CommandError
+    from gridhook.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings({name: os.environ[name] for name in names if name in os.environ})
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    clock.configure(settings.dev_clock)
+    return settings
 
 
 def parse_when(text: str) -> datetime:

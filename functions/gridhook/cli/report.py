@@ -11,12 +11,11 @@ GRIDHOOK_RAMP_DEADLINE_SECONDS decides when a ramp counts as stalled.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from gridhook.cli.events import add_store_argument, opened_store
+from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
 
 __all__ = ["register"]
 
@@ -48,14 +47,9 @@ def _report(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
     from gridhook.report import build_report, render
     from gridhook.report.params import BadParameter, parse_range, parse_tag
-    from gridhook.settings import ConfigError, load_settings
     from gridhook.store import StoreError
 
-    try:
-        settings = load_settings({k: os.environ[k] for k in _SETTINGS if k in os.environ})
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-    clock.configure(settings.dev_clock)
+    settings = settings_from_env(*_SETTINGS)
     now = clock.now()
     try:
         since, until = parse_range(
