@@ -242,7 +242,7 @@ class AlertRecord:
         return cls(
             alert_id=data["alert_id"],
             kind=data["kind"],
-            detected_at=_parse(data["detected_at"]) or datetime.now(UTC),
+            detected_at=datetime.fromisoformat(data["detected_at"]),
             message=data["message"],
             feed_tag=data.get("feed_tag"),
             correlation_id=data.get("correlation_id"),
@@ -325,7 +325,7 @@ class DriftRecord:
         return cls(
             drift_id=data["drift_id"],
             feed_tag=data["feed_tag"],
-            detected_at=_parse(data["detected_at"]) or datetime.now(UTC),
+            detected_at=datetime.fromisoformat(data["detected_at"]),
             message=data["message"],
             dps_view=dict(data.get("dps_view") or {}),
             our_view=dict(data.get("our_view") or {}),
