@@ -2,6 +2,7 @@
 
 import os
 
+import flask
 import functions_framework
 
 from gridhook import receiver
@@ -19,13 +20,13 @@ install_error_handlers(functions_framework.errorhandler)
 
 
 @functions_framework.http
-def receive_power_event(request):
+def receive_power_event(request: flask.Request) -> flask.Response:
     """DPS NvGrid power-event webhook: validate, store exactly once, acknowledge."""
     return receiver.handle(request)
 
 
 @functions_framework.http
-def reconcile_subscriptions(request):
+def reconcile_subscriptions(request: flask.Request) -> flask.Response:
     """Scheduled: make DPS's webhook registrations match ours and record drift."""
     from gridhook import jobs
 
@@ -33,7 +34,7 @@ def reconcile_subscriptions(request):
 
 
 @functions_framework.http
-def teardown_subscriptions(request):
+def teardown_subscriptions(request: flask.Request) -> flask.Response:
     """On demand: unregister every webhook this deployment registered."""
     from gridhook import jobs
 
@@ -41,7 +42,7 @@ def teardown_subscriptions(request):
 
 
 @functions_framework.http
-def power_report(request):
+def power_report(request: flask.Request) -> flask.Response:
     """Private, read-only: the control-room page, curtailment reports and episodes."""
     from gridhook import report_http
 
