@@ -28,11 +28,14 @@ class ControlRoom:
     recent_episodes: tuple[Episode, ...]  # newest first, at most RECENT_LIMIT
     recent_total: int  # episodes in RECENT_WINDOW, before the limit
     day: Report  # the last DAY_WINDOW, one timeline per feed
-    ramp_deadline_seconds: float
 
     @property
     def recent_window(self) -> timedelta:
         return RECENT_WINDOW
+
+    @property
+    def ramp_deadline_seconds(self) -> float:
+        return self.day.ramp_deadline_seconds
 
     def open_episode_of(self, feed_tag: str) -> Episode | None:
         return next((e for e in self.open_episodes if e.feed_tag == feed_tag), None)
@@ -77,5 +80,4 @@ def build_control_room(
         recent_episodes=tuple(newest_first[:RECENT_LIMIT]),
         recent_total=len(newest_first),
         day=day,
-        ramp_deadline_seconds=ramp_deadline.total_seconds(),
     )
