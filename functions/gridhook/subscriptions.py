@@ -658,9 +658,3 @@ def teardown(
         left=len(report.left),
     )
     return report
-
-
-def store_error_report(exc: StoreError) -> ReconcileReport:
-    report = ReconcileReport()
-    report.fail("unavailable", "store_unavailable", str(exc), "the store is unavailable; retry")
-    return report
