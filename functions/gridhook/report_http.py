@@ -202,7 +202,7 @@ class ReportService:
         return answer
 
     def _episodes(self, params: dict[str, str], now: datetime) -> _Answer:
-        from gridhook.episodes import load_episodes
+        from gridhook.episodes.load import load_episodes
         from gridhook.report.render import render_episodes_json
 
         since, until = parse_range(

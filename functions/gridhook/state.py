@@ -4,7 +4,7 @@ An event's place in time is its receipt time plus its phase: within one episode 
 correlation id on one feed), ``end_ramp_X`` follows ``start_ramp_X`` whatever order they
 arrived in. So a reordered or late delivery cannot leave a feed in the wrong phase.
 ``ramp_instances`` and ``chain_times`` are that rule, the one implementation both the
-feed state and the curtailment episodes (gridhook/episodes.py) use.
+feed state and the curtailment episodes (gridhook/episodes/) use.
 """
 
 from __future__ import annotations

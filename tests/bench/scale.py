@@ -117,7 +117,7 @@ def _reports(store: Any, runs: int) -> dict[str, Any]:
 
 
 def _episodes_7d(store: Any) -> list[Any]:
-    from gridhook.episodes import load_episodes
+    from gridhook.episodes.load import load_episodes
 
     return load_episodes(
         store,

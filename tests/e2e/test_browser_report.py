@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from gridhook.episodes import load_episodes
+from gridhook.episodes.load import load_episodes
 from gridhook.store import open_store
 from tests.harness import FUNCTIONS, REPO, FunctionServer, function_server
 from tests.report_scenario import FEED_A, FEED_B, seed_day

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridhook.episodes import Episode, derive_episodes, load_episodes
+from gridhook.episodes import Episode, derive_episodes
+from gridhook.episodes.load import load_episodes
 from gridhook.events import StoredEvent
 from gridhook.store import AddOutcome, EventStore, open_store
 from tests.unit.test_episodes import (

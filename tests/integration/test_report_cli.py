@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gridhook.episodes import load_episodes
+from gridhook.episodes.load import load_episodes
 from gridhook.store import open_store
 from tests.harness import FUNCTIONS, REPO
 from tests.report_scenario import FEED_A, FEED_B, seed_day

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from gridhook.episodes import load_episodes
+from gridhook.episodes.load import load_episodes
 from gridhook.state import current_feed_states
 from gridhook.store import open_store
 from tests.harness import FunctionServer, function_server

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridhook.episodes import Episode, derive_episodes, format_duration
+from gridhook.display import format_duration
+from gridhook.episodes import Episode, derive_episodes
 from gridhook.events import StoredEvent, normalise, rfc3339
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

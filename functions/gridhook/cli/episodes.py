@@ -108,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _episodes(args: argparse.Namespace) -> int:
-    from gridhook.episodes import load_episodes
+    from gridhook.episodes.load import load_episodes
     from gridhook.store import StoreError
 
     fmt = _choice("--format", args.format, _FORMATS)
@@ -148,7 +148,7 @@ def _episodes(args: argparse.Namespace) -> int:
 
 
 def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
-    from gridhook.episodes import format_duration
+    from gridhook.display import format_duration
 
     def duration(seconds: float | None) -> str:
         return "-" if seconds is None else format_duration(seconds)

@@ -93,7 +93,7 @@ def build_report(
     ramp_deadline: timedelta,
 ) -> Report:
     """The curtailment report for [since, until), on one feed or all; raises StoreError."""
-    from gridhook.episodes import load_episodes
+    from gridhook.episodes.load import load_episodes
 
     episodes = load_episodes(
         store, since=since, until=until, feed_tag=feed_tag, now=now, ramp_deadline=ramp_deadline

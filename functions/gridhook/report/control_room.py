@@ -54,7 +54,7 @@ def build_control_room(
 ) -> ControlRoom:
     """Everything the page shows, from one state lookup, one 7-day episode load and one
     24-hour sample query; raises StoreError."""
-    from gridhook.episodes import load_episodes
+    from gridhook.episodes.load import load_episodes
 
     # `until` is exclusive: a second past now keeps an event received this instant.
     until = now + timedelta(seconds=1)
