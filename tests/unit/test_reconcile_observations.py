@@ -13,10 +13,11 @@ import pytest
 
 from gridhook.events import normalise
 from gridhook.nvgrid.models import FeedStatus, Load, LoadTarget
+from gridhook.observe import load_samples, stalled_ramps
 from gridhook.settings import load_settings
 from gridhook.state import feed_state
 from gridhook.store import SampleQuery, open_store
-from gridhook.subscriptions import load_samples, reconcile, stalled_ramps
+from gridhook.subscriptions import reconcile
 from tests.harness import SEED_PAYLOAD
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from gridhook.events import normalise
+from gridhook.observe import check_drift
 from gridhook.state import feed_state, order_events
-from gridhook.subscriptions import check_drift, url_with_token
+from gridhook.subscriptions import url_with_token
 from tests.harness import SEED_PAYLOAD
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,6 +19,7 @@ __all__ = [
     "NvGridRejected",
     "NvGridTlsError",
     "NvGridUnavailable",
+    "classify",
 ]
 
 
@@ -96,3 +97,31 @@ class NvGridRejected(NvGridError):
         self.rpc = rpc
         self.diag_msg = diag_msg
         self.details = tuple(details)
+
+
+def classify(exc: NvGridError) -> tuple[str, str, str]:
+    """(status, code, what to do) for an NvGrid failure: status is "unavailable" when a
+    retry may fix it (the job answers 503), else "error" (permanent until fixed)."""
+    if isinstance(exc, NvGridUnavailable):
+        return "unavailable", "nvgrid_unavailable", "DPS is unreachable; the run will be retried"
+    if isinstance(exc, NvGridAuthError):
+        return (
+            "error",
+            "nvgrid_auth",
+            "DPS refused the credentials: fix the NvGrid credentials secret "
+            "(NVGRID_CREDENTIALS_FILE or NVGRID_USERNAME/NVGRID_PASSWORD)",
+        )
+    if isinstance(exc, NvGridRejected):
+        if "whitelist" in (exc.diag_msg or "").lower():
+            return (
+                "error",
+                "not_whitelisted",
+                "ask the DPS operator to add the receiver URL (scheme, host, port and path) "
+                "to dps.nvgrid.webhook.whitelist",
+            )
+        return "error", "nvgrid_rejected", "DPS rejected the request; see its diag_msg"
+    if isinstance(exc, NvGridConfigError):
+        return "error", "nvgrid_config", "fix the NVGRID_* settings"
+    if isinstance(exc, NvGridCallError):
+        return "error", "nvgrid_call", "DPS refused the call; check the NvGrid API version"
+    return "error", "nvgrid_error", "see the message"

@@ -1,0 +1,343 @@
+"""Observing the feeds: what DPS reports (GetStatus) against what our events say.
+
+Once per reconcile run: DPS's status is kept as load samples (measured by DPS, between
+the webhooks), compared with the state our events give (drift: a webhook that never
+arrived), and ramps that started too long ago and never ended are reported once
+(an insert-if-absent alert). Registering with DPS is ``gridhook.subscriptions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from gridhook import log
+from gridhook.events import rfc3339
+from gridhook.nvgrid.errors import NvGridError, classify
+from gridhook.settings import Settings
+from gridhook.state import FeedState, current_feed_states
+from gridhook.store import (
+    AddOutcome,
+    AlertRecord,
+    DriftRecord,
+    EventStore,
+    LoadSample,
+    StoreError,
+)
+
+__all__ = [
+    "Observation",
+    "StatusSource",
+    "check_drift",
+    "load_samples",
+    "observe_feeds",
+    "stalled_ramps",
+]
+
+_logger = log.get_logger("gridhook.subscriptions")
+# Relative difference below which DPS's target and ours are the same number.
+_TARGET_TOLERANCE = 0.005
+
+
+class StatusSource(Protocol):
+    """The part of NvGridClient that observing the feeds uses."""
+
+    def get_status(self) -> dict[str, Any]: ...
+
+    @property
+    def server_clock_offset(self) -> timedelta | None:
+        """How far DPS's clock is ahead of ours; None when DPS never said (a real DPS)."""
+
+    def server_now(self) -> datetime:
+        """DPS's current time, estimated from the last answer that carried it."""
+
+
+@dataclass
+class Observation:
+    """What one look at the feeds found, and what failed on the way."""
+
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    stalled: list[dict[str, Any]] = field(default_factory=list)
+    samples: int = 0
+    # (status, code, message, action) of each step that failed; the others still ran.
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def fail(self, status: str, code: str, message: str, action: str) -> None:
+        self.failures.append((status, code, message, action))
+
+
+def _watts(load: Any) -> float | None:
+    if load is None:
+        return None
+    factor = {"w": 1.0, "kw": 1e3, "mw": 1e6}.get(str(load.unit).lower(), 1.0)
+    return float(load.value) * factor
+
+
+def _differs(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is not b
+    return not math.isclose(a, b, rel_tol=_TARGET_TOLERANCE, abs_tol=1.0)
+
+
+def check_drift(
+    dps_status: dict[str, Any],
+    ours: dict[str, FeedState],
+    *,
+    now: datetime | None = None,
+    grace: timedelta = timedelta(0),
+) -> list[dict[str, Any]]:
+    """Feeds where DPS's current target disagrees with what our received events say.
+
+    A webhook that never arrived shows up here: DPS has an active target (correlation id)
+    we never heard of, or a different target value, or DPS is back at the default while
+    our last event left the feed ramping down or constrained. Targets that began less than
+    ``grace`` ago are skipped: their webhooks may still be on the way.
+    """
+    found = []
+    for tag, status in sorted(dps_status.items()):
+        target = getattr(status, "current_target", None)
+        started = getattr(target, "start_time", None) if target is not None else None
+        if now is not None and started is not None and now - started < grace:
+            continue
+        load = getattr(target, "target_load", None) if target is not None else None
+        dps_corr = (getattr(target, "correlation_id", "") or None) if load is not None else None
+        dps_w = _watts(load)
+        state = ours.get(tag)
+        dps_view = {"correlation_id": dps_corr, "target_w": dps_w}
+        our_view = state.to_dict() if state else {"phase": "no events received"}
+        problem = None
+        if dps_corr is not None:
+            if state is None or state.correlation_id != dps_corr:
+                problem = (
+                    f"DPS has target {dps_corr!r} ({dps_w:g} W) on {tag} but no webhook for it "
+                    f"was received (last received: "
+                    f"{state.correlation_id if state else 'nothing'})"
+                )
+            elif state.phase in ("ramping_down", "constrained", "ramping_up") and _differs(
+                dps_w, state.target_w
+            ):
+                problem = (
+                    f"DPS target on {tag} is {dps_w:g} W but the last webhook said "
+                    f"{state.target_w} W"
+                )
+        elif state is not None and state.phase in ("ramping_down", "constrained"):
+            problem = (
+                f"DPS is back at the default on {tag} but the last webhook left it "
+                f"{state.phase} ({state.correlation_id}): a start_ramp_up was not received"
+            )
+        if problem:
+            found.append({"feed_tag": tag, "message": problem, "dps": dps_view, "ours": our_view})
+    return found
+
+
+_END_OF_RAMP = {"ramping_down": "end_ramp_down", "ramping_up": "end_ramp_up"}
+
+
+def load_samples(
+    dps_status: dict[str, Any], sampled_at: datetime, retention: timedelta
+) -> list[LoadSample]:
+    """One sample per feed of what GetStatus reported (measured by DPS, not requested)."""
+    samples = []
+    for tag, status in sorted(dps_status.items()):
+        target = getattr(status, "current_target", None)
+        samples.append(
+            LoadSample(
+                feed_tag=tag,
+                sampled_at=sampled_at,
+                calculated_w=_watts(getattr(status, "calculated_load", None)),
+                target_w=_watts(getattr(target, "target_load", None)),
+                correlation_id=getattr(target, "correlation_id", "") or None,
+                expires_at=sampled_at + retention,
+            )
+        )
+    return samples
+
+
+def _stall_cause(state: FeedState, dps_w: float | None, missing: str) -> tuple[str, str]:
+    """(likely cause, what to tell the operator), from DPS's calculated load if known."""
+    target = state.target_w
+    if dps_w is None or target is None:
+        return "unknown", (
+            f"either the {missing} webhook was missed or DPS stopped mid-ramp: compare "
+            "DPS's status for the feed (gridhook nvgrid get-status)"
+        )
+    down = state.phase == "ramping_down"
+    reached = (dps_w <= target if down else dps_w >= target) or not _differs(dps_w, target)
+    if reached:
+        return "missed_webhook", (
+            f"DPS now reports {dps_w:g} W, at the ramp's target {target:g} W: the {missing} "
+            "webhook was likely missed (see drift and the receiver's rejected or "
+            "unauthorized requests)"
+        )
+    return "dps_stopped_mid_ramp", (
+        f"DPS now reports {dps_w:g} W, short of the ramp's target {target:g} W: DPS may "
+        "have stopped mid-ramp; ask the DPS operator"
+    )
+
+
+def stalled_ramps(
+    ours: dict[str, FeedState],
+    *,
+    now: datetime,
+    deadline: timedelta,
+    dps_status: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Feeds whose ramp started more than ``deadline`` ago and has not ended.
+
+    Its end webhook was missed, or DPS stopped mid-ramp; DPS's current calculated load
+    (when ``dps_status`` has it) says which is likelier. ``alert_id`` is derived from the
+    feed, the correlation id and the start event, so one stall is one alert.
+    """
+    found = []
+    for tag, state in sorted(ours.items()):
+        missing = _END_OF_RAMP.get(state.phase)
+        if missing is None or now - state.since <= deadline:
+            continue
+        dps_w = _watts(getattr((dps_status or {}).get(tag), "calculated_load", None))
+        likely, advice = _stall_cause(state, dps_w, missing)
+        key = f"{tag}|{state.correlation_id or ''}|{state.last_event_id}"
+        minutes = (now - state.since).total_seconds() / 60
+        found.append(
+            {
+                "alert_id": hashlib.sha256(key.encode()).hexdigest()[:24],
+                "feed_tag": tag,
+                "correlation_id": state.correlation_id,
+                "phase": state.phase,
+                "since": rfc3339(state.since),
+                "start_event_id": state.last_event_id,
+                "missing": missing,
+                "target_w": state.target_w,
+                "dps_calculated_w": dps_w,
+                "likely_cause": likely,
+                "message": (
+                    f"stalled ramp on {tag} ({state.correlation_id or 'no correlation id'}): "
+                    f"{state.last_event} received at {rfc3339(state.since)}, no {missing} "
+                    f"within {deadline.total_seconds():g} s ({minutes:.0f} min ago); {advice}"
+                ),
+            }
+        )
+    return found
+
+
+def _dps_time(nvgrid: StatusSource, now: Callable[[], datetime]) -> datetime:
+    """DPS's clock when it tells us its time (the simulator does), else ours."""
+    return nvgrid.server_now() if nvgrid.server_clock_offset is not None else now()
+
+
+def _store_failed(report: Observation, step: str, exc: StoreError) -> None:
+    action = "the store is unavailable; the run will be retried"
+    report.fail("unavailable", "store_unavailable", f"{step}: {exc}", action)
+
+
+def observe_feeds(
+    settings: Settings,
+    store: EventStore,
+    nvgrid: StatusSource,
+    now: Callable[[], datetime],
+) -> Observation:
+    """Ask DPS for its status once: keep it as load samples and compare it with our
+    events (drift); then report ramps that started too long ago and never ended.
+
+    A store failure here is reported (503: Scheduler retries) without hiding what the
+    run already did, and one failed step does not skip the others.
+    """
+    report = Observation()
+    dps_status: dict[str, Any] | None = None
+    try:
+        dps_status = nvgrid.get_status()
+    except NvGridError as exc:
+        status, code, action = classify(exc)
+        report.fail(status, code, f"drift check: {exc}", action)
+    at = now()
+    if dps_status is not None:
+        retention = timedelta(days=settings.sample_retention_days)
+        try:
+            for sample in load_samples(dps_status, _dps_time(nvgrid, now), retention):
+                if store.add_sample(sample) is AddOutcome.ACCEPTED:
+                    report.samples += 1
+        except StoreError as exc:
+            _store_failed(report, "storing load samples", exc)
+    try:
+        ours = current_feed_states(store)
+        if dps_status is not None:
+            _record_drift(report, settings, store, dps_status, ours, at)
+        _record_stalled(report, settings, store, ours, dps_status, at)
+    except StoreError as exc:
+        _store_failed(report, "drift and stalled-ramp check", exc)
+    return report
+
+
+def _record_drift(
+    report: Observation,
+    settings: Settings,
+    store: EventStore,
+    dps_status: dict[str, Any],
+    ours: dict[str, FeedState],
+    at: datetime,
+) -> None:
+    grace = timedelta(seconds=settings.drift_grace_seconds)
+    for drift in check_drift(dps_status, ours, now=at, grace=grace):
+        key = f"{drift['feed_tag']}|{drift['dps']}|{drift['ours'].get('last_event_id')}"
+        store.add_drift(
+            DriftRecord(
+                drift_id=hashlib.sha256(key.encode()).hexdigest()[:24],
+                feed_tag=drift["feed_tag"],
+                detected_at=at,
+                message=drift["message"],
+                dps_view=drift["dps"],
+                our_view=drift["ours"],
+            )
+        )
+        report.drift.append(drift)
+        log.log_event(
+            _logger,
+            logging.WARNING,
+            drift["message"],
+            outcome="drift",
+            feed_tag=drift["feed_tag"],
+            dps=drift["dps"],
+            ours=drift["ours"],
+        )
+
+
+def _record_stalled(
+    report: Observation,
+    settings: Settings,
+    store: EventStore,
+    ours: dict[str, FeedState],
+    dps_status: dict[str, Any] | None,
+    at: datetime,
+) -> None:
+    deadline = timedelta(seconds=settings.ramp_deadline_seconds)
+    for stall in stalled_ramps(ours, now=at, deadline=deadline, dps_status=dps_status):
+        alert = AlertRecord(
+            alert_id=stall["alert_id"],
+            kind="episode_stalled",
+            detected_at=at,
+            message=stall["message"],
+            feed_tag=stall["feed_tag"],
+            correlation_id=stall["correlation_id"],
+            details={k: v for k, v in stall.items() if k not in ("alert_id", "message")},
+        )
+        # Insert-if-absent: a stall seen again by a later run was reported already.
+        new = store.add_alert(alert) is AddOutcome.ACCEPTED
+        report.stalled.append({**stall, "new": new})
+        if new:
+            log.log_event(
+                _logger,
+                logging.WARNING,
+                stall["message"],
+                outcome="episode_stalled",
+                alert_id=stall["alert_id"],
+                feed_tag=stall["feed_tag"],
+                correlation_id=stall["correlation_id"],
+                since=stall["since"],
+                missing=stall["missing"],
+                likely_cause=stall["likely_cause"],
+                start_event_id=stall["start_event_id"],
+            )
