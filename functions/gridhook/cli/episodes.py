@@ -148,10 +148,10 @@ def _episodes(args: argparse.Namespace) -> int:
 
 
 def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
-    from gridhook.display import format_duration
+    from gridhook.display import format_duration, format_mwh, format_target
 
     def duration(seconds: float | None) -> str:
-        return "-" if seconds is None else format_duration(seconds)
+        return format_duration(seconds, missing="-")
 
     closing_started = (
         episode.ramp_up_started_at
@@ -161,18 +161,19 @@ def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
     held = duration(episode.constrained_seconds)
     if episode.open and closing_started is None and episode.constrained_seconds is not None:
         held += "+"  # still held
-    energy = episode.requested_energy_wh
+    target = f"{format_target(episode.prev_target_w, unit=False)} → "
+    target += format_target(episode.target_w, unit=False)
     return {
         "FEED": episode.feed_tag or "(none)",
         "CORRELATION ID": episode.correlation_id or "-",
         "STATUS": episode.status,
-        "TARGET MW": f"{_mw(episode.prev_target_w)} → {_mw(episode.target_w)}",
+        "TARGET MW": target,
         "RAMP DOWN AT": _when(episode.ramp_down_started_at),
         "DOWN": duration(episode.ramp_down_seconds),
         "HELD": held,
         "UP": duration(episode.ramp_up_seconds),
         "COMPLIANT": {True: "yes", False: "no", None: "-"}[episode.compliant],
-        "REQUESTED MWh": "-" if energy is None else f"{energy / 1e6:.2f}",
+        "REQUESTED MWh": format_mwh(episode.requested_energy_wh, unit=False, missing="-"),
         "NOTES": _notes(episode, listed),
     }
 
@@ -235,11 +236,13 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _sample_row(sample: LoadSample) -> dict[str, str]:
+    from gridhook.display import format_load, format_target
+
     return {
         "SAMPLED AT": _when(sample.sampled_at),
         "FEED": sample.feed_tag,
-        "CALCULATED MW": "-" if sample.calculated_w is None else f"{sample.calculated_w / 1e6:g}",
-        "TARGET MW": _mw(sample.target_w),
+        "CALCULATED MW": format_load(sample.calculated_w, unit=False),
+        "TARGET MW": format_target(sample.target_w, unit=False),
         "CORRELATION ID": sample.correlation_id or "-",
     }
 
@@ -294,10 +297,6 @@ def _filters(args: argparse.Namespace) -> str:
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _mw(watts: float | None) -> str:
-    return "default" if watts is None else f"{watts / 1e6:g}"
 
 
 def _csv_value(value: Any) -> Any:

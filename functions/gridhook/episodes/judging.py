@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from gridhook.display import format_duration, format_mw
+from gridhook.display import format_duration, format_load, format_target
 from gridhook.episodes.contention import Stop, Walk
 from gridhook.episodes.grouping import Group, Ramp
 from gridhook.episodes.model import Episode
@@ -86,7 +86,7 @@ def judge(
             by_direction.setdefault(r.direction, r)
     if closing is not None and closing.direction == opening.direction:
         notes.append(
-            f"closing: a second ramp {closing.direction} to {format_mw(closing.target_w)} "
+            f"closing: a second ramp {closing.direction} to {format_target(closing.target_w)} "
             "closed it (its times are in the events, not the ramp fields)"
         )
     down, up = by_direction.get("down"), by_direction.get("up")
@@ -161,8 +161,8 @@ def _judge_ramp(
         return "running"
     if _stopped_short(direction, target_w, after):
         notes.append(
-            f"interrupted: the ramp {direction} stopped at {format_mw(after.calculated_w)}, "
-            f"short of its {format_mw(target_w)} target, when {after.event} followed"
+            f"interrupted: the ramp {direction} stopped at {format_load(after.calculated_w)}, "
+            f"short of its {format_target(target_w)} target, when {after.event} followed"
         )
         return "interrupted"
     return "missing_end" if ramp.role != "resume" else "done"

@@ -14,6 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gridhook.display import (
+    format_duration,
+    format_load,
+    format_mw,
+    format_mwh,
+    format_target,
+)
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.events import rfc3339
 from gridhook.report.model import FIGURE_SOURCES, Report
@@ -86,32 +93,6 @@ def _number(value: float, decimals: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def format_mw(watts: float | None, default: str = "—") -> str:
-    return default if watts is None else f"{_number(watts / 1e6, 3)} MW"
-
-
-def format_target(watts: float | None) -> str:
-    """A requested target: None is the feed's default constraint, not zero."""
-    return format_mw(watts, "default")
-
-
-def format_duration(seconds: float | None) -> str:
-    """45 s, 12 min 05 s, 1 h 30 min, 2 d 03 h: as precise as the size calls for."""
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    if whole < 90:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
-
-
 def _seconds_between(start: datetime | None, end: datetime) -> float | None:
     return None if start is None else (end - start).total_seconds()
 
@@ -146,6 +127,8 @@ def _jinja() -> jinja2.Environment:
                 )
                 env.filters.update(
                     mw=format_mw,
+                    mwh=format_mwh,
+                    load=format_load,
                     target=format_target,
                     duration=format_duration,
                     when=format_when,
