@@ -213,9 +213,11 @@ def hand_built_episode(
         return (times[b] - times[a]).total_seconds() if {a, b} <= got else None
 
     constrained = None
+    held: tuple[tuple[datetime, datetime], ...] = ()
     if "end_ramp_down" in got:
         held_until = times["start_ramp_up"] if "start_ramp_up" in got else until
         constrained = (held_until - times["end_ramp_down"]).total_seconds()
+        held = ((times["end_ramp_down"], held_until),)
     reduction = (prev_mw - target_mw) * 1e6
     return Episode(
         episode_id=f"{feed}|{correlation_id}|{start.isoformat()}",
@@ -245,6 +247,8 @@ def hand_built_episode(
         missing=(),
         flags=flags,
         ended_at=None if is_open else times["end_ramp_up"],
+        held_spans=held,
+        as_of=now,
     )
 
 

@@ -543,8 +543,24 @@ def test_overlaps_a_range() -> None:
     assert e.overlaps(at(0), at(1001)) and e.overlaps(at(4719), at(9000))
     assert e.overlaps(at(2000), at(3000))  # inside, no event received then
     assert not e.overlaps(at(0), at(1000)) and not e.overlaps(at(4721), at(9000))
-    held = one(curtailment("c1", 1000)[:2])  # open: overlaps everything after
-    assert held.overlaps(at(90_000), at(99_000))
+    held = one(curtailment("c1", 1000)[:2])  # open: goes on up to now, no further
+    assert held.overlaps(at(90_000), at(99_000)) and held.overlaps(NOW - DEADLINE, NOW)
+    assert not held.overlaps(NOW, NOW + timedelta(days=30))  # the future holds none of it
+    assert not held.overlaps(at(0), at(1000))  # ends before it began
+
+
+def test_an_open_episode_goes_on_up_to_now_never_beyond() -> None:
+    """Issue 15 item 2: a stalled or held episode's figures stop at the clock."""
+    stalled = one(curtailment("c1", 1000)[:1])  # a ramp down that never ended
+    held = one(curtailment("c2", 1000, feed="f2")[:2])  # held at its target
+    assert stalled.status == "stalled" and held.status == "in_progress"
+    assert held.held_spans == ((at(1060), NOW),)
+    assert held.constrained_seconds == (NOW - at(1060)).total_seconds()
+    future = (NOW + timedelta(days=1), NOW + timedelta(days=31))
+    for episode in (stalled, held):
+        assert not episode.overlaps(*future)
+        assert episode.share(*future).constrained_seconds in (None, 0.0)
+    assert held.share(*future).requested_energy_wh == 0.0
 
 
 def test_format_duration() -> None:

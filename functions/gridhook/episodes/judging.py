@@ -9,6 +9,7 @@ from gridhook.display import format_duration, format_load, format_target
 from gridhook.episodes.contention import Stop, Walk
 from gridhook.episodes.grouping import Group, Ramp
 from gridhook.episodes.model import Episode
+from gridhook.episodes.spans import duration
 from gridhook.events import StoredEvent
 
 __all__ = ["judge"]
@@ -38,7 +39,7 @@ def judge(
     }
     opened = judged[id(opening)]
     closed_by_itself = closing is not None and closing.end is not None
-    held_so_far = walk.held
+    held_spans = list(walk.held_spans)
     if closed_by_itself:
         ended_at: datetime | None = closing.end.received_at  # type: ignore[union-attr]
     elif not walk.active and walk.stopper is not None:
@@ -46,15 +47,15 @@ def judge(
     else:
         ended_at = None
         if walk.holding_since is not None and now > walk.holding_since:
-            held_so_far += (now - walk.holding_since).total_seconds()  # held up to now
+            held_spans.append((walk.holding_since, now))  # held up to now
 
     held: float | None
     if opened == "interrupted":
-        held = held_so_far  # 0 unless it took the feed back later
+        held = duration(held_spans)  # 0 unless it took the feed back later
     elif opening.end is None or not walk.held_known:
-        held = None
+        held, held_spans = None, []  # when it held is not known: no spans either
     else:
-        held = held_so_far
+        held = duration(held_spans)
 
     prev_w = opening.prev_w
     reduction = prev_w - target_w if prev_w is not None and target_w is not None else None
@@ -126,6 +127,8 @@ def judge(
         superseded_by=stopper.group.episode_id if stopper is not None else None,
         ended_at=ended_at,
         ignored_events=group.ignored,
+        held_spans=tuple(held_spans),
+        as_of=now,
     )
 
 
