@@ -46,6 +46,8 @@ _EPISODE_CSV = (
     "compliant",
     "requested_reduction_w",
     "requested_energy_wh",
+    "constrained_seconds_in_range",
+    "requested_energy_wh_in_range",
     "superseded_by",
     "ended_at",
     "missing",
@@ -133,11 +135,11 @@ def _episodes(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise _error(str(exc)) from None
     if fmt == "json":
-        write_json([e.to_dict() for e in episodes])
+        write_json([e.to_dict(since, until) for e in episodes])
     elif fmt == "csv":
-        write_csv([_episode_csv_row(e) for e in episodes], _EPISODE_CSV)
+        write_csv([_episode_csv_row(e, since, until) for e in episodes], _EPISODE_CSV)
     elif episodes:
-        rows = [_episode_row(e, episodes) for e in episodes]
+        rows = [_episode_row(e, episodes, since, until) for e in episodes]
         write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
@@ -147,7 +149,10 @@ def _episodes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
+def _episode_row(
+    episode: Episode, listed: list[Episode], since: datetime, until: datetime
+) -> dict[str, str]:
+    """Whole-episode figures, and beside them its share of [since, until)."""
     from gridhook.display import format_duration, format_mwh, format_target
 
     def duration(seconds: float | None) -> str:
@@ -161,6 +166,7 @@ def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
     held = duration(episode.constrained_seconds)
     if episode.open and closing_started is None and episode.constrained_seconds is not None:
         held += "+"  # still held
+    share = episode.share(since, until)
     target = f"{format_target(episode.prev_target_w, unit=False)} → "
     target += format_target(episode.target_w, unit=False)
     return {
@@ -174,6 +180,8 @@ def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
         "UP": duration(episode.ramp_up_seconds),
         "COMPLIANT": {True: "yes", False: "no", None: "-"}[episode.compliant],
         "REQUESTED MWh": format_mwh(episode.requested_energy_wh, unit=False, missing="-"),
+        "HELD IN RANGE": duration(share.constrained_seconds),
+        "MWh IN RANGE": format_mwh(share.requested_energy_wh, unit=False, missing="-"),
         "NOTES": _notes(episode, listed),
     }
 
@@ -193,8 +201,11 @@ def _notes(episode: Episode, listed: list[Episode]) -> str:
     return "; ".join(notes)
 
 
-def _episode_csv_row(episode: Episode) -> dict[str, Any]:
+def _episode_csv_row(episode: Episode, since: datetime, until: datetime) -> dict[str, Any]:
     data = episode.to_dict()
+    share = episode.share(since, until)
+    data["constrained_seconds_in_range"] = share.constrained_seconds
+    data["requested_energy_wh_in_range"] = share.requested_energy_wh
     row = {column: _csv_value(data.get(column)) for column in _EPISODE_CSV}
     row["missing"] = " ".join(episode.missing)
     row["flags"] = " | ".join(episode.flags)

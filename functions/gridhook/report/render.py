@@ -51,6 +51,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 #: One CSV row per episode; loads in MW, energy in MWh, durations in seconds, times UTC.
+#: The ``_in_range`` columns are the episode's share of the report's range.
 CSV_COLUMNS = (
     "feed_tag",
     "correlation_id",
@@ -68,6 +69,8 @@ CSV_COLUMNS = (
     "prev_target_mw_requested",
     "reduction_mw_requested",
     "energy_mwh_requested",
+    "constrained_seconds_in_range",
+    "energy_mwh_requested_in_range",
     "compliant_dps",
     "load_at_start_ramp_down_mw_dps",
     "load_at_end_ramp_down_mw_dps",
@@ -192,7 +195,7 @@ def render_episodes_json(
         "until": rfc3339(until),
         "generated_at": rfc3339(generated_at),
         "count": len(episodes),
-        "episodes": [e.to_dict() for e in episodes],
+        "episodes": [e.to_dict(since, until) for e in episodes],
     }
     return json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -205,10 +208,12 @@ def _cell(value: float | None) -> str:
     return "" if value is None else repr(round(value, 3))
 
 
-def episode_row(episode: Episode) -> dict[str, str]:
-    """An episode as one CSV row (see CSV_COLUMNS)."""
+def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str, str]:
+    """An episode as one CSV row (see CSV_COLUMNS), with its share of [since, until)."""
     loads = episode.load_w
     energy = episode.requested_energy_wh
+    share = episode.share(since, until)
+    energy_in_range = share.requested_energy_wh
     return {
         "feed_tag": episode.feed_tag or "",
         "correlation_id": episode.correlation_id or "",
@@ -226,6 +231,10 @@ def episode_row(episode: Episode) -> dict[str, str]:
         "prev_target_mw_requested": _mw_cell(episode.prev_target_w),
         "reduction_mw_requested": _mw_cell(episode.requested_reduction_w),
         "energy_mwh_requested": "" if energy is None else repr(round(energy / 1e6, 6)),
+        "constrained_seconds_in_range": _cell(share.constrained_seconds),
+        "energy_mwh_requested_in_range": (
+            "" if energy_in_range is None else repr(round(energy_in_range / 1e6, 6))
+        ),
         "compliant_dps": "" if episode.compliant is None else str(episode.compliant).lower(),
         "load_at_start_ramp_down_mw_dps": _mw_cell(loads.get("start_ramp_down")),
         "load_at_end_ramp_down_mw_dps": _mw_cell(loads.get("end_ramp_down")),
@@ -245,5 +254,5 @@ def render_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(episode_row(e) for e in report.episodes)
+    writer.writerows(episode_row(e, report.since, report.until) for e in report.episodes)
     return out.getvalue()
