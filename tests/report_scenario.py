@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pytest
+
 from gridhook.episodes import Episode
 from gridhook.events import normalise
+from gridhook.report import Report
 from gridhook.store import EventStore, LoadSample
 
 FEED_A = "main_power_feed"
@@ -213,9 +216,11 @@ def hand_built_episode(
         return (times[b] - times[a]).total_seconds() if {a, b} <= got else None
 
     constrained = None
+    held: tuple[tuple[datetime, datetime], ...] = ()
     if "end_ramp_down" in got:
         held_until = times["start_ramp_up"] if "start_ramp_up" in got else until
         constrained = (held_until - times["end_ramp_down"]).total_seconds()
+        held = ((times["end_ramp_down"], held_until),)
     reduction = (prev_mw - target_mw) * 1e6
     return Episode(
         episode_id=f"{feed}|{correlation_id}|{start.isoformat()}",
@@ -245,6 +250,8 @@ def hand_built_episode(
         missing=(),
         flags=flags,
         ended_at=None if is_open else times["end_ramp_up"],
+        held_spans=held,
+        as_of=now,
     )
 
 
@@ -257,3 +264,49 @@ def sample(feed: str, at: datetime, load_mw: float, target_mw: float | None) -> 
         correlation_id=None,
         expires_at=at + timedelta(days=3650),
     )
+
+
+# -- reports over adjacent ranges ------------------------------------------------------------
+
+
+def _totals(report: Report, feed: str | None = "*") -> dict[str, float]:
+    """The figures that must add up, of one feed's section (or the overall row)."""
+    if feed == "*":
+        summary, days = report.overall, [d for f in report.feeds for d in f.compliance_by_day]
+    else:
+        section = next((f for f in report.feeds if f.feed_tag == feed), None)
+        if section is None:
+            return dict.fromkeys(_ADDITIVE, 0.0)
+        summary, days = section.summary, list(section.compliance_by_day)
+    return {
+        "hours_constrained": summary.hours_constrained,
+        "requested_mwh": summary.requested_mwh,
+        "judged": summary.judged,
+        "compliant": summary.compliant,
+        "ramp_down_count": summary.ramp_down.count,
+        "ramp_up_count": summary.ramp_up.count,
+        "judged_by_day": sum(d.judged for d in days),
+        "compliant_by_day": sum(d.compliant for d in days),
+    }
+
+
+_ADDITIVE = (
+    "hours_constrained",
+    "requested_mwh",
+    "judged",
+    "compliant",
+    "ramp_down_count",
+    "ramp_up_count",
+    "judged_by_day",
+    "compliant_by_day",
+)
+
+
+def assert_adds_up(whole: Report, parts: list[Report]) -> None:
+    for feed in ("*", *(f.feed_tag for f in whole.feeds)):
+        expected = _totals(whole, feed)
+        added = {k: sum(_totals(p, feed)[k] for p in parts) for k in _ADDITIVE}
+        assert added == pytest.approx(expected, rel=1e-9, abs=1e-9), feed
+    # Listed: whatever any part lists, the whole lists, and the other way round.
+    listed = {e.episode_id for e in whole.episodes}
+    assert {e.episode_id for p in parts for e in p.episodes} == listed

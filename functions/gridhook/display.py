@@ -1,22 +1,82 @@
-"""Figures for people: durations and powers as gridhook prints them everywhere."""
+"""Figures for people: durations, powers and energy as gridhook prints them everywhere
+(the CLI's tables, the reports, the control room, episode flags). One function per kind
+of figure, so the same figure reads the same wherever it is shown."""
 
 from __future__ import annotations
 
-__all__ = ["format_duration", "format_mw"]
+__all__ = [
+    "format_duration",
+    "format_load",
+    "format_mw",
+    "format_mwh",
+    "format_target",
+    "is_default_target",
+    "to_mw",
+]
+
+#: A missing figure in a table cell.
+MISSING = "—"
 
 
-def format_duration(seconds: float) -> str:
-    """A duration for people: 42s, 4m12s, 2h05m, 3d04h."""
+def format_duration(seconds: float | None, missing: str = MISSING) -> str:
+    """A duration for people, as precise as its size calls for: 2.5 s, 45 s,
+    12 min 05 s, 30 min, 1 h 30 min, 2 d 03 h. ``missing`` stands for None."""
+    if seconds is None:
+        return missing
     whole = round(seconds)
-    if whole < 60:
-        return f"{seconds:.1f}s" if 0 < seconds < 10 and whole != seconds else f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    minutes = whole // 60
-    if minutes < 24 * 60:
-        return f"{minutes // 60}h{minutes % 60:02d}m"
-    return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"
+    if abs(whole) < 90:
+        if 0 < seconds < 10 and whole != seconds:
+            return f"{seconds:.1f} s"  # a reordering by half a second is not "0 s"
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
 
 
-def format_mw(watts: float | None) -> str:
-    return "the default" if watts is None else f"{watts / 1e6:g} MW"
+def to_mw(watts: float | None) -> float | None:
+    """Watts as megawatts (None stays None)."""
+    return None if watts is None else watts / 1e6
+
+
+def _number(value: float, decimals: int) -> str:
+    text = f"{value:,.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text == "-0" else text
+
+
+def format_mw(watts: float | None, *, unit: bool = True, missing: str = MISSING) -> str:
+    """A power in MW to the kilowatt (6.5 MW, 1,200 MW, 0.012 MW); ``missing`` for None."""
+    if watts is None:
+        return missing
+    text = _number(watts / 1e6, 3)
+    return f"{text} MW" if unit else text
+
+
+def format_mwh(watt_hours: float | None, *, unit: bool = True, missing: str = MISSING) -> str:
+    """An energy in MWh to two decimals (3.5 MWh, 15.25 MWh); ``missing`` for None."""
+    if watt_hours is None:
+        return missing
+    text = f"{watt_hours / 1e6:,.2f}"
+    text = "0.00" if text == "-0.00" else text
+    return f"{text} MWh" if unit else text
+
+
+def is_default_target(watts: float | None) -> bool:
+    """Whether a target is the feed's default constraint: none, or zero (DPS: "--value=0
+    with any unit also sets the default constraint"), never a target of 0 W."""
+    return watts is None or watts == 0
+
+
+def format_target(watts: float | None, *, unit: bool = True) -> str:
+    """A requested target: "default" for the feed's default constraint (null or zero)."""
+    return "default" if is_default_target(watts) else format_mw(watts, unit=unit)
+
+
+def format_load(watts: float | None, *, unit: bool = True) -> str:
+    """A load DPS calculated: "unknown" when it was not reported (it is no target)."""
+    return format_mw(watts, unit=unit, missing="unknown")

@@ -198,6 +198,33 @@ def test_the_html_report_as_a_person_sees_it(browser, store_url, tmp_path: Path)
     page.close()
 
 
+def test_a_report_over_part_of_the_day_counts_only_that_part(
+    browser, store_url, tmp_path: Path
+) -> None:
+    """07:00-09:00 cuts the 06:00 curtailment (held to 07:36, 3.5 MW below its previous
+    target) and the 08:00 one (held from 08:04, 2 MW below): 36 + 56 minutes, 3.97 MWh."""
+    report = tmp_path / "part.html"
+    write_report(
+        store_url, report, "--since", "2026-01-10T07:00:00Z", "--until", "2026-01-10T09:00:00Z"
+    )
+    seen = visit(browser, report.as_uri())
+    page = seen.page
+    total = page.locator("table.overview-table tr.total")
+    assert total.locator("td").nth(5).inner_text() == "1.5 h"
+    assert total.locator("td").nth(6).inner_text() == "3.97 MWh"
+    shares = page.locator("table.episodes .in-range").all_inner_texts()
+    assert sorted(shares) == sorted(
+        ["36 min in range", "56 min in range", "2.10 MWh in range", "1.87 MWh in range"]
+    )
+    held = page.locator("table.episodes tr[data-episode-id] td:nth-child(7)").all_inner_texts()
+    assert [h.splitlines()[0] for h in held] == ["1 h 30 min", "2 h 00 min"]  # whole
+    how_to_read = page.locator("section.reading").inner_text()
+    assert "Totals" in how_to_read and "adjacent ranges add up" in how_to_read
+    assert seen.errors == []
+    page.screenshot(path=ARTIFACTS / "report-part-of-a-day.png", full_page=True)
+    page.close()
+
+
 def test_an_empty_report_says_so(browser, store_url, tmp_path: Path) -> None:
     report = tmp_path / "empty.html"
     write_report(store_url, report, "--since", "2025-06-01T00:00:00Z", "--until", "2025-06-02")

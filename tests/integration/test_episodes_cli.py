@@ -74,11 +74,11 @@ def test_the_table_is_for_people(capsys: pytest.CaptureFixture[str], store_url: 
     assert header.split("  ")[0] == "FEED" and "REQUESTED MWh" in header
     assert len(rows) == 3  # the month-old one is outside the default 7 days
     c1 = next(r for r in rows if " c1 " in r)
-    # 4m12s down, held 2h05m, 45s up, 3.5 MW for 7500 s = 7.29 MWh requested.
-    for cell in ("complete", "10 → 6.5", "4m12s", "2h05m", "45s", "yes", "7.29"):
+    # 4 min 12 s down, held 2 h 05 min, 45 s up, 3.5 MW for 7500 s = 7.29 MWh requested.
+    for cell in ("complete", "10 → 6.5", "4 min 12 s", "2 h 05 min", "45 s", "yes", "7.29"):
         assert cell in c1, cell
     d1 = next(r for r in rows if " d1 " in r)
-    assert "replaced by d2" in d1 and "9m00s" in d1  # held from 1m until d2 began at 10m
+    assert "replaced by d2" in d1 and "9 min" in d1  # held from 1m until d2 began at 10m
     d2 = next(r for r in rows if " d2 " in r)
     assert "stalled" in d2 and "6.5 → 5" in d2
 

@@ -237,7 +237,7 @@ def test_an_end_received_before_its_start_is_ordered_and_flagged() -> None:
     assert e.status == "complete" and e.missing == ()
     assert e.ramp_down_started_at == at(5) and e.ramp_down_ended_at == at(3)
     assert e.ramp_down_seconds is None  # an end received first tells no duration
-    assert e.flags == ("reordered: end_ramp_down received 2s before start_ramp_down",)
+    assert e.flags == ("reordered: end_ramp_down received 2 s before start_ramp_down",)
 
 
 def test_the_ramps_are_ordered_by_dps_times_even_when_received_crosswise() -> None:
@@ -256,7 +256,7 @@ def test_an_event_of_an_older_episode_received_after_the_next_began_is_late() ->
     first, second = derive([*c1[:3], late_end, *c2])
     assert first.correlation_id == "c1" and first.status == "complete"
     assert first.superseded_by is None  # it did end itself
-    assert first.flags == ("late: end_ramp_up received 30s after c2 took the feed",)
+    assert first.flags == ("late: end_ramp_up received 30 s after c2 took the feed",)
     assert second.flags == ()
 
 
@@ -543,20 +543,42 @@ def test_overlaps_a_range() -> None:
     assert e.overlaps(at(0), at(1001)) and e.overlaps(at(4719), at(9000))
     assert e.overlaps(at(2000), at(3000))  # inside, no event received then
     assert not e.overlaps(at(0), at(1000)) and not e.overlaps(at(4721), at(9000))
-    held = one(curtailment("c1", 1000)[:2])  # open: overlaps everything after
-    assert held.overlaps(at(90_000), at(99_000))
+    held = one(curtailment("c1", 1000)[:2])  # open: goes on up to now, no further
+    assert held.overlaps(at(90_000), at(99_000)) and held.overlaps(NOW - DEADLINE, NOW)
+    assert not held.overlaps(NOW, NOW + timedelta(days=30))  # the future holds none of it
+    assert not held.overlaps(at(0), at(1000))  # ends before it began
+
+
+def test_an_open_episode_goes_on_up_to_now_never_beyond() -> None:
+    """Issue 15 item 2: a stalled or held episode's figures stop at the clock."""
+    stalled = one(curtailment("c1", 1000)[:1])  # a ramp down that never ended
+    held = one(curtailment("c2", 1000, feed="f2")[:2])  # held at its target
+    assert stalled.status == "stalled" and held.status == "in_progress"
+    assert held.held_spans == ((at(1060), NOW),)
+    assert held.constrained_seconds == (NOW - at(1060)).total_seconds()
+    future = (NOW + timedelta(days=1), NOW + timedelta(days=31))
+    for episode in (stalled, held):
+        assert not episode.overlaps(*future)
+        assert episode.share(*future).constrained_seconds in (None, 0.0)
+    assert held.share(*future).requested_energy_wh == 0.0
 
 
 def test_format_duration() -> None:
-    assert [format_duration(s) for s in (0, 2.5, 42, 252, 3600, 7500, 90061)] == [
-        "0s",
-        "2.5s",
-        "42s",
-        "4m12s",
-        "1h00m",
-        "2h05m",
-        "1d01h",
+    seconds = (0, 2.5, 42, 89, 90, 252, 1800, 3600, 7500, 90061, 3 * 86400 + 7200)
+    assert [format_duration(s) for s in seconds] == [
+        "0 s",
+        "2.5 s",
+        "42 s",
+        "89 s",
+        "1 min 30 s",
+        "4 min 12 s",
+        "30 min",
+        "1 h 00 min",
+        "2 h 05 min",
+        "25 h 01 min",
+        "3 d 02 h",
     ]
+    assert format_duration(None) == "—" and format_duration(None, missing="-") == "-"
 
 
 # --- arrival order does not change the story --------------------------------------------------

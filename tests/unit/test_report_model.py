@@ -34,7 +34,7 @@ def test_summary_counts_judges_and_adds_up() -> None:
     stalled = hand_built_episode(
         start=T0 + 6 * HOUR, through="start_ramp_down", status="stalled", now=T0 + 8 * HOUR
     )
-    summary = summarise([met, missed, stalled])
+    summary = summarise([met, missed, stalled], T0, T0 + 12 * HOUR)
 
     assert summary.episodes == 3
     assert summary.by_status == {"complete": 2, "in_progress": 0, "stalled": 1, "partial": 0}
@@ -51,15 +51,16 @@ def test_summary_counts_judges_and_adds_up() -> None:
 def test_a_load_increase_is_no_curtailment() -> None:
     curtailment = hand_built_episode(start=T0)
     increase = dataclasses.replace(hand_built_episode(start=T0 + 3 * HOUR), kind="increase")
-    summary = summarise([curtailment, increase])
+    summary = summarise([curtailment, increase], T0, T0 + 6 * HOUR)
     assert (summary.episodes, summary.increases, summary.judged) == (2, 1, 1)
-    assert summary.requested_mwh == pytest.approx(summarise([curtailment]).requested_mwh)
+    alone = summarise([curtailment], T0, T0 + 6 * HOUR)
+    assert summary.requested_mwh == pytest.approx(alone.requested_mwh)
     days = compliance_by_day([curtailment, increase], T0, T0 + 6 * HOUR)
     assert sum(d.judged for d in days) == 1
 
 
 def test_summary_of_nothing_has_no_rate_and_no_durations() -> None:
-    summary = summarise([])
+    summary = summarise([], T0, T0 + HOUR)
     assert summary.episodes == 0 and summary.compliance_rate is None
     assert summary.ramp_down.median_seconds is None and summary.ramp_down.p95_seconds is None
     assert summary.requested_mwh == 0 and summary.hours_constrained == 0
@@ -107,9 +108,27 @@ def test_timeline_merges_events_and_samples_and_carries_the_target_in() -> None:
 
 def test_timeline_before_any_change_shows_the_previous_target() -> None:
     episode = hand_built_episode(start=T0 + HOUR, prev_mw=9, target_mw=4)
-    timeline = feed_timeline([episode], [], start=T0, end=T0 + 4 * HOUR, now=T0 + 4 * HOUR)
+    timeline = feed_timeline(
+        [episode], [], start=T0, end=T0 + 4 * HOUR, now=T0 + 4 * HOUR, seen_before=True
+    )
     assert timeline.target_steps[0] == (T0, 9e6)
     assert timeline.target_steps[1] == (T0 + HOUR, 4e6)
+
+
+def test_timeline_draws_no_target_before_a_feeds_first_event_ever() -> None:
+    """Issue 15 item 12: before its first event, gridhook knew nothing of the feed."""
+    episode = hand_built_episode(start=T0 + HOUR, prev_mw=9, target_mw=4)
+    timeline = feed_timeline([episode], [], start=T0, end=T0 + 4 * HOUR, now=T0 + 4 * HOUR)
+    assert timeline.target_steps[0] == (T0 + HOUR, 4e6)
+    assert all(at >= T0 + HOUR for at, _ in timeline.target_steps)
+
+
+def test_a_zero_target_is_the_default_on_the_chart() -> None:
+    """DPS: "--value=0 with any unit also sets the default constraint": a gap, not 0 MW."""
+    samples = [sample("f1", T0, 8.0, 0.0), sample("f1", T0 + HOUR, 8.0, 5.0)]
+    timeline = feed_timeline([], samples, start=T0, end=T0 + 2 * HOUR, now=T0 + 2 * HOUR)
+    assert [w for _, w in timeline.target_steps] == [None, 5e6, 5e6]
+    assert timeline.points[0].target_w is None and timeline.has_default_target
 
 
 def test_open_and_stalled_phases_run_until_now() -> None:

@@ -46,6 +46,8 @@ _EPISODE_CSV = (
     "compliant",
     "requested_reduction_w",
     "requested_energy_wh",
+    "constrained_seconds_in_range",
+    "requested_energy_wh_in_range",
     "superseded_by",
     "ended_at",
     "missing",
@@ -133,11 +135,11 @@ def _episodes(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise _error(str(exc)) from None
     if fmt == "json":
-        write_json([e.to_dict() for e in episodes])
+        write_json([e.to_dict(since, until) for e in episodes])
     elif fmt == "csv":
-        write_csv([_episode_csv_row(e) for e in episodes], _EPISODE_CSV)
+        write_csv([_episode_csv_row(e, since, until) for e in episodes], _EPISODE_CSV)
     elif episodes:
-        rows = [_episode_row(e, episodes) for e in episodes]
+        rows = [_episode_row(e, episodes, since, until) for e in episodes]
         write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
@@ -147,11 +149,14 @@ def _episodes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
-    from gridhook.display import format_duration
+def _episode_row(
+    episode: Episode, listed: list[Episode], since: datetime, until: datetime
+) -> dict[str, str]:
+    """Whole-episode figures, and beside them its share of [since, until)."""
+    from gridhook.display import format_duration, format_mwh, format_target
 
     def duration(seconds: float | None) -> str:
-        return "-" if seconds is None else format_duration(seconds)
+        return format_duration(seconds, missing="-")
 
     closing_started = (
         episode.ramp_up_started_at
@@ -161,18 +166,22 @@ def _episode_row(episode: Episode, listed: list[Episode]) -> dict[str, str]:
     held = duration(episode.constrained_seconds)
     if episode.open and closing_started is None and episode.constrained_seconds is not None:
         held += "+"  # still held
-    energy = episode.requested_energy_wh
+    share = episode.share(since, until)
+    target = f"{format_target(episode.prev_target_w, unit=False)} → "
+    target += format_target(episode.target_w, unit=False)
     return {
         "FEED": episode.feed_tag or "(none)",
         "CORRELATION ID": episode.correlation_id or "-",
         "STATUS": episode.status,
-        "TARGET MW": f"{_mw(episode.prev_target_w)} → {_mw(episode.target_w)}",
+        "TARGET MW": target,
         "RAMP DOWN AT": _when(episode.ramp_down_started_at),
         "DOWN": duration(episode.ramp_down_seconds),
         "HELD": held,
         "UP": duration(episode.ramp_up_seconds),
         "COMPLIANT": {True: "yes", False: "no", None: "-"}[episode.compliant],
-        "REQUESTED MWh": "-" if energy is None else f"{energy / 1e6:.2f}",
+        "REQUESTED MWh": format_mwh(episode.requested_energy_wh, unit=False, missing="-"),
+        "HELD IN RANGE": duration(share.constrained_seconds),
+        "MWh IN RANGE": format_mwh(share.requested_energy_wh, unit=False, missing="-"),
         "NOTES": _notes(episode, listed),
     }
 
@@ -192,8 +201,11 @@ def _notes(episode: Episode, listed: list[Episode]) -> str:
     return "; ".join(notes)
 
 
-def _episode_csv_row(episode: Episode) -> dict[str, Any]:
+def _episode_csv_row(episode: Episode, since: datetime, until: datetime) -> dict[str, Any]:
     data = episode.to_dict()
+    share = episode.share(since, until)
+    data["constrained_seconds_in_range"] = share.constrained_seconds
+    data["requested_energy_wh_in_range"] = share.requested_energy_wh
     row = {column: _csv_value(data.get(column)) for column in _EPISODE_CSV}
     row["missing"] = " ".join(episode.missing)
     row["flags"] = " | ".join(episode.flags)
@@ -235,11 +247,13 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _sample_row(sample: LoadSample) -> dict[str, str]:
+    from gridhook.display import format_load, format_target
+
     return {
         "SAMPLED AT": _when(sample.sampled_at),
         "FEED": sample.feed_tag,
-        "CALCULATED MW": "-" if sample.calculated_w is None else f"{sample.calculated_w / 1e6:g}",
-        "TARGET MW": _mw(sample.target_w),
+        "CALCULATED MW": format_load(sample.calculated_w, unit=False),
+        "TARGET MW": format_target(sample.target_w, unit=False),
         "CORRELATION ID": sample.correlation_id or "-",
     }
 
@@ -294,10 +308,6 @@ def _filters(args: argparse.Namespace) -> str:
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _mw(watts: float | None) -> str:
-    return "default" if watts is None else f"{watts / 1e6:g}"
 
 
 def _csv_value(value: Any) -> Any:

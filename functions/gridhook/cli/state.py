@@ -26,12 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_state)
 
 
-def _mw(watts: float | None) -> str:
-    return "default" if watts is None else f"{watts / 1e6:g} MW"
-
-
 def _state(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
+    from gridhook.display import format_load, format_target
     from gridhook.state import current_feed_states
     from gridhook.store import StoreError, open_store
 
@@ -55,8 +52,8 @@ def _state(args: argparse.Namespace) -> int:
             "phase": s.phase,
             "since": s.since.isoformat().replace("+00:00", "Z"),
             "correlation_id": s.correlation_id or "",
-            "target": _mw(s.target_w),
-            "calculated": _mw(s.calculated_w),
+            "target": format_target(s.target_w),
+            "calculated": format_load(s.calculated_w),
             "compliant": "" if s.compliant is None else str(s.compliant).lower(),
         }
         for s in sorted(states.values(), key=lambda s: s.feed_tag)

@@ -102,7 +102,8 @@ class Walk:
     stopper: Stop | None = None
     holding_since: datetime | None = None
     hold_from_start: bool = False  # counted from a ramp's start until its end is seen
-    held: float = 0.0
+    # When it held its own target, as [start, end) spans in the order they happened.
+    held_spans: list[tuple[datetime, datetime]] = field(default_factory=list)
     held_known: bool = True
     late: list[str] = field(default_factory=list)
     # While stopped: the targets of every episode that had the feed since (one of them
@@ -162,7 +163,8 @@ def walk_episode(group: Group, stops: list[Stop]) -> Walk:
 
 def _stop_holding(walk: Walk, moment: datetime) -> None:
     if walk.holding_since is not None:
-        walk.held += max(0.0, (moment - walk.holding_since).total_seconds())
+        if moment > walk.holding_since:
+            walk.held_spans.append((walk.holding_since, moment))
         walk.holding_since = None
 
 

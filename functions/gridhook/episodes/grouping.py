@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gridhook.display import format_mw
+from gridhook.display import format_target
 from gridhook.events import StoredEvent
 from gridhook.state import episode_key, ramp_direction, ramp_instances
 
@@ -187,7 +187,7 @@ def _repeat_flag(extra: StoredEvent, kept: list[StoredEvent]) -> str:
     if first is None:
         return (
             f"unexpected: a {extra.event} (event {extra.event_id[:12]}) to "
-            f"{format_mw(target_watts(extra.target_w))} fits no ramp of this episode; ignored"
+            f"{format_target(extra.target_w)} fits no ramp of this episode; ignored"
         )
     differs = sorted(
         k

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from gridhook.display import format_duration, format_mw
+from gridhook.display import format_duration, format_load, format_target
 from gridhook.episodes.contention import Stop, Walk
 from gridhook.episodes.grouping import Group, Ramp
 from gridhook.episodes.model import Episode
+from gridhook.episodes.spans import duration
 from gridhook.events import StoredEvent
 
 __all__ = ["judge"]
@@ -38,7 +39,7 @@ def judge(
     }
     opened = judged[id(opening)]
     closed_by_itself = closing is not None and closing.end is not None
-    held_so_far = walk.held
+    held_spans = list(walk.held_spans)
     if closed_by_itself:
         ended_at: datetime | None = closing.end.received_at  # type: ignore[union-attr]
     elif not walk.active and walk.stopper is not None:
@@ -46,15 +47,15 @@ def judge(
     else:
         ended_at = None
         if walk.holding_since is not None and now > walk.holding_since:
-            held_so_far += (now - walk.holding_since).total_seconds()  # held up to now
+            held_spans.append((walk.holding_since, now))  # held up to now
 
     held: float | None
     if opened == "interrupted":
-        held = held_so_far  # 0 unless it took the feed back later
+        held = duration(held_spans)  # 0 unless it took the feed back later
     elif opening.end is None or not walk.held_known:
-        held = None
+        held, held_spans = None, []  # when it held is not known: no spans either
     else:
-        held = held_so_far
+        held = duration(held_spans)
 
     prev_w = opening.prev_w
     reduction = prev_w - target_w if prev_w is not None and target_w is not None else None
@@ -86,7 +87,7 @@ def judge(
             by_direction.setdefault(r.direction, r)
     if closing is not None and closing.direction == opening.direction:
         notes.append(
-            f"closing: a second ramp {closing.direction} to {format_mw(closing.target_w)} "
+            f"closing: a second ramp {closing.direction} to {format_target(closing.target_w)} "
             "closed it (its times are in the events, not the ramp fields)"
         )
     down, up = by_direction.get("down"), by_direction.get("up")
@@ -126,6 +127,8 @@ def judge(
         superseded_by=stopper.group.episode_id if stopper is not None else None,
         ended_at=ended_at,
         ignored_events=group.ignored,
+        held_spans=tuple(held_spans),
+        as_of=now,
     )
 
 
@@ -161,8 +164,8 @@ def _judge_ramp(
         return "running"
     if _stopped_short(direction, target_w, after):
         notes.append(
-            f"interrupted: the ramp {direction} stopped at {format_mw(after.calculated_w)}, "
-            f"short of its {format_mw(target_w)} target, when {after.event} followed"
+            f"interrupted: the ramp {direction} stopped at {format_load(after.calculated_w)}, "
+            f"short of its {format_target(target_w)} target, when {after.event} followed"
         )
         return "interrupted"
     return "missing_end" if ramp.role != "resume" else "done"

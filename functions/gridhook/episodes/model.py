@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gridhook.episodes.spans import Span, clip, duration
 from gridhook.events import StoredEvent, rfc3339
 
-__all__ = ["EPISODE_STATUSES", "Episode"]
+__all__ = ["EPISODE_STATUSES", "Episode", "RangeShare"]
 
 #: In order of precedence (the first that applies is the status):
 #: stalled: a ramp started and neither its end nor anything after it came within the ramp
@@ -39,7 +40,11 @@ class Episode:
     increase), the energy is that reduction held for ``constrained_seconds``, in
     watt-hours. A null target, or a zero one (DPS's other spelling of "the default"), is
     None in watts: the default is not in the events, so figures that need it are None.
-    See docs/episodes.md.
+    ``held_spans`` are when it held its own target, as [start, end) spans (empty when
+    ``constrained_seconds`` is unknown); ``constrained_seconds`` is their total, and
+    ``share(since, until)`` what of it (and of the energy) lies inside a range.
+    ``as_of`` is the "now" it was judged at: an open episode goes on up to then, no
+    further. See docs/episodes.md.
     """
 
     episode_id: str  # stable: derived from the feed and correlation id (or opening event)
@@ -71,6 +76,8 @@ class Episode:
     superseded_by: str | None = None  # the episode that took the feed from it for good
     ended_at: datetime | None = None  # closing event received, or the superseding one opened
     ignored_events: tuple[StoredEvent, ...] = ()  # repeats of an event type (flagged)
+    held_spans: tuple[Span, ...] = ()  # at its own target, in order; total constrained_seconds
+    as_of: datetime | None = None  # when it was judged; an open episode goes on up to then
 
     @property
     def started_at(self) -> datetime:
@@ -82,13 +89,46 @@ class Episode:
         """The earliest receipt of any of its events: when gridhook first knew of it."""
         return min(e.received_at for e in self.events)
 
+    @property
+    def going_on_until(self) -> datetime | None:
+        """When it stopped going on: its end, or while open the "now" it was judged at
+        (None: open, judged at no known time)."""
+        return self.ended_at if self.ended_at is not None else self.as_of
+
     def overlaps(self, since: datetime, until: datetime) -> bool:
-        """Whether the episode was going on in [since, until), or received events then."""
+        """Whether the episode was going on in [since, until), or received events then.
+
+        An open episode goes on from its first event up to ``as_of`` (now), never beyond:
+        a range in the future holds none of it.
+        """
         if any(since <= e.received_at < until for e in (*self.events, *self.ignored_events)):
             return True
-        return self.opened_at < until and (self.ended_at is None or self.ended_at > since)
+        if clip(self.held_spans, since, until):
+            return True
+        end = self.going_on_until
+        return self.opened_at < until and (end is None or end > since)
 
-    def to_dict(self) -> dict[str, Any]:
+    def share(self, since: datetime, until: datetime) -> RangeShare:
+        """What of this episode's time constrained, and of its requested energy, lies
+        inside [since, until): its held spans clipped to the range."""
+        if self.constrained_seconds is None:
+            return RangeShare((), None, None)
+        held = clip(self.held_spans, since, until)
+        seconds = duration(held)
+        reduction = self.requested_reduction_w
+        energy = None if reduction is None else reduction * seconds / 3600.0
+        return RangeShare(held, seconds, energy)
+
+    def to_dict(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, Any]:
+        """Every field as JSON data; given a range, also ``in_range``: its share of it."""
+        data = self._fields()
+        if since is not None and until is not None:
+            data["in_range"] = self.share(since, until).to_dict()
+        return data
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "episode_id": self.episode_id,
             "feed_tag": self.feed_tag,
@@ -119,4 +159,25 @@ class Episode:
             "superseded_by": self.superseded_by,
             "ended_at": rfc3339(self.ended_at),
             "ignored_event_ids": [e.event_id for e in self.ignored_events],
+            "held_spans": [[rfc3339(start), rfc3339(end)] for start, end in self.held_spans],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RangeShare:
+    """The part of one episode inside a range: the basis of every total over a range.
+
+    Totals add these up, so reports over adjacent ranges add up to the report over their
+    union; an energy figure to come (delivered MWh) integrates over ``held_spans``.
+    """
+
+    held_spans: tuple[Span, ...]  # its held spans clipped to the range
+    constrained_seconds: float | None  # None: the episode's own is unknown
+    requested_energy_wh: float | None  # the requested reduction held for those seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "constrained_seconds": self.constrained_seconds,
+            "requested_energy_wh": self.requested_energy_wh,
+            "held_spans": [[rfc3339(start), rfc3339(end)] for start, end in self.held_spans],
         }

@@ -6,16 +6,16 @@ Cost follows the range asked for: one episode load and one sample query over
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from gridhook.episodes import Episode
 from gridhook.report.model import FeedReport, Report
 from gridhook.report.summary import compliance_by_day, summarise
 from gridhook.report.timeline import feed_timeline
-from gridhook.store import EventStore, LoadSample, SampleQuery, iter_samples
+from gridhook.store import EventQuery, EventStore, LoadSample, SampleQuery, iter_samples
 
-__all__ = ["assemble_report", "build_report", "load_samples"]
+__all__ = ["assemble_report", "build_report", "feeds_seen_before", "load_samples"]
 
 
 def _feed_key(tag: str | None) -> tuple[bool, str]:
@@ -32,11 +32,14 @@ def assemble_report(
     feed_filter: str | None = None,
     ramp_deadline_seconds: float,
     include_feeds: Iterable[str | None] = (),
+    feeds_seen_before: Collection[str | None] = (),
 ) -> Report:
     """The report for [since, until) from already-loaded episodes and samples (pure).
 
     Feeds with an episode or a sample in the range get a section; ``include_feeds`` (and
-    the feed filter) get one even when nothing happened on them.
+    the feed filter) get one even when nothing happened on them. ``feeds_seen_before``:
+    the feeds with events before ``since`` (the others' charts draw no target before
+    their first event).
     """
     # Charts stop at now: nothing after it has happened yet.
     end = min(until, now) if now > since else until
@@ -58,8 +61,15 @@ def assemble_report(
         feeds.append(
             FeedReport(
                 feed_tag=tag,
-                summary=summarise(feed_episodes),
-                timeline=feed_timeline(feed_episodes, feed_samples, start=since, end=end, now=now),
+                summary=summarise(feed_episodes, since, until),
+                timeline=feed_timeline(
+                    feed_episodes,
+                    feed_samples,
+                    start=since,
+                    end=end,
+                    now=now,
+                    seen_before=tag in feeds_seen_before,
+                ),
                 compliance_by_day=compliance_by_day(feed_episodes, since, until),
                 episodes=tuple(feed_episodes),
             )
@@ -70,7 +80,7 @@ def assemble_report(
         generated_at=now,
         feed_filter=feed_filter,
         ramp_deadline_seconds=ramp_deadline_seconds,
-        overall=summarise(in_range),
+        overall=summarise(in_range, since, until),
         feeds=tuple(feeds),
     )
 
@@ -81,6 +91,26 @@ def load_samples(
     """DPS's GetStatus samples over [since, until), oldest first."""
     query = SampleQuery(feed_tag=feed_tag, since=since, until=until, limit=1000)
     return list(iter_samples(store, query))
+
+
+def feeds_seen_before(
+    store: EventStore, episodes: Iterable[Episode], moment: datetime
+) -> set[str | None]:
+    """The feeds of ``episodes`` with an event stored before ``moment``: their own events
+    when they have one, else one single-event query per feed (events without a feed tag
+    cannot be asked for apart, so they count as unseen)."""
+    seen: set[str | None] = set()
+    unknown: set[str] = set()
+    for episode in episodes:
+        if episode.opened_at < moment:
+            seen.add(episode.feed_tag)
+        elif episode.feed_tag is not None:
+            unknown.add(episode.feed_tag)
+    for feed in sorted(unknown - seen):
+        query = EventQuery(feed_tag=feed, until=moment, newest_first=True, limit=1)
+        if store.events(query).events:
+            seen.add(feed)
+    return seen
 
 
 def build_report(
@@ -106,4 +136,5 @@ def build_report(
         now=now,
         feed_filter=feed_tag,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
+        feeds_seen_before=feeds_seen_before(store, episodes, since),
     )

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gridhook.display import to_mw
 from gridhook.report.model import DayCompliance, LoadPoint, Timeline
 
 __all__ = ["compliance_svg", "timeline_svg"]
@@ -60,8 +61,10 @@ _RC = {
 }
 
 
-def _mw(watts: float | None) -> float:
-    return math.nan if watts is None else watts / 1e6
+def _y(watts: float | None) -> float:
+    """A y value in MW; NaN (a gap in the line) where there is none."""
+    mw = to_mw(watts)
+    return math.nan if mw is None else mw
 
 
 @contextlib.contextmanager
@@ -246,7 +249,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
         if line:
             axes.plot(
                 [p.at for p in line],
-                [_mw(p.calculated_w) for p in line],
+                [_y(p.calculated_w) for p in line],
                 color=_LOAD,
                 linewidth=1.5,
                 zorder=4,
@@ -259,7 +262,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
             if size is not None:
                 axes.plot(
                     [p.at for p in samples],
-                    [_mw(p.calculated_w) for p in samples],
+                    [_y(p.calculated_w) for p in samples],
                     linestyle="none",
                     marker="o",
                     markersize=size,
@@ -294,7 +297,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
         }
         if kept:
             axes.plot(
-                [p.at for p in kept], [_mw(p.calculated_w) for p in kept], zorder=7, **event_style
+                [p.at for p in kept], [_y(p.calculated_w) for p in kept], zorder=7, **event_style
             )
             handles.append(Line2D([], [], label="Webhook event", **event_style))
         if missed:
@@ -306,7 +309,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
             }
             axes.plot(
                 [p.at for p in missed],
-                [_mw(p.calculated_w) for p in missed],
+                [_y(p.calculated_w) for p in missed],
                 zorder=8,
                 **missed_style,
             )
@@ -320,7 +323,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
             # shows as an orange border around the blue line.
             axes.step(
                 [at for at, _ in steps],
-                [_mw(w) for _, w in steps],
+                [_y(w) for _, w in steps],
                 where="post",
                 color=_TARGET,
                 linewidth=3.4,
@@ -332,7 +335,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
                 0, Line2D([], [], color=_TARGET, linewidth=3.4, label="Target (requested)")
             )
 
-        values = [_mw(w) for _, w in steps] + [_mw(p.calculated_w) for p in line]
+        values = [_y(w) for _, w in steps] + [_y(p.calculated_w) for p in line]
         finite = [v for v in values if not math.isnan(v)]
         if finite:
             axes.set_ylim(0, max(finite) * 1.12 or 1)

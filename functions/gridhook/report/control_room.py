@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gridhook.episodes import Episode
-from gridhook.report.build import assemble_report, load_samples
+from gridhook.report.build import assemble_report, feeds_seen_before, load_samples
 from gridhook.report.model import LoadPoint, Report
 from gridhook.state import FeedState, current_feed_states
 from gridhook.store import EventStore
@@ -62,14 +62,16 @@ def build_control_room(
     episodes = load_episodes(
         store, since=now - RECENT_WINDOW, until=until, now=now, ramp_deadline=ramp_deadline
     )
+    day_start = now - DAY_WINDOW
     day = assemble_report(
         episodes,
-        load_samples(store, since=now - DAY_WINDOW, until=until),
-        since=now - DAY_WINDOW,
+        load_samples(store, since=day_start, until=until),
+        since=day_start,
         until=until,
         now=now,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
         include_feeds=states.keys(),
+        feeds_seen_before=feeds_seen_before(store, episodes, day_start),
     )
     newest_first = sorted(episodes, key=lambda e: (e.started_at, e.episode_id), reverse=True)
     return ControlRoom(

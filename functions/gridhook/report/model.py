@@ -68,28 +68,29 @@ class DurationStats:
 
 @dataclass(frozen=True, slots=True)
 class FeedSummary:
-    """One feed's figures over the report's range (or every feed's, for the overall row)."""
+    """One feed's figures over the report's range (or every feed's, for the overall row).
+
+    Counts are of the episodes listed (any part in the range); totals count only the part
+    of each inside the range; compliance and ramp times count where the verdict (the end
+    of the ramp down) and the ramp's end fall. See ``summary.summarise``.
+    """
 
     episodes: int
     by_status: dict[str, int]  # every status of EPISODE_STATUSES, zero included
-    judged: int  # episodes whose ramp down ended with DPS's compliant verdict
+    judged: int  # curtailments whose ramp down ended in the range, with DPS's verdict
     compliant: int  # of those, the ones DPS called compliant
-    ramp_down: DurationStats
-    ramp_up: DurationStats
-    hours_constrained: float
-    requested_mwh: float
+    ramp_down: DurationStats  # ramps down that ended in the range
+    ramp_up: DurationStats  # ramps up that ended in the range
+    hours_constrained: float  # inside the range only
+    requested_mwh: float  # inside the range only
     flagged: int  # episodes with late, reordered or repeated events
     increases: int = 0  # episodes that raised the target (not curtailments)
+    not_judged: int = 0  # curtailments listed without DPS's verdict (their ramp down never ended)
 
     @property
     def compliance_rate(self) -> float | None:
         """compliant / judged; None when no ramp down ended in the range."""
         return self.compliant / self.judged if self.judged else None
-
-    @property
-    def not_judged(self) -> int:
-        """Curtailments without DPS's verdict (their ramp down never ended, as far as we know)."""
-        return self.episodes - self.increases - self.judged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +105,7 @@ class FeedSummary:
             "requested_mwh": self.requested_mwh,
             "flagged": self.flagged,
             "increases": self.increases,
+            "not_judged": self.not_judged,
         }
 
 
@@ -228,13 +230,14 @@ class FeedReport:
     def label(self) -> str:
         return self.feed_tag if self.feed_tag is not None else "(no feed tag)"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, since: datetime, until: datetime) -> dict[str, Any]:
+        """As JSON data; each episode with its share of [since, until) (``in_range``)."""
         return {
             "feed_tag": self.feed_tag,
             "summary": self.summary.to_dict(),
             "compliance_by_day": [d.to_dict() for d in self.compliance_by_day],
             "timeline": self.timeline.to_dict(),
-            "episodes": [e.to_dict() for e in self.episodes],
+            "episodes": [e.to_dict(since, until) for e in self.episodes],
         }
 
 
@@ -268,5 +271,5 @@ class Report:
             "statuses": list(EPISODE_STATUSES),
             "definitions": FIGURE_SOURCES,
             "overall": self.overall.to_dict(),
-            "feeds": [f.to_dict() for f in self.feeds],
+            "feeds": [f.to_dict(self.since, self.until) for f in self.feeds],
         }

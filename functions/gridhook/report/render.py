@@ -14,6 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gridhook.display import (
+    format_duration,
+    format_load,
+    format_mw,
+    format_mwh,
+    format_target,
+)
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.events import rfc3339
 from gridhook.report.model import FIGURE_SOURCES, Report
@@ -44,6 +51,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 #: One CSV row per episode; loads in MW, energy in MWh, durations in seconds, times UTC.
+#: The ``_in_range`` columns are the episode's share of the report's range.
 CSV_COLUMNS = (
     "feed_tag",
     "correlation_id",
@@ -61,6 +69,8 @@ CSV_COLUMNS = (
     "prev_target_mw_requested",
     "reduction_mw_requested",
     "energy_mwh_requested",
+    "constrained_seconds_in_range",
+    "energy_mwh_requested_in_range",
     "compliant_dps",
     "load_at_start_ramp_down_mw_dps",
     "load_at_end_ramp_down_mw_dps",
@@ -84,32 +94,6 @@ _environment_lock = threading.Lock()
 def _number(value: float, decimals: int) -> str:
     text = f"{value:,.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def format_mw(watts: float | None, default: str = "—") -> str:
-    return default if watts is None else f"{_number(watts / 1e6, 3)} MW"
-
-
-def format_target(watts: float | None) -> str:
-    """A requested target: None is the feed's default constraint, not zero."""
-    return format_mw(watts, "default")
-
-
-def format_duration(seconds: float | None) -> str:
-    """45 s, 12 min 05 s, 1 h 30 min, 2 d 03 h: as precise as the size calls for."""
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    if whole < 90:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
 
 
 def _seconds_between(start: datetime | None, end: datetime) -> float | None:
@@ -146,6 +130,8 @@ def _jinja() -> jinja2.Environment:
                 )
                 env.filters.update(
                     mw=format_mw,
+                    mwh=format_mwh,
+                    load=format_load,
                     target=format_target,
                     duration=format_duration,
                     when=format_when,
@@ -209,7 +195,7 @@ def render_episodes_json(
         "until": rfc3339(until),
         "generated_at": rfc3339(generated_at),
         "count": len(episodes),
-        "episodes": [e.to_dict() for e in episodes],
+        "episodes": [e.to_dict(since, until) for e in episodes],
     }
     return json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -222,10 +208,12 @@ def _cell(value: float | None) -> str:
     return "" if value is None else repr(round(value, 3))
 
 
-def episode_row(episode: Episode) -> dict[str, str]:
-    """An episode as one CSV row (see CSV_COLUMNS)."""
+def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str, str]:
+    """An episode as one CSV row (see CSV_COLUMNS), with its share of [since, until)."""
     loads = episode.load_w
     energy = episode.requested_energy_wh
+    share = episode.share(since, until)
+    energy_in_range = share.requested_energy_wh
     return {
         "feed_tag": episode.feed_tag or "",
         "correlation_id": episode.correlation_id or "",
@@ -243,6 +231,10 @@ def episode_row(episode: Episode) -> dict[str, str]:
         "prev_target_mw_requested": _mw_cell(episode.prev_target_w),
         "reduction_mw_requested": _mw_cell(episode.requested_reduction_w),
         "energy_mwh_requested": "" if energy is None else repr(round(energy / 1e6, 6)),
+        "constrained_seconds_in_range": _cell(share.constrained_seconds),
+        "energy_mwh_requested_in_range": (
+            "" if energy_in_range is None else repr(round(energy_in_range / 1e6, 6))
+        ),
         "compliant_dps": "" if episode.compliant is None else str(episode.compliant).lower(),
         "load_at_start_ramp_down_mw_dps": _mw_cell(loads.get("start_ramp_down")),
         "load_at_end_ramp_down_mw_dps": _mw_cell(loads.get("end_ramp_down")),
@@ -262,5 +254,5 @@ def render_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(episode_row(e) for e in report.episodes)
+    writer.writerows(episode_row(e, report.since, report.until) for e in report.episodes)
     return out.getvalue()

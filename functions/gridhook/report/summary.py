@@ -29,25 +29,42 @@ def duration_stats(values: Iterable[float | None]) -> DurationStats:
     return DurationStats(len(known), percentile(known, 0.5), percentile(known, 0.95))
 
 
-def summarise(episodes: Sequence[Episode]) -> FeedSummary:
-    """Counts and ramp times over every episode; compliance, time constrained and energy
-    over curtailments only (a load increase is not a curtailment)."""
+def summarise(episodes: Sequence[Episode], since: datetime, until: datetime) -> FeedSummary:
+    """The figures of one range [since, until) over the episodes listed in it.
+
+    Counts (episodes, statuses, flags) are of the episodes listed. Totals count only what
+    lies inside the range: time constrained and energy are each episode's share of the
+    range (``Episode.share``), so totals over adjacent ranges add up to the total over
+    their union. Compliance counts a curtailment in the range its verdict came in
+    (``judged_at``); ramp times count a ramp in the range it ended in. Compliance, time
+    constrained and energy are over curtailments only (a load increase is not one).
+    """
     by_status = dict.fromkeys(EPISODE_STATUSES, 0)
     for episode in episodes:
         by_status[episode.status] = by_status.get(episode.status, 0) + 1
     curtailments = [e for e in episodes if e.kind == "curtailment"]
-    judged = [e for e in curtailments if e.compliant is not None]
+    judged = [e for e in curtailments if e.compliant is not None and since <= judged_at(e) < until]
+    shares = [e.share(since, until) for e in curtailments]
+
+    def ended_inside(moment: datetime | None) -> bool:
+        return moment is not None and since <= moment < until
+
     return FeedSummary(
         episodes=len(episodes),
         by_status=by_status,
         judged=len(judged),
         compliant=sum(1 for e in judged if e.compliant),
-        ramp_down=duration_stats(e.ramp_down_seconds for e in episodes),
-        ramp_up=duration_stats(e.ramp_up_seconds for e in episodes),
-        hours_constrained=sum(e.constrained_seconds or 0.0 for e in curtailments) / 3600.0,
-        requested_mwh=sum(e.requested_energy_wh or 0.0 for e in curtailments) / 1e6,
+        ramp_down=duration_stats(
+            e.ramp_down_seconds for e in episodes if ended_inside(e.ramp_down_ended_at)
+        ),
+        ramp_up=duration_stats(
+            e.ramp_up_seconds for e in episodes if ended_inside(e.ramp_up_ended_at)
+        ),
+        hours_constrained=sum(s.constrained_seconds or 0.0 for s in shares) / 3600.0,
+        requested_mwh=sum(s.requested_energy_wh or 0.0 for s in shares) / 1e6,
         flagged=sum(1 for e in episodes if e.flags),
         increases=len(episodes) - len(curtailments),
+        not_judged=sum(1 for e in curtailments if e.compliant is None),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from gridhook.episodes import Episode
+from gridhook.episodes.grouping import target_watts
 from gridhook.events import StoredEvent
 from gridhook.report.model import LoadPoint, PhaseSpan, Timeline
 from gridhook.store import LoadSample
@@ -19,7 +20,7 @@ def _event_point(event: StoredEvent) -> LoadPoint:
         at=event.received_at,
         source="event",
         calculated_w=event.calculated_w,
-        target_w=event.target_w,
+        target_w=target_watts(event.target_w),  # zero is the default, not 0 W
         event=event.event,
         correlation_id=event.correlation_id,
         compliant=event.compliant,
@@ -31,7 +32,7 @@ def _sample_point(sample: LoadSample) -> LoadPoint:
         at=sample.sampled_at,
         source="sample",
         calculated_w=sample.calculated_w,
-        target_w=sample.target_w,
+        target_w=target_watts(sample.target_w),
         correlation_id=sample.correlation_id,
     )
 
@@ -41,18 +42,25 @@ def _target_steps(
     events: Sequence[StoredEvent],
     start: datetime,
     end: datetime,
+    seen_before: bool,
 ) -> tuple[tuple[datetime, float | None], ...]:
-    """The target in force from each reading on, carried in at ``start`` and out to ``end``."""
+    """The target in force from each reading on, carried in at ``start`` and out to ``end``.
+
+    ``seen_before``: the feed had events before ``start``. Without them, the target line
+    begins at the feed's first reading: before its first event ever, gridhook knew nothing
+    of the feed, so it draws no previous target there.
+    """
     before = [p for p in readings if p.at < start]
     inside = [p for p in readings if start <= p.at < end]
     steps: list[tuple[datetime, float | None]] = []
     if before:
         steps.append((start, before[-1].target_w))
-    elif inside and inside[0].source == "event":
-        # Before the first change we know of, the previous target was in force.
+    elif seen_before and inside and inside[0].source == "event":
+        # Before the first change in the window, the previous target was in force.
         first = next(e for e in events if e.received_at == inside[0].at)
-        if first.event.startswith("start_") and first.prev_target_w is not None:
-            steps.append((start, first.prev_target_w))
+        previous = target_watts(first.prev_target_w)
+        if first.event.startswith("start_") and previous is not None:
+            steps.append((start, previous))
     steps.extend((p.at, p.target_w) for p in inside)
     if steps:
         steps.append((end, steps[-1][1]))
@@ -110,8 +118,10 @@ def feed_timeline(
     start: datetime,
     end: datetime,
     now: datetime,
+    seen_before: bool = False,
 ) -> Timeline:
-    """One feed's timeline over [start, end) from its episodes' events and DPS's samples."""
+    """One feed's timeline over [start, end) from its episodes' events and DPS's samples;
+    ``seen_before``: the feed had events before ``start`` (see ``_target_steps``)."""
     events = sorted(
         {e.event_id: e for episode in episodes for e in episode.events}.values(),
         key=lambda e: (e.received_at, e.event_id),
@@ -124,6 +134,6 @@ def feed_timeline(
         start=start,
         end=end,
         points=tuple(p for p in readings if start <= p.at < end),
-        target_steps=_target_steps(readings, events, start, end),
+        target_steps=_target_steps(readings, events, start, end, seen_before),
         phases=phase_spans(episodes, start, end, now),
     )
