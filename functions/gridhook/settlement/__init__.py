@@ -42,6 +42,7 @@ from gridhook.settlement.delivered import (
     range_totals,
     settle,
     settle_episode,
+    settle_episodes,
 )
 from gridhook.settlement.errors import MeterParseError, SettlementError, SettlementInputError
 from gridhook.settlement.intervals import (
@@ -102,4 +103,5 @@ __all__ = [
     "sample_ranges_needed",
     "settle",
     "settle_episode",
+    "settle_episodes",
 ]

@@ -210,7 +210,16 @@ class Context:
     end: float  # the event's end rounded up to the grid
     event_slots: list[Slot]
     now: float
-    other_events: list[tuple[float, float]]  # (start, end) of every episode's target
+    other_starts: FloatArray  # every episode's target interval on the feed: starts
+    other_ends: FloatArray  # and ends (inf: still going)
+
+    def clash(self, spans: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+        """The first episode target interval overlapping any of these spans."""
+        for lo, hi in spans:
+            hits = np.flatnonzero((self.other_starts < hi) & (self.other_ends > lo))
+            if hits.size:
+                return float(self.other_starts[hits[0]]), float(self.other_ends[hits[0]])
+        return None
 
     def window(self, since: float, until: float, what: str) -> tuple[FloatArray | None, str, str]:
         """The event day's loads over ``[since, until)``; with a status when not usable."""
@@ -239,11 +248,38 @@ def _dt(instant: float) -> datetime:
     return datetime.fromtimestamp(instant, UTC)
 
 
-def _day_values(ctx: Context, day: date, slots: Sequence[Slot]) -> FloatArray:
-    instants = [
-        ctx.midnights.instant(day + timedelta(days=s.day_offset), s.wall, s.fold) for s in slots
-    ]
-    return np.array([ctx.series.value(t) for t in instants]) if instants else np.zeros(0)
+class SlotTable:
+    """Slots grouped by the day they fall on, so that reading a day is a few array ops."""
+
+    def __init__(self, slots: Sequence[Slot]) -> None:
+        self.slots = list(slots)
+        self.groups = [
+            (
+                offset,
+                np.array([i for i, s in enumerate(slots) if s.day_offset == offset]),
+                np.array([_seconds(s.wall) for s in slots if s.day_offset == offset]),
+            )
+            for offset in sorted({s.day_offset for s in slots})
+        ]
+
+    def values(self, ctx: Context, day: date) -> FloatArray:
+        """The day's loads at the slots' wall-clock positions (vectorised where the days
+        read have 24 hours; on a DST day zoneinfo resolves each slot)."""
+        instants = np.empty(len(self.slots))
+        for offset, index, seconds in self.groups:
+            on = day + timedelta(days=offset)
+            start, end = ctx.midnights.day_span(on)
+            if end - start == 86400.0:
+                instants[index] = start + seconds
+            else:
+                for i in index:
+                    slot = self.slots[i]
+                    instants[i] = ctx.midnights.instant(on, slot.wall, slot.fold)
+        return ctx.series.values_at(instants)
+
+
+def _seconds(wall: time) -> float:
+    return wall.hour * 3600 + wall.minute * 60 + wall.second
 
 
 def _walk(
@@ -256,6 +292,8 @@ def _walk(
     step = ctx.series.step_s
     eligible: list[tuple[date, FloatArray, FloatArray]] = []
     excluded: list[DayExclusion] = []
+    table = SlotTable([*ctx.event_slots, *window_slots])
+    split = len(ctx.event_slots)
     for back in range(1, params.lookback_days + 1):
         if len(eligible) == need:
             break
@@ -265,24 +303,21 @@ def _walk(
             excluded.append(DayExclusion(day, "day_type", f"{what}; the event day is not"))
             continue
         day_start, day_end = ctx.midnights.day_span(day)
-        event_values = _day_values(ctx, day, ctx.event_slots)
-        window_values = _day_values(ctx, day, window_slots)
         # The day's own span and every slot read on a neighbouring day must be event-free.
         spans = [(day_start, day_end)]
         for slot in (*ctx.event_slots, *window_slots):
             if slot.day_offset:
-                t = ctx.midnights.instant(
-                    day + timedelta(days=slot.day_offset), slot.wall, slot.fold
-                )
+                on = day + timedelta(days=slot.day_offset)
+                t = ctx.midnights.instant(on, slot.wall, slot.fold)
                 spans.append((t, t + step))
-        clash = next(
-            ((a, b) for a, b in ctx.other_events for lo, hi in spans if a < hi and b > lo), None
-        )
+        clash = ctx.clash(spans)
         if clash is not None:
             excluded.append(
                 DayExclusion(day, "event", f"an episode's target {_span(*clash)} overlaps it")
             )
             continue
+        both = table.values(ctx, day)
+        event_values, window_values = both[:split], both[split:]
         day_values = ctx.series.values(day_start, day_end)
         missing = int(np.isnan(day_values).sum())
         slot_missing = int(np.isnan(event_values).sum() + np.isnan(window_values).sum())

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
+
 from gridhook.events import rfc3339
 from gridhook.settlement.baselines import (
     DEFAULT_METHOD,
@@ -42,7 +44,7 @@ from gridhook.settlement.baselines import (
 from gridhook.settlement.days import Midnights, local_day
 from gridhook.settlement.errors import SettlementInputError
 from gridhook.settlement.intervals import LoadSeries
-from gridhook.settlement.samples import epoch
+from gridhook.settlement.samples import FloatArray, epoch
 
 __all__ = [
     "EpisodeLike",
@@ -54,6 +56,7 @@ __all__ = [
     "range_totals",
     "settle",
     "settle_episode",
+    "settle_episodes",
 ]
 
 _DEFAULT_PARAMS = BaselineParams()
@@ -200,6 +203,20 @@ def _check_windows(params: BaselineParams, step: int) -> None:
             )
 
 
+Windows = Iterable[tuple[datetime, datetime | None]] | tuple[FloatArray, FloatArray]
+
+
+def _windows_as_arrays(windows: Windows) -> tuple[FloatArray, FloatArray]:
+    """Target intervals as arrays of starts and ends (POSIX seconds; inf: still going)."""
+    if isinstance(windows, tuple) and len(windows) == 2 and isinstance(windows[0], np.ndarray):
+        return windows[0], windows[1]
+    pairs = [(epoch(a), math.inf if b is None else epoch(b)) for a, b in windows]
+    return (
+        np.array([a for a, _ in pairs], dtype=np.float64),
+        np.array([b for _, b in pairs], dtype=np.float64),
+    )
+
+
 def _opt(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
@@ -213,16 +230,18 @@ def settle(
     method: str = DEFAULT_METHOD,
     target_w: float | None = None,
     ramp_down_started_at: datetime | None = None,
-    other_events: Iterable[tuple[datetime, datetime | None]] = (),
+    other_events: Windows = (),
     episode_id: str | None = None,
     params: BaselineParams = _DEFAULT_PARAMS,
+    midnights: Midnights | None = None,
 ) -> Settlement:
     """The baseline and delivered figures of one event on ``load``'s feed (pure).
 
     ``event_start``/``event_end`` are the target interval (DPS's start_time/end_time; an
     end of None means still going). ``other_events`` are the target intervals of the
     feed's episodes (this one may be among them): days they overlap are not eligible.
-    ``now`` decides what is over. ``load`` must cover :func:`data_range`.
+    ``now`` decides what is over. ``load`` must cover :func:`data_range`. ``midnights``
+    is a cache of the zone's midnights that a batch may share (:func:`settle_episodes`).
     """
     _check_method(method)
     step = load.step_s
@@ -239,17 +258,20 @@ def settle(
         grid_end = grid_start + step  # an instant event still lies in one interval
     starts = [grid_start + k * step for k in range(int((grid_end - grid_start) // step))]
     event_day = local_day(start_s, load.tz)
-    others = [(epoch(a), math.inf if b is None else epoch(b)) for a, b in other_events]
+    other_starts, other_ends = _windows_as_arrays(other_events)
+    if midnights is None or midnights.tz != load.tz:
+        midnights = Midnights(load.tz)
     ctx = Context(
         series=load,
-        midnights=Midnights(load.tz),
+        midnights=midnights,
         params=params,
         event_day=event_day,
         start=grid_start,
         end=grid_end,
         event_slots=slots_of(starts, event_day, load),
         now=now_s,
-        other_events=others,
+        other_starts=other_starts,
+        other_ends=other_ends,
     )
     outcome: Outcome
     if method == "caiso-10-in-10":
@@ -367,6 +389,37 @@ def settle_episode(
     """:func:`settle` for an episode (``gridhook.episodes.Episode`` or any
     :class:`EpisodeLike`): its target interval, target and ramp; ``other_episodes`` (this
     one may be among them) make days ineligible."""
+    windows = [w for w in (event_window(e) for e in other_episodes) if w is not None]
+    return _settle_one(load, episode, now, method, windows, params, None)
+
+
+def settle_episodes(
+    load: LoadSeries,
+    episodes: Sequence[EpisodeLike],
+    *,
+    now: datetime,
+    method: str = DEFAULT_METHOD,
+    other_episodes: Iterable[EpisodeLike] | None = None,
+    params: BaselineParams = _DEFAULT_PARAMS,
+) -> list[Settlement]:
+    """Every episode of one feed settled on ``load`` (what a settlement over a range
+    does): the feed's episodes' target intervals — ``other_episodes``, by default these
+    episodes — are converted once and shared, and so are the zone's midnights."""
+    others = episodes if other_episodes is None else other_episodes
+    windows = _windows_as_arrays([w for w in (event_window(e) for e in others) if w is not None])
+    midnights = Midnights(load.tz)
+    return [_settle_one(load, e, now, method, windows, params, midnights) for e in episodes]
+
+
+def _settle_one(
+    load: LoadSeries,
+    episode: EpisodeLike,
+    now: datetime,
+    method: str,
+    windows: Windows,
+    params: BaselineParams,
+    midnights: Midnights | None,
+) -> Settlement:
     if episode.feed_tag is not None and episode.feed_tag != load.feed:
         raise SettlementInputError(
             f"episode {episode.episode_id} is on feed {episode.feed_tag!r}, "
@@ -377,7 +430,6 @@ def settle_episode(
         raise SettlementInputError(
             f"episode {episode.episode_id} has no target interval (no event carried its start_time)"
         )
-    windows = [w for w in (event_window(e) for e in other_episodes) if w is not None]
     return settle(
         load,
         event_start=window[0],
@@ -389,6 +441,7 @@ def settle_episode(
         other_events=windows,
         episode_id=episode.episode_id,
         params=params,
+        midnights=midnights,
     )
 
 

@@ -180,6 +180,15 @@ class LoadSeries:
         k = self.index(instant)
         return float("nan") if k is None else float(self.mean_w[k])
 
+    def values_at(self, instants: FloatArray) -> FloatArray:
+        """Loads of the intervals starting at each instant; NaN where missing, off the grid
+        or out of range (vectorised :meth:`value`)."""
+        offset = (instants - self.first_start) / self.step_s
+        k = np.floor(offset)
+        ok = (k == offset) & (k >= 0) & (k < self.size)
+        index = np.where(ok, k, 0).astype(np.int64)
+        return np.where(ok, self.mean_w[index] if self.size else np.nan, np.nan)
+
     def values(self, since: float, until: float) -> FloatArray:
         """Loads of the intervals starting in ``[since, until)`` (grid-aligned bounds);
         NaN for each one missing or outside the series."""

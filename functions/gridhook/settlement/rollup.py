@@ -60,7 +60,7 @@ def _floor_hour(instant: float) -> int:
 
 
 def _none_if_nan(value: float) -> float | None:
-    return None if math.isnan(value) else value
+    return None if value != value else value  # NaN is the one value not equal to itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,21 +158,25 @@ def rollup_hours(
     end = epoch(until)
     hours = max(0, math.ceil((end - first_hour) / _HOUR))
     buckets = bucketize(times, watts, first_hour, first_hour + hours * _HOUR, cadence_s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(buckets.count > 0, buckets.sum_w / buckets.count, np.nan)
+    counts, covered = buckets.count.tolist(), buckets.covered_s.tolist()
+    means = [_none_if_nan(v) for v in mean.tolist()]
+    minima = [_none_if_nan(v) for v in buckets.min_w.tolist()]
+    maxima = [_none_if_nan(v) for v in buckets.max_w.tolist()]
     out = []
     for h in range(hours):
-        part = slice(h * BUCKETS_PER_HOUR, (h + 1) * BUCKETS_PER_HOUR)
-        counts = buckets.count[part]
-        sums = buckets.sum_w[part]
+        a, b = h * BUCKETS_PER_HOUR, (h + 1) * BUCKETS_PER_HOUR
         out.append(
             HourlyRollup(
                 site=site,
                 feed=feed,
                 hour_start=datetime.fromtimestamp(first_hour + h * _HOUR, UTC),
-                counts=tuple(int(c) for c in counts),
-                means=tuple(float(s / c) if c else None for s, c in zip(sums, counts, strict=True)),
-                minima=tuple(_none_if_nan(float(v)) for v in buckets.min_w[part]),
-                maxima=tuple(_none_if_nan(float(v)) for v in buckets.max_w[part]),
-                covered_s=tuple(float(v) for v in buckets.covered_s[part]),
+                counts=tuple(counts[a:b]),
+                means=tuple(means[a:b]),
+                minima=tuple(minima[a:b]),
+                maxima=tuple(maxima[a:b]),
+                covered_s=tuple(covered[a:b]),
             )
         )
     return out
@@ -242,22 +246,28 @@ def load_from_rollups(
     hours = max(0, math.ceil((hi - first_hour) / _HOUR))
     times, watts = as_sample_arrays(samples)
     buckets = bucketize(times, watts, first_hour, first_hour + hours * _HOUR, cadence_s)
+    chosen = []
     for rollup in rollups:
         if rollup.site != site or rollup.feed != feed:
             raise SettlementInputError(
                 f"rollup {rollup.rollup_id} is not of site {site!r}, feed {feed!r}"
             )
         h = int((epoch(rollup.hour_start) - first_hour) // _HOUR)
-        if not 0 <= h < hours:
-            continue
-        part = slice(h * BUCKETS_PER_HOUR, (h + 1) * BUCKETS_PER_HOUR)
-        counts = np.array(rollup.counts, dtype=np.int64)
-        means = np.array([np.nan if m is None else m for m in rollup.means])
-        buckets.count[part] = counts
-        buckets.sum_w[part] = np.where(counts > 0, np.nan_to_num(means) * counts, 0.0)
-        buckets.min_w[part] = [np.nan if m is None else m for m in rollup.minima]
-        buckets.max_w[part] = [np.nan if m is None else m for m in rollup.maxima]
-        buckets.covered_s[part] = rollup.covered_s
+        if 0 <= h < hours:
+            chosen.append((h, rollup))
+    if chosen:
+        # Every rollup's 12 buckets at once: (rollups, 12) arrays, None read as NaN.
+        at = (
+            np.array([h for h, _ in chosen])[:, None] * BUCKETS_PER_HOUR
+            + np.arange(BUCKETS_PER_HOUR)
+        ).ravel()
+        counts = np.array([r.counts for _, r in chosen], dtype=np.int64).ravel()
+        means = np.array([r.means for _, r in chosen], dtype=np.float64).ravel()
+        buckets.count[at] = counts
+        buckets.sum_w[at] = np.where(counts > 0, np.nan_to_num(means) * counts, 0.0)
+        buckets.min_w[at] = np.array([r.minima for _, r in chosen], dtype=np.float64).ravel()
+        buckets.max_w[at] = np.array([r.maxima for _, r in chosen], dtype=np.float64).ravel()
+        buckets.covered_s[at] = np.array([r.covered_s for _, r in chosen], np.float64).ravel()
     return load_from_buckets(
         buckets,
         site=site,
