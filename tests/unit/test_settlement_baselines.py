@@ -226,6 +226,36 @@ def test_caiso_reads_the_spring_forward_day_in_its_lookback_an_hour_later_on_the
     assert baselines_kw(result) == pytest.approx([factor * unadjusted])
 
 
+@pytest.mark.parametrize("method", ["caiso-10-in-10", "pjm-high-4-of-5"])
+@pytest.mark.parametrize(
+    ("event_day", "chosen", "base"),
+    [
+        # Weekend days before Sun 16 Mar: 15, 9 (23 hours), 8, 2 March.
+        (date(2025, 3, 16), days((3, 15), (3, 9), (3, 8), (3, 2)), (15 + 9 + 8 + 2) / 4),
+        # Weekend days before Sun 9 Nov: 8, 2 (25 hours), 1 Nov, 26 Oct.
+        (date(2025, 11, 9), days((11, 8), (11, 2), (11, 1), (10, 26)), (8 + 2 + 1 + 26) / 4),
+    ],
+    ids=["spring-forward-day-in-lookback", "fall-back-day-in-lookback"],
+)
+def test_a_dst_day_in_the_lookback_is_read_at_the_same_wall_clock_time(
+    method: str, event_day: date, chosen: tuple[date, ...], base: float
+) -> None:
+    # At 14:00 on the wall a DST day is 15:00 (or 13:00) hours after its midnight.
+    load = scenario(event_day, (14,), event_kw=400, other_kw=None)
+    result = run(load, at(event_day, 14), at(event_day, 15), method)
+    if method == "caiso-10-in-10":
+        assert result.selected_days == chosen
+        # Window [10:00, 13:00) on the event day: its standard load, 500 + day + 110.
+        factor = (500 + event_day.day + 110) / (500 + base + 110)
+        assert baselines_kw(result) == pytest.approx([factor * (500 + base + 140)])
+    else:  # the 3 most recent, the lowest (the oldest of them here) dropped
+        kept = chosen[:2]
+        mean = 500 + sum(d.day for d in kept) / 2
+        offset = (500 + event_day.day + 110) - (mean + 110)
+        assert result.selected_days == kept
+        assert baselines_kw(result) == pytest.approx([mean + 140 + offset])
+
+
 # -- pjm-high-4-of-5 ------------------------------------------------------------------------
 
 
