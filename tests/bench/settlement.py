@@ -189,12 +189,13 @@ def bench_settlement(runs: int = 5, say: Callable[[str], None] = print) -> dict[
     settle_episode(raw[one.feed_tag], one, now=NOW, other_episodes=episodes)
     figures["one_baseline_first_call_s"] = time.perf_counter() - first_started
     for method in ("caiso-10-in-10", "pjm-high-4-of-5", "pjm-same-day", "meter-before"):
-        figures[f"one_baseline_{method}_s"], result = _timed(
-            lambda method=method: settle_episode(
+
+        def baseline(method: str = method) -> Settlement:
+            return settle_episode(
                 raw[one.feed_tag], one, now=NOW, method=method, other_episodes=episodes
-            ),
-            runs,
-        )
+            )
+
+        figures[f"one_baseline_{method}_s"], result = _timed(baseline, runs)
         figures[f"one_baseline_{method}_best_s"] = _timed.best  # type: ignore[attr-defined]
         figures[f"one_baseline_{method}_status"] = result.status
     five = from_raw("5m")

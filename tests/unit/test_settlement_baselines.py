@@ -10,6 +10,7 @@ NERC holiday), Sat 2025-06-21 (a weekend day), Sun 2025-03-09 (23 hours) and Sun
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ def kw(value: float | None) -> float | None:
     return None if value is None else value / KW
 
 
-def run(load: LoadSeries, start: datetime, end: datetime, method: str, **kwargs) -> Settlement:
+def run(
+    load: LoadSeries, start: datetime, end: datetime | None, method: str, **kwargs: Any
+) -> Settlement:
     kwargs.setdefault("now", LATER)
     return settle(load, event_start=start, event_end=end, method=method, **kwargs)
 

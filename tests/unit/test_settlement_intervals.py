@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,6 +27,7 @@ from gridhook.settlement import (
     sample_ranges_needed,
 )
 from gridhook.settlement.days import NERC_HOLIDAY_WINDOWS, NercHolidays, day_type
+from tests.harness import FUNCTIONS
 from tests.unit.settlement_helpers import NY, at
 
 T0 = datetime(2025, 6, 18, 12, tzinfo=UTC)
@@ -248,6 +251,19 @@ def test_nerc_holidays_move_a_sunday_to_monday_and_leave_a_saturday() -> None:
     assert day_type(date(2027, 7, 5), NercHolidays()) == "weekend_holiday"
     assert day_type(date(2025, 6, 19), NercHolidays()) == "weekday"  # Juneteenth: not NERC's
     assert day_type(date(2025, 6, 19), {date(2025, 6, 19)}) == "weekend_holiday"
+
+
+def test_a_day_outside_the_holiday_windows_never_imports_holidays() -> None:
+    probe = (
+        "import sys; from datetime import date; from gridhook.settlement import NercHolidays; "
+        "print(date(2025, 6, 18) in NercHolidays(), 'holidays' in sys.modules, "
+        "date(2025, 7, 4) in NercHolidays(), 'holidays' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        env={"PYTHONPATH": str(FUNCTIONS), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.stdout.split() == ["False", "False", "True", "True"]
 
 
 def test_every_nerc_holiday_falls_in_the_windows_that_spare_the_import() -> None:

@@ -13,8 +13,8 @@ from tests.unit.settlement_helpers import NY
 LA = ZoneInfo("America/Los_Angeles")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def spans(text: str, tz: ZoneInfo = NY) -> list[tuple[datetime, datetime, float]]:
