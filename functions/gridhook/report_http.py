@@ -26,12 +26,11 @@ import flask
 
 from gridhook import clock, log
 from gridhook.report.params import (
-    FORMATS,
+    EPISODE_PARAMETERS,
+    REPORT_PARAMETERS,
     BadParameter,
-    parse_choice,
-    parse_range,
-    parse_status,
-    parse_tag,
+    episode_params,
+    report_params,
     single_values,
 )
 from gridhook.report.render import CONTENT_SECURITY_POLICY
@@ -41,13 +40,11 @@ from gridhook.store import EventStore, LazyStore, StoreError
 __all__ = ["ReportService", "check_startup", "handle"]
 
 RETRY_AFTER_SECONDS = 5
-REPORT_DEFAULT_RANGE = timedelta(days=30)
-EPISODES_DEFAULT_RANGE = timedelta(days=7)
 _ALLOWED_METHODS = "GET, HEAD"
 _ROUTES = {
     "/": (),
-    "/report": ("since", "until", "feed", "format"),
-    "/episodes": ("since", "until", "feed", "status", "correlation_id"),
+    "/report": REPORT_PARAMETERS,
+    "/episodes": EPISODE_PARAMETERS,
 }
 _JSON = "application/json"
 # The pages' own policy, plus frame-ancestors, which only works as a header.
@@ -171,23 +168,19 @@ class ReportService:
         from gridhook.report import build_report
         from gridhook.report import render as renderers
 
-        since, until = parse_range(
-            params.get("since"), params.get("until"), now=now, default_since=REPORT_DEFAULT_RANGE
-        )
-        feed = parse_tag("feed", params["feed"]) if "feed" in params else None
-        fmt = parse_choice("format", params.get("format", "html"), FORMATS)
+        query = report_params(params, now=now)
         report = build_report(
             self.store(),
-            since=since,
-            until=until,
-            feed_tag=feed,
+            since=query.since,
+            until=query.until,
+            feed_tag=query.feed_tag,
             now=now,
             ramp_deadline=self.ramp_deadline,
         )
-        if fmt == "json":
+        if query.format == "json":
             answer = _Answer(200, renderers.render_json(report), _JSON, "ok")
-        elif fmt == "csv":
-            name = f"gridhook-report-{since:%Y%m%dT%H%M}-{until:%Y%m%dT%H%M}.csv"
+        elif query.format == "csv":
+            name = f"gridhook-report-{query.since:%Y%m%dT%H%M}-{query.until:%Y%m%dT%H%M}.csv"
             answer = _Answer(200, renderers.render_csv(report), "text/csv; charset=utf-8", "ok")
             answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         else:
@@ -205,24 +198,20 @@ class ReportService:
         from gridhook.episodes.load import load_episodes
         from gridhook.report.render import render_episodes_json
 
-        since, until = parse_range(
-            params.get("since"), params.get("until"), now=now, default_since=EPISODES_DEFAULT_RANGE
-        )
+        query = episode_params(params, now=now)
         episodes = load_episodes(
             self.store(),
-            since=since,
-            until=until,
-            feed_tag=parse_tag("feed", params["feed"]) if "feed" in params else None,
-            correlation_id=(
-                parse_tag("correlation_id", params["correlation_id"])
-                if "correlation_id" in params
-                else None
-            ),
-            status=parse_status(params["status"]) if "status" in params else None,
+            since=query.since,
+            until=query.until,
+            feed_tag=query.feed_tag,
+            correlation_id=query.correlation_id,
+            status=query.status,
             now=now,
             ramp_deadline=self.ramp_deadline,
         )
-        body = render_episodes_json(list(episodes), since=since, until=until, generated_at=now)
+        body = render_episodes_json(
+            list(episodes), since=query.since, until=query.until, generated_at=now
+        )
         return _Answer(200, body, _JSON, "ok", episodes=len(episodes))
 
     def _log(self, request: flask.Request, answer: _Answer, started: float) -> None:

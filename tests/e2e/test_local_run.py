@@ -202,7 +202,7 @@ def test_run_serves_the_control_room_without_a_webhook_token(tmp_path) -> None:
     )
     try:
         wait_for_port(port, 30, proc=server)
-        assert f"control room on http://localhost:{port}/" in server.stdout.readline()
+        assert f"control room on http://127.0.0.1:{port}/" in server.stdout.readline()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
             assert page.headers.get_content_type() == "text/html"
             assert "cut-7" in page.read().decode()

@@ -59,9 +59,9 @@ def test_newest_first_by_default_latest_20_and_reverse(
 def test_follow_refuses_what_cannot_end_or_order(tmp_path, capsys) -> None:
     url = f"sqlite:///{tmp_path}/e.db"
     assert main(["events", "--store", url, "--follow", "--until", "1h"]) == 2
-    assert "--until cannot be combined with --follow" in capsys.readouterr().err
+    assert "--until: cannot be combined with --follow" in capsys.readouterr().err
     assert main(["events", "--store", url, "--limit", "0"]) == 2
-    assert "--limit must be at least 1" in capsys.readouterr().err
+    assert "--limit: must be at least 1" in capsys.readouterr().err
 
 
 def test_follower_prints_late_commits_once_and_forgets_old_ids(store: EventStore) -> None:

@@ -229,7 +229,9 @@ def test_a_cut_range_counts_only_its_part_in_every_view(
         "csv",
     )
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert sum(float(r["requested_energy_wh_in_range"]) for r in rows) == pytest.approx(share)
+    assert sum(float(r["requested_energy_mwh_in_range"]) * 1e6 for r in rows) == pytest.approx(
+        share
+    )
     table = cli(capsys, "episodes", "--store", store_url, "--since", since, "--until", until)
     header, *lines = table.splitlines()
     assert "HELD IN RANGE" in header and "MWh IN RANGE" in header

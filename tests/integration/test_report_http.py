@@ -236,7 +236,7 @@ def test_episodes_as_json_filtered(server, db_path) -> None:
     [
         ("/report", {"since": "last week"}, "since"),
         ("/report", {"until": "2026-13-40"}, "until"),
-        ("/report", {"since": "1h", "until": "2h"}, "since"),
+        ("/report", {"since": "1h", "until": "2h"}, "until"),
         ("/report", {"since": "401d"}, "since"),
         ("/report", {"feed": "x" * 300}, "feed"),
         ("/report", {"feed": ""}, "feed"),

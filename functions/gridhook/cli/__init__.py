@@ -2,6 +2,7 @@
 
 Each command group lives in its own module with a ``register(subparsers)`` function;
 heavy imports (gRPC, Firestore) happen inside the command handlers, so ``--help`` is fast.
+Whatever a user types, a refusal is one line on stderr and exit code 2 (``cli.args``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ _COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from gridhook.cli.args import Parser
+
+    parser = Parser(
         prog="gridhook",
         description="Receive, store and report DPS NvGrid power-event webhooks.",
     )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gridhook import clock
-from gridhook.cli.events import add_store_argument, opened_store, parse_when, settings_from_env
+from gridhook import clock, csv_format
+from gridhook.cli import args as arg
+from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.episodes import EPISODE_STATUSES
 
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_FORMATS = ("table", "json", "csv")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SAMPLES_DEFAULT_RANGE = timedelta(hours=24)
+# Units in the names, numbers in the cells (gridhook.csv_format).
 _EPISODE_CSV = (
     "episode_id",
     "feed_tag",
@@ -32,8 +33,8 @@ _EPISODE_CSV = (
     "status",
     "kind",
     "open",
-    "prev_target_w",
-    "target_w",
+    "prev_target_mw",
+    "target_mw",
     "interval_start",
     "interval_end",
     "ramp_down_started_at",
@@ -44,10 +45,10 @@ _EPISODE_CSV = (
     "ramp_up_ended_at",
     "ramp_up_seconds",
     "compliant",
-    "requested_reduction_w",
-    "requested_energy_wh",
+    "requested_reduction_mw",
+    "requested_energy_mwh",
     "constrained_seconds_in_range",
-    "requested_energy_wh_in_range",
+    "requested_energy_mwh_in_range",
     "superseded_by",
     "ended_at",
     "missing",
@@ -56,8 +57,8 @@ _EPISODE_CSV = (
 _SAMPLE_CSV = (
     "sampled_at",
     "feed_tag",
-    "calculated_w",
-    "target_w",
+    "calculated_mw",
+    "target_mw",
     "correlation_id",
     "sample_id",
     "expires_at",
@@ -72,21 +73,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ramped down, how long it took, how long it held, whether the target was met.",
     )
     add_store_argument(episodes)
-    episodes.add_argument("--feed", help="only this feed tag")
-    episodes.add_argument("--correlation-id", help="only this correlation id (any time)")
+    _filter_arguments(episodes)
+    episodes.add_argument(
+        "--correlation-id",
+        type=arg.tag("correlation_id"),
+        action=arg.Once,
+        help="only this correlation id (any time)",
+    )
     episodes.add_argument(
         "--since",
+        type=arg.when("since"),
+        action=arg.Once,
         help="episodes going on at or after: RFC 3339 or an age like 2h, 7d "
         "(default 7d; with --correlation-id, any time)",
     )
-    episodes.add_argument("--until", help="episodes going on before: RFC 3339 or an age")
     episodes.add_argument(
-        "--status",
-        metavar="{" + ",".join(EPISODE_STATUSES) + "}",
-        help="only episodes with this status",
+        "--until",
+        type=arg.when("until"),
+        action=arg.Once,
+        help="episodes going on before: RFC 3339 or an age",
     )
     episodes.add_argument(
-        "--format", default="table", metavar="{table,json,csv}", help="default: table"
+        "--status",
+        type=arg.choice("status", EPISODE_STATUSES),
+        action=arg.Once,
+        metavar="{" + ",".join(EPISODE_STATUSES) + "}",
+        help="only episodes with this status",
     )
     episodes.set_defaults(handler=_episodes)
 
@@ -97,13 +109,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "them to the scheduled reconcile (measured, unlike an episode's requested figures).",
     )
     add_store_argument(samples)
-    samples.add_argument("--feed", help="only this feed tag")
-    samples.add_argument("--since", help="sampled at or after (default 24h)")
-    samples.add_argument("--until", help="sampled before: RFC 3339 or an age")
+    _filter_arguments(samples)
     samples.add_argument(
-        "--format", default="table", metavar="{table,json,csv}", help="default: table"
+        "--since",
+        type=arg.when("since"),
+        action=arg.Once,
+        help="sampled at or after (default: 24h before --until, or before now)",
+    )
+    samples.add_argument(
+        "--until",
+        type=arg.when("until"),
+        action=arg.Once,
+        help="sampled before: RFC 3339 or an age (default: no end)",
     )
     samples.set_defaults(handler=_samples)
+
+
+def _filter_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
+    arg.add_format(parser, ("table", "json", "csv"))
 
 
 # --- gridhook episodes ----------------------------------------------------------------------
@@ -111,29 +135,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _episodes(args: argparse.Namespace) -> int:
     from gridhook.episodes.load import load_episodes
+    from gridhook.report.params import EPISODE_PARAMETERS, episode_params
     from gridhook.store import StoreError
 
-    fmt = _choice("--format", args.format, _FORMATS)
-    status = _choice("--status", args.status, EPISODE_STATUSES) if args.status else None
     settings = settings_from_env("GRIDHOOK_DEV_CLOCK", "GRIDHOOK_RAMP_DEADLINE_SECONDS")
     now = clock.now()
-    default_since = _EPOCH if args.correlation_id else now - timedelta(days=7)
-    since, until = _range(args.since, args.until, default_since, now)
-    assert until is not None  # defaults to now
+    query = arg.read_params(episode_params, args, EPISODE_PARAMETERS, now=now)
     with opened_store(args.store) as store:
         try:
             episodes = load_episodes(
                 store,
-                since=since,
-                until=until,
-                feed_tag=args.feed,
-                correlation_id=args.correlation_id,
-                status=status,
+                since=query.since,
+                until=query.until,
+                feed_tag=query.feed_tag,
+                correlation_id=query.correlation_id,
+                status=query.status,
                 now=now,
                 ramp_deadline=settings.ramp_deadline_seconds,
             )
         except StoreError as exc:
             raise _error(str(exc)) from None
+    fmt, since, until = args.format, query.since, query.until
     if fmt == "json":
         write_json([e.to_dict(since, until) for e in episodes])
     elif fmt == "csv":
@@ -143,7 +165,7 @@ def _episodes(args: argparse.Namespace) -> int:
         write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
-            f"no episodes between {_when(since)} and {_when(until)}{_filters(args)}",
+            f"no episodes between {_when(query.since)} and {_when(query.until)}{_filters(args)}",
             file=sys.stderr,
         )
     return 0
@@ -201,39 +223,69 @@ def _notes(episode: Episode, listed: list[Episode]) -> str:
     return "; ".join(notes)
 
 
-def _episode_csv_row(episode: Episode, since: datetime, until: datetime) -> dict[str, Any]:
-    data = episode.to_dict()
+def _episode_csv_row(episode: Episode, since: datetime, until: datetime) -> dict[str, str]:
     share = episode.share(since, until)
-    data["constrained_seconds_in_range"] = share.constrained_seconds
-    data["requested_energy_wh_in_range"] = share.requested_energy_wh
-    row = {column: _csv_value(data.get(column)) for column in _EPISODE_CSV}
-    row["missing"] = " ".join(episode.missing)
-    row["flags"] = " | ".join(episode.flags)
-    return row
+    return {
+        "episode_id": episode.episode_id,
+        "feed_tag": episode.feed_tag or "",
+        "correlation_id": episode.correlation_id or "",
+        "status": episode.status,
+        "kind": episode.kind,
+        "open": csv_format.boolean(episode.open),
+        "prev_target_mw": csv_format.mw(episode.prev_target_w),
+        "target_mw": csv_format.mw(episode.target_w),
+        "interval_start": csv_format.when(episode.interval_start),
+        "interval_end": csv_format.when(episode.interval_end),
+        "ramp_down_started_at": csv_format.when(episode.ramp_down_started_at),
+        "ramp_down_ended_at": csv_format.when(episode.ramp_down_ended_at),
+        "ramp_down_seconds": csv_format.seconds(episode.ramp_down_seconds),
+        "constrained_seconds": csv_format.seconds(episode.constrained_seconds),
+        "ramp_up_started_at": csv_format.when(episode.ramp_up_started_at),
+        "ramp_up_ended_at": csv_format.when(episode.ramp_up_ended_at),
+        "ramp_up_seconds": csv_format.seconds(episode.ramp_up_seconds),
+        "compliant": csv_format.boolean(episode.compliant),
+        "requested_reduction_mw": csv_format.mw(episode.requested_reduction_w),
+        "requested_energy_mwh": csv_format.mwh(episode.requested_energy_wh),
+        "constrained_seconds_in_range": csv_format.seconds(share.constrained_seconds),
+        "requested_energy_mwh_in_range": csv_format.mwh(share.requested_energy_wh),
+        "superseded_by": episode.superseded_by or "",
+        "ended_at": csv_format.when(episode.ended_at),
+        "missing": csv_format.items(episode.missing),
+        "flags": csv_format.items(episode.flags),
+    }
 
 
 # --- gridhook samples -----------------------------------------------------------------------
 
 
 def _samples(args: argparse.Namespace) -> int:
+    from gridhook.report.params import BadParameter, parse_range, parse_when
     from gridhook.store import SampleQuery, StoreError, iter_samples
 
-    fmt = _choice("--format", args.format, _FORMATS)
     settings_from_env("GRIDHOOK_DEV_CLOCK")
     now = clock.now()
-    since, until = _range(args.since, args.until, now - timedelta(hours=24), None)
+    try:
+        if args.until is None:  # no end: a sample stamped on a faster clock still shows
+            since = now - _SAMPLES_DEFAULT_RANGE
+            since = since if args.since is None else parse_when("since", args.since, now)
+            until = None
+        else:
+            since, until = parse_range(
+                args.since, args.until, now=now, default_since=_SAMPLES_DEFAULT_RANGE
+            )
+    except BadParameter as exc:
+        raise arg.command_error(exc) from None
     with opened_store(args.store) as store:
         try:
             query = SampleQuery(feed_tag=args.feed, since=since, until=until, limit=1000)
             samples = list(iter_samples(store, query))
         except StoreError as exc:
             raise _error(str(exc)) from None
+    fmt = args.format
     if fmt == "json":
         write_json([s.to_dict() for s in samples])
     elif fmt == "csv":
-        write_csv(
-            [{c: _csv_value(s.to_dict()[c]) for c in _SAMPLE_CSV} for s in samples], _SAMPLE_CSV
-        )
+        write_csv([_sample_csv_row(s) for s in samples], _SAMPLE_CSV)
     elif samples:
         rows = [_sample_row(s) for s in samples]
         write_table(rows, list(rows[0]), headers=list(rows[0]))
@@ -258,6 +310,18 @@ def _sample_row(sample: LoadSample) -> dict[str, str]:
     }
 
 
+def _sample_csv_row(sample: LoadSample) -> dict[str, str]:
+    return {
+        "sampled_at": csv_format.when(sample.sampled_at),
+        "feed_tag": sample.feed_tag,
+        "calculated_mw": csv_format.mw(sample.calculated_w),
+        "target_mw": csv_format.mw(sample.target_w),
+        "correlation_id": sample.correlation_id or "",
+        "sample_id": sample.sample_id,
+        "expires_at": csv_format.when(sample.expires_at),
+    }
+
+
 # --- shared -----------------------------------------------------------------------------------
 
 
@@ -265,32 +329,6 @@ def _error(message: str) -> Exception:
     from gridhook.cli import CommandError
 
     return CommandError(message)
-
-
-def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise _error(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _range(
-    since_text: str | None,
-    until_text: str | None,
-    default_since: datetime,
-    default_until: datetime | None,
-) -> tuple[datetime, datetime | None]:
-    since = _parse("--since", since_text) if since_text else default_since
-    until = _parse("--until", until_text) if until_text else default_until
-    if until is not None and until <= since:
-        raise _error(f"--since ({_when(since)}) must be before --until ({_when(until)})")
-    return since, until
-
-
-def _parse(flag: str, text: str) -> datetime:
-    try:
-        return parse_when(text)
-    except argparse.ArgumentTypeError as exc:
-        raise _error(f"{flag}: {exc}") from None
 
 
 def _filters(args: argparse.Namespace) -> str:
@@ -310,9 +348,5 @@ def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return value
+def _mw(watts: float | None) -> str:
+    return "default" if watts is None else f"{watts / 1e6:g}"

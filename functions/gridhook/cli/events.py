@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import sys
@@ -24,7 +23,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
 
-from gridhook import clock
+from gridhook import clock, csv_format
+from gridhook.cli import args as arg
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
@@ -40,7 +40,6 @@ __all__ = [
     "add_order_arguments",
     "add_store_argument",
     "opened_store",
-    "parse_when",
     "register",
     "settings_from_env",
 ]
@@ -60,6 +59,18 @@ _COLUMNS = (
     "target",
     "prev_target",
     "calculated",
+    "compliant",
+    "event_id",
+)
+# CSV by gridhook's convention: loads as numbers in MW (the table shows them as received).
+_CSV_COLUMNS = (
+    "received_at",
+    "event",
+    "feed_tag",
+    "correlation_id",
+    "target_mw",
+    "prev_target_mw",
+    "calculated_mw",
     "compliant",
     "event_id",
 )
@@ -85,12 +96,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_store_argument(parser)
-    parser.add_argument("--feed", help="only this feed tag")
-    parser.add_argument("--correlation-id", help="only this correlation id")
+    parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
     parser.add_argument(
-        "--since", type=parse_when, help="received at or after: RFC 3339, or an age like 2h, 7d"
+        "--correlation-id",
+        type=arg.tag("correlation_id"),
+        action=arg.Once,
+        help="only this correlation id",
     )
-    parser.add_argument("--until", type=parse_when, help="received before: RFC 3339 or an age")
+    parser.add_argument(
+        "--since",
+        type=arg.when("since"),
+        action=arg.Once,
+        help="received at or after: RFC 3339, or an age like 2h, 7d",
+    )
+    parser.add_argument(
+        "--until",
+        type=arg.when("until"),
+        action=arg.Once,
+        help="received before: RFC 3339 or an age",
+    )
     add_order_arguments(parser, what="events")
     parser.add_argument(
         "--follow",
@@ -101,11 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--interval",
-        type=float,
+        type=arg.number(0, 3600, above=True),
+        action=arg.Once,
         default=1.0,
         help="with --follow: seconds between looks at the store (default 1)",
     )
-    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    arg.add_format(parser, ("table", "json", "csv"))
     parser.set_defaults(handler=_events)
 
 
@@ -122,10 +147,11 @@ def add_order_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
     parser.add_argument(
         "--limit",
         "-n",
-        type=int,
+        type=arg.integer(0, arg.MAX_LIMIT),
+        action=arg.Once,
         default=DEFAULT_LIMIT,
-        help=f"at most this many {what} (default {DEFAULT_LIMIT}): the latest ones, "
-        "or with --reverse the oldest ones",
+        help=f"at most this many {what} (default {DEFAULT_LIMIT}, at most {arg.MAX_LIMIT:,}): "
+        "the latest ones, or with --reverse the oldest ones",
     )
     parser.add_argument(
         "--reverse", action="store_true", help=f"oldest first (default: newest {what} first)"
@@ -160,18 +186,6 @@ def settings_from_env(*names: str) -> Settings:
         raise CommandError(str(exc)) from None
     clock.configure(settings.dev_clock)
     return settings
-
-
-def parse_when(text: str) -> datetime:
-    """An RFC 3339 time, or an age such as 30m, 2h, 7d meaning that long ago (by gridhook's
-    clock, so a command that configured the dev clock counts ages in simulated time)."""
-    from gridhook.report.params import BadParameter
-    from gridhook.report.params import parse_when as parse_time_or_age
-
-    try:
-        return parse_time_or_age("time", text, clock.now())
-    except BadParameter as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 # -- following -------------------------------------------------------------------------------
@@ -262,22 +276,25 @@ class EventFollower:
 
 def _events(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
+    from gridhook.report.params import BadParameter, parse_when
 
+    try:
+        now = clock.now()
+        since = None if args.since is None else parse_when("since", args.since, now)
+        until = None if args.until is None else parse_when("until", args.until, now)
+    except BadParameter as exc:
+        raise arg.command_error(exc) from None
     if args.follow:
-        if args.limit < 0:
-            raise CommandError("--limit must be at least 0 with --follow")
-        if args.until is not None:
-            raise CommandError("--until cannot be combined with --follow (it never ends)")
-        if args.interval <= 0:
-            raise CommandError("--interval must be above 0 seconds")
-        return _follow(args)
+        if until is not None:
+            raise CommandError("--until: cannot be combined with --follow (it never ends)")
+        return _follow(args, since)
     if args.limit < 1:
-        raise CommandError("--limit must be at least 1")
+        raise CommandError("--limit: must be at least 1 (0 only with --follow)")
     query = EventQuery(
         feed_tag=args.feed,
         correlation_id=args.correlation_id,
-        since=args.since,
-        until=args.until,
+        since=since,
+        until=until,
         limit=min(args.limit, _PAGE),
         newest_first=not args.reverse,
     )
@@ -290,7 +307,7 @@ def _events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(args: argparse.Namespace) -> int:
+def _follow(args: argparse.Namespace, since: datetime | None) -> int:
     """Print events until Ctrl-C, which ends it normally (exit code 0)."""
     from gridhook.cli import CommandError
 
@@ -298,7 +315,7 @@ def _follow(args: argparse.Namespace) -> int:
     try:
         with opened_store(args.store) as store:
             follower = EventFollower(
-                store, feed_tag=args.feed, correlation_id=args.correlation_id, since=args.since
+                store, feed_tag=args.feed, correlation_id=args.correlation_id, since=since
             )
             try:
                 out.write(follower.start(args.limit))
@@ -327,12 +344,12 @@ class _Stream:
             if self._fmt == "table":
                 self._line(_fixed({c: c.upper() for c in _COLUMNS}))
             elif self._fmt == "csv":
-                csv.writer(self._out).writerow(_COLUMNS)
+                csv_format.writer(self._out, _CSV_COLUMNS).writeheader()
         for event in events:
             if self._fmt == "json":
                 self._line(json.dumps(event.to_dict(), ensure_ascii=False))
             elif self._fmt == "csv":
-                csv.DictWriter(self._out, fieldnames=_COLUMNS).writerow(_row(event))
+                csv_format.writer(self._out, _CSV_COLUMNS).writerow(_csv_row(event))
             else:
                 self._line(_fixed(_row(event)))
         self._out.flush()
@@ -369,11 +386,25 @@ def _row(event: StoredEvent) -> dict[str, Any]:
     }
 
 
+def _csv_row(event: StoredEvent) -> dict[str, str]:
+    return {
+        "received_at": csv_format.when(event.received_at),
+        "event": event.event,
+        "feed_tag": event.feed_tag or "",
+        "correlation_id": event.correlation_id or "",
+        "target_mw": csv_format.mw(event.target_w),
+        "prev_target_mw": csv_format.mw(event.prev_target_w),
+        "calculated_mw": csv_format.mw(event.calculated_w),
+        "compliant": csv_format.boolean(event.compliant),
+        "event_id": event.event_id,
+    }
+
+
 def _print(events: list[StoredEvent], fmt: str) -> None:
     if fmt == "json":
         write_json([e.to_dict() for e in events])
     elif fmt == "csv":
-        write_csv([_row(e) for e in events], _COLUMNS)
+        write_csv([_csv_row(e) for e in events], _CSV_COLUMNS)
     elif events:
         write_table([_row(e) for e in events], _COLUMNS)
     else:

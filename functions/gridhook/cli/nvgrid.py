@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from gridhook.cli import args as arg
 from gridhook.log import redact_url
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ _GO_FALSE = ("false", "False", "FALSE", "f", "F", "0")
 
 _RELATIVE_TIME = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_TIMEOUT = 3600.0
 
 
 # --- argument parsing ------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def _connection_flags() -> argparse.ArgumentParser:
     )
     conn.add_argument(
         "--port",
-        type=int,
+        type=arg.port,
         default=argparse.SUPPRESS,
         help="DPS API port (NVGRID_PORT, default 443)",
     )
@@ -165,9 +167,9 @@ def _connection_flags() -> argparse.ArgumentParser:
     )
     conn.add_argument(
         "--timeout",
-        type=float,
+        type=arg.number(0, _MAX_TIMEOUT, above=True),
         default=argparse.SUPPRESS,
-        help="deadline per RPC in seconds (default 10)",
+        help=f"deadline per RPC in seconds (default 10, at most {_MAX_TIMEOUT:g})",
     )
     return flags
 
@@ -193,7 +195,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def command(
         name: str, action: Callable[[NvGridClient, argparse.Namespace], Any], help_: str
     ) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[flags], help=help_, description=help_)
+        parser: argparse.ArgumentParser = commands.add_parser(
+            name, parents=[flags], help=help_, description=help_
+        )
         parser.set_defaults(handler=_run, nvgrid_action=action, nvgrid_check=None)
         return parser
 
@@ -201,7 +205,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "set-load-target", _set_load_target, "schedule a load target (or --default to reset)"
     )
     set_target.add_argument(
-        "--value", type=float, help="target load, in --unit; 0 in any unit means --default"
+        "--value",
+        type=arg.number(0),
+        help="target load, in --unit; 0 in any unit means --default",
     )
     _go_bool(
         set_target,
@@ -211,7 +217,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # Checked here rather than by an argparse group, to say what each flag means.
     set_target.set_defaults(nvgrid_check=lambda args: _check_value_or_default(set_target, args))
     set_target.add_argument(
-        "--unit", default="mw", help="w, kw or mw, or watt, kilowatt, megawatt (default mw)"
+        "--unit",
+        type=_unit,
+        default="mw",
+        help="w, kw or mw, or watt, kilowatt, megawatt (default mw)",
     )
     _time_flags(set_target, start_help="when it takes effect (default now)")
     set_target.add_argument(
@@ -245,8 +254,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _time_flags(parser: argparse.ArgumentParser, *, start_help: str) -> None:
     time_help = "RFC 3339 (2025-10-24T17:00:00Z), 'now', or relative '+30s', '+5m', '+1h', '+1d'"
-    parser.add_argument("--start-time", help=f"{start_help}; {time_help}")
-    parser.add_argument("--end-time", help=f"(default open-ended); {time_help}")
+    parser.add_argument("--start-time", type=_time, help=f"{start_help}; {time_help}")
+    parser.add_argument("--end-time", type=_time, help=f"(default open-ended); {time_help}")
+
+
+def _time(text: str) -> str:
+    """A time flag checked while parsing; kept as text, because a relative one is resolved
+    against DPS's clock, which is learned only once connected."""
+    from gridhook.nvgrid.errors import NvGridConfigError
+
+    try:
+        parse_time(text, flag="")
+    except NvGridConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(" ")) from None
+    return text
+
+
+def _unit(text: str) -> str:
+    """A unit spelling DPS accepts (checked before anything is sent)."""
+    from gridhook.nvgrid.convert import parse_unit
+    from gridhook.nvgrid.errors import NvGridConfigError
+
+    try:
+        return parse_unit(text)
+    except NvGridConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_time(raw: str | None, *, flag: str, now: datetime | None = None) -> datetime | None:
@@ -272,7 +304,10 @@ def parse_time(raw: str | None, *, flag: str, now: datetime | None = None) -> da
         raise NvGridConfigError(
             f"{flag} {raw!r} is not a time: use RFC 3339 (2025-10-24T17:00:00Z), 'now' or '+5m'"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    try:
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the year 1 in UTC
+        raise NvGridConfigError(f"{flag} {raw!r} is out of range") from None
 
 
 def is_relative_time(raw: str | None) -> bool:
@@ -400,7 +435,7 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
-    print(f"gridhook nvgrid {args.nvgrid_command}: error: {message}", file=sys.stderr)
+    print(f"gridhook nvgrid {args.nvgrid_command}: {message}", file=sys.stderr)
     return code
 
 
@@ -449,7 +484,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``gridhook nvgrid …`` on its own (for tests and ``python -m gridhook.cli.nvgrid``)."""
-    parser = argparse.ArgumentParser(prog="gridhook")
+    parser = arg.Parser(prog="gridhook")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
     return int(args.handler(args))

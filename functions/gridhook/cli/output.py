@@ -1,12 +1,14 @@
-"""How commands print what they list: an aligned table for people, or JSON / CSV."""
+"""How commands print what they list: an aligned table for people, or JSON / CSV (CSV by
+gridhook's one convention, ``gridhook.csv_format``)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
+
+from gridhook import csv_format
 
 __all__ = ["write_csv", "write_json", "write_table"]
 
@@ -32,9 +34,7 @@ def write_table(
 def write_csv(
     rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO | None = None
 ) -> None:
-    writer = csv.DictWriter(out or sys.stdout, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    csv_format.write(out or sys.stdout, columns, rows)
 
 
 def write_json(items: Any, out: TextIO | None = None) -> None:

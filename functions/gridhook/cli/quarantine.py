@@ -19,6 +19,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from gridhook.cli import args as arg
 from gridhook.cli.events import add_order_arguments, add_store_argument, opened_store
 from gridhook.cli.output import write_json, write_table
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 EXIT_NOT_REPLAYED = 1
+#: An id may be shortened to a unique prefix of at least this many characters (like git's).
+MIN_PREFIX = 6
 _LIST_COLUMNS = ("received_at", "quarantine_id", "state", "bytes", "problem")
 _PROBLEM_WIDTH = 80
 
@@ -47,15 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_store_argument(listing)
     add_order_arguments(listing, what="payloads")
-    listing.add_argument("--format", choices=("table", "json"), default="table")
+    arg.add_format(listing, ("table", "json"))
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser(
         "show", help="one payload: why it failed, and its body", description="One payload."
     )
     add_store_argument(show)
-    show.add_argument("quarantine_id", metavar="ID", help="its id, or a unique prefix of it")
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument(
+        "quarantine_id",
+        type=_quarantine_id,
+        metavar="ID",
+        help=f"its id, or a unique prefix of it ({MIN_PREFIX}+ characters)",
+    )
+    arg.add_format(show, ("text", "json"))
     show.set_defaults(handler=_show)
 
     replay = commands.add_parser(
@@ -65,15 +73,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "it once as its event with the original receipt time. Replaying twice changes nothing.",
     )
     add_store_argument(replay)
-    replay.add_argument("ids", nargs="*", metavar="ID", help="ids (or unique prefixes) to replay")
+    replay.add_argument(
+        "ids",
+        nargs="*",
+        type=_quarantine_id,
+        metavar="ID",
+        help=f"ids (or unique prefixes, {MIN_PREFIX}+ characters) to replay",
+    )
     replay.add_argument(
         "--all", action="store_true", help="every payload not replayed yet, oldest first"
     )
     replay.add_argument(
         "--dry-run", action="store_true", help="only say what would be replayed; store nothing"
     )
-    replay.add_argument("--format", choices=("table", "json"), default="table")
+    arg.add_format(replay, ("table", "json"))
     replay.set_defaults(handler=_replay)
+
+
+def _quarantine_id(text: str) -> str:
+    """A quarantine id (32 hex digits) or a prefix of one long enough to mean something."""
+    value = text.strip().lower()
+    if len(value) < MIN_PREFIX:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is too short: give the id, or a prefix of {MIN_PREFIX}+ characters "
+            "(see `gridhook quarantine list`)"
+        )
+    return value
 
 
 # -- list ----------------------------------------------------------------------------------

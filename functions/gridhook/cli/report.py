@@ -15,11 +15,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
+from gridhook.report.params import FORMATS
 
 __all__ = ["register"]
 
-_FORMATS = ("html", "json", "csv")
 # The only settings a report reads from the environment (besides the store URL).
 _SETTINGS = ("GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_DEV_CLOCK")
 
@@ -33,12 +34,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_store_argument(parser)
     parser.add_argument(
-        "--since", default="30d", help="start: RFC 3339 or an age like 30d, 12h (default 30d)"
+        "--since",
+        type=arg.when("since"),
+        action=arg.Once,
+        help="start: RFC 3339 or an age like 30d, 12h (default: 30 days before --until)",
     )
-    parser.add_argument("--until", help="end, exclusive: RFC 3339 or an age (default: now)")
-    parser.add_argument("--feed", help="only this feed tag")
-    parser.add_argument("--format", choices=_FORMATS, default="html")
-    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
+    parser.add_argument(
+        "--until",
+        type=arg.when("until"),
+        action=arg.Once,
+        help="end, exclusive: RFC 3339 or an age (default: now)",
+    )
+    parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
+    arg.add_format(parser, FORMATS)
+    parser.add_argument(
+        "--output", "-o", action=arg.Once, metavar="FILE", help="write to FILE, not stdout"
+    )
     parser.set_defaults(handler=_report)
 
 
@@ -46,40 +57,34 @@ def _report(args: argparse.Namespace) -> int:
     from gridhook import clock
     from gridhook.cli import CommandError
     from gridhook.report import build_report, render
-    from gridhook.report.params import BadParameter, parse_range, parse_tag
+    from gridhook.report.params import REPORT_PARAMETERS, report_params
     from gridhook.store import StoreError
 
     settings = settings_from_env(*_SETTINGS)
     now = clock.now()
-    try:
-        since, until = parse_range(
-            args.since, args.until, now=now, default_since=timedelta(days=30)
-        )
-        feed = None if args.feed is None else parse_tag("feed", args.feed)
-    except BadParameter as exc:
-        raise CommandError(f"--{exc.name}: {exc.message}") from None
+    query = arg.read_params(report_params, args, REPORT_PARAMETERS, now=now)
     with opened_store(args.store) as store:
         try:
             report = build_report(
                 store,
-                since=since,
-                until=until,
-                feed_tag=feed,
+                since=query.since,
+                until=query.until,
+                feed_tag=query.feed_tag,
                 now=now,
                 ramp_deadline=timedelta(seconds=settings.ramp_deadline_seconds),
             )
         except (StoreError, ValueError) as exc:
             raise CommandError(str(exc)) from None
     renderer = {"html": render.render_html, "json": render.render_json, "csv": render.render_csv}
-    text = renderer[args.format](report)
+    text = renderer[query.format](report)
     if args.output is None:
         sys.stdout.write(text)
         return 0
     _write(Path(args.output), text)
     print(
         f"wrote {args.output}: {len(report.episodes)} episode(s) on {len(report.feeds)} feed(s), "
-        f"from {render.format_when(since, seconds=False)} "
-        f"to {render.format_when(until, seconds=False)} UTC",
+        f"from {render.format_when(query.since, seconds=False)} "
+        f"to {render.format_when(query.until, seconds=False)} UTC",
         file=sys.stderr,
     )
     return 0

@@ -2,23 +2,37 @@
 
 By default the webhook receiver: with no token configured it creates a development token
 in ``var/`` (git-ignored) and prints the webhook URL and a curl line that works as printed.
-``--function power_report`` serves the control room, reports and episodes instead.
+It listens on all interfaces, because DPS must reach it (every request needs the token).
+``--function power_report`` serves the control room, reports and episodes instead, on
+127.0.0.1 only: it has no authentication of its own (in the cloud, IAM guards it), so
+sharing it (``--host 0.0.0.0``) is a choice to make knowingly.
+
+The port is checked before anything is printed: a port in use is one line and exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import secrets
 import shlex
+import socket
 import sys
 from pathlib import Path
 
+from gridhook.cli import args as arg
 from gridhook.settings import DEFAULT_STORE, ConfigError, load_settings
 
 __all__ = ["DEV_TOKEN_PATH", "SEED_TEST_PAYLOAD", "register"]
 
 DEV_TOKEN_PATH = Path("var/dev-webhook-token")
+FUNCTIONS = ("receive_power_event", "power_report")
+#: Where each function listens unless --host says otherwise: DPS must reach the receiver;
+#: the control room has no authentication of its own.
+DEFAULT_HOSTS = {"receive_power_event": "0.0.0.0", "power_report": "127.0.0.1"}
+EXIT_CANNOT_LISTEN = 1
+_ALL_INTERFACES = ("0.0.0.0", "::", "")
 MAIN_PY = Path(__file__).resolve().parents[2] / "main.py"
 
 # The seed document's own curl test payload (it has no feed_tag).
@@ -39,12 +53,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    parser.add_argument(
+        "--port",
+        type=arg.port,
+        action=arg.Once,
+        default=os.environ.get("PORT", "8080"),  # a string: argparse checks it like --port
+        help="port to listen on (default: $PORT, else 8080)",
+    )
+    parser.add_argument(
+        "--host",
+        action=arg.Once,
+        help="address to listen on (default: 0.0.0.0, all interfaces, for the receiver, which "
+        "DPS must reach; 127.0.0.1 for power_report, which has no authentication of its own)",
+    )
     parser.add_argument(
         "--function",
-        choices=("receive_power_event", "power_report"),
+        type=arg.choice("function", FUNCTIONS),
+        action=arg.Once,
         default="receive_power_event",
+        metavar="{" + ",".join(FUNCTIONS) + "}",
         help="which function to serve: the webhook receiver (default) or the control room "
         "and reports (read-only)",
     )
@@ -76,33 +103,55 @@ def _token_expression(env: dict[str, str]) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    host = DEFAULT_HOSTS[args.function] if args.host is None else args.host
+    problem = _cannot_listen(host, args.port)
+    if problem is not None:
+        message, code = problem
+        print(f"gridhook run: {message}", file=sys.stderr)
+        return code
     env = dict(os.environ)
     env.setdefault("GRIDHOOK_STORE", DEFAULT_STORE)
+    base = f"http://{_url_host(host)}:{args.port}"
     if args.function == "power_report":
         try:
             load_settings(env)
         except ConfigError as exc:
             print(f"gridhook run: {exc}", file=sys.stderr)
             return 2
+        reach = (
+            f"Listening on all interfaces ({host or '0.0.0.0'}): anyone who can reach this "
+            "machine can read it (it has no authentication of its own)"
+            if host in _ALL_INTERFACES
+            else f"Listening on {host} only: it has no authentication of its own (in the cloud, "
+            "IAM guards it); --host 0.0.0.0 shares it with your network"
+        )
         print(
-            f"gridhook control room on http://localhost:{args.port}/  "
+            f"gridhook control room on {base}/  "
             f"(store: {env['GRIDHOOK_STORE']}, read-only)\n"
-            f"Reports: http://localhost:{args.port}/report?since=30d&format=html  "
-            f"Episodes: http://localhost:{args.port}/episodes?since=7d\n",
+            f"{reach}\n"
+            f"Reports: {base}/report?since=30d&format=html  "
+            f"Episodes: {base}/episodes?since=7d\n",
             flush=True,
         )
-        return _serve(args, env)
+        return _serve(args, host, env)
     _ensure_dev_token(env)
     try:
         load_settings(env).require_webhook_auth()
     except ConfigError as exc:
         print(f"gridhook run: {exc}", file=sys.stderr)
         return 2
-    url = f"http://localhost:{args.port}/nvgrid/webhook"
+    url = f"{base}/nvgrid/webhook"
     token = _token_expression(env)
     auth = f' \\\n  -H "Authorization: Bearer {token}"' if token else ""
+    reach = (
+        f"Listening on all interfaces ({host or '0.0.0.0'}), so DPS can reach it"
+        if host in _ALL_INTERFACES
+        else f"Listening on {host} only: DPS must be able to reach that address"
+    )
+    guard = "every request needs the webhook token" if token else "no token is required"
     print(
         f"gridhook receiver on {url}  (store: {env['GRIDHOOK_STORE']})\n"
+        f"{reach}; {guard}\n"
         f"Send the seed's test event:\n"
         f"  curl -X POST {url}{auth} \\\n"
         f"  -H 'Content-Type: application/json' \\\n"
@@ -110,10 +159,46 @@ def _run(args: argparse.Namespace) -> int:
         f"See what arrived:  .venv/bin/gridhook events\n",
         flush=True,
     )
-    return _serve(args, env)
+    return _serve(args, host, env)
 
 
-def _serve(args: argparse.Namespace, env: dict[str, str]) -> int:
+def _url_host(host: str) -> str:
+    if host in _ALL_INTERFACES:
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def _cannot_listen(host: str, port: int) -> tuple[str, int] | None:
+    """Why the server could not listen on host:port (message, exit code), or None.
+
+    Binds and closes a probe socket the way the server will bind (SO_REUSEADDR, so a port in
+    TIME_WAIT is free and one with a listener is not), so a busy port is said in one line
+    before any banner, not in a server traceback after it.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        return f"--host: cannot listen on {host[:80]!r}: {exc.strerror}", 2
+    except (UnicodeError, ValueError):  # a name too long for DNS, or with a NUL in it
+        return f"--host: {host[:80]!r} is not an address or host name", 2
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} is in use on {host or '0.0.0.0'}: stop what listens there, "
+                    "or choose another port with --port (or PORT)",
+                    EXIT_CANNOT_LISTEN,
+                )
+            return f"cannot listen on {host} port {port}: {exc.strerror}", EXIT_CANNOT_LISTEN
+    return None
+
+
+def _serve(args: argparse.Namespace, host: str, env: dict[str, str]) -> int:
     argv = [
         sys.executable,
         "-m",
@@ -123,7 +208,7 @@ def _serve(args: argparse.Namespace, env: dict[str, str]) -> int:
         "--target",
         args.function,
         "--host",
-        args.host,
+        host,
         "--port",
         str(args.port),
     ]

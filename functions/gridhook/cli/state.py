@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument
 from gridhook.cli.output import write_json, write_table
 
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "state", help="each feed's current phase, derived from stored events", description=__doc__
     )
     add_store_argument(parser)
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    arg.add_format(parser, ("table", "json"))
     parser.set_defaults(handler=_state)
 
 

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument
 
 if TYPE_CHECKING:
@@ -33,7 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "subscriptions", help="what the store says is registered, and drift", description=__doc__
     )
     add_store_argument(parser)
-    parser.add_argument("--drift", type=int, default=10, help="show this many drift records")
+    parser.add_argument(
+        "--drift",
+        type=arg.integer(0, 1000),
+        action=arg.Once,
+        default=10,
+        help="show this many drift records, newest first (default 10, at most 1000)",
+    )
     parser.set_defaults(handler=_subscriptions)
 
 
@@ -80,7 +87,7 @@ def _subscriptions(args: argparse.Namespace) -> int:
         store = open_store(args.store)
         try:
             records = store.subscriptions()
-            drift = store.drift(limit=max(args.drift, 1)) if args.drift else []
+            drift = store.drift(limit=args.drift) if args.drift else []
         finally:
             store.close()
     except (StoreError, ValueError) as exc:

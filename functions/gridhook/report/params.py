@@ -1,28 +1,42 @@
-"""The ranges and filters reports accept, checked once for the CLI and HTTP alike.
+"""The parameters reports and episode listings accept, read by one set of rules for the CLI
+(``gridhook report`` / ``episodes``) and HTTP (``power_report``'s ``/report`` / ``/episodes``).
 
-Times are RFC 3339 (UTC when no offset is given) or an age such as ``30d``, ``12h``,
-``90m``, ``45s`` meaning that long before *now* — gridhook's clock, so a demo on the
-development clock asks about its simulated day. A bad value raises :class:`BadParameter`
-naming the parameter.
+Times are RFC 3339 in any case (``2026-12-02T04:00:00Z`` or ``2026-12-02t04:00:00z``; UTC when
+no offset is given) or an age such as ``30d``, ``12h``, ``90m``, ``45s`` meaning that long
+before *now* — gridhook's clock, so a demo on the development clock asks about its simulated
+day. Choices (format, status) are case-insensitive; tags are kept as given. A bad value raises
+:class:`BadParameter` naming the parameter (the HTTP name: ``correlation_id``; the CLI shows it
+as ``--correlation-id``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gridhook.episodes import EPISODE_STATUSES
 
 __all__ = [
+    "EARLIEST",
+    "EPISODES_DEFAULT_RANGE",
+    "EPISODE_PARAMETERS",
     "FORMATS",
+    "LATEST",
     "MAX_RANGE",
+    "REPORT_DEFAULT_RANGE",
+    "REPORT_PARAMETERS",
     "BadParameter",
+    "EpisodeParams",
+    "ReportParams",
+    "episode_params",
     "parse_choice",
     "parse_range",
     "parse_status",
     "parse_tag",
     "parse_when",
+    "report_params",
     "single_values",
 ]
 
@@ -30,7 +44,16 @@ FORMATS = ("html", "json", "csv")
 #: Longer ranges are refused: a report's cost follows its range (and samples are kept
 #: 400 days by default).
 MAX_RANGE = timedelta(days=400)
-_AGE = re.compile(r"(\d{1,7})([smhd])")
+REPORT_DEFAULT_RANGE = timedelta(days=30)
+EPISODES_DEFAULT_RANGE = timedelta(days=7)
+#: The times gridhook reads: wide enough for any record, narrow enough that the arithmetic
+#: around a range (look-backs, look-aheads) never leaves what a datetime can hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+REPORT_PARAMETERS = ("since", "until", "feed", "format")
+EPISODE_PARAMETERS = ("since", "until", "feed", "status", "correlation_id")
+
+_AGE = re.compile(r"(\d{1,7})([smhd])", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_TAG = 256
 
@@ -44,32 +67,129 @@ class BadParameter(ValueError):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
+class ReportParams:
+    since: datetime
+    until: datetime
+    feed_tag: str | None
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeParams:
+    since: datetime
+    until: datetime
+    feed_tag: str | None
+    correlation_id: str | None
+    status: str | None
+
+
+def report_params(values: Mapping[str, str], *, now: datetime) -> ReportParams:
+    """A report's parameters (names as in ``REPORT_PARAMETERS``): 30 days to now, HTML."""
+    since, until = parse_range(
+        values.get("since"), values.get("until"), now=now, default_since=REPORT_DEFAULT_RANGE
+    )
+    return ReportParams(
+        since=since,
+        until=until,
+        feed_tag=_tag(values, "feed"),
+        format=parse_choice("format", values.get("format", "html"), FORMATS),
+    )
+
+
+def episode_params(values: Mapping[str, str], *, now: datetime) -> EpisodeParams:
+    """Episode filters (names as in ``EPISODE_PARAMETERS``): 7 days to now, or with a
+    correlation id and no ``since`` any time (its events are read by id, not by range)."""
+    correlation_id = _tag(values, "correlation_id")
+    since, until = parse_range(
+        values.get("since"),
+        values.get("until"),
+        now=now,
+        default_since=None if correlation_id is not None else EPISODES_DEFAULT_RANGE,
+    )
+    status = values.get("status")
+    return EpisodeParams(
+        since=since,
+        until=until,
+        feed_tag=_tag(values, "feed"),
+        correlation_id=correlation_id,
+        status=None if status is None else parse_status(status),
+    )
+
+
+def _tag(values: Mapping[str, str], name: str) -> str | None:
+    text = values.get(name)
+    return None if text is None else parse_tag(name, text)
+
+
 def parse_when(name: str, text: str, now: datetime) -> datetime:
-    """An RFC 3339 time, or an age like ``7d`` before ``now``."""
+    """An RFC 3339 time, or an age like ``7d`` before ``now``, between EARLIEST and LATEST."""
     value = text.strip()
     age = _AGE.fullmatch(value)
-    if age:
-        return now - timedelta(seconds=int(age[1]) * _UNIT_SECONDS[age[2]])
     try:
-        moment = datetime.fromisoformat(value)
+        if age:
+            moment = now - timedelta(seconds=int(age[1]) * _UNIT_SECONDS[age[2].lower()])
+        else:
+            # fromisoformat wants the T and Z in capitals; RFC 3339 allows either case.
+            moment = datetime.fromisoformat(value.upper())
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError:
         raise BadParameter(
             name, f"{text[:40]!r} is neither an RFC 3339 time nor an age like 30d, 12h, 90m"
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise BadParameter(
+            name, f"{text[:40]!r} is outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+        )
+    return moment
 
 
 def parse_range(
-    since: str | None, until: str | None, *, now: datetime, default_since: timedelta
+    since: str | None,
+    until: str | None,
+    *,
+    now: datetime,
+    default_since: timedelta | None,
 ) -> tuple[datetime, datetime]:
-    """[since, until): until defaults to now, since to ``default_since`` before until."""
+    """[since, until): until defaults to now, since to ``default_since`` before until (None:
+    from EARLIEST, unbounded). A range given with ``since`` may span at most MAX_RANGE.
+
+    A range that is backwards or too long blames the parameter that was given, or, when both
+    were, the one farther from now (``since=1d&until=2099-…``: until is the odd one out).
+    """
     end = now if until is None else parse_when("until", until, now)
-    start = end - default_since if since is None else parse_when("since", since, now)
+    if since is not None:
+        start = parse_when("since", since, now)
+    elif default_since is None:
+        start = EARLIEST
+    else:
+        start = max(EARLIEST, end - default_since)
+    if start < end and (since is None or end - start <= MAX_RANGE):
+        return start, end
+    if until is None:
+        blamed = "since"
+    elif since is None:
+        blamed = "until"
+    else:
+        blamed = "until" if abs(end - now) > abs(start - now) else "since"
     if start >= end:
-        raise BadParameter("since", "must be before until")
-    if end - start > MAX_RANGE:
-        raise BadParameter("since", f"the range may span at most {MAX_RANGE.days} days")
-    return start, end
+        if blamed == "since":
+            message = f"{_show(start)} is not before until ({_show(end)})"
+        else:
+            message = f"{_show(end)} is not after since ({_show(start)})"
+    else:
+        other = f"until ({_show(end)})" if blamed == "since" else f"since ({_show(start)})"
+        message = (
+            f"{_show(start if blamed == 'since' else end)} is {(end - start).days} days from "
+            f"{other}; a range may span at most {MAX_RANGE.days} days"
+        )
+    raise BadParameter(blamed, message)
+
+
+def _show(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_tag(name: str, text: str) -> str:
@@ -84,6 +204,7 @@ def parse_tag(name: str, text: str) -> str:
 
 
 def parse_choice(name: str, text: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, in any case."""
     value = text.strip().lower()
     if value not in choices:
         raise BadParameter(name, f"{text[:40]!r} is not one of {', '.join(choices)}")

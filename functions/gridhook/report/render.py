@@ -6,14 +6,13 @@ fonts, no images, nothing fetched; a Content-Security-Policy says so to the brow
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gridhook import csv_format
 from gridhook.display import (
     format_duration,
     format_load,
@@ -50,7 +49,8 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'none'"
 )
 
-#: One CSV row per episode; loads in MW, energy in MWh, durations in seconds, times UTC.
+#: One CSV row per episode, written by gridhook's CSV convention (``gridhook.csv_format``):
+#: loads in MW, energy in MWh, durations in seconds, times RFC 3339 UTC, CRLF line ends.
 #: The ``_in_range`` columns are the episode's share of the report's range.
 CSV_COLUMNS = (
     "feed_tag",
@@ -200,50 +200,38 @@ def render_episodes_json(
     return json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _mw_cell(watts: float | None) -> str:
-    return "" if watts is None else _number(watts / 1e6, 6).replace(",", "")
-
-
-def _cell(value: float | None) -> str:
-    return "" if value is None else repr(round(value, 3))
-
-
 def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str, str]:
     """An episode as one CSV row (see CSV_COLUMNS), with its share of [since, until)."""
     loads = episode.load_w
-    energy = episode.requested_energy_wh
     share = episode.share(since, until)
-    energy_in_range = share.requested_energy_wh
     return {
         "feed_tag": episode.feed_tag or "",
         "correlation_id": episode.correlation_id or "",
         "status": episode.status,
         "kind": episode.kind,
-        "started_at": rfc3339(episode.started_at) or "",
-        "ramp_down_started_at": rfc3339(episode.ramp_down_started_at) or "",
-        "ramp_down_ended_at": rfc3339(episode.ramp_down_ended_at) or "",
-        "ramp_down_seconds": _cell(episode.ramp_down_seconds),
-        "constrained_seconds": _cell(episode.constrained_seconds),
-        "ramp_up_started_at": rfc3339(episode.ramp_up_started_at) or "",
-        "ramp_up_ended_at": rfc3339(episode.ramp_up_ended_at) or "",
-        "ramp_up_seconds": _cell(episode.ramp_up_seconds),
-        "target_mw_requested": _mw_cell(episode.target_w),
-        "prev_target_mw_requested": _mw_cell(episode.prev_target_w),
-        "reduction_mw_requested": _mw_cell(episode.requested_reduction_w),
-        "energy_mwh_requested": "" if energy is None else repr(round(energy / 1e6, 6)),
-        "constrained_seconds_in_range": _cell(share.constrained_seconds),
-        "energy_mwh_requested_in_range": (
-            "" if energy_in_range is None else repr(round(energy_in_range / 1e6, 6))
-        ),
-        "compliant_dps": "" if episode.compliant is None else str(episode.compliant).lower(),
-        "load_at_start_ramp_down_mw_dps": _mw_cell(loads.get("start_ramp_down")),
-        "load_at_end_ramp_down_mw_dps": _mw_cell(loads.get("end_ramp_down")),
-        "load_at_start_ramp_up_mw_dps": _mw_cell(loads.get("start_ramp_up")),
-        "load_at_end_ramp_up_mw_dps": _mw_cell(loads.get("end_ramp_up")),
-        "interval_start": rfc3339(episode.interval_start) or "",
-        "interval_end": rfc3339(episode.interval_end) or "",
-        "missing": ";".join(episode.missing),
-        "flags": "; ".join(episode.flags),
+        "started_at": csv_format.when(episode.started_at),
+        "ramp_down_started_at": csv_format.when(episode.ramp_down_started_at),
+        "ramp_down_ended_at": csv_format.when(episode.ramp_down_ended_at),
+        "ramp_down_seconds": csv_format.seconds(episode.ramp_down_seconds),
+        "constrained_seconds": csv_format.seconds(episode.constrained_seconds),
+        "ramp_up_started_at": csv_format.when(episode.ramp_up_started_at),
+        "ramp_up_ended_at": csv_format.when(episode.ramp_up_ended_at),
+        "ramp_up_seconds": csv_format.seconds(episode.ramp_up_seconds),
+        "target_mw_requested": csv_format.mw(episode.target_w),
+        "prev_target_mw_requested": csv_format.mw(episode.prev_target_w),
+        "reduction_mw_requested": csv_format.mw(episode.requested_reduction_w),
+        "energy_mwh_requested": csv_format.mwh(episode.requested_energy_wh),
+        "constrained_seconds_in_range": csv_format.seconds(share.constrained_seconds),
+        "energy_mwh_requested_in_range": csv_format.mwh(share.requested_energy_wh),
+        "compliant_dps": csv_format.boolean(episode.compliant),
+        "load_at_start_ramp_down_mw_dps": csv_format.mw(loads.get("start_ramp_down")),
+        "load_at_end_ramp_down_mw_dps": csv_format.mw(loads.get("end_ramp_down")),
+        "load_at_start_ramp_up_mw_dps": csv_format.mw(loads.get("start_ramp_up")),
+        "load_at_end_ramp_up_mw_dps": csv_format.mw(loads.get("end_ramp_up")),
+        "interval_start": csv_format.when(episode.interval_start),
+        "interval_end": csv_format.when(episode.interval_end),
+        "missing": csv_format.items(episode.missing),
+        "flags": csv_format.items(episode.flags),
         "superseded_by": episode.superseded_by or "",
         "episode_id": episode.episode_id,
     }
@@ -251,8 +239,6 @@ def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str,
 
 def render_csv(report: Report) -> str:
     """The report's episodes, one row each, oldest first per feed."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(episode_row(e, report.since, report.until) for e in report.episodes)
-    return out.getvalue()
+    return csv_format.text(
+        CSV_COLUMNS, (episode_row(e, report.since, report.until) for e in report.episodes)
+    )

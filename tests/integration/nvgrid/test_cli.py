@@ -27,7 +27,10 @@ def sim_flags(
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(["nvgrid", *argv])
+    try:
+        code = main(["nvgrid", *argv])
+    except SystemExit as exc:  # a flag refused while parsing
+        code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else None, err
 

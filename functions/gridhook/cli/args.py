@@ -1,0 +1,192 @@
+"""What every ``gridhook`` command accepts: argument types that check bounds and choices while
+parsing, and one message style for what they refuse.
+
+A refused argument is one line on stderr, ``gridhook COMMAND: --flag: what is wrong``, and exit
+code 2 — the same shape as a :class:`gridhook.cli.CommandError` — never a usage dump or a
+traceback. Report and episode parameters are read by the rules of
+:mod:`gridhook.report.params`, the same as power_report's HTTP parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+from gridhook.cli import CommandError
+from gridhook.report.params import BadParameter, parse_choice, parse_tag, parse_when
+
+_Params = TypeVar("_Params")
+
+__all__ = [
+    "MAX_LIMIT",
+    "Once",
+    "Parser",
+    "add_format",
+    "choice",
+    "command_error",
+    "flag",
+    "integer",
+    "number",
+    "port",
+    "read_params",
+    "tag",
+    "when",
+]
+
+#: The most rows one listing prints (``--limit``); more is a job for an export, not a terminal.
+MAX_LIMIT = 1_000_000
+
+# argparse says "argument --limit/-n: …"; gridhook says "--limit: …".
+_ARGUMENT_PREFIX = re.compile(r"^argument ([^\s/:]+)(?:/[^\s:]+)*: ")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose every refusal is one line on stderr and exit code 2.
+
+    Subcommand parsers are of the same class (argparse makes them with ``type(self)``).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        text = _ARGUMENT_PREFIX.sub(r"\1: ", message).replace("\n", " ")
+        self.exit(2, f"{self.prog}: {text}\n")
+
+
+class Once(argparse.Action):
+    """Store an option's value, refusing the option given twice (``--since 1d --since 2d``
+    would otherwise keep the last one silently; HTTP refuses a repeated parameter too)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = f"_{self.dest}_given"
+        if getattr(namespace, given, False):
+            raise argparse.ArgumentError(self, "given more than once")
+        setattr(namespace, given, True)
+        setattr(namespace, self.dest, values)
+
+
+def add_format(
+    parser: argparse.ArgumentParser, formats: Sequence[str], *, help: str | None = None
+) -> None:
+    """``--format``, one of ``formats`` in any case; the first is the default."""
+    parser.add_argument(
+        "--format",
+        type=choice("format", formats),
+        action=Once,
+        default=formats[0],
+        metavar="{" + ",".join(formats) + "}",
+        help=help or f"default: {formats[0]}",
+    )
+
+
+def flag(name: str) -> str:
+    """A parameter's CLI spelling: ``correlation_id`` -> ``--correlation-id``."""
+    return "--" + name.replace("_", "-")
+
+
+def command_error(exc: BadParameter) -> CommandError:
+    """A parameter the shared rules refused, said the CLI way (``--correlation-id: …``)."""
+    return CommandError(f"{flag(exc.name)}: {exc.message}")
+
+
+def read_params(
+    read: Callable[..., _Params],
+    args: argparse.Namespace,
+    names: Sequence[str],
+    *,
+    now: datetime,
+) -> _Params:
+    """Parameters read by the rules HTTP uses (``report_params``, ``episode_params``) from the
+    options given on the command line (named as in HTTP: ``--correlation-id`` is
+    ``correlation_id``)."""
+    values: Mapping[str, str] = {
+        name: getattr(args, name) for name in names if getattr(args, name, None) is not None
+    }
+    try:
+        return read(values, now=now)
+    except BadParameter as exc:
+        raise command_error(exc) from None
+
+
+def _checked(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises BadParameter."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except BadParameter as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
+    check.__name__ = name
+    return check
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    """A whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise BadParameter("", f"{text[:40]!r} is not a whole number from {low} to {high}")
+        return value
+
+    return _checked(parse, "integer")
+
+
+def number(low: float, high: float | None = None, *, above: bool = False) -> Callable[[str], float]:
+    """A finite number from ``low`` (``above``: greater than it) up to ``high`` (if given)."""
+    bounds = f"above {low:g}" if above else f"from {low:g}"
+    bounds += "" if high is None else f" up to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            value = math.nan
+        inside = (
+            math.isfinite(value)
+            and (value > low if above else value >= low)
+            and (high is None or value <= high)
+        )
+        if not inside:
+            raise BadParameter("", f"{text[:40]!r} is not a number {bounds}")
+        return value
+
+    return _checked(parse, "number")
+
+
+def port(text: str) -> int:
+    """A TCP port a server can listen on or a client can reach: 1 to 65535."""
+    return integer(1, 65535)(text)
+
+
+def choice(name: str, choices: Sequence[str]) -> Callable[[str], str]:
+    """One of ``choices``, in any case (``--format JSON``), as HTTP reads it."""
+    return _checked(lambda text: parse_choice(name, text, tuple(choices)), "choice")
+
+
+def tag(name: str) -> Callable[[str], str]:
+    """A feed tag or correlation id by the report rules: not empty, printable, bounded."""
+    return _checked(lambda text: parse_tag(name, text), "tag")
+
+
+def when(name: str) -> Callable[[str], str]:
+    """An RFC 3339 time or an age, checked by the report rules; the text is kept, and the
+    command resolves it against gridhook's clock once it has configured that clock."""
+
+    def parse(text: str) -> str:
+        parse_when(name, text, datetime.now(UTC))
+        return text
+
+    return _checked(parse, "time")
