@@ -20,7 +20,8 @@ from gridhook import log
 from gridhook.events import rfc3339
 from gridhook.nvgrid.errors import NvGridError, classify
 from gridhook.settings import Settings
-from gridhook.state import FeedState, current_feed_states
+from gridhook.state import FeedState
+from gridhook.state.load import current_feed_states
 from gridhook.store import (
     AddOutcome,
     AlertRecord,
@@ -187,7 +188,9 @@ def stalled_ramps(
     deadline: timedelta,
     dps_status: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Feeds whose ramp started more than ``deadline`` ago and has not ended.
+    """Feeds whose ramp started more than ``deadline`` ago and has not ended: the feeds
+    whose state says ``stalled`` (the episode derivation's verdict, judged at the time the
+    states were derived for, which ``now`` should be), in a ramping phase.
 
     Its end webhook was missed, or DPS stopped mid-ramp; DPS's current calculated load
     (when ``dps_status`` has it) says which is likelier. ``alert_id`` is derived from the
@@ -196,7 +199,7 @@ def stalled_ramps(
     found = []
     for tag, state in sorted(ours.items()):
         missing = _END_OF_RAMP.get(state.phase)
-        if missing is None or now - state.since <= deadline:
+        if missing is None or not state.stalled:
             continue
         dps_w = _watts(getattr((dps_status or {}).get(tag), "calculated_load", None))
         likely, advice = _stall_cause(state, dps_w, missing)
@@ -263,7 +266,8 @@ def observe_feeds(
         except StoreError as exc:
             _store_failed(report, "storing load samples", exc)
     try:
-        ours = current_feed_states(store)
+        deadline = timedelta(seconds=settings.ramp_deadline_seconds)
+        ours = current_feed_states(store, now=at, ramp_deadline=deadline)
         if dps_status is not None:
             _record_drift(report, settings, store, dps_status, ours, at)
         _record_stalled(report, settings, store, ours, dps_status, at)
