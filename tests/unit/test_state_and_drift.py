@@ -13,7 +13,7 @@ from gridhook.episodes import derive_episodes
 from gridhook.episodes.ordering import order_events
 from gridhook.events import StoredEvent, normalise
 from gridhook.observe import check_drift
-from gridhook.state import feed_state, feed_states
+from gridhook.state import FeedState, feed_state, feed_states
 from gridhook.subscriptions import url_with_token
 from tests.harness import SEED_PAYLOAD
 
@@ -170,3 +170,44 @@ def test_recent_targets_get_a_grace_period() -> None:
 def test_url_with_token_replaces_only_the_token() -> None:
     assert url_with_token("https://h/p?a=1&token=REDACTED", "T") == "https://h/p?a=1&token=T"
     assert url_with_token("https://h/p", None) == "https://h/p"
+
+
+# -- a snapshot older than our events is no evidence --------------------------------------
+
+
+def test_no_drift_from_a_snapshot_older_than_our_last_event() -> None:
+    """DPS was asked at ``asked``; a curtailment began after: its start_ramp_down is in our
+    view and not in DPS's. That is the race of issue 15 item 13, not a lost webhook."""
+    asked = T0 + timedelta(seconds=100)
+    back_at_default = {"f1": status(None, None)}
+    started_after = {"f1": state_of([ev("start_ramp_down", 101)])}
+    assert check_drift(back_at_default, started_after, snapshot_at=asked) == []
+    # Without the snapshot's time it looked like a lost start_ramp_up (the old behaviour).
+    (false_drift,) = check_drift(back_at_default, started_after)
+    assert "start_ramp_up was not received" in false_drift["message"]
+    # An event received at the moment we asked may be missing from the snapshot as well.
+    at_once = {"f1": state_of([ev("start_ramp_down", 100)])}
+    assert check_drift(back_at_default, at_once, snapshot_at=asked) == []
+    # A target replaced after the snapshot, or ended after it: no evidence either.
+    replaced = {
+        "f1": state_of(
+            [ev("start_ramp_down", 10, "c1"), ev("start_ramp_down", 150, "c2", target=5.0)]
+        )
+    }
+    assert check_drift({"f1": status("c1", 6.5)}, replaced, snapshot_at=asked) == []
+    ending = {
+        "f1": state_of([ev("end_ramp_down", 10), ev("start_ramp_up", 120, target=10.0, prev=6.5)])
+    }
+    assert check_drift({"f1": status("c1", 6.5)}, ending, snapshot_at=asked) == []
+
+
+def test_a_snapshot_newer_than_our_events_is_still_compared() -> None:
+    asked = T0 + timedelta(hours=1)
+    ours = {"f1": state_of([ev("start_ramp_down", 0), ev("end_ramp_down", 60)])}
+    (lost_up,) = check_drift({"f1": status(None, None)}, ours, snapshot_at=asked)
+    assert "start_ramp_up was not received" in lost_up["message"]
+    (unseen,) = check_drift({"f1": status("c9", 5.0)}, ours, snapshot_at=asked)
+    assert "c9" in unseen["message"]
+    # A state without a receipt time (built by hand) is compared as before.
+    bare = FeedState("f1", "constrained", T0, "c1", 6.5e6, 1e7, 6.5e6, True, "end_ramp_down", "x")
+    assert len(check_drift({"f1": status(None, None)}, {"f1": bare}, snapshot_at=asked)) == 1
