@@ -10,9 +10,10 @@ from gridhook.store import EventQuery, EventStore, iter_events
 
 __all__ = ["RECENT_EVENTS", "current_feed_states"]
 
-#: How many of a feed's newest events the state reads: its latest episode (four events,
-#: and any repeat), whatever came between them and what came before, in one page.
-RECENT_EVENTS = 20
+#: How many of a feed's newest events the state reads first, in one page: its latest
+#: episode (four events) and what came before it (a longer one is completed by correlation
+#: id). Each event read is derived into episodes: a bigger page costs time, not accuracy.
+RECENT_EVENTS = 8
 
 _PAGE = 1000
 
