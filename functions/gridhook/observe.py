@@ -20,7 +20,8 @@ from gridhook import log
 from gridhook.events import rfc3339
 from gridhook.nvgrid.errors import NvGridError, classify
 from gridhook.settings import Settings
-from gridhook.state import FeedState, current_feed_states
+from gridhook.state import FeedState
+from gridhook.state.load import current_feed_states
 from gridhook.store import (
     AddOutcome,
     AlertRecord,
@@ -90,16 +91,23 @@ def check_drift(
     *,
     now: datetime | None = None,
     grace: timedelta = timedelta(0),
+    snapshot_at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Feeds where DPS's current target disagrees with what our received events say.
 
     A webhook that never arrived shows up here: DPS has an active target (correlation id)
     we never heard of, or a different target value, or DPS is back at the default while
     our last event left the feed ramping down or constrained. Targets that began less than
-    ``grace`` ago are skipped: their webhooks may still be on the way.
+    ``grace`` ago are skipped: their webhooks may still be on the way. So is a feed that
+    received an event at or after ``snapshot_at`` (our clock when DPS was asked): DPS's
+    status predates it, so a difference is no evidence of a lost webhook (the next run
+    compares again).
     """
     found = []
     for tag, status in sorted(dps_status.items()):
+        state = ours.get(tag)
+        if _newer_than_snapshot(state, snapshot_at):
+            continue
         target = getattr(status, "current_target", None)
         started = getattr(target, "start_time", None) if target is not None else None
         if now is not None and started is not None and now - started < grace:
@@ -107,7 +115,6 @@ def check_drift(
         load = getattr(target, "target_load", None) if target is not None else None
         dps_corr = (getattr(target, "correlation_id", "") or None) if load is not None else None
         dps_w = _watts(load)
-        state = ours.get(tag)
         dps_view = {"correlation_id": dps_corr, "target_w": dps_w}
         our_view = state.to_dict() if state else {"phase": "no events received"}
         problem = None
@@ -133,6 +140,17 @@ def check_drift(
         if problem:
             found.append({"feed_tag": tag, "message": problem, "dps": dps_view, "ours": our_view})
     return found
+
+
+def _newer_than_snapshot(state: FeedState | None, snapshot_at: datetime | None) -> bool:
+    """Whether our events on a feed include one received after DPS's status was asked for.
+
+    A webhook is sent after DPS applies the change it reports, so an event received before
+    we asked is in DPS's status; one received since may or may not be.
+    """
+    if state is None or snapshot_at is None or state.last_received_at is None:
+        return False
+    return state.last_received_at >= snapshot_at
 
 
 _END_OF_RAMP = {"ramping_down": "end_ramp_down", "ramping_up": "end_ramp_up"}
@@ -187,7 +205,9 @@ def stalled_ramps(
     deadline: timedelta,
     dps_status: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Feeds whose ramp started more than ``deadline`` ago and has not ended.
+    """Feeds whose ramp started more than ``deadline`` ago and has not ended: the feeds
+    whose state says ``stalled`` (the episode derivation's verdict, judged at the time the
+    states were derived for, which ``now`` should be), in a ramping phase.
 
     Its end webhook was missed, or DPS stopped mid-ramp; DPS's current calculated load
     (when ``dps_status`` has it) says which is likelier. ``alert_id`` is derived from the
@@ -196,7 +216,7 @@ def stalled_ramps(
     found = []
     for tag, state in sorted(ours.items()):
         missing = _END_OF_RAMP.get(state.phase)
-        if missing is None or now - state.since <= deadline:
+        if missing is None or not state.stalled:
             continue
         dps_w = _watts(getattr((dps_status or {}).get(tag), "calculated_load", None))
         likely, advice = _stall_cause(state, dps_w, missing)
@@ -248,6 +268,7 @@ def observe_feeds(
     """
     report = Observation()
     dps_status: dict[str, Any] | None = None
+    asked = now()  # DPS's status is no older than this: events since may be missing from it
     try:
         dps_status = nvgrid.get_status()
     except NvGridError as exc:
@@ -263,9 +284,10 @@ def observe_feeds(
         except StoreError as exc:
             _store_failed(report, "storing load samples", exc)
     try:
-        ours = current_feed_states(store)
+        deadline = timedelta(seconds=settings.ramp_deadline_seconds)
+        ours = current_feed_states(store, now=at, ramp_deadline=deadline)
         if dps_status is not None:
-            _record_drift(report, settings, store, dps_status, ours, at)
+            _record_drift(report, settings, store, dps_status, ours, at, asked)
         _record_stalled(report, settings, store, ours, dps_status, at)
     except StoreError as exc:
         _store_failed(report, "drift and stalled-ramp check", exc)
@@ -279,9 +301,10 @@ def _record_drift(
     dps_status: dict[str, Any],
     ours: dict[str, FeedState],
     at: datetime,
+    asked: datetime,
 ) -> None:
     grace = timedelta(seconds=settings.drift_grace_seconds)
-    for drift in check_drift(dps_status, ours, now=at, grace=grace):
+    for drift in check_drift(dps_status, ours, now=at, grace=grace, snapshot_at=asked):
         key = f"{drift['feed_tag']}|{drift['dps']}|{drift['ours'].get('last_event_id')}"
         store.add_drift(
             DriftRecord(

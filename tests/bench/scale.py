@@ -129,9 +129,9 @@ def _episodes_7d(store: Any) -> list[Any]:
 
 
 def _states(store: Any) -> dict[str, Any]:
-    from gridhook.state import current_feed_states
+    from gridhook.state.load import current_feed_states
 
-    states = current_feed_states(store)
+    states = current_feed_states(store, now=DATA_NOW, ramp_deadline=RAMP_DEADLINE)
     if set(states) != set(FEEDS):
         raise RuntimeError(f"current_feed_states saw {sorted(states)}, not {sorted(FEEDS)}")
     return states

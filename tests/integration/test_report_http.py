@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from gridhook.episodes.load import load_episodes
-from gridhook.state import current_feed_states
+from gridhook.state.load import current_feed_states
 from gridhook.store import open_store
 from tests.harness import FunctionServer, function_server
 from tests.report_scenario import FEED_A, FEED_B, seed_day
@@ -134,11 +134,13 @@ def test_control_room_shows_each_feed_open_episodes_and_the_last_day(server, db_
 
     store = open_store(f"sqlite:///{db_path}")
     try:
-        states = current_feed_states(store)
+        states = current_feed_states(store, now=SERVER_NOW, ramp_deadline=DEADLINE)
     finally:
         store.close()
     week = expected_episodes(db_path, SERVER_NOW - timedelta(days=7), SERVER_NOW)
     stalled = {e.feed_tag for e in week if e.open and e.status == "stalled"}
+    # The cards' stalled is the state's, and the state's is the episodes'.
+    assert stalled == {tag for tag, state in states.items() if state.stalled} == {FEED_A}
     assert feed_cards(html) == {
         tag: f"feed-card phase-{state.phase}" + (" stalled" if tag in stalled else "")
         for tag, state in states.items()

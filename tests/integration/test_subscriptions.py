@@ -315,6 +315,47 @@ def test_no_drift_when_every_webhook_arrived(sim, nvgrid, settings) -> None:
     assert with_store(settings, lambda s: reconcile(settings, s, nvgrid)).drift == []
 
 
+def test_a_target_that_begins_after_dps_answered_is_not_drift(sim, settings, caplog) -> None:
+    """DPS answers GetStatus (main_power_feed at its default); then a curtailment begins and
+    its start_ramp_down is stored before reconcile reads our state. The snapshot predates
+    our last event: no evidence of a lost webhook. The order is forced, not hoped for: the
+    client, right after DPS's answer, asks DPS for the target and waits until the real
+    receiver has stored its start_ramp_down (real gRPC, simulator and receiver throughout)."""
+    caplog.set_level(logging.WARNING, logger="gridhook")
+
+    class TargetAfterStatus(NvGridClient):
+        armed = False
+
+        def get_status(self):
+            snapshot = super().get_status()
+            if self.armed:
+                self.armed = False
+                self.set_load_target(
+                    6.0, "mw", feed_tags=["main_power_feed"], correlation_id="in-between"
+                )
+                wait_until(
+                    lambda: [
+                        e for e in stored_events(settings) if e.correlation_id == "in-between"
+                    ],
+                    what="its start_ramp_down stored",
+                )
+            return snapshot
+
+    endpoint = make_endpoint(sim.address, tls="plaintext", policy=FAST, environ={})
+    with TargetAfterStatus(endpoint, Credentials("admin", "password")) as client:
+        assert with_store(settings, lambda s: reconcile(settings, s, client)).drift == []
+        client.armed = True
+        raced = with_store(settings, lambda s: reconcile(settings, s, client))
+        after = with_store(settings, lambda s: reconcile(settings, s, client))
+    assert raced.status == "ok", raced.to_dict()
+    assert raced.drift == []  # was: "DPS is back at the default … start_ramp_up not received"
+    assert with_store(settings, lambda s: s.drift()) == []
+    assert not [r for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "drift"]
+    # The next run's snapshot has the target: compared, and it agrees.
+    assert after.status == "ok" and after.drift == []
+    assert {e.correlation_id for e in stored_events(settings)} == {"in-between"}
+
+
 # -- load samples -----------------------------------------------------------------------
 
 

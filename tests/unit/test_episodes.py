@@ -673,11 +673,11 @@ def test_any_arrival_order_tells_the_same_episodes(
 
 
 def test_feed_state_follows_the_same_order() -> None:
-    # gridhook state and the episodes share one ordering rule (gridhook/state.py).
+    # gridhook state and the episodes share one ordering rule (gridhook/episodes/ordering.py).
     from gridhook.state import feed_state
 
     srd, erd, sru, eru = curtailment("c1", 0)
     crosswise = [redelivered(x, i) for i, x in enumerate((sru, eru, srd, erd))]
-    state = feed_state(crosswise)
+    state = feed_state(crosswise, now=NOW, ramp_deadline=DEADLINE)
     assert state is not None and state.phase == "steady"
     assert state.last_event_id == one(crosswise).events[-1].event_id

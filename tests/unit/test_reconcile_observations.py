@@ -37,6 +37,11 @@ def ev(event: str, seconds: float, corr: str | None = "c1", target: float = 6.5,
     return normalise(payload, T0 + timedelta(seconds=seconds))
 
 
+def state_at(events: list, now: datetime):
+    """The feed's state as reconcile reads it at ``now``: stalled is judged then."""
+    return feed_state(events, now=now, ramp_deadline=DEADLINE)
+
+
 def dps(calculated_mw: float | None, target_mw: float | None = None, corr: str = "") -> FeedStatus:
     target = LoadTarget(
         start_time=T0,
@@ -73,10 +78,13 @@ def test_one_sample_per_feed_in_watts_with_dps_target_and_retention() -> None:
 
 
 def test_a_ramp_is_stalled_only_past_the_deadline() -> None:
-    ours = {"f1": feed_state([ev("start_ramp_down", 0)])}
+    events = [ev("start_ramp_down", 0)]
     at_deadline = T0 + DEADLINE
-    assert stalled_ramps(ours, now=at_deadline, deadline=DEADLINE) == []
-    (stall,) = stalled_ramps(ours, now=at_deadline + timedelta(seconds=1), deadline=DEADLINE)
+    on_time = {"f1": state_at(events, at_deadline)}
+    assert stalled_ramps(on_time, now=at_deadline, deadline=DEADLINE) == []
+    past = at_deadline + timedelta(seconds=1)
+    ours = {"f1": state_at(events, past)}
+    (stall,) = stalled_ramps(ours, now=past, deadline=DEADLINE)
     assert stall["feed_tag"] == "f1" and stall["correlation_id"] == "c1"
     assert stall["missing"] == "end_ramp_down" and stall["phase"] == "ramping_down"
     assert stall["since"] == "2026-01-01T12:00:00Z"
@@ -88,9 +96,11 @@ def test_a_ramp_is_stalled_only_past_the_deadline() -> None:
 def test_only_ramping_phases_can_stall() -> None:
     later = T0 + timedelta(days=2)
     ours = {
-        "constrained": feed_state([ev("start_ramp_down", 0), ev("end_ramp_down", 60)]),
-        "steady": feed_state([ev("start_ramp_up", 0, feed="s"), ev("end_ramp_up", 60, feed="s")]),
-        "up": feed_state([ev("start_ramp_up", 0, corr="c2", target=10.0, feed="up")]),
+        "constrained": state_at([ev("start_ramp_down", 0), ev("end_ramp_down", 60)], later),
+        "steady": state_at(
+            [ev("start_ramp_up", 0, feed="s"), ev("end_ramp_up", 60, feed="s")], later
+        ),
+        "up": state_at([ev("start_ramp_up", 0, corr="c2", target=10.0, feed="up")], later),
     }
     (stall,) = stalled_ramps(ours, now=later, deadline=DEADLINE)
     assert stall["feed_tag"] == "up" and stall["missing"] == "end_ramp_up"
@@ -98,8 +108,8 @@ def test_only_ramping_phases_can_stall() -> None:
 
 def test_dps_status_says_which_cause_is_likelier() -> None:
     later = T0 + timedelta(hours=1)
-    down = {"f1": feed_state([ev("start_ramp_down", 0, target=6.5)])}
-    up = {"f1": feed_state([ev("start_ramp_up", 0, target=10.0)])}
+    down = {"f1": state_at([ev("start_ramp_down", 0, target=6.5)], later)}
+    up = {"f1": state_at([ev("start_ramp_up", 0, target=10.0)], later)}
 
     def cause(ours, calculated_mw):
         (stall,) = stalled_ramps(
@@ -117,17 +127,18 @@ def test_dps_status_says_which_cause_is_likelier() -> None:
 
 def test_one_stall_has_one_alert_id() -> None:
     later = T0 + timedelta(hours=1)
-    first = {"f1": feed_state([ev("start_ramp_down", 0)])}
-    (a,) = stalled_ramps(first, now=later, deadline=DEADLINE)
-    (again,) = stalled_ramps(first, now=later + timedelta(hours=5), deadline=DEADLINE)
+    first = [ev("start_ramp_down", 0)]
+    (a,) = stalled_ramps({"f1": state_at(first, later)}, now=later, deadline=DEADLINE)
+    even_later = later + timedelta(hours=5)
+    (again,) = stalled_ramps({"f1": state_at(first, even_later)}, now=even_later, deadline=DEADLINE)
     assert a["alert_id"] == again["alert_id"]
     # Another ramp (another start event) on the same feed and correlation id is another alert.
-    other = {"f1": feed_state([ev("start_ramp_down", 5, target=6.0)])}
+    other = {"f1": state_at([ev("start_ramp_down", 5, target=6.0)], later)}
     (b,) = stalled_ramps(other, now=later, deadline=DEADLINE)
     assert b["alert_id"] != a["alert_id"]
     # Without a correlation id the start event still identifies the stall.
     (c,) = stalled_ramps(
-        {"f1": feed_state([ev("start_ramp_down", 0, corr=None)])}, now=later, deadline=DEADLINE
+        {"f1": state_at([ev("start_ramp_down", 0, corr=None)], later)}, now=later, deadline=DEADLINE
     )
     assert c["correlation_id"] is None and "no correlation id" in c["message"]
 

@@ -1,7 +1,9 @@
 """``gridhook state``: which feed is constrained, since when, and was the target met.
 
-Derived from the stored events (the latest episode of every feed), never kept as a
-separate mutable record.
+Derived from the stored events (each feed's last event and its episode, judged as
+``gridhook episodes`` judges it: stalled, target met), never kept as a separate mutable
+record. Stalled ramps are judged by gridhook's clock (GRIDHOOK_DEV_CLOCK moves it) and
+GRIDHOOK_RAMP_DEADLINE_SECONDS.
 """
 
 from __future__ import annotations
@@ -9,13 +11,23 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gridhook import clock
 from gridhook.cli import args as arg
-from gridhook.cli.events import add_store_argument
+from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
 from gridhook.cli.output import write_json, write_table
 
 __all__ = ["register"]
 
-_COLUMNS = ("feed_tag", "phase", "since", "correlation_id", "target", "calculated", "compliant")
+_COLUMNS = (
+    "feed_tag",
+    "phase",
+    "since",
+    "correlation_id",
+    "target",
+    "calculated",
+    "compliant",
+    "episode",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,17 +42,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _state(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
     from gridhook.display import format_load, format_target
-    from gridhook.state import current_feed_states
-    from gridhook.store import StoreError, open_store
+    from gridhook.state.load import current_feed_states
+    from gridhook.store import StoreError
 
-    try:
-        store = open_store(args.store)
+    settings = settings_from_env("GRIDHOOK_DEV_CLOCK", "GRIDHOOK_RAMP_DEADLINE_SECONDS")
+    with opened_store(args.store) as store:
         try:
-            states = current_feed_states(store)
-        finally:
-            store.close()
-    except (StoreError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
+            states = current_feed_states(
+                store, now=clock.now(), ramp_deadline=settings.ramp_deadline_seconds
+            )
+        except StoreError as exc:
+            raise CommandError(str(exc)) from None
     if args.format == "json":
         write_json([s.to_dict() for s in states.values()])
         return 0
@@ -56,6 +68,8 @@ def _state(args: argparse.Namespace) -> int:
             "target": format_target(s.target_w),
             "calculated": format_load(s.calculated_w),
             "compliant": "" if s.compliant is None else str(s.compliant).lower(),
+            # The episode's status: "stalled" is what needs a look.
+            "episode": s.episode_status or "",
         }
         for s in sorted(states.values(), key=lambda s: s.feed_tag)
     ]

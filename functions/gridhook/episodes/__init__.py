@@ -7,6 +7,8 @@ field, the statuses and their precedence, the flags and the edge cases, and
 ARCHITECTURE.md "Episodes and reports".
 
 - ``model``: the Episode record and its statuses.
+- ``ordering``: the order events happened in, whatever order they arrived in (the one
+  rule the episodes and the feed state, gridhook.state, share).
 - ``grouping``, ``contention``, ``judging``: the pure derivation, in that order;
   ``derive_episodes`` runs it: the same events (in any order) give the same episodes.
 - ``load``: ``load_episodes`` reads what one time range needs from an EventStore, at a

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from gridhook.display import format_duration
 from gridhook.episodes.grouping import Group, same_watts, target_watts
+from gridhook.episodes.ordering import chain_times
 from gridhook.events import StoredEvent
-from gridhook.state import chain_times
 
 __all__ = ["Candidates", "Stop", "Walk", "walk_episode"]
 
@@ -114,7 +114,7 @@ class Walk:
 
 def walk_episode(group: Group, stops: list[Stop]) -> Walk:
     """This episode's events in the order they happened (an end received before its start
-    counts just after it, the rule gridhook state uses) among the stops, by receipt."""
+    counts just after it, the rule of ordering.py) among the stops, by receipt."""
     target_w = group.opening.target_w
     role_of = {e.event_id: r for r in group.ramps for e in r.events}
     times = chain_times(group.events)

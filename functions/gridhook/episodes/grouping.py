@@ -2,7 +2,7 @@
 
 An episode is one correlation id on one feed; without a correlation id, a
 ``start_ramp_down`` opens one and an ``end_ramp_up`` closes it (per feed, in receipt
-order). Within an episode, ``gridhook.state.ramp_instances`` orders the ramps; each gets
+order). Within an episode, ``ordering.ramp_instances`` orders the ramps; each gets
 its role: opening (to the target), resume (back to it) or closing (away from it).
 Nothing here judges anything yet.
 """
@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from gridhook.display import format_target
+from gridhook.episodes.ordering import episode_key, ramp_direction, ramp_instances
 from gridhook.events import StoredEvent
-from gridhook.state import episode_key, ramp_direction, ramp_instances
 
 __all__ = ["Group", "Ramp", "group_events", "same_watts", "target_watts"]
 

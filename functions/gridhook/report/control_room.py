@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from gridhook.episodes import Episode
 from gridhook.report.build import assemble_report, feeds_seen_before, load_samples
 from gridhook.report.model import LoadPoint, Report
-from gridhook.state import FeedState, current_feed_states
+from gridhook.state import FeedState
 from gridhook.store import EventStore
 
 __all__ = ["DAY_WINDOW", "RECENT_LIMIT", "RECENT_WINDOW", "ControlRoom", "build_control_room"]
@@ -37,9 +37,6 @@ class ControlRoom:
     def ramp_deadline_seconds(self) -> float:
         return self.day.ramp_deadline_seconds
 
-    def open_episode_of(self, feed_tag: str) -> Episode | None:
-        return next((e for e in self.open_episodes if e.feed_tag == feed_tag), None)
-
     def latest_sample(self, feed_tag: str) -> LoadPoint | None:
         """The feed's newest DPS sample of the last 24 hours, if any."""
         for feed in self.day.feeds:
@@ -55,10 +52,12 @@ def build_control_room(
     """Everything the page shows, from one state lookup, one 7-day episode load and one
     24-hour sample query; raises StoreError."""
     from gridhook.episodes.load import load_episodes
+    from gridhook.state.load import current_feed_states
 
     # `until` is exclusive: a second past now keeps an event received this instant.
     until = now + timedelta(seconds=1)
-    states = current_feed_states(store)
+    # The cards' phase, stalled and target met: the same episode derivation, the same now.
+    states = current_feed_states(store, now=now, ramp_deadline=ramp_deadline)
     episodes = load_episodes(
         store, since=now - RECENT_WINDOW, until=until, now=now, ramp_deadline=ramp_deadline
     )

@@ -1,65 +1,29 @@
-"""Per-feed state, derived from stored events (never kept as a mutable document).
+"""The order events happened in, whatever order they arrived in (pure: no I/O).
 
 An event's place in time is its receipt time plus its phase: within one episode (one
 correlation id on one feed), ``end_ramp_X`` follows ``start_ramp_X`` whatever order they
 arrived in. So a reordered or late delivery cannot leave a feed in the wrong phase.
 ``ramp_instances`` and ``chain_times`` are that rule, the one implementation both the
-feed state and the curtailment episodes (gridhook/episodes/) use.
+curtailment episodes (grouping, contention) and the feed state (gridhook.state) use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from gridhook.events import StoredEvent, rfc3339
-from gridhook.store import EventQuery, EventStore, iter_events
+from gridhook.events import StoredEvent
 
 __all__ = [
-    "FeedState",
     "chain_times",
-    "current_feed_states",
     "effective_times",
     "episode_key",
-    "feed_state",
     "order_events",
     "ramp_direction",
     "ramp_instances",
 ]
 
 _TICK = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What our events say about one feed now."""
-
-    feed_tag: str
-    phase: str  # steady | ramping_down | constrained | ramping_up
-    since: datetime  # when the current phase began (receipt of its event)
-    correlation_id: str | None
-    target_w: float | None
-    prev_target_w: float | None
-    calculated_w: float | None
-    compliant: bool | None
-    last_event: str
-    last_event_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "feed_tag": self.feed_tag,
-            "phase": self.phase,
-            "since": rfc3339(self.since),
-            "correlation_id": self.correlation_id,
-            "target_w": self.target_w,
-            "prev_target_w": self.prev_target_w,
-            "calculated_w": self.calculated_w,
-            "compliant": self.compliant,
-            "last_event": self.last_event,
-            "last_event_id": self.last_event_id,
-        }
 
 
 def episode_key(event: StoredEvent) -> tuple[str | None, str] | None:
@@ -150,46 +114,3 @@ def order_events(events: Iterable[StoredEvent]) -> list[StoredEvent]:
     listed = list(events)
     times = effective_times(listed)
     return sorted(listed, key=lambda e: (times[e.event_id], e.event_id))
-
-
-def feed_state(events: Iterable[StoredEvent]) -> FeedState | None:
-    """The state a feed is in after ``events`` (all of one feed); None without events."""
-    listed = list(events)
-    if not listed:
-        return None
-    times = effective_times(listed)
-    # The last in the order they happened, as order_events sorts them.
-    last = max(listed, key=lambda e: (times[e.event_id], e.event_id))
-    return FeedState(
-        feed_tag=last.feed_tag or "",
-        phase=last.phase,
-        since=times[last.event_id],
-        correlation_id=last.correlation_id,
-        target_w=last.target_w,
-        prev_target_w=last.prev_target_w,
-        calculated_w=last.calculated_w,
-        compliant=last.compliant,
-        last_event=last.event,
-        last_event_id=last.event_id,
-    )
-
-
-def current_feed_states(store: EventStore) -> dict[str, FeedState]:
-    """Every feed's current state: its latest event, corrected by its own episode.
-
-    Cost: one latest-by-feed lookup plus one episode query per feed, not a full scan.
-    """
-    states: dict[str, FeedState] = {}
-    for tag, latest in store.latest_by_feed().items():
-        episode: list[StoredEvent] = [latest]
-        if latest.correlation_id is not None:
-            episode = list(
-                iter_events(
-                    store,
-                    EventQuery(feed_tag=tag, correlation_id=latest.correlation_id, limit=500),
-                )
-            )
-        state = feed_state(episode)
-        if state is not None:
-            states[tag] = state
-    return states
