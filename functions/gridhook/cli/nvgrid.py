@@ -209,7 +209,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     # Checked here rather than by an argparse group, to say what each flag means.
     set_target.set_defaults(nvgrid_check=lambda args: _check_value_or_default(set_target, args))
     set_target.add_argument(
-        "--unit", default="mw", help="w, kw or mw, or watt, kilowatt, megawatt (default mw)"
+        "--unit", default="mw", help="w, kw, mw or gw (or watt, kilowatt…; default mw)"
     )
     _time_flags(set_target, start_help="when it takes effect (default now)")
     set_target.add_argument(
