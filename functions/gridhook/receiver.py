@@ -158,7 +158,7 @@ class Receiver:
             return self._reject(raw, intake, received_at)
         event = intake.event
         eid = event.event_id
-        fields = {
+        fields: dict[str, Any] = {
             "event": event.event,
             "event_id": eid,
             "feed_tag": event.feed_tag,

@@ -60,9 +60,9 @@ def test_the_schema_message_names_every_unit() -> None:
     ],
 )
 def test_every_name_in_any_case_passes_the_schema_and_converts(unit: str, watts: float) -> None:
-    payload = {**SEED_PAYLOAD, "target_load": {"value": 1.5, "unit": unit}}
-    assert violations(payload) == []
-    assert to_watts(payload["target_load"]) == 1.5 * watts
+    load = {"value": 1.5, "unit": unit}
+    assert violations({**SEED_PAYLOAD, "target_load": load}) == []
+    assert to_watts(load) == 1.5 * watts
 
 
 @pytest.mark.parametrize("unit", ["tw", "terawatt", "gwh", "kWh", "gigawatts", "g w", ""])
@@ -102,8 +102,9 @@ def test_a_dps_unit_the_table_lacks_is_unknown_never_watts() -> None:
     assert sample.calculated_w is None and sample.target_w is None
     # Our events say 6.5 MW on the same target: a number in an unknown unit is not compared
     # (read as watts, it was "6.5 W", and reported as drift).
-    ours = {"f1": feed_state([event("start_ramp_down", 0), event("end_ramp_down", 5)])}
-    assert check_drift(dps, ours, now=NOW) == []
+    constrained = feed_state([event("start_ramp_down", 0), event("end_ramp_down", 5)])
+    assert constrained is not None and constrained.target_w == 6.5e6
+    assert check_drift(dps, {"f1": constrained}, now=NOW) == []
     # A target we never heard of is still drift, whatever its unit.
     [unseen] = check_drift(dps, {}, now=NOW)
     assert "'c-1'" in unseen["message"] and "cannot convert" in unseen["message"]
