@@ -71,7 +71,7 @@ def event_id(payload: dict[str, Any]) -> str:
 def to_watts(load: dict[str, Any] | None) -> float | None:
     """A ``{value, unit}`` load in watts; None for a null load (the default target).
 
-    Raises units.UnknownUnit for a unit the table lacks, ValueError for a bad value.
+    Raises units.UnknownUnit for a unit the table lacks.
     """
     if load is None:
         return None
@@ -228,5 +228,3 @@ def _watts(load: Any) -> float | None:
         return units.to_watts(value, unit)
     except units.UnknownUnit as exc:
         raise _Unreadable(str(exc), "/unit") from None
-    except ValueError as exc:
-        raise _Unreadable(str(exc), "/value") from None

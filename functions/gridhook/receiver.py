@@ -24,7 +24,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import ClientDisconnected
 
-from gridhook import clock, http, log
+from gridhook import clock, http, log, units
 from gridhook.auth import ReloadingTokenVerifier, TokenVerifier, presented_tokens
 from gridhook.intake import Rejected, RejectReason, Unreadable, read_event
 from gridhook.settings import Settings, get_settings, parse_tokens
@@ -306,6 +306,7 @@ def check_startup() -> None:
     settings.require_webhook_auth()
     log.configure(settings.log_level)
     clock.use(settings.dev_clock, _logger, "receipt times")
+    units.watts_per_unit()  # a schema file without its units table fails start-up, naming it
     if not settings.webhook_tokens:
         _logger.warning(
             "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "

@@ -57,18 +57,15 @@ def watts_per_unit() -> Mapping[str, float]:
 
 
 def to_watts(value: float, unit: str) -> float:
-    """``value`` in ``unit`` (any case), in watts.
+    """``value`` in ``unit`` (any case), in watts; UnknownUnit for a unit the table lacks.
 
-    Raises UnknownUnit for a unit the table lacks, ValueError for a value that is out of
-    range once in watts.
+    A value beyond a float's range is infinite watts, as every store keeps it (only a
+    schema without the value's ``maximum`` admits one).
     """
     factor = watts_per_unit().get(unit.lower()) if isinstance(unit, str) else None
     if factor is None:
         raise UnknownUnit(unit)
     try:
-        watts = float(value) * factor
+        return float(value) * factor
     except OverflowError:  # an integer too large for a float
-        watts = math.inf
-    if not math.isfinite(watts):
-        raise ValueError(f"{value!r} {unit} is out of range once in watts")
-    return watts
+        return math.inf

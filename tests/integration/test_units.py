@@ -89,6 +89,24 @@ def client(store_url: str) -> Iterator[FlaskClient]:
     get_settings.cache_clear()
 
 
+def test_a_schema_without_the_units_table_fails_start_up(
+    tmp_path: Path, judged_by: Callable[[dict[str, Any]], None]
+) -> None:
+    from functions_framework import create_app
+
+    doc = copy.deepcopy(schema.load_schema())
+    del doc["$defs"]["nullableLoad"]["properties"]["unit"][units.TABLE_KEYWORD]
+    judged_by(doc)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRIDHOOK_STORE", f"sqlite:///{tmp_path}/events.db")
+        mp.setenv("GRIDHOOK_WEBHOOK_TOKENS", TEST_TOKEN)
+        mp.delenv("FUNCTION_TARGET", raising=False)
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match=rf"schema-0\.json: .* no {units.TABLE_KEYWORD}"):
+            create_app("receive_power_event", str(FUNCTIONS / "main.py"))
+    get_settings.cache_clear()
+
+
 def events(store: EventStore) -> list:
     return store.events(EventQuery(limit=100)).events
 

@@ -79,7 +79,6 @@ def test_schema_violations_are_rejected_with_every_one() -> None:
         ({"target_load": {"value": 1, "unit": "tw"}}, "/target_load/unit"),
         ({"calculated_load": {"value": "6", "unit": "mw"}}, "/calculated_load/value"),
         ({"calculated_load": {"value": True, "unit": "mw"}}, "/calculated_load/value"),
-        ({"prev_target_load": {"value": 10**400, "unit": "gw"}}, "/prev_target_load/value"),
         ({"prev_target_load": {"value": 6}}, "/prev_target_load/unit"),
         ({"target_load": "6 mw"}, "/target_load"),
         ({"event": "start_ramp_sideways"}, "/event"),
