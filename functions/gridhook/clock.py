@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gridhook.events import rfc3339
+from gridhook.timestamps import rfc3339
 
 __all__ = ["DevClock", "configure", "now", "parse_dev_clock", "use"]
 

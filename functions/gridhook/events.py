@@ -1,4 +1,4 @@
-"""Power events: the canonical form, the event id, and normalised loads.
+"""Power events: the canonical form, the event id, and the normalised (stored) form.
 
 DPS payloads carry no event id, so the id is a hash of the canonical payload (sorted
 keys, no whitespace, integral floats written as integers): an exact redelivery maps to
@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, overload
+from datetime import datetime
+from typing import Any, TypeVar
+
+from gridhook import units
+from gridhook.schema import Violation
+from gridhook.timestamps import parse_time, rfc3339
 
 __all__ = [
     "PHASE_OF_EVENT",
+    "CannotNormalise",
     "StoredEvent",
     "canonical_json",
     "event_id",
@@ -24,14 +30,7 @@ __all__ = [
     "to_watts",
 ]
 
-_WATTS_PER_UNIT = {
-    "w": 1.0,
-    "watt": 1.0,
-    "kw": 1e3,
-    "kilowatt": 1e3,
-    "mw": 1e6,
-    "megawatt": 1e6,
-}
+_T = TypeVar("_T")
 
 #: The phase a feed enters when each event arrives.
 PHASE_OF_EVENT = {
@@ -70,20 +69,13 @@ def event_id(payload: dict[str, Any]) -> str:
 
 
 def to_watts(load: dict[str, Any] | None) -> float | None:
-    """A ``{value, unit}`` load in watts; None for a null load (the default target)."""
+    """A ``{value, unit}`` load in watts; None for a null load (the default target).
+
+    Raises units.UnknownUnit for a unit the table lacks.
+    """
     if load is None:
         return None
-    return float(load["value"]) * _WATTS_PER_UNIT[str(load["unit"]).lower()]
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as an aware UTC datetime (None stays None)."""
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T", 1))
-    if parsed.tzinfo is None:  # the schema's pattern requires an offset; belt and braces
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return units.to_watts(load["value"], load["unit"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,30 +118,113 @@ class StoredEvent:
         }
 
 
-@overload
-def rfc3339(value: datetime) -> str: ...
-@overload
-def rfc3339(value: datetime | None) -> str | None: ...
-def rfc3339(value: datetime | None) -> str | None:
-    """A datetime as RFC 3339 in UTC with a ``Z`` (None stays None)."""
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+class CannotNormalise(ValueError):
+    """A payload gridhook cannot turn into a stored event, naming every field it cannot read.
+
+    The schema rules each of these out; a schema edited to admit more than gridhook
+    understands (a unit without a size in the units table, say) does not, and such a payload
+    must be quarantined, not fail.
+    """
+
+    def __init__(self, problems: list[Violation]) -> None:
+        super().__init__("; ".join(f"{p.path or '/'}: {p.message}" for p in problems))
+        self.problems = problems
 
 
 def normalise(
     payload: dict[str, Any], received_at: datetime, event_id_: str | None = None
 ) -> StoredEvent:
-    """Build the stored form of a payload that has passed the schema."""
-    return StoredEvent(
+    """Build the stored form of a payload that has passed the schema.
+
+    Total: whatever the payload holds, the answer is a StoredEvent or CannotNormalise
+    listing every field that cannot be read (never a KeyError or a TypeError).
+    """
+    problems: list[Violation] = []
+
+    def read(name: str, reader: Callable[[Any], _T]) -> _T | None:
+        try:
+            return reader(payload.get(name))
+        except _Unreadable as exc:
+            problems.append(Violation(f"/{name}{exc.where}", str(exc)))
+            return None
+
+    event = read("event", _event_type)
+    stored = StoredEvent(
         event_id=event_id_ or event_id(payload),
         received_at=received_at,
-        event=payload["event"].lower(),
+        event=event or "",
         payload=payload,
-        feed_tag=payload.get("feed_tag"),
-        correlation_id=payload.get("correlation_id"),
-        start_time=parse_time(payload.get("start_time")),
-        end_time=parse_time(payload.get("end_time")),
-        target_w=to_watts(payload.get("target_load")),
-        prev_target_w=to_watts(payload.get("prev_target_load")),
-        calculated_w=to_watts(payload.get("calculated_load")),
-        compliant=payload.get("compliant"),
+        feed_tag=read("feed_tag", _text),
+        correlation_id=read("correlation_id", _text),
+        start_time=read("start_time", _time),
+        end_time=read("end_time", _time),
+        target_w=read("target_load", _watts),
+        prev_target_w=read("prev_target_load", _watts),
+        calculated_w=read("calculated_load", _watts),
+        compliant=read("compliant", _flag),
     )
+    if problems:
+        raise CannotNormalise(problems)
+    return stored
+
+
+# -- reading one field of a payload (each raises _Unreadable saying why) --------------------
+
+
+class _Unreadable(ValueError):
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where  # a JSON pointer below the field, e.g. "/unit"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _event_type(value: Any) -> str:
+    if value is None:
+        raise _Unreadable("gridhook cannot store an event without its type")
+    if not isinstance(value, str) or value.lower() not in PHASE_OF_EVENT:
+        known = ", ".join(PHASE_OF_EVENT)
+        raise _Unreadable(f"{_shown(value)} is not an event type gridhook knows ({known})")
+    return value.lower()
+
+
+def _text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _Unreadable(f"{_shown(value)}: gridhook reads this field as a string")
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return parse_time(value)
+    except ValueError:
+        pass
+    raise _Unreadable(f"{_shown(value)} is not an RFC 3339 date-time gridhook can read")
+
+
+def _flag(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise _Unreadable(f"{_shown(value)}: gridhook reads this field as true or false")
+    return value
+
+
+def _watts(load: Any) -> float | None:
+    if load is None:
+        return None
+    if not isinstance(load, dict):
+        raise _Unreadable(f"{_shown(load)}: gridhook reads a load as {{value, unit}} or null")
+    value, unit = load.get("value"), load.get("unit")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Unreadable(f"{_shown(value)}: a load's value must be a number", "/value")
+    if not isinstance(unit, str):
+        raise _Unreadable(f"{_shown(unit)}: a load's unit must be a string", "/unit")
+    try:
+        return units.to_watts(value, unit)
+    except units.UnknownUnit as exc:
+        raise _Unreadable(str(exc), "/unit") from None

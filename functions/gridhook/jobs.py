@@ -1,8 +1,9 @@
 """The scheduled and on-demand jobs: reconcile_subscriptions and teardown_subscriptions.
 
 Both are private HTTP functions (Cloud Scheduler calls reconcile with an OIDC token).
-Answers: 200 with a JSON summary when the world matches; 503 when DPS or the store could
-not be reached, so Scheduler retries; 200 with ``status: error`` for permanent failures
+Answers: 200 with a JSON summary when the world matches; 503 (``Retry-After`` by the jobs'
+policy in ``gridhook.http``) when DPS or the store could not be reached, so Scheduler
+retries; 200 with ``status: error`` for permanent failures
 that retrying cannot fix (not whitelisted, bad credentials), logged at ERROR.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import flask
 
-from gridhook import clock, log
+from gridhook import clock, http, log
 from gridhook.settings import ConfigError, Settings, get_settings
 from gridhook.store import EventStore, StoreError, open_store
 from gridhook.subscriptions import (
@@ -109,10 +110,8 @@ def run_teardown(settings: Settings | None = None) -> TeardownReport:
 
 
 def _json(body: dict[str, Any], status: int) -> flask.Response:
-    headers = {"Cache-Control": "no-store"}
-    if status == 503:
-        headers["Retry-After"] = "30"
-    return flask.Response(json.dumps(body), status, headers, mimetype="application/json")
+    headers = http.RetryAfter.JOB.header() if status == 503 else None
+    return http.answer(status, json.dumps(body), headers=headers)
 
 
 def reconcile_http(request: flask.Request) -> flask.Response:

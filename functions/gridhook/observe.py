@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from gridhook import log
+from gridhook import log, units
 from gridhook.events import rfc3339
 from gridhook.nvgrid.errors import NvGridError, classify
 from gridhook.settings import Settings
@@ -73,10 +73,22 @@ class Observation:
 
 
 def _watts(load: Any) -> float | None:
+    """A GetStatus load in watts, by the units table; None when absent or unconvertible.
+
+    A unit the table lacks (a newer DPS's, say) is unknown, never guessed: no sample value,
+    no drift judged on it.
+    """
     if load is None:
         return None
-    factor = {"w": 1.0, "kw": 1e3, "mw": 1e6}.get(str(load.unit).lower(), 1.0)
-    return float(load.value) * factor
+    try:
+        return units.to_watts(load.value, str(load.unit))
+    except ValueError as exc:
+        _logger.warning("DPS reported a load gridhook cannot convert: %s", exc)
+        return None
+
+
+def _shown_w(watts: float | None) -> str:
+    return "a load in a unit gridhook cannot convert" if watts is None else f"{watts:g} W"
 
 
 def _differs(a: float | None, b: float | None) -> bool:
@@ -114,19 +126,21 @@ def check_drift(
             continue
         load = getattr(target, "target_load", None) if target is not None else None
         dps_corr = (getattr(target, "correlation_id", "") or None) if load is not None else None
-        dps_w = _watts(load)
+        dps_w = _watts(load)  # None for a unit gridhook cannot convert: not compared
         dps_view = {"correlation_id": dps_corr, "target_w": dps_w}
         our_view = state.to_dict() if state else {"phase": "no events received"}
         problem = None
         if dps_corr is not None:
             if state is None or state.correlation_id != dps_corr:
                 problem = (
-                    f"DPS has target {dps_corr!r} ({dps_w:g} W) on {tag} but no webhook for it "
-                    f"was received (last received: "
+                    f"DPS has target {dps_corr!r} ({_shown_w(dps_w)}) on {tag} but no webhook "
+                    f"for it was received (last received: "
                     f"{state.correlation_id if state else 'nothing'})"
                 )
-            elif state.phase in ("ramping_down", "constrained", "ramping_up") and _differs(
-                dps_w, state.target_w
+            elif (
+                state.phase in ("ramping_down", "constrained", "ramping_up")
+                and dps_w is not None
+                and _differs(dps_w, state.target_w)
             ):
                 problem = (
                     f"DPS target on {tag} is {dps_w:g} W but the last webhook said "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "BadPayload", "parse_payload"]
@@ -37,8 +39,8 @@ class BadPayload(ValueError):
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        dupes = sorted({k for k, _ in pairs if k in seen or seen.add(k)})
+        counts = Counter(key for key, _ in pairs)
+        dupes = sorted(key for key, count in counts.items() if count > 1)
         raise BadPayload("duplicate_key", f"duplicate key(s) in a JSON object: {dupes[:5]}")
     return obj
 
@@ -59,6 +61,7 @@ def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

@@ -1,11 +1,13 @@
 """Quarantine replay: store a rejected payload as the event it would have been.
 
-The receiver keeps every body that fails the schema (first receipt wins). When the schema
-is relaxed (say a new DPS release sends a value that yesterday's schema refused), an
-operator replays those bodies: each is validated against today's schema and, if it
-passes, stored exactly once as the event a delivery of that body would have stored (the
-same event id, so a later redelivery is a duplicate) with its original receipt time. The
-record is then marked replayed; replaying it again changes nothing.
+The receiver keeps every body it rejects with a 422 (first receipt wins): one that fails
+the schema, or one the schema admits but gridhook cannot normalise. When that is fixed (say
+a new DPS release sends a value that yesterday's schema refused, and the schema is relaxed),
+an operator replays those bodies: each goes through the receiver's own intake
+(``gridhook.intake``) under today's schema and, if it is an event, is stored exactly once
+as the event a delivery of that body would have stored (the same event id, so a later
+redelivery is a duplicate) with its original receipt time. The record is then marked
+replayed; replaying it again changes nothing.
 
 An operator's action, run from the CLI against the production store; never an HTTP endpoint.
 """
@@ -18,9 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from gridhook import clock
-from gridhook.events import StoredEvent, event_id, normalise, rfc3339
-from gridhook.parsing import BadPayload, parse_payload
-from gridhook.schema import Violation, violations
+from gridhook.events import StoredEvent, rfc3339
+from gridhook.intake import Accepted, Rejected, read_event
+from gridhook.schema import Violation
 from gridhook.store import AddOutcome, EventStore, QuarantinedPayload, iter_quarantined
 
 __all__ = [
@@ -76,13 +78,16 @@ class BodyTruncated(QuarantineError):
 
 
 class StillRejected(QuarantineError):
-    """The kept body still fails today's schema (or is not a JSON object at all)."""
+    """The kept body is still not an event: it fails today's schema, gridhook cannot
+    normalise it, or it is not a JSON object at all. ``reason`` is the receiver's code for it
+    (``schema_violation``, ``cannot_normalise``, ``invalid_json``…)."""
 
-    def __init__(self, quarantine_id: str, found: list[Violation]) -> None:
+    def __init__(self, quarantine_id: str, found: list[Violation], reason: str) -> None:
         reasons = "; ".join(f"{v.path or '/'}: {v.message}" for v in found)
-        super().__init__(f"{quarantine_id}: still rejected: {reasons}")
+        super().__init__(f"{quarantine_id}: still rejected ({reason}): {reasons}")
         self.quarantine_id = quarantine_id
         self.violations = found
+        self.reason = reason
 
 
 class ReplayStatus(StrEnum):
@@ -131,7 +136,7 @@ def find(store: EventStore, quarantine_id: str) -> QuarantinedPayload:
 def replay(
     store: EventStore, item: QuarantinedPayload | str, *, dry_run: bool = False
 ) -> ReplayResult:
-    """Validate a quarantined body against today's schema and store it once as its event.
+    """Take a quarantined body through today's intake and store it once as its event.
 
     Raises NotQuarantined, BodyTruncated or StillRejected; StoreError from the store.
     """
@@ -176,16 +181,9 @@ def _event_of(item: QuarantinedPayload) -> StoredEvent:
     """The event a delivery of this body would have stored, received when it was received."""
     if item.truncated:
         raise BodyTruncated(item)
-    try:
-        payload = parse_payload(item.body.encode("utf-8"))
-    except BadPayload as exc:
-        raise StillRejected(item.quarantine_id, [Violation("", exc.message)]) from None
-    found = violations(payload)
-    if found:
-        raise StillRejected(item.quarantine_id, found)
-    try:
-        eid = event_id(payload)
-    except UnicodeEncodeError:  # the receiver answers 400 to such a body too
-        problem = Violation("", "body has a string with an unpaired UTF-16 surrogate")
-        raise StillRejected(item.quarantine_id, [problem]) from None
-    return normalise(payload, item.received_at, eid)
+    intake = read_event(item.body.encode("utf-8"), item.received_at)
+    if isinstance(intake, Accepted):
+        return intake.event
+    if isinstance(intake, Rejected):
+        raise StillRejected(item.quarantine_id, intake.problems, intake.reason.value)
+    raise StillRejected(item.quarantine_id, [Violation("", intake.message)], intake.code)

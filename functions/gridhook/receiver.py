@@ -1,8 +1,9 @@
 """receive_power_event: the HTTP contract DPS NvGrid delivers webhooks to.
 
-authenticate → bound and parse the body → validate → normalise → store exactly once →
-answer. 200 only after the store confirmed the write; every other answer is a JSON
-error (ARCHITECTURE.md, "Webhook HTTP contract"). Requests rejected before the body is
+authenticate → bound the body → intake (parse, validate, event id, normalise: one
+function shared with quarantine replay) → store exactly once → answer. 200 only after the
+store confirmed the write; every other answer is a JSON error in the envelope of
+``gridhook.http`` (ARCHITECTURE.md, "Webhook HTTP contract"). Requests rejected before the body is
 read get a streamed response: functions-framework reads the whole request body into
 memory after a non-streamed response, which would load an oversized or unauthenticated
 body after all. (gunicorn may still discard the unread bytes to reuse the connection,
@@ -15,26 +16,22 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import flask
 from werkzeug.exceptions import ClientDisconnected
 
-from gridhook import clock, log
+from gridhook import clock, http, log, units
 from gridhook.auth import ReloadingTokenVerifier, TokenVerifier, presented_tokens
-from gridhook.events import event_id as compute_event_id
-from gridhook.events import normalise
-from gridhook.parsing import BadPayload, parse_payload
-from gridhook.schema import violations
+from gridhook.intake import Rejected, RejectReason, Unreadable, read_event
 from gridhook.settings import Settings, get_settings, parse_tokens
 from gridhook.store import AddOutcome, EventStore, LazyStore, QuarantinedPayload, StoreError
 
 __all__ = ["Receiver", "check_startup", "handle"]
 
-RETRY_AFTER_SECONDS = 5
-_JSON = "application/json"
 _logger = log.get_logger("gridhook.receiver")
 
 
@@ -60,13 +57,12 @@ def _error(
     code: str,
     message: str,
     outcome: str,
-    details: list[dict[str, str]] | None = None,
+    details: Iterable[Mapping[str, Any]] = (),
+    extra: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> _Outcome:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return _Outcome(status, {"error": error}, outcome, **kwargs)
+    body = http.error_body(code, message, details, **(extra or {}))
+    return _Outcome(status, body, outcome, **kwargs)
 
 
 class Receiver:
@@ -105,7 +101,7 @@ class Receiver:
                 "internal_error",
                 "the receiver failed unexpectedly; retry later",
                 "internal_error",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                headers=http.RetryAfter.REQUEST.header(),
             )
         self._log(request, result, started)
         return _response(result)
@@ -133,7 +129,7 @@ class Receiver:
                 body_unread=True,
             )
         charset = request.mimetype_params.get("charset", "utf-8").lower()
-        if request.mimetype != _JSON or charset not in ("utf-8", "utf8"):
+        if request.mimetype != http.JSON or charset not in ("utf-8", "utf8"):
             return _error(
                 415,
                 "unsupported_media_type",
@@ -154,31 +150,15 @@ class Receiver:
             # The sender went away mid-body; even a prefix that parses is not the event.
             message = "the body ended before its Content-Length; nothing was stored"
             return _error(400, "incomplete_body", message, "invalid")
-        try:
-            payload = parse_payload(raw)
-        except BadPayload as exc:
-            return _error(400, exc.code, exc.message, "invalid")
-        found = violations(payload)
-        if found:
-            details = [v.to_dict() for v in found]
-            event_type = payload.get("event")
-            return _error(
-                422,
-                "schema_violation",
-                f"payload fails the power-event schema ({len(found)} violation(s))",
-                "rejected",
-                details=details,
-                # Unvalidated text: logged only when short enough to be an event type.
-                event=event_type if isinstance(event_type, str) and len(event_type) <= 64 else None,
-                detail=self._quarantine(raw, details),
-            )
-        try:
-            eid = compute_event_id(payload)
-        except UnicodeEncodeError:
-            message = "body has a string with an unpaired UTF-16 surrogate"
-            return _error(400, "invalid_json", message, "invalid")
-        event = normalise(payload, clock.now(), eid)
-        fields = {
+        received_at = clock.now()
+        intake = read_event(raw, received_at)
+        if isinstance(intake, Unreadable):
+            return _error(400, intake.code, intake.message, "invalid")
+        if isinstance(intake, Rejected):
+            return self._reject(raw, intake, received_at)
+        event = intake.event
+        eid = event.event_id
+        fields: dict[str, Any] = {
             "event": event.event,
             "event_id": eid,
             "feed_tag": event.feed_tag,
@@ -192,7 +172,7 @@ class Receiver:
                 "store_unavailable",
                 "the event store is unavailable; nothing was stored, retry later",
                 "store_unavailable",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                headers=http.RetryAfter.REQUEST.header(),
                 detail=str(exc),
                 **fields,
             )
@@ -205,17 +185,42 @@ class Receiver:
             **fields,
         )
 
-    def _quarantine(self, raw: bytes, details: list[dict[str, str]]) -> str | None:
-        """Keep a rejected payload for diagnosis; returns why that failed, if it did."""
-        now = clock.now()
+    def _reject(self, raw: bytes, rejected: Rejected, received_at: datetime) -> _Outcome:
+        """422, and the body quarantined (its id in the answer, when it could be kept)."""
+        details = [problem.to_dict() for problem in rejected.problems]
+        quarantine_id, failure = self._quarantine(raw, rejected, details, received_at)
+        log_detail = [failure] if failure else []
+        if rejected.reason is RejectReason.CANNOT_NORMALISE:
+            # The schema admits what the code cannot read: the operator must hear of it.
+            text = "; ".join(f"{d['path']}: {d['message']}" for d in details)
+            log_detail.insert(0, f"{rejected.reason}: {text}")
+        return _error(
+            422,
+            rejected.reason.value,
+            rejected.message,
+            "rejected",
+            details=details,
+            extra={"quarantine_id": quarantine_id} if quarantine_id else None,
+            event=rejected.event_type,
+            detail="; ".join(log_detail) or None,
+        )
+
+    def _quarantine(
+        self,
+        raw: bytes,
+        rejected: Rejected,
+        details: list[dict[str, str]],
+        received_at: datetime,
+    ) -> tuple[str | None, str | None]:
+        """Keep a rejected payload for diagnosis and replay: (its id, or why that failed)."""
         digest = hashlib.sha256(raw).hexdigest()
         item = QuarantinedPayload(
             # Keyed by content: a rejected payload sent again is the same record, and the
             # store keeps its first receipt (what a replay stores as the receipt time).
             quarantine_id=digest[:32],
-            received_at=now,
-            expires_at=now + timedelta(days=self.settings.quarantine_ttl_days),
-            reason="schema_violation",
+            received_at=received_at,
+            expires_at=received_at + timedelta(days=self.settings.quarantine_ttl_days),
+            reason=rejected.reason.value,
             errors=details[:50],
             # The whole body (within the body limit), so it can be replayed; a backend
             # that cannot hold it keeps a prefix and marks it truncated.
@@ -227,8 +232,8 @@ class Receiver:
             self.store().quarantine(item)
         except (StoreError, ValueError) as exc:
             # The sender still gets its 422: quarantine is for diagnosis, not delivery.
-            return f"could not quarantine the payload: {exc}"
-        return None
+            return None, f"could not quarantine the payload: {exc}"
+        return item.quarantine_id, None
 
     def _log(self, request: flask.Request, result: _Outcome, started: float) -> None:
         log.log_request(
@@ -273,14 +278,9 @@ def _read_bounded(request: flask.Request, limit: int) -> bytes | None:
 
 
 def _response(result: _Outcome) -> flask.Response:
-    body = json.dumps(result.body, ensure_ascii=False).encode("utf-8")
-    headers = dict(result.headers or {})
-    headers["Cache-Control"] = "no-store"
-    if result.body_unread:
-        # A streamed body stops functions-framework from reading the request body.
-        headers["Content-Length"] = str(len(body))
-        return flask.Response(iter([body]), result.status, headers, mimetype=_JSON)
-    return flask.Response(body, result.status, headers, mimetype=_JSON)
+    # A streamed answer stops functions-framework from reading an unread request body.
+    body = json.dumps(result.body, ensure_ascii=False)
+    return http.answer(result.status, body, headers=result.headers, stream=result.body_unread)
 
 
 _receiver: Receiver | None = None
@@ -306,6 +306,7 @@ def check_startup() -> None:
     settings.require_webhook_auth()
     log.configure(settings.log_level)
     clock.use(settings.dev_clock, _logger, "receipt times")
+    units.watts_per_unit()  # a schema file without its units table fails start-up, naming it
     if not settings.webhook_tokens:
         _logger.warning(
             "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "

@@ -20,11 +20,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import flask
 
-from gridhook import clock, log
+from gridhook import clock, http, log
 from gridhook.report.params import (
     EPISODE_PARAMETERS,
     REPORT_PARAMETERS,
@@ -39,14 +38,13 @@ from gridhook.store import EventStore, LazyStore, StoreError
 
 __all__ = ["ReportService", "check_startup", "handle"]
 
-RETRY_AFTER_SECONDS = 5
 _ALLOWED_METHODS = "GET, HEAD"
 _ROUTES = {
     "/": (),
     "/report": REPORT_PARAMETERS,
     "/episodes": EPISODE_PARAMETERS,
 }
-_JSON = "application/json"
+_JSON = http.JSON
 # The pages' own policy, plus frame-ancestors, which only works as a header.
 _HTML_HEADERS = {
     "Content-Security-Policy": f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'",
@@ -72,10 +70,8 @@ class _Answer:
 def _error(
     status: int, code: str, message: str, outcome: str, details: list[dict[str, str]] | None = None
 ) -> _Answer:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return _Answer(status, json.dumps({"error": error}, ensure_ascii=False), _JSON, outcome)
+    body = http.error_body(code, message, details or ())
+    return _Answer(status, json.dumps(body, ensure_ascii=False), _JSON, outcome)
 
 
 def _bad_parameter(exc: BadParameter) -> _Answer:
@@ -90,7 +86,7 @@ def _bad_parameter(exc: BadParameter) -> _Answer:
 
 def _unavailable(message: str, outcome: str, detail: str) -> _Answer:
     answer = _error(503, outcome, message, outcome)
-    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    answer.headers.update(http.RetryAfter.REQUEST.header())
     answer.detail = detail
     return answer
 
@@ -135,7 +131,10 @@ class ReportService:
         if path not in _ROUTES:
             known = ", ".join(_ROUTES)
             return _error(
-                404, "not_found", f"no such path; this function serves {known}", "not_found"
+                404,
+                "not_found",
+                f"no such path: {request.path}; this function serves {known}",
+                "not_found",
             )
         if request.method not in ("GET", "HEAD"):
             answer = _error(
@@ -229,9 +228,8 @@ class ReportService:
 
 
 def _response(answer: _Answer) -> flask.Response:
-    headers = {**answer.headers, "Cache-Control": "no-store"}
-    return flask.Response(
-        answer.body.encode("utf-8"), answer.status, headers, content_type=answer.content_type
+    return http.answer(
+        answer.status, answer.body, content_type=answer.content_type, headers=answer.headers
     )
 
 

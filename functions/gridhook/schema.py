@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
-from gridhook.events import parse_time
+from gridhook.timestamps import parse_time
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

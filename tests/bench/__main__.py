@@ -469,7 +469,7 @@ def bench_validation() -> dict[str, Any]:
     from gridhook.schema import load_schema, validator, violations
 
     payloads = [bench_payload("validate", i) for i in range(500)]
-    invalid = {**payloads[0], "target_load": {"value": -1, "unit": "gigawatt"}}
+    invalid = {**payloads[0], "target_load": {"value": -1, "unit": "terawatt"}}
     schema = load_schema()
     validator()  # compiled once per process, at the first request
 

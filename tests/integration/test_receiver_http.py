@@ -308,7 +308,7 @@ def test_unreadable_json_is_400(server, db_path, body, code) -> None:
 def test_schema_violations_are_422_listing_every_one_and_quarantined(server, db_path) -> None:
     payload = unique_payload(
         event="start_ramp_sideways",
-        target_load={"value": -1, "unit": "gigawatt"},
+        target_load={"value": -1, "unit": "terawatt"},
         prev_target_load={"unit": "mw"},
         compliant="yes",
         start_time="2025-13-45T99:00:00Z",

@@ -155,7 +155,7 @@ CORPUS: list[Case] = [
     Case("event-null", 422, "schema_violation", body=body_with(event=None)),
     Case("event-padded", 422, "schema_violation", body=body_with(event=" start_ramp_down")),
     Case("unit-unknown", 422, "schema_violation",
-         body=body_with(target_load={"value": 6.5, "unit": "gigawatt"})),
+         body=body_with(target_load={"value": 6.5, "unit": "terawatt"})),
     Case("unit-trailing-space", 422, "schema_violation",
          body=body_with(target_load={"value": 6.5, "unit": "mw "})),
     Case("unit-missing", 422, "schema_violation", body=body_with(target_load={"value": 6.5})),

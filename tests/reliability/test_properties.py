@@ -49,7 +49,7 @@ json_values = st.recursive(
 objects = st.dictionaries(st.text(max_size=6), json_values, min_size=1, max_size=6)
 
 EVENTS = ["start_ramp_down", "end_ramp_down", "START_RAMP_UP", "end_ramp_up"]
-UNITS = ["w", "kw", "mw", "MW", "Kw", "watt", "kilowatt", "megawatt"]
+UNITS = ["w", "kw", "mw", "MW", "Kw", "watt", "kilowatt", "megawatt", "gw", "GigaWatt"]
 TIMES = ["2025-10-24T17:00:00Z", "2025-10-24t17:00:00.5+02:00", "2025-10-24 17:00:00-05:30"]
 
 

@@ -101,4 +101,4 @@ def test_every_answer_has_its_headers_and_json_shape(document) -> None:
         expected = {"200": "Acknowledgement", "422": "ValidationError"}.get(status, "Error")
         assert shape == expected, status
     error = document["components"]["schemas"]["Error"]["properties"]["error"]
-    assert set(error["required"]) == {"code", "message"} and "details" in error["properties"]
+    assert set(error["required"]) == {"code", "message", "details"}

@@ -61,7 +61,7 @@ def test_accepted_variants(field, value) -> None:
         ("strategy", 1, "/strategy"),
         ("target_load", {"value": "6.5", "unit": "mw"}, "/target_load/value"),
         ("target_load", {"value": 6.5}, "/target_load/unit"),
-        ("target_load", {"value": 6.5, "unit": "gw"}, "/target_load/unit"),
+        ("target_load", {"value": 6.5, "unit": "tw"}, "/target_load/unit"),
         ("target_load", {"value": -0.1, "unit": "mw"}, "/target_load/value"),
         ("target_load", 6.5, "/target_load"),
         ("compliant", "false", "/compliant"),

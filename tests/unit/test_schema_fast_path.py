@@ -26,7 +26,7 @@ anything = st.recursive(
     ),
     max_leaves=8,
 )
-UNITS = ["w", "kw", "mw", "MW", "watt", "Kilowatt", "megawatt", "gw", "mw ", ""]
+UNITS = ["w", "kw", "mw", "MW", "watt", "Kilowatt", "megawatt", "gw", "GigaWatt", "tw", "mw ", ""]
 EVENTS = ["start_ramp_down", "END_RAMP_UP", "start_ramp_sideways", "", "start_ramp_up\n"]
 TIMES = [
     "2025-10-24T17:00:00Z",

@@ -220,7 +220,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--unit",
         type=_unit,
         default="mw",
-        help="w, kw or mw, or watt, kilowatt, megawatt (default mw)",
+        help="w, kw, mw or gw (or watt, kilowatt…; default mw)",
     )
     _time_flags(set_target, start_help="when it takes effect (default now)")
     set_target.add_argument(

@@ -16,6 +16,7 @@ from typing import Any, cast
 from google.protobuf.message import Message
 
 from dpsapi.v1 import nvgrid_pb2
+from gridhook import units
 
 from .errors import NvGridConfigError
 from .models import (
@@ -47,16 +48,6 @@ _POWER_EVENT_ENUM = nvgrid_pb2.RegisterWebhookRequest.PowerEvent.DESCRIPTOR
 _UNIT_ENUM = nvgrid_pb2.LoadValue.Unit.DESCRIPTOR
 _STATUS_ENUM = nvgrid_pb2.LoadTargetResponse.StatusCode.DESCRIPTOR
 
-# Long spellings (proto names, dpsctl style) accepted alongside the short ones.
-_UNIT_ALIASES = {
-    "watt": "w",
-    "watts": "w",
-    "kilowatt": "kw",
-    "kilowatts": "kw",
-    "megawatt": "mw",
-    "megawatts": "mw",
-}
-
 
 # --- enums ---------------------------------------------------------------------------------
 
@@ -83,18 +74,33 @@ def event_numbers(events: Iterable[str]) -> list[int]:
 
 
 def parse_unit(raw: str) -> str:
-    """Any accepted unit spelling -> the short one (``w``, ``kw``, ``mw``)."""
+    """Any spelling of a unit in gridhook's units table -> its short name (``mw``, ``gw``…).
+
+    Any case, with or without the proto's ``UNIT_`` prefix or a plural ``s``
+    (``MW``, ``megawatts``, ``UNIT_MEGAWATT`` are all ``mw``).
+    """
+    table = units.watts_per_unit()
     key = raw.strip().lower().removeprefix("unit_")
-    key = _UNIT_ALIASES.get(key, key)
-    if key not in UNITS:
-        raise NvGridConfigError(
-            f"unknown unit {raw!r}: use w, kw or mw (or watt, kilowatt, megawatt)"
-        )
-    return key
+    if key not in table and key.endswith("s") and key[:-1] in table:
+        key = key[:-1]
+    if key not in table:
+        raise NvGridConfigError(f"unknown unit {raw!r}: use one of {', '.join(table)}")
+    # The short name is the table's first name of the same size (w, kw, mw, gw).
+    return next(name for name, watts in table.items() if watts == table[key])
 
 
-def _unit_number(unit: str) -> int:
-    return _UNIT_ENUM.values_by_name[UNITS[parse_unit(unit)]].number
+def _proto_load(load: Load) -> tuple[float, int]:
+    """A load as the proto's (value, unit number); a unit DPS's API lacks goes in its largest."""
+    short = parse_unit(load.unit)
+    if short not in UNITS:
+        table = units.watts_per_unit()
+        largest = max(UNITS, key=lambda name: table[name])
+        return units.to_watts(load.value, short) / table[largest], _unit_number(largest)
+    return float(load.value), _unit_number(short)
+
+
+def _unit_number(short: str) -> int:
+    return _UNIT_ENUM.values_by_name[UNITS[short]].number
 
 
 def _unit_name(number: int) -> str:
@@ -128,8 +134,9 @@ def _fill_target(message: Any, target: LoadTarget) -> None:
     if target.end_time is not None:
         _set_time(message.interval.end_time, target.end_time)
     if target.target_load is not None:
-        message.target_load.value = float(target.target_load.value)
-        message.target_load.unit = _unit_number(target.target_load.unit)
+        value, unit = _proto_load(target.target_load)
+        message.target_load.value = value
+        message.target_load.unit = unit
     if target.best_effort:
         message.strategy.best_effort = True
     message.feed_tags.extend(target.feed_tags)

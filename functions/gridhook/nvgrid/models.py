@@ -1,8 +1,8 @@
 """What the NvGrid client returns and accepts: plain dataclasses, no protobuf.
 
 Callers depend on these names only; how they map onto the (reconstructed) proto lives in
-``convert.py``. Loads carry the same short unit spellings as webhook payloads (``w``, ``kw``,
-``mw``). Nothing here imports grpc or protobuf.
+``convert.py``. Loads carry the unit names of webhook payloads (gridhook's units table:
+``w``, ``kw``, ``mw``, ``gw``…). Nothing here imports grpc or protobuf.
 """
 
 from __future__ import annotations
