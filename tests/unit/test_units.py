@@ -101,7 +101,11 @@ def test_a_dps_unit_the_table_lacks_is_unknown_never_watts() -> None:
     assert sample.calculated_w is None and sample.target_w is None
     # Our events say 6.5 MW on the same target: a number in an unknown unit is not compared
     # (read as watts, it was "6.5 W", and reported as drift).
-    constrained = feed_state([event("start_ramp_down", 0), event("end_ramp_down", 5)])
+    constrained = feed_state(
+        [event("start_ramp_down", 0), event("end_ramp_down", 5)],
+        now=NOW,
+        ramp_deadline=timedelta(minutes=30),
+    )
     assert constrained is not None and constrained.target_w == 6.5e6
     assert check_drift(dps, {"f1": constrained}, now=NOW) == []
     # A target we never heard of is still drift, whatever its unit.
