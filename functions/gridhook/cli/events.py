@@ -133,12 +133,17 @@ def add_order_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 
 @contextlib.contextmanager
-def opened_store(url: str) -> Iterator[EventStore]:
-    """The store a URL names, closed afterwards; a bad URL or store is a CommandError."""
+def opened_store(url: str, *, create: bool = False) -> Iterator[EventStore]:
+    """The store a URL names, closed afterwards; a bad URL or store is a CommandError.
+
+    Commands read by default, and a reader never creates a store: a SQLite path that does
+    not exist is "no store at PATH", not an empty grid. A command that writes (replay)
+    passes ``create=True``.
+    """
     from gridhook.cli import CommandError
 
     try:
-        store = open_store(url)
+        store = open_store(url, create=create)
     except (ValueError, StoreError) as exc:
         raise CommandError(str(exc)) from None
     try:

@@ -36,7 +36,7 @@ def _state(args: argparse.Namespace) -> int:
     from gridhook.store import StoreError, open_store
 
     try:
-        store = open_store(args.store)
+        store = open_store(args.store, create=False)
         try:
             states = current_feed_states(store)
         finally:

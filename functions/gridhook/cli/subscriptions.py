@@ -77,7 +77,7 @@ def _subscriptions(args: argparse.Namespace) -> int:
     from gridhook.store import StoreError, open_store
 
     try:
-        store = open_store(args.store)
+        store = open_store(args.store, create=False)
         try:
             records = store.subscriptions()
             drift = store.drift(limit=max(args.drift, 1)) if args.drift else []
