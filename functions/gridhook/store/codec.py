@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -110,25 +110,8 @@ class Field:
     def required(self) -> bool:
         return self.default is REQUIRED and self.default_factory is None
 
-    def encode(self, value: Any) -> Plain:
-        if value is None:
-            return None
-        if self.kind is Kind.JSON:  # strict JSON: NaN is not JSON, and no reader takes it
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
-        if self.kind is Kind.TEXTS:
-            return json.dumps(list(value), ensure_ascii=False)
-        if self.kind is Kind.TIME:
-            return as_utc(value)
-        if self.kind is Kind.REAL:
-            return float(value)
-        plain: Plain = value  # TEXT, INT, BOOL: stored as they are
-        return plain
-
-    def decode(self, data: Mapping[str, Any], record: str) -> Any:
-        for key in (self.stored_name, *self.legacy):
-            value = data.get(key)
-            if value is not None:
-                return _decode(self.kind, value)
+    def missing(self, data: Mapping[str, Any], record: str) -> Any:
+        """What the field reads as in a record stored without it."""
         if self.default_factory is not None:
             return self.default_factory()
         if self.default is REQUIRED:
@@ -136,22 +119,6 @@ class Field:
                 return None
             raise ValueError(f"a stored {record} record lacks its {self.stored_name!r} field")
         return self.default
-
-
-def _decode(kind: Kind, value: Any) -> Any:
-    if kind is Kind.TIME:
-        return as_utc(value)
-    if kind is Kind.REAL:
-        return float(value)  # int, float, Decimal, or the string of an inf / huge value
-    if kind is Kind.INT:
-        return int(value)
-    if kind is Kind.BOOL:
-        return bool(value)  # SQLite keeps 0 / 1
-    if kind is Kind.JSON:
-        return json.loads(value) if isinstance(value, str) else value
-    if kind is Kind.TEXTS:
-        return tuple(json.loads(value) if isinstance(value, str) else value)
-    return str(value)
 
 
 def as_utc(value: datetime | str) -> datetime:
@@ -162,6 +129,8 @@ def as_utc(value: datetime | str) -> datetime:
     """
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         raise ValueError(f"a stored time without a time zone: {value!r}")
     value = value.astimezone(UTC)
@@ -175,6 +144,45 @@ def as_utc(value: datetime | str) -> datetime:
         value.microsecond,
         tzinfo=UTC,
     )
+
+
+def _json_text(value: Any) -> str:
+    # Strict JSON: NaN is not JSON, and no reader would take it back.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _texts_text(value: Any) -> str:
+    return json.dumps(list(value), ensure_ascii=False)
+
+
+def _parsed(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value  # or kept nested (older)
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(_parsed(value))
+
+
+#: How each kind becomes plain data (None: as it is).
+_ENCODERS: dict[Kind, Callable[[Any], Plain] | None] = {
+    Kind.TEXT: None,
+    Kind.TIME: as_utc,
+    Kind.REAL: float,
+    Kind.INT: None,
+    Kind.BOOL: None,
+    Kind.JSON: _json_text,
+    Kind.TEXTS: _texts_text,
+}
+#: How each kind reads back from what any backend returns (None: as it is).
+_DECODERS: dict[Kind, Callable[[Any], Any] | None] = {
+    Kind.TEXT: None,
+    Kind.TIME: as_utc,
+    Kind.REAL: float,  # int, float, Decimal, or the string of an inf / huge value
+    Kind.INT: int,  # int or Decimal
+    Kind.BOOL: bool,  # SQLite keeps 0 / 1
+    Kind.JSON: _parsed,
+    Kind.TEXTS: _texts,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,17 +200,44 @@ class RecordCodec(Generic[R]):
     id_attr: str
     fields: tuple[Field, ...]
     orders: tuple[tuple[str, str], ...] = ()
+    # Per field, worked out once: reading a report converts thousands of records.
+    _encoding: tuple[tuple[str, str, Callable[[Any], Plain] | None], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    _decoding: tuple[tuple[Field, tuple[str, ...], Callable[[Any], Any] | None], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        encoding = tuple((f.stored_name, f.attr, _ENCODERS[f.kind]) for f in self.fields)
+        decoding = tuple(
+            (f, (f.stored_name, *f.legacy), _DECODERS[f.kind]) for f in self.fields if not f.derived
+        )
+        object.__setattr__(self, "_encoding", encoding)
+        object.__setattr__(self, "_decoding", decoding)
 
     def record_id(self, record: R) -> str:
         return str(getattr(record, self.id_attr))
 
     def encode(self, record: R) -> dict[str, Plain]:
         """The record as plain data, stored name -> value (None kept as None)."""
-        return {f.stored_name: f.encode(getattr(record, f.attr)) for f in self.fields}
+        plain: dict[str, Plain] = {}
+        for name, attr, encoder in self._encoding:
+            value = getattr(record, attr)
+            plain[name] = value if value is None or encoder is None else encoder(value)
+        return plain
 
     def decode(self, data: Mapping[str, Any]) -> R:
         """The record from what a backend stored (extra keys, such as sort keys, ignored)."""
-        values = {f.attr: f.decode(data, self.kind) for f in self.fields if not f.derived}
+        values: dict[str, Any] = {}
+        for f, keys, decoder in self._decoding:
+            for key in keys:
+                value = data.get(key)
+                if value is not None:
+                    values[f.attr] = value if decoder is None else decoder(value)
+                    break
+            else:
+                values[f.attr] = f.missing(data, self.kind)
         return self.record(**values)
 
     def listing_keys(self, record: R) -> dict[str, str]:
@@ -225,7 +260,7 @@ class RecordCodec(Generic[R]):
     def from_json(self, text: str) -> R:
         return self.decode(json.loads(text))
 
-    def field(self, attr: str) -> Field:
+    def field_of(self, attr: str) -> Field:
         return next(f for f in self.fields if f.attr == attr)
 
 

@@ -80,7 +80,7 @@ class _Table:
         marks = ",".join("?" * len(self.columns))
         return (
             f"INSERT INTO {self.name} ({self.column_list}) VALUES ({marks}) "
-            f"ON CONFLICT ({self.codec.field(self.codec.id_attr).stored_name}) DO NOTHING"
+            f"ON CONFLICT ({self.codec.field_of(self.codec.id_attr).stored_name}) DO NOTHING"
         )
 
     def row(self, record: Any) -> tuple[Any, ...]:
