@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -94,6 +94,9 @@ class StoredEvent:
     prev_target_w: float | None = None
     calculated_w: float | None = None
     compliant: bool | None = None
+    #: When the store wrote it (the write order a tail follows), set by the store; not
+    #: part of the event's identity: a redelivery stored elsewhere is the same event.
+    stored_at: datetime | None = field(default=None, compare=False)
 
     @property
     def phase(self) -> str:
@@ -115,6 +118,7 @@ class StoredEvent:
             "calculated_w": self.calculated_w,
             "compliant": self.compliant,
             "payload": self.payload,
+            "stored_at": rfc3339(self.stored_at),
         }
 
 

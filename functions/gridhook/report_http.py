@@ -7,6 +7,7 @@
 | ``GET /episodes?since=&until=&feed=&status=&correlation_id=`` | episodes, JSON (7 days) |
 | a bad, unknown, repeated or empty parameter | 400, the error names the parameter |
 | any other path | 404 · not GET or HEAD: 405 with ``Allow`` |
+| no store where ``GRIDHOOK_STORE`` points (no such SQLite file) | 503 naming the setting |
 | store unavailable, or any unexpected failure | 503 with ``Retry-After``; never a 500 |
 
 Errors are JSON like the receiver's: ``{"error": {"code", "message", "details"}}``. It
@@ -34,7 +35,7 @@ from gridhook.report.params import (
 )
 from gridhook.report.render import CONTENT_SECURITY_POLICY
 from gridhook.settings import Settings, get_settings
-from gridhook.store import EventStore, LazyStore, StoreError
+from gridhook.store import EventStore, LazyStore, StoreError, StoreNotFound
 
 __all__ = ["ReportService", "check_startup", "handle"]
 
@@ -96,8 +97,13 @@ class ReportService:
 
     def __init__(self, settings: Settings, store: EventStore | None = None) -> None:
         self.settings = settings
+        # Read-only: never creates a store (a report of an empty one would look like a
+        # quiet grid); until the receiver has made it, every request is a 503 saying so.
         self._store = LazyStore(
-            settings.store_url, timeout_seconds=settings.store_timeout_seconds, store=store
+            settings.store_url,
+            timeout_seconds=settings.store_timeout_seconds,
+            store=store,
+            create=False,
         )
 
     @property
@@ -113,6 +119,14 @@ class ReportService:
             answer = self._process(request)
         except BadParameter as exc:
             answer = _bad_parameter(exc)
+        except StoreNotFound as exc:
+            # Nothing is created: the path (kept to the log) may be a typo.
+            answer = _unavailable(
+                "no store where GRIDHOOK_STORE points: nothing has been stored there yet, "
+                "or the setting names the wrong store; reports never create one",
+                "store_not_found",
+                str(exc),
+            )
         except StoreError as exc:
             answer = _unavailable(
                 "the event store is unavailable; retry later", "store_unavailable", str(exc)

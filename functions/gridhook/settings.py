@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from gridhook.clock import DevClock, parse_dev_clock
+from gridhook.store.url import parse_store_url
 
 __all__ = [
     "DEV_ENV_VARS",
@@ -153,11 +154,10 @@ def get_settings() -> Settings:
 
 def _store_url(env: Mapping[str, str]) -> str:
     url = env.get("GRIDHOOK_STORE", "").strip() or DEFAULT_STORE
-    if not url.startswith(("sqlite://", "firestore://", "dynamodb://")):
-        raise ConfigError(
-            f"GRIDHOOK_STORE={url!r} is not a store URL: use sqlite:///PATH, "
-            "firestore://PROJECT[/DATABASE] or dynamodb://TABLE"
-        )
+    try:
+        parse_store_url(url)  # the parser open_store uses: refused now, not at first use
+    except ValueError as exc:
+        raise ConfigError(f"GRIDHOOK_STORE: {exc}") from None
     return url
 
 

@@ -38,8 +38,9 @@ locals {
     by_correlation_newest = [["correlation_id", "ASCENDING"], ["sort_key", "DESCENDING"]]
     # events(feed_tag=..., correlation_id=..., newest_first=True)
     by_feed_and_correlation_newest = [["feed_tag", "ASCENDING"], ["correlation_id", "ASCENDING"], ["sort_key", "DESCENDING"]]
-    # events() without an equality filter (either order) and latest_by_feed()'s skip-scan
-    # over the feed tags (feed_tag > X order by feed_tag) use single-field indexes.
+    # events() without an equality filter (either order), events in write order (on
+    # stored_key, filtered after reading) and latest_by_feed()'s skip-scan over the feed
+    # tags (feed_tag > X order by feed_tag) use single-field indexes.
   }
   sample_indexes = {
     # samples(feed_tag=...): feed_tag == X, sort_key range, oldest first.
@@ -100,6 +101,11 @@ locals {
     events_end_time   = { collection = "power_events", field = "end_time", indexes = [] }
     # Receipt time: only grows; queried through sort_key, never on its own.
     events_received_at = { collection = "power_events", field = "received_at", indexes = [] }
+    # Write order: stored_key ("<stored_at>|<id>") is what a tail ranges on, oldest first
+    # (and newest first for where it starts); its filters apply to what it reads, so no
+    # composite index is written with every event for it. stored_at alone is never queried.
+    events_stored_key = { collection = "power_events", field = "stored_key", indexes = ["ASCENDING", "DESCENDING"] }
+    events_stored_at  = { collection = "power_events", field = "stored_at", indexes = [] }
     # sort_key only grows too, but events() without a filter ranges and orders on it,
     # oldest first and newest first.
     events_sort_key = { collection = "power_events", field = "sort_key", indexes = ["ASCENDING", "DESCENDING"] }

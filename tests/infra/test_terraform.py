@@ -498,7 +498,8 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
     assert tfcheck.check_firestore(stack) == []
     # The query shapes of FirestoreEventStore: events() with feed_tag, correlation_id or
     # both, either order (range and order on sort_key); latest_by_feed() (feed_tag ==,
-    # sort_key DESC); samples() by feed (sort_key ASC). The rest need no composite.
+    # sort_key DESC); samples() by feed (sort_key ASC). The rest need no composite: events
+    # in write order range on stored_key alone and filter what they read.
     asc, desc = "ASCENDING", "DESCENDING"
     assert tfcheck.firestore_indexes(stack) == {
         ("power_events", (("feed_tag", asc), ("sort_key", asc))),
@@ -510,7 +511,7 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
         ("samples", (("feed_tag", asc), ("sort_key", asc))),
     }
     queried = tfcheck.firestore_queries()
-    assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key"}
+    assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key", "stored_key"}
     assert queried["quarantine"] == {"sort_key"}
     assert queried["samples"] == {"feed_tag", "sort_key"}
     assert queried["alerts"] == {"sort_key"}
@@ -518,6 +519,7 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
     assert fields["quarantine", "expires_at"]["ttl"] and fields["samples", "expires_at"]["ttl"]
     assert fields["quarantine", "sort_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "sort_key"]["indexes"] == [asc, desc]
+    assert fields["power_events", "stored_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "received_at"]["indexes"] == []
 
 
@@ -546,15 +548,17 @@ def _send_every_query(store) -> None:
     from itertools import product
 
     from gridhook.events import normalise
-    from gridhook.store import EventQuery, LoadSample, SampleQuery
+    from gridhook.store import EventOrder, EventQuery, LoadSample, SampleQuery
 
     now = datetime.now(UTC)
     store.add_event(normalise({**SEED_PAYLOAD, "feed_tag": "feed_a"}, now))
     store.add_sample(LoadSample("feed_a", now, 1.0, 2.0, None, now + timedelta(days=1)))
-    for feed, corr, since, newest_first in product(
-        [None, "feed_a"], [None, "c1"], [None, now], [False, True]
+    for feed, corr, since, newest_first, order in product(
+        [None, "feed_a"], [None, "c1"], [None, now], [False, True], EventOrder
     ):
-        store.events(EventQuery(feed, corr, since=since, newest_first=newest_first, limit=1))
+        store.events(
+            EventQuery(feed, corr, since=since, newest_first=newest_first, limit=1, order=order)
+        )
     store.latest_by_feed()
     for feed, since in product([None, "feed_a"], [None, now]):
         store.samples(SampleQuery(feed_tag=feed, since=since, limit=1))

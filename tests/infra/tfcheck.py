@@ -777,7 +777,8 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
     A method's fields belong to the collections it reaches through ``self._x``, which
     ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``. A method that
     calls a helper (``self._ranged(...)``) queries what the helper filters or orders on
-    too, for the collections the caller passes it.
+    too, for the collections the caller passes it, and the listing key it passes as
+    ``key="..."``.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     collections: dict[str, str] = {}
@@ -807,6 +808,14 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if name in {"FieldFilter", "order_by"} and _str_arg(call):
                     fields.add(_str_arg(call))
+                # A helper told which listing key to range and order on: key="sort_key".
+                fields |= {
+                    k.value.value
+                    for k in call.keywords
+                    if k.arg == "key"
+                    and isinstance(k.value, ast.Constant)
+                    and isinstance(k.value.value, str)
+                }
         return fields
 
     def fields_of(name: str, seen: frozenset[str] = frozenset()) -> set[str]:

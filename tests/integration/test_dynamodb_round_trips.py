@@ -127,7 +127,7 @@ def test_create_table_adds_the_indexes_an_older_table_lacks(
     dynamodb_env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gridhook.store import LoadSample, SampleQuery
-    from gridhook.store import dynamodb as backend
+    from gridhook.store.dynamodb import table as backend
 
     table = f"older-{uuid.uuid4().hex[:8]}"
     store = open_store(f"dynamodb://{table}", timeout_seconds=5.0)
@@ -197,7 +197,7 @@ def test_unreachable_endpoint_is_store_unavailable(
     dynamodb_env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One attempt: the SDK's jittered backoff between three would only slow the test.
-    monkeypatch.setattr("gridhook.store.dynamodb._MAX_ATTEMPTS", 1)
+    monkeypatch.setattr("gridhook.store.dynamodb.errors.MAX_ATTEMPTS", 1)
     url = f"dynamodb://gridhook?region=eu-west-1&endpoint_url=http://127.0.0.1:{free_port()}"
     store = open_store(url, timeout_seconds=1.0)
     counter = RequestCounter(store)

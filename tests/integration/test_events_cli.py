@@ -4,6 +4,7 @@ receiver (events posted while following are printed once each, in order; Ctrl-C 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import queue
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +22,8 @@ import pytest
 from gridhook.cli import main
 from gridhook.cli.events import EventFollower
 from gridhook.events import StoredEvent, normalise
-from gridhook.store import EventStore
+from gridhook.quarantine import replay
+from gridhook.store import EventStore, QuarantinedPayload
 from tests.harness import SEED_PAYLOAD, TEST_TOKEN, FunctionServer, function_server
 
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}", "Content-Type": "application/json"}
@@ -76,18 +79,61 @@ def test_follower_prints_late_commits_once_and_forgets_old_ids(store: EventStore
     later = event(100, T0 + timedelta(minutes=1))
     store.add_event(later)
     assert ids(follower.poll()) == [later.event_id]
-    # Received before `later` but committed after it was printed: printed now, once.
-    late = event(101, T0 + timedelta(seconds=45))
+    # Its write was stamped before `later`'s but committed after `later` was printed:
+    # printed now, once.
+    stored_later = store.get_event(later.event_id)
+    assert stored_later is not None and stored_later.stored_at is not None
+    late = replace(event(101, T0), stored_at=stored_later.stored_at - timedelta(seconds=30))
     store.add_event(late)
     assert ids(follower.poll()) == [late.event_id]
     assert follower.poll() == []
 
-    # Far ahead: ids that fell out of the look-back window are forgotten.
+    # Written far ahead: ids that fell out of the look-back window are forgotten.
     remembered = follower.remembered
-    ahead = event(102, T0 + timedelta(hours=1))
+    ahead = replace(event(102, T0), stored_at=stored_later.stored_at + timedelta(hours=1))
     store.add_event(ahead)
     assert ids(follower.poll()) == [ahead.event_id]
     assert follower.remembered == 1 < remembered
+
+
+def test_follower_prints_a_replayed_event_once_whatever_its_receipt_time(
+    store: EventStore,
+) -> None:
+    """A payload quarantined a day ago and replayed while a follower runs is stored with
+    its original receipt time, older than everything shown: printed once all the same."""
+    shown = [event(n, T0 + timedelta(seconds=n)) for n in range(3)]
+    for e in shown:
+        store.add_event(e)
+    follower = EventFollower(store)
+    assert ids(follower.start(5)) == ids(shown)
+    item = quarantined(event(7, T0 - timedelta(days=1)).payload, T0 - timedelta(days=1))
+    store.quarantine(item)
+    assert follower.poll() == []  # quarantined is not stored
+
+    result = replay(store, item.quarantine_id)
+    printed = follower.poll()
+    assert ids(printed) == [result.event_id]
+    assert printed[0].received_at == T0 - timedelta(days=1)  # its receipt time is kept
+    assert follower.poll() == []
+    # A redelivery of the replayed event is not a new write: nothing more to print.
+    store.add_event(normalise(printed[0].payload, T0 + timedelta(minutes=5)))
+    assert follower.poll() == []
+
+
+def quarantined(payload: dict, received_at: datetime) -> QuarantinedPayload:
+    """A payload kept as the receiver keeps one it rejects (say, under an older schema)."""
+    body = json.dumps(payload)
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return QuarantinedPayload(
+        quarantine_id=digest[:32],
+        received_at=received_at,
+        expires_at=datetime.now(UTC) + timedelta(days=7),
+        reason="schema_violation",
+        errors=[{"path": "/unit", "message": "'gw' is not one of the units"}],
+        body=body,
+        body_bytes=len(body.encode("utf-8")),
+        body_sha256=digest,
+    )
 
 
 def test_follower_with_no_backlog_prints_only_new_events(store: EventStore) -> None:
@@ -168,3 +214,40 @@ def test_follow_prints_each_posted_event_once_in_order_then_ctrl_c_exits_0(
             follow.kill()
             follow.wait()
     assert [json.loads(line)["event_id"] for line in printed] == before[1:] + posted + [sentinel]
+
+
+def test_follow_prints_what_a_replay_stores_once(store: EventStore, store_url: str) -> None:
+    """`gridhook events -f` running while `gridhook quarantine replay` stores an event
+    received a day ago: the tail prints it once."""
+    before = event(1, datetime.now(UTC))
+    store.add_event(before)
+    item = quarantined(event(2, T0).payload, datetime.now(UTC) - timedelta(days=1))
+    store.quarantine(item)
+    follow = subprocess.Popen(
+        [GRIDHOOK, "events", "--follow", "--limit", "5",
+         "--format", "json", "--interval", "0.2", "--store", store_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        out, err = Lines(follow.stdout), Lines(follow.stderr)
+        err.wait_for(lambda lines: any("following new events" in line for line in lines))
+        assert main(["quarantine", "replay", item.quarantine_id, "--store", store_url]) == 0
+        replayed = store.get_quarantined(item.quarantine_id).replayed_event_id
+        # A last event after it: had a poll printed the replay twice, it would show before.
+        sentinel = event(3, datetime.now(UTC))
+        store.add_event(sentinel)
+        printed = out.wait_for(lambda lines: any(sentinel.event_id in line for line in lines))
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(30) == 0, err.lines
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert [json.loads(line)["event_id"] for line in printed] == [
+        before.event_id,
+        replayed,
+        sentinel.event_id,
+    ]

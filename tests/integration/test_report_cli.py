@@ -149,7 +149,10 @@ def test_bad_input_is_one_clear_line(store_url, args, env, message) -> None:
 
 
 def test_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    result = gridhook("report", "--store", f"sqlite:///{blocker}/events.db")
+    broken = tmp_path / "events.db"
+    broken.write_text("not a database")
+    result = gridhook("report", "--store", f"sqlite:///{broken}")
     assert result.returncode == 2 and "cannot open SQLite store" in result.stderr
+    # A path no store can be at: a reader says there is none (and creates nothing).
+    result = gridhook("report", "--store", f"sqlite:///{broken}/events.db")
+    assert result.returncode == 2 and f"no store at {broken}/events.db" in result.stderr

@@ -296,6 +296,7 @@ def test_serving_reports_never_writes_to_the_store(server, db_path) -> None:
 
 def test_an_empty_store_gives_a_calm_control_room(tmp_path: Path) -> None:
     env = {"GRIDHOOK_STORE": f"sqlite:///{tmp_path}/empty.db"}
+    open_store(env["GRIDHOOK_STORE"]).close()  # made by the receiver, nothing stored yet
     with function_server("power_report", env) as srv:
         page = get(srv, "/")
         assert page.status_code == 200
@@ -305,10 +306,10 @@ def test_an_empty_store_gives_a_calm_control_room(tmp_path: Path) -> None:
 
 
 def test_store_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the store's directory should be")
+    broken = tmp_path / "events.db"
+    broken.write_text("a file that is not a database")
     env = {
-        "GRIDHOOK_STORE": f"sqlite:///{blocker}/events.db",
+        "GRIDHOOK_STORE": f"sqlite:///{broken}",
         "GRIDHOOK_WEBHOOK_TOKENS": "",
         "GRIDHOOK_WEBHOOK_TOKENS_FILE": "",
     }

@@ -7,6 +7,7 @@ import concurrent.futures
 import copy
 import hashlib
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from gridhook.store import (
     AddOutcome,
     AlertRecord,
     DriftRecord,
+    EventOrder,
     EventQuery,
     EventStore,
     InvalidCursor,
@@ -273,6 +275,65 @@ def test_a_newest_first_cursor_continues_back_in_time(store: EventStore) -> None
     # which is how a follower picks up from the newest event it has shown.
     after = store.events(EventQuery(cursor=first.next_cursor)).events
     assert _ids(after) == _ids(reversed(newest[:3]))
+
+
+# -- write order ----------------------------------------------------------------------
+
+
+def test_write_order_lists_events_as_they_were_stored_whatever_their_receipt(
+    store: EventStore,
+) -> None:
+    # Received in the opposite order to the one they were stored in (as replays are),
+    # with shared write times (the event id breaks ties), two feeds, three episodes.
+    events = [
+        replace(
+            make_event(i, f"feed_{'ab'[i % 2]}", f"c{i % 3}", at=T0 - timedelta(minutes=i)),
+            stored_at=T0 + timedelta(seconds=i // 2),
+        )
+        for i in range(10)
+    ]
+    for e in events:
+        assert store.add_event(e) is AddOutcome.ACCEPTED
+    written = sorted(events, key=lambda e: (e.stored_at, e.event_id))
+    times = [None, T0 + timedelta(seconds=1), T0 + timedelta(seconds=3)]
+    for feed, corr, since, until, newest_first, limit in itertools.product(
+        [None, "feed_a"], [None, "c1"], times, times, [False, True], [1, 3, 100]
+    ):
+        query = EventQuery(
+            feed_tag=feed,
+            correlation_id=corr,
+            since=since,
+            until=until,
+            limit=limit,
+            newest_first=newest_first,
+            order=EventOrder.STORED,
+        )
+        want = [
+            e
+            for e in (written[::-1] if newest_first else written)
+            if feed in (None, e.feed_tag)
+            and corr in (None, e.correlation_id)
+            and (since is None or e.stored_at >= since)
+            and (until is None or e.stored_at < until)
+        ]
+        got = list(iter_events(store, query))
+        assert _ids(got) == _ids(want), query
+        assert [e.stored_at for e in got] == [e.stored_at for e in want]
+
+
+def test_the_store_stamps_when_it_stores(store: EventStore) -> None:
+    before = datetime.now(UTC)
+    event = make_event(1, at=T0 - timedelta(days=30))  # received long ago: a replay
+    assert event.stored_at is None
+    store.add_event(event)
+    got = store.get_event(event.event_id)
+    assert got is not None and got.stored_at is not None
+    assert before - timedelta(seconds=1) <= got.stored_at <= datetime.now(UTC)
+    # A redelivery is not a write: the first write time stays.
+    store.add_event(normalise(copy.deepcopy(event.payload), T0))
+    assert store.get_event(event.event_id).stored_at == got.stored_at
+    newest = store.events(EventQuery(order=EventOrder.STORED, newest_first=True, limit=1))
+    assert _ids(newest.events) == [event.event_id]
 
 
 # -- load samples ---------------------------------------------------------------------

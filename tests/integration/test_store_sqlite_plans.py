@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gridhook.events import normalise
-from gridhook.store import AlertRecord, EventQuery, LoadSample, SampleQuery
+from gridhook.store import AlertRecord, EventOrder, EventQuery, LoadSample, SampleQuery
 from gridhook.store.sqlite import SQLiteEventStore
 from tests.harness import SEED_PAYLOAD
 
@@ -152,6 +153,33 @@ def test_a_later_page_costs_what_the_first_did(
         store, lambda: store.events(EventQuery(**{**_fields(query), "cursor": pages[-1]}))
     )
     assert last < 2 * first + 5, (first, last)
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+@pytest.mark.parametrize(
+    "filters", [{}, {"feed_tag": "feed_1"}, {"feed_tag": "feed_1", "correlation_id": "c15"}]
+)
+def test_write_order_pages_search_its_own_index(
+    store: SQLiteEventStore, filters: dict[str, str], newest_first: bool
+) -> None:
+    """A tail's look at the last minutes of writes reads those minutes from the write-order
+    index, whatever its filters: never a feed's history, never sorted."""
+    newest = store.events(EventQuery(order=EventOrder.STORED, newest_first=True, limit=1))
+    stored_at = newest.events[0].stored_at
+    assert stored_at is not None
+    query = EventQuery(
+        since=stored_at - timedelta(minutes=2),
+        limit=1,
+        newest_first=newest_first,
+        order=EventOrder.STORED,
+        **filters,
+    )
+    page = store.events(query)
+    assert page.events and page.next_cursor
+    lines = plans(store, lambda: store.events(replace(query, cursor=page.next_cursor)))
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("SEARCH events USING INDEX events_by_storage (stored_at"), lines
+    assert not any("TEMP B-TREE" in line for line in lines), lines
 
 
 def _fields(query: EventQuery) -> dict[str, object]:

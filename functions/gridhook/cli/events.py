@@ -4,10 +4,11 @@
     gridhook events --since 2h --reverse     # oldest first: the first 20 of the last two hours
     gridhook events --follow                 # the latest 20, then each new event, until Ctrl-C
 
---follow prints in receipt order: the latest --limit events oldest first, then each new
-event as the store shows it (every backend is polled). An event whose write committed late
-(it was received before one already printed) is printed when it appears, so it can follow a
-later one; each event is printed once. With --format json, --follow prints JSON Lines.
+--follow prints the latest --limit events (received since --since) oldest first, then every
+event stored after it started, once each, in the order they were stored, whatever their
+receipt time: a quarantined payload that `gridhook quarantine replay` stores with its
+original (older) receipt time is printed when it is stored. --feed and --correlation-id
+apply throughout. Every backend is polled. With --format json, --follow prints JSON Lines.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from gridhook.cli import args as arg
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
-from gridhook.store import EventQuery, StoreError, iter_events, open_store
+from gridhook.store import EventOrder, EventQuery, StoreError, iter_events, open_store
 
 if TYPE_CHECKING:
     from gridhook.settings import Settings
@@ -45,9 +46,9 @@ __all__ = [
 ]
 
 DEFAULT_LIMIT = 20
-#: How far behind the newest receipt --follow looks again for writes that committed late:
-#: longer than the longest store write (GRIDHOOK_STORE_TIMEOUT_SECONDS is at most 55 s)
-#: plus any clock skew between receiver instances.
+#: How far behind the newest write it has seen --follow looks again for writes that
+#: committed late: longer than the longest store write (GRIDHOOK_STORE_TIMEOUT_SECONDS is
+#: at most 55 s) plus any clock skew between the writers (receiver instances, replay).
 FOLLOW_LOOK_BACK = timedelta(minutes=2)
 _PAGE = 500
 
@@ -120,8 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--follow",
         "-f",
         action="store_true",
-        help="print the latest --limit events oldest first (--limit 0: none), then each new "
-        "event as it arrives, in receipt order, until Ctrl-C",
+        help="print the latest --limit events oldest first (--limit 0: none), then every "
+        "event stored after (replays included) in the order stored, until Ctrl-C",
     )
     parser.add_argument(
         "--interval",
@@ -159,12 +160,17 @@ def add_order_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 
 @contextlib.contextmanager
-def opened_store(url: str) -> Iterator[EventStore]:
-    """The store a URL names, closed afterwards; a bad URL or store is a CommandError."""
+def opened_store(url: str, *, create: bool = False) -> Iterator[EventStore]:
+    """The store a URL names, closed afterwards; a bad URL or store is a CommandError.
+
+    Commands read by default, and a reader never creates a store: a SQLite path that does
+    not exist is "no store at PATH", not an empty grid. A command that writes (replay)
+    passes ``create=True``.
+    """
     from gridhook.cli import CommandError
 
     try:
-        store = open_store(url)
+        store = open_store(url, create=create)
     except (ValueError, StoreError) as exc:
         raise CommandError(str(exc)) from None
     try:
@@ -191,17 +197,16 @@ def settings_from_env(*names: str) -> Settings:
 # -- following -------------------------------------------------------------------------------
 
 
-def _key(event: StoredEvent) -> tuple[datetime, str]:
-    return event.received_at, event.event_id
-
-
 class EventFollower:
-    """Each event of a store once, in receipt order, as it appears; works on every backend.
+    """Every event stored after it started, once each, in write order; on every backend.
 
-    Receipt time is stamped before the write, so a slow write can commit after an event with
-    a later receipt time was printed. Each poll therefore reads again a look-back window
-    behind the newest receipt seen and skips the ids it has printed; ids older than the
-    window can no longer come back and are forgotten, so memory stays bounded.
+    It follows the store's write order (``EventOrder.STORED``: the time each event was
+    stored, then its id), not receipt times, so an event stored with an older receipt
+    time (a replay) is followed like any other. A write's time is stamped before it
+    commits, so a slow write can appear behind one already printed: each poll reads again
+    a look-back window behind the newest write seen and skips the ids it has seen; ids
+    older than the window can no longer come back and are forgotten, so memory stays
+    bounded.
     """
 
     def __init__(
@@ -216,54 +221,65 @@ class EventFollower:
         self._store = store
         self._feed_tag = feed_tag
         self._correlation_id = correlation_id
-        self._since = since
+        self._since = since  # of the backlog's receipt times
         self._look_back = look_back
-        self._seen: dict[str, datetime] = {}
-        self._newest: datetime | None = None
+        self._seen: dict[str, datetime] = {}  # event id -> stored_at
+        self._newest: datetime | None = None  # the newest stored_at seen
 
     def start(self, backlog: int) -> list[StoredEvent]:
-        """The latest ``backlog`` events oldest first, then any that arrived meanwhile."""
-        latest = list(islice(iter_events(self._store, self._query(backlog + 1, True)), backlog + 1))
-        shown = latest[:backlog][::-1]
-        # Older events that --limit left out are marked seen without being printed.
-        quiet_through = _key(latest[backlog]) if len(latest) > backlog else None
-        if latest:
-            self._newest = latest[0].received_at
+        """The latest ``backlog`` events oldest first, then any stored meanwhile."""
+        # Where the write order stands: what is stored up to here is not new. The events
+        # in the window behind it are marked seen, so a poll does not print them.
+        newest = self._store.events(
+            EventQuery(order=EventOrder.STORED, newest_first=True, limit=1)
+        ).events
+        if newest:
+            self._newest = newest[0].stored_at
+            self._poll(quiet=True)
+        shown: list[StoredEvent] = []
+        if backlog:
+            latest = EventQuery(
+                feed_tag=self._feed_tag,
+                correlation_id=self._correlation_id,
+                since=self._since,
+                limit=min(backlog, _PAGE),
+                newest_first=True,
+            )
+            shown = list(islice(iter_events(self._store, latest), backlog))[::-1]
         for event in shown:
-            self._seen[event.event_id] = event.received_at
-        return shown + self._poll(quiet_through)
+            self._remember(event)
+        return shown + self._poll()
 
     def poll(self) -> list[StoredEvent]:
-        """Events not printed yet, in receipt order."""
-        return self._poll(None)
+        """Events stored since the last look and not printed yet, in write order."""
+        return self._poll()
 
-    def _poll(self, quiet_through: tuple[datetime, str] | None) -> list[StoredEvent]:
-        since = self._since
-        if self._newest is not None:
-            window_start = self._newest - self._look_back
-            since = window_start if since is None else max(since, window_start)
+    def _poll(self, *, quiet: bool = False) -> list[StoredEvent]:
+        query = EventQuery(
+            feed_tag=self._feed_tag,
+            correlation_id=self._correlation_id,
+            since=None if self._newest is None else self._newest - self._look_back,
+            limit=_PAGE,
+            order=EventOrder.STORED,
+        )
         fresh: list[StoredEvent] = []
-        for event in iter_events(self._store, self._query(_PAGE, False, since)):
+        for event in iter_events(self._store, query):
             if event.event_id in self._seen:
                 continue
-            self._seen[event.event_id] = event.received_at
-            if self._newest is None or event.received_at > self._newest:
-                self._newest = event.received_at
-            if quiet_through is None or _key(event) > quiet_through:
+            self._remember(event)
+            if not quiet:
                 fresh.append(event)
         if self._newest is not None:
             horizon = self._newest - self._look_back
             self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
         return fresh
 
-    def _query(self, limit: int, newest_first: bool, since: datetime | None = None) -> EventQuery:
-        return EventQuery(
-            feed_tag=self._feed_tag,
-            correlation_id=self._correlation_id,
-            since=since if since is not None else self._since,
-            limit=min(limit, _PAGE),
-            newest_first=newest_first,
-        )
+    def _remember(self, event: StoredEvent) -> None:
+        if event.stored_at is None:
+            return  # stored before write order existed: it will never be listed in it
+        self._seen[event.event_id] = event.stored_at
+        if self._newest is None or event.stored_at > self._newest:
+            self._newest = event.stored_at
 
     @property
     def remembered(self) -> int:

@@ -213,7 +213,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.all == bool(args.ids):
         raise CommandError("give the ids to replay, or --all (not both)")
     outcomes: list[ReplayResult | QuarantineError] = []
-    with opened_store(args.store) as store:
+    with opened_store(args.store, create=True) as store:
         try:
             if args.all:
                 for outcome in replay_all(store, dry_run=args.dry_run):

@@ -84,7 +84,7 @@ def _subscriptions(args: argparse.Namespace) -> int:
     from gridhook.store import StoreError, open_store
 
     try:
-        store = open_store(args.store)
+        store = open_store(args.store, create=False)
         try:
             records = store.subscriptions()
             drift = store.drift(limit=args.drift) if args.drift else []

@@ -1,6 +1,7 @@
-"""EventStore backends, chosen by URL.
+"""EventStore backends, chosen by URL (``store/url.py`` parses them, for settings too).
 
-- ``sqlite:///var/gridhook.db`` — the embedded default (one file, WAL).
+- ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — the embedded
+  default (one file, WAL), spelled as SQLAlchemy spells them.
 - ``firestore://PROJECT[/DATABASE]`` — production on Google Cloud.
 - ``dynamodb://TABLE[?region=REGION&endpoint_url=URL]`` — AWS (needs ``gridhook[aws]``).
   Without ``region`` the client reads ``AWS_REGION`` / ``AWS_DEFAULT_REGION``; without
@@ -8,19 +9,20 @@
   Credentials come from boto3's usual chain, never from the URL.
 
 Backends are imported only when opened, so the receiver on SQLite never loads the
-Firestore client or boto3.
+Firestore client or boto3. Writers open with ``create=True`` (the default); readers with
+``create=False``, which never makes a store: a SQLite file that is not there is
+StoreNotFound ("no store at PATH"), not an empty database reported as a quiet grid.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from urllib.parse import parse_qsl
 
 from gridhook.store.base import (
     AddOutcome,
     AlertRecord,
     DriftRecord,
+    EventOrder,
     EventQuery,
     EventStore,
     InvalidCursor,
@@ -31,17 +33,20 @@ from gridhook.store.base import (
     SamplePage,
     SampleQuery,
     StoreError,
+    StoreNotFound,
     StoreUnavailable,
     SubscriptionRecord,
     iter_events,
     iter_quarantined,
     iter_samples,
 )
+from gridhook.store.url import DynamoDBURL, FirestoreURL, SQLiteURL, parse_store_url
 
 __all__ = [
     "AddOutcome",
     "AlertRecord",
     "DriftRecord",
+    "EventOrder",
     "EventQuery",
     "EventStore",
     "InvalidCursor",
@@ -53,40 +58,34 @@ __all__ = [
     "SamplePage",
     "SampleQuery",
     "StoreError",
+    "StoreNotFound",
     "StoreUnavailable",
     "SubscriptionRecord",
     "iter_events",
     "iter_quarantined",
     "iter_samples",
     "open_store",
+    "parse_store_url",
 ]
 
 
-def open_store(url: str, *, timeout_seconds: float = 10.0) -> EventStore:
-    """Open the store a URL names; raises ValueError naming what is wrong with the URL."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError(f"not a store URL: {url!r}")
-    if scheme == "sqlite":
+def open_store(url: str, *, timeout_seconds: float = 10.0, create: bool = True) -> EventStore:
+    """Open the store a URL names; ValueError naming what is wrong with the URL.
+
+    ``create=False`` is for readers: a store that does not exist is StoreNotFound rather
+    than a new, empty one (SQLite; Firestore databases and DynamoDB tables are never
+    created by opening them, and a missing one answers StoreUnavailable saying so).
+    """
+    parsed = parse_store_url(url)
+    if isinstance(parsed, SQLiteURL):
         from gridhook.store.sqlite import SQLiteEventStore
 
-        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
-        path = rest[1:] if rest.startswith("/") else rest
-        if not path:
-            raise ValueError("sqlite store URL needs a path: sqlite:///var/gridhook.db")
-        return SQLiteEventStore(path, timeout_seconds=timeout_seconds)
-    if scheme == "firestore":
+        return SQLiteEventStore(parsed.path, timeout_seconds=timeout_seconds, create=create)
+    if isinstance(parsed, FirestoreURL):
         from gridhook.store.firestore import FirestoreEventStore
 
-        project, _, database = rest.strip("/").partition("/")
-        if not project:
-            raise ValueError("firestore store URL needs a project: firestore://PROJECT[/DATABASE]")
-        return FirestoreEventStore(
-            project, database or "(default)", timeout_seconds=timeout_seconds
-        )
-    if scheme == "dynamodb":
-        return _open_dynamodb(rest, timeout_seconds)
-    raise ValueError(f"unknown store scheme {scheme!r}: use sqlite://, firestore:// or dynamodb://")
+        return FirestoreEventStore(parsed.project, parsed.database, timeout_seconds=timeout_seconds)
+    return _open_dynamodb(parsed, timeout_seconds)
 
 
 class LazyStore:
@@ -97,11 +96,17 @@ class LazyStore:
     """
 
     def __init__(
-        self, url: str, *, timeout_seconds: float, store: EventStore | None = None
+        self,
+        url: str,
+        *,
+        timeout_seconds: float,
+        store: EventStore | None = None,
+        create: bool = True,
     ) -> None:
         self._url = url
         self._timeout = timeout_seconds
         self._store = store
+        self._create = create  # False for a reader: it answers StoreNotFound until one exists
         self._lock = threading.Lock()
 
     def get(self) -> EventStore:
@@ -109,25 +114,13 @@ class LazyStore:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_store(self._url, timeout_seconds=self._timeout)
+                    self._store = open_store(
+                        self._url, timeout_seconds=self._timeout, create=self._create
+                    )
         return self._store
 
 
-_DYNAMODB_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
-_DYNAMODB_USAGE = "dynamodb://TABLE[?region=REGION&endpoint_url=URL]"
-
-
-def _open_dynamodb(rest: str, timeout_seconds: float) -> EventStore:
-    table, _, query = rest.partition("?")
-    table = table.strip("/")
-    if not _DYNAMODB_TABLE.fullmatch(table):
-        raise ValueError(
-            f"dynamodb store URL needs a table name (3-255 of A-Z a-z 0-9 _ . -): {_DYNAMODB_USAGE}"
-        )
-    options = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(options) - {"region", "endpoint_url"})
-    if unknown:
-        raise ValueError(f"unknown dynamodb store URL option(s) {unknown}: {_DYNAMODB_USAGE}")
+def _open_dynamodb(parsed: DynamoDBURL, timeout_seconds: float) -> EventStore:
     try:
         from gridhook.store.dynamodb import DynamoDBEventStore
     except ModuleNotFoundError as exc:
@@ -137,8 +130,8 @@ def _open_dynamodb(rest: str, timeout_seconds: float) -> EventStore:
             f"dynamodb:// needs boto3, which is not installed: pip install 'gridhook[aws]' ({exc})"
         ) from exc
     return DynamoDBEventStore(
-        table,
-        region=options.get("region") or None,
-        endpoint_url=options.get("endpoint_url") or None,
+        parsed.table,
+        region=parsed.region,
+        endpoint_url=parsed.endpoint_url,
         timeout_seconds=timeout_seconds,
     )

@@ -23,6 +23,7 @@ __all__ = [
     "AddOutcome",
     "AlertRecord",
     "DriftRecord",
+    "EventOrder",
     "EventQuery",
     "EventStore",
     "InvalidCursor",
@@ -34,6 +35,7 @@ __all__ = [
     "SamplePage",
     "SampleQuery",
     "StoreError",
+    "StoreNotFound",
     "StoreUnavailable",
     "SubscriptionRecord",
     "decode_cursor",
@@ -46,6 +48,7 @@ __all__ = [
     "sort_key",
     "sort_key_range",
     "sortable_timestamp",
+    "stamp_stored",
     "utf8_prefix",
 ]
 
@@ -63,6 +66,14 @@ class StoreUnavailable(StoreError):
     """
 
 
+class StoreNotFound(StoreError):
+    """A reader was pointed at a store that does not exist (it never creates one).
+
+    Raised for a SQLite file that is not there: a report of an empty store that a typo
+    created would look like a grid with nothing going on.
+    """
+
+
 class InvalidCursor(StoreError, ValueError):
     """A paging cursor that this store did not issue."""
 
@@ -72,13 +83,26 @@ class AddOutcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
+class EventOrder(StrEnum):
+    """What a listing of events is ordered, ranged and paged by."""
+
+    #: (received_at, event_id): when DPS delivered it, which a replay keeps.
+    RECEIVED = "received"
+    #: (stored_at, event_id): write order, what a tail follows. Events stored before
+    #: gridhook kept ``stored_at`` are not in it. One index serves it; the feed and
+    #: correlation filters apply to what it reads (Firestore, DynamoDB), so bound it with
+    #: ``since``: a tail reads a window of minutes.
+    STORED = "stored"
+
+
 @dataclass(frozen=True, slots=True)
 class EventQuery:
     """Which events to list: all filters are optional and combine with AND.
 
-    ``since`` is inclusive and ``until`` exclusive, both on the receipt time. Results
-    are ordered by (received_at, event_id), oldest first or, with ``newest_first``,
-    newest first, ``limit`` at a time; a cursor continues in the order it was issued in.
+    ``since`` is inclusive and ``until`` exclusive, both on the time ``order`` names
+    (the receipt time by default). Results are ordered by (that time, event_id), oldest
+    first or, with ``newest_first``, newest first, ``limit`` at a time; a cursor
+    continues in the order it was issued in.
     """
 
     feed_tag: str | None = None
@@ -88,9 +112,18 @@ class EventQuery:
     limit: int = 100
     cursor: str | None = None
     newest_first: bool = False
+    order: EventOrder = EventOrder.RECEIVED
 
     def __post_init__(self) -> None:
         _check_listing(self.limit, self.since, self.until)
+
+    def position(self, event: StoredEvent) -> str:
+        """A cursor just after ``event`` in this query's order."""
+        if self.order is EventOrder.STORED:
+            if event.stored_at is None:
+                raise ValueError(f"event {event.event_id} has no stored_at to page by")
+            return encode_position(event.stored_at, event.event_id)
+        return encode_cursor(event)
 
 
 def _check_listing(limit: int, since: datetime | None, until: datetime | None) -> None:
@@ -237,18 +270,6 @@ class AlertRecord:
             "details": self.details,
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AlertRecord:
-        return cls(
-            alert_id=data["alert_id"],
-            kind=data["kind"],
-            detected_at=datetime.fromisoformat(data["detected_at"]),
-            message=data["message"],
-            feed_tag=data.get("feed_tag"),
-            correlation_id=data.get("correlation_id"),
-            details=dict(data.get("details") or {}),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionRecord:
@@ -283,21 +304,6 @@ class SubscriptionRecord:
             "consecutive_failures": self.consecutive_failures,
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SubscriptionRecord:
-        return cls(
-            subscription_id=data["subscription_id"],
-            url=data["url"],
-            events=tuple(data["events"]),
-            token_fingerprint=data.get("token_fingerprint"),
-            desired=bool(data["desired"]),
-            registered=bool(data["registered"]),
-            last_attempt=_parse(data.get("last_attempt")),
-            last_success=_parse(data.get("last_success")),
-            last_error=data.get("last_error"),
-            consecutive_failures=int(data.get("consecutive_failures", 0)),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class DriftRecord:
@@ -319,21 +325,6 @@ class DriftRecord:
             "dps_view": self.dps_view,
             "our_view": self.our_view,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DriftRecord:
-        return cls(
-            drift_id=data["drift_id"],
-            feed_tag=data["feed_tag"],
-            detected_at=datetime.fromisoformat(data["detected_at"]),
-            message=data["message"],
-            dps_view=dict(data.get("dps_view") or {}),
-            our_view=dict(data.get("our_view") or {}),
-        )
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
 
 
 @runtime_checkable
@@ -481,6 +472,15 @@ def fit_quarantined(item: QuarantinedPayload, max_bytes: int) -> QuarantinedPayl
     if body is item.body and len(errors) == len(item.errors):
         return item
     return replace(item, body=body, errors=errors)
+
+
+def stamp_stored(event: StoredEvent) -> StoredEvent:
+    """``event`` with its write time: now by the machine's own clock (a write order, not a
+    time in the grid's day, so never the development clock), unless it carries one already
+    (a copy between stores keeps its place in the write order)."""
+    if event.stored_at is not None:
+        return event
+    return replace(event, stored_at=datetime.now(UTC))
 
 
 def iter_events(store: EventStore, query: EventQuery) -> Iterator[StoredEvent]:

@@ -15,10 +15,16 @@ Collections (names in ``COLLECTIONS``; infra/terraform/firestore.tf indexes them
 - ``alerts``: one per alert, id = alert id; ``create()`` makes "report once" atomic.
 - ``subscriptions``, ``drift``: small, upserted.
 
+Documents are each record's codec (``store/codec.py``) plus its listing keys; times are
+Firestore timestamps, except in subscriptions and drift, which keep them as strings as
+they always have (drift is ordered by ``detected_at``, and Firestore orders values of
+different types apart).
+
 Every listing orders and ranges on one string field, ``sort_key`` =
 ``sortable_timestamp(time)|id``: since, until and the paging cursor are one key range in
 either direction, each query shape needs one index, and paging never rests on query
-cursors (which the test emulator ignores). Quarantine and samples expire through TTL
+cursors (which the test emulator ignores). Events in write order range on ``stored_key``
+(``stored_at|id``) alone and filter what they read. Quarantine and samples expire through TTL
 policies on ``expires_at``; Firestore deletes lazily (typically within a day), so
 expired documents are also skipped on read, and one that is still there makes way for a
 new record with its id.
@@ -26,9 +32,9 @@ new record with its id.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
@@ -36,10 +42,12 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import firestore
 
 from gridhook.events import StoredEvent
+from gridhook.store import codec
 from gridhook.store.base import (
     AddOutcome,
     AlertRecord,
     DriftRecord,
+    EventOrder,
     EventQuery,
     KeyBound,
     LoadSample,
@@ -50,12 +58,13 @@ from gridhook.store.base import (
     SampleQuery,
     StoreUnavailable,
     SubscriptionRecord,
-    encode_cursor,
     encode_position,
     fit_quarantined,
-    sort_key,
     sort_key_range,
+    sortable_timestamp,
+    stamp_stored,
 )
+from gridhook.store.codec import RecordCodec, as_utc
 
 __all__ = ["COLLECTIONS", "DOCUMENT_MAX_BYTES", "QUARANTINE_MAX_BYTES", "FirestoreEventStore"]
 
@@ -74,6 +83,8 @@ DOCUMENT_MAX_BYTES = 1_048_576
 #: What a quarantined body and its errors may use of a document: the rest (field names,
 #: ids, times, the document name: well under 1 KiB) has a wide margin.
 QUARANTINE_MAX_BYTES = DOCUMENT_MAX_BYTES - 32 * 1024
+
+R = TypeVar("R")
 
 # Transient failures worth retrying inside the store's timeout. A retried create whose
 # first attempt did land answers ALREADY_EXISTS: still correct, the event is stored.
@@ -144,7 +155,7 @@ class FirestoreEventStore:
             self._call(what, ref.create, doc)
         except gexc.AlreadyExists:
             existing = self._call(what, ref.get)
-            if existing.exists and _utc(existing.get("expires_at")) >= now:
+            if existing.exists and as_utc(existing.get("expires_at")) >= now:
                 return AddOutcome.DUPLICATE
             # Two writers replacing the same expired document at once may both answer
             # ACCEPTED; one of them is kept, and both carry the same id-derived content.
@@ -156,13 +167,15 @@ class FirestoreEventStore:
         what: str,
         query: Any,
         *,
+        key: str,
         lower: KeyBound | None,
         upper: KeyBound | None,
         descending: bool,
         want: int,
-        keep: Any = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> list[dict[str, Any]]:
-        """Up to ``want`` documents of ``query`` in a sort_key range, in order.
+        """Up to ``want`` documents of ``query`` in a range of the listing key ``key``
+        (``sort_key``, or ``stored_key`` for events in write order), in order.
 
         ``keep`` (a predicate on a document) skips some, such as expired ones: then the
         range moves past each batch until ``want`` are found or the range is exhausted.
@@ -172,13 +185,13 @@ class FirestoreEventStore:
             q = query
             if lower is not None:
                 operator = ">=" if lower[1] else ">"
-                q = q.where(filter=firestore.FieldFilter("sort_key", operator, lower[0]))
+                q = q.where(filter=firestore.FieldFilter(key, operator, lower[0]))
             if upper is not None:
                 operator = "<=" if upper[1] else "<"
-                q = q.where(filter=firestore.FieldFilter("sort_key", operator, upper[0]))
+                q = q.where(filter=firestore.FieldFilter(key, operator, upper[0]))
             direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
             batch = want - len(found) if keep is None else max(want - len(found), _FILTERED_BATCH)
-            docs = self._call(what, q.order_by("sort_key", direction=direction).limit(batch).get)
+            docs = self._call(what, q.order_by(key, direction=direction).limit(batch).get)
             for snapshot in docs:
                 doc = snapshot.to_dict()
                 if keep is None or keep(doc):
@@ -187,7 +200,7 @@ class FirestoreEventStore:
                         return found
             if len(docs) < batch:
                 return found
-            last = docs[-1].get("sort_key")
+            last = docs[-1].get(key)
             if descending:
                 upper = (last, False)
             else:
@@ -196,36 +209,62 @@ class FirestoreEventStore:
     # -- events ---------------------------------------------------------------------
 
     def add_event(self, event: StoredEvent) -> AddOutcome:
+        doc = _document(codec.EVENT, stamp_stored(event))
         try:
-            self._call("create", self._events.document(event.event_id).create, _to_doc(event))
+            self._call("create", self._events.document(event.event_id).create, doc)
         except gexc.AlreadyExists:
             return AddOutcome.DUPLICATE
         return AddOutcome.ACCEPTED
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         snapshot = self._call("get", self._events.document(event_id).get)
-        return _from_doc(snapshot.to_dict()) if snapshot.exists else None
+        return codec.EVENT.decode(snapshot.to_dict()) if snapshot.exists else None
 
     def events(self, query: EventQuery) -> Page:
-        # Equality filters, then one range on sort_key: Firestore needs one composite
-        # index per combination of equality filters and direction (firestore.tf).
-        q: Any = self._events
-        if query.feed_tag is not None:
-            q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
-        if query.correlation_id is not None:
-            q = q.where(filter=firestore.FieldFilter("correlation_id", "==", query.correlation_id))
         lower, upper = sort_key_range(query.since, query.until, query.cursor, query.newest_first)
-        docs = self._ranged(
-            "query",
-            q,
-            lower=lower,
-            upper=upper,
-            descending=query.newest_first,
-            want=query.limit + 1,  # +1: is there another page?
-        )
-        events = [_from_doc(d) for d in docs[: query.limit]]
+        want = query.limit + 1  # +1: is there another page?
+        if query.order is EventOrder.STORED:
+            # Write order has one index (stored_key); the filters apply to what it reads.
+            # A tail reads minutes of writes, and a composite index per filter would be
+            # written with every event.
+            def matches(doc: dict[str, Any]) -> bool:
+                return query.feed_tag in (None, doc.get("feed_tag")) and (
+                    query.correlation_id in (None, doc.get("correlation_id"))
+                )
+
+            filtered = query.feed_tag is not None or query.correlation_id is not None
+            docs = self._ranged(
+                "query",
+                self._events,
+                key="stored_key",
+                lower=lower,
+                upper=upper,
+                descending=query.newest_first,
+                want=want,
+                keep=matches if filtered else None,
+            )
+        else:
+            # Equality filters, then one range on sort_key: Firestore needs one composite
+            # index per combination of equality filters and direction (firestore.tf).
+            q: Any = self._events
+            if query.feed_tag is not None:
+                q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
+            if query.correlation_id is not None:
+                q = q.where(
+                    filter=firestore.FieldFilter("correlation_id", "==", query.correlation_id)
+                )
+            docs = self._ranged(
+                "query",
+                q,
+                key="sort_key",
+                lower=lower,
+                upper=upper,
+                descending=query.newest_first,
+                want=want,
+            )
+        events = [codec.EVENT.decode(d) for d in docs[: query.limit]]
         more = len(docs) > query.limit
-        return Page(events, encode_cursor(events[-1]) if more else None)
+        return Page(events, query.position(events[-1]) if more else None)
 
     def latest_by_feed(self) -> dict[str, StoredEvent]:
         # Firestore has no DISTINCT: skip-scan the feed tags, one short query per feed.
@@ -245,27 +284,15 @@ class FirestoreEventStore:
                 .get,
             )
             if newest:
-                latest[tag] = _from_doc(newest[0].to_dict())
+                latest[tag] = codec.EVENT.decode(newest[0].to_dict())
             last_tag = tag
 
     # -- quarantine -----------------------------------------------------------------
 
     def quarantine(self, item: QuarantinedPayload) -> AddOutcome:
         # A document holds at most 1 MiB: a longer body is kept as a prefix (truncated).
-        item = fit_quarantined(item, QUARANTINE_MAX_BYTES)
-        doc = {
-            "quarantine_id": item.quarantine_id,
-            "sort_key": sort_key(item.received_at, item.quarantine_id),
-            "received_at": item.received_at,
-            "expires_at": item.expires_at,  # the TTL policy deletes by this (firestore.tf)
-            "reason": item.reason,
-            "errors": json.dumps(item.errors),
-            "body": item.body,
-            "body_bytes": item.body_bytes,
-            "body_sha256": item.body_sha256,
-            "replayed_at": item.replayed_at,
-            "replayed_event_id": item.replayed_event_id,
-        }
+        # expires_at is a timestamp: the TTL policy deletes by it (firestore.tf).
+        doc = _document(codec.QUARANTINE, fit_quarantined(item, QUARANTINE_MAX_BYTES))
         ref = self._quarantine.document(item.quarantine_id)
         return self._insert_unless_live("quarantine", ref, doc, datetime.now(UTC))
 
@@ -274,7 +301,7 @@ class FirestoreEventStore:
         if not snapshot.exists:
             return None
         doc = snapshot.to_dict()
-        return _quarantined(doc) if _live(doc, datetime.now(UTC)) else None
+        return codec.QUARANTINE.decode(doc) if _live(doc, datetime.now(UTC)) else None
 
     def quarantined(
         self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
@@ -284,13 +311,14 @@ class FirestoreEventStore:
         docs = self._ranged(
             "list quarantine",
             self._quarantine,
+            key="sort_key",
             lower=lower,
             upper=upper,
             descending=newest_first,
             want=limit + 1,
             keep=lambda doc: _live(doc, now),
         )
-        items = [_quarantined(d) for d in docs[:limit]]
+        items: list[QuarantinedPayload] = [codec.QUARANTINE.decode(d) for d in docs[:limit]]
         last = items[-1] if len(docs) > limit else None
         return QuarantinePage(
             items, encode_position(last.received_at, last.quarantine_id) if last else None
@@ -310,16 +338,8 @@ class FirestoreEventStore:
     # -- load samples ---------------------------------------------------------------
 
     def add_sample(self, sample: LoadSample) -> AddOutcome:
-        doc = {
-            "sample_id": sample.sample_id,
-            "sort_key": sort_key(sample.sampled_at, sample.sample_id),
-            "feed_tag": sample.feed_tag,
-            "sampled_at": sample.sampled_at,
-            "calculated_w": sample.calculated_w,
-            "target_w": sample.target_w,
-            "correlation_id": sample.correlation_id,
-            "expires_at": sample.expires_at,  # the TTL policy deletes by this (firestore.tf)
-        }
+        # expires_at is a timestamp: the TTL policy deletes by it (firestore.tf).
+        doc = _document(codec.SAMPLE, sample)
         ref = self._samples.document(sample.sample_id)
         return self._insert_unless_live("add sample", ref, doc, datetime.now(UTC))
 
@@ -332,13 +352,14 @@ class FirestoreEventStore:
         docs = self._ranged(
             "list samples",
             q,
+            key="sort_key",
             lower=lower,
             upper=upper,
             descending=False,
             want=query.limit + 1,
             keep=lambda doc: _live(doc, now),
         )
-        samples = [_sample(d) for d in docs[: query.limit]]
+        samples: list[LoadSample] = [codec.SAMPLE.decode(d) for d in docs[: query.limit]]
         last = samples[-1] if len(docs) > query.limit else None
         return SamplePage(
             samples, encode_position(last.sampled_at, last.sample_id) if last else None
@@ -347,17 +368,7 @@ class FirestoreEventStore:
     # -- alerts ---------------------------------------------------------------------
 
     def add_alert(self, record: AlertRecord) -> AddOutcome:
-        doc = {
-            "alert_id": record.alert_id,
-            "sort_key": sort_key(record.detected_at, record.alert_id),
-            "kind": record.kind,
-            "detected_at": record.detected_at,
-            "message": record.message,
-            "feed_tag": record.feed_tag,
-            "correlation_id": record.correlation_id,
-            # JSON, like the event payload: Firestore maps reject some valid JSON.
-            "details_json": json.dumps(record.details, ensure_ascii=False),
-        }
+        doc = _document(codec.ALERT, record)
         try:
             self._call("add alert", self._alerts.document(record.alert_id).create, doc)
         except gexc.AlreadyExists:
@@ -371,7 +382,7 @@ class FirestoreEventStore:
             .limit(limit)
             .get,
         )
-        return [_alert(d.to_dict()) for d in docs]
+        return [codec.ALERT.decode(d.to_dict()) for d in docs]
 
     # -- subscriptions and drift ----------------------------------------------------
 
@@ -379,18 +390,22 @@ class FirestoreEventStore:
         self._call(
             "put subscription",
             self._subscriptions.document(record.subscription_id).set,
-            record.to_dict(),
+            _text_times(codec.SUBSCRIPTION, record),
         )
 
     def subscriptions(self) -> list[SubscriptionRecord]:
         docs = self._call("query", self._subscriptions.order_by("subscription_id").get)
-        return [SubscriptionRecord.from_dict(d.to_dict()) for d in docs]
+        return [codec.SUBSCRIPTION.decode(d.to_dict()) for d in docs]
 
     def delete_subscription(self, subscription_id: str) -> None:
         self._call("delete subscription", self._subscriptions.document(subscription_id).delete)
 
     def add_drift(self, record: DriftRecord) -> None:
-        self._call("add drift", self._drift.document(record.drift_id).set, record.to_dict())
+        self._call(
+            "add drift",
+            self._drift.document(record.drift_id).set,
+            _text_times(codec.DRIFT, record),
+        )
 
     def drift(self, limit: int = 100) -> list[DriftRecord]:
         docs = self._call(
@@ -399,104 +414,25 @@ class FirestoreEventStore:
             .limit(limit)
             .get,
         )
-        return [DriftRecord.from_dict(d.to_dict()) for d in docs]
+        return [codec.DRIFT.decode(d.to_dict()) for d in docs]
 
     def close(self) -> None:
         self._client.close()
 
 
 def _live(doc: dict[str, Any], now: datetime) -> bool:
-    return _utc(doc["expires_at"]) >= now
+    return as_utc(doc["expires_at"]) >= now
 
 
-def _quarantined(doc: dict[str, Any]) -> QuarantinedPayload:
-    return QuarantinedPayload(
-        quarantine_id=doc["quarantine_id"],
-        received_at=_utc(doc["received_at"]),
-        expires_at=_utc(doc["expires_at"]),
-        reason=doc["reason"],
-        errors=json.loads(doc["errors"]),
-        body=doc["body"],
-        body_bytes=doc["body_bytes"],
-        body_sha256=doc["body_sha256"],
-        replayed_at=_utc(doc.get("replayed_at")),
-        replayed_event_id=doc.get("replayed_event_id"),
-    )
+def _document(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
+    """A record as a document: its codec's plain data (times as Firestore timestamps)
+    and its listing keys."""
+    return record_codec.encode(record) | record_codec.listing_keys(record)
 
 
-def _sample(doc: dict[str, Any]) -> LoadSample:
-    return LoadSample(
-        feed_tag=doc["feed_tag"],
-        sampled_at=_utc(doc["sampled_at"]),
-        calculated_w=doc.get("calculated_w"),
-        target_w=doc.get("target_w"),
-        correlation_id=doc.get("correlation_id"),
-        expires_at=_utc(doc["expires_at"]),
-    )
-
-
-def _alert(doc: dict[str, Any]) -> AlertRecord:
-    return AlertRecord(
-        alert_id=doc["alert_id"],
-        kind=doc["kind"],
-        detected_at=_utc(doc["detected_at"]),
-        message=doc["message"],
-        feed_tag=doc.get("feed_tag"),
-        correlation_id=doc.get("correlation_id"),
-        details=json.loads(doc["details_json"]),
-    )
-
-
-def _to_doc(event: StoredEvent) -> dict[str, Any]:
-    return {
-        "sort_key": sort_key(event.received_at, event.event_id),
-        "event_id": event.event_id,
-        "received_at": event.received_at,
-        "event": event.event,
-        "feed_tag": event.feed_tag,
-        "correlation_id": event.correlation_id,
-        "start_time": event.start_time,
-        "end_time": event.end_time,
-        "target_w": event.target_w,
-        "prev_target_w": event.prev_target_w,
-        "calculated_w": event.calculated_w,
-        "compliant": event.compliant,
-        "payload_json": json.dumps(event.payload, ensure_ascii=False, allow_nan=False),
-    }
-
-
-def _from_doc(doc: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(
-        event_id=doc["event_id"],
-        received_at=_utc(doc["received_at"]),
-        event=doc["event"],
-        feed_tag=doc.get("feed_tag"),
-        correlation_id=doc.get("correlation_id"),
-        start_time=_utc(doc.get("start_time")),
-        end_time=_utc(doc.get("end_time")),
-        target_w=doc.get("target_w"),
-        prev_target_w=doc.get("prev_target_w"),
-        calculated_w=doc.get("calculated_w"),
-        compliant=doc.get("compliant"),
-        payload=json.loads(doc["payload_json"]),
-    )
-
-
-@overload
-def _utc(value: datetime) -> datetime: ...
-@overload
-def _utc(value: None) -> None: ...
-def _utc(value: datetime | None) -> datetime | None:
-    # Firestore returns DatetimeWithNanoseconds; plain aware datetimes compare cleanly.
-    if value is None:
-        return None
-    return datetime(
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-        tzinfo=UTC,
-    )
+def _text_times(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
+    """A record as a document whose times are strings, as subscriptions and drift have
+    always been kept: drift is ordered by ``detected_at``, and Firestore orders values of
+    different types apart, so the type of a stored ordering field never changes."""
+    plain = record_codec.encode(record)
+    return {k: sortable_timestamp(v) if isinstance(v, datetime) else v for k, v in plain.items()}

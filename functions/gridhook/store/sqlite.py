@@ -3,23 +3,30 @@
 Each thread of the server gets its own connection (sqlite3 connections must not be
 shared across threads); WAL lets readers run beside the single writer, and
 ``synchronous=FULL`` makes every acknowledged insert survive a power cut.
+
+Events, quarantine records and samples have a column per field of their codec
+(``gridhook.store.codec``); opening a store adds the columns a codec has gained since the
+file was created, so a file written by an older gridhook keeps working (its rows read
+the field's default). Alerts, subscriptions and drift are kept as one JSON document each.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gridhook.events import StoredEvent
+from gridhook.store import codec
 from gridhook.store.base import (
     AddOutcome,
     AlertRecord,
     DriftRecord,
+    EventOrder,
     EventQuery,
     LoadSample,
     Page,
@@ -27,125 +34,122 @@ from gridhook.store.base import (
     QuarantinePage,
     SamplePage,
     SampleQuery,
+    StoreNotFound,
     StoreUnavailable,
     SubscriptionRecord,
     decode_cursor,
-    encode_cursor,
     encode_position,
     sortable_timestamp,
+    stamp_stored,
 )
+from gridhook.store.codec import Kind, RecordCodec
 
 __all__ = ["SQLiteEventStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id       TEXT PRIMARY KEY,
-    received_at    TEXT NOT NULL,
-    event          TEXT NOT NULL,
-    feed_tag       TEXT,
-    correlation_id TEXT,
-    start_time     TEXT,
-    end_time       TEXT,
-    target_w       REAL,
-    prev_target_w  REAL,
-    calculated_w   REAL,
-    compliant      INTEGER,
-    payload        TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_time ON events (received_at, event_id);
-CREATE INDEX IF NOT EXISTS events_by_feed ON events (feed_tag, received_at, event_id);
-CREATE INDEX IF NOT EXISTS events_by_correlation ON events (correlation_id, received_at, event_id);
-CREATE TABLE IF NOT EXISTS quarantine (
-    quarantine_id TEXT PRIMARY KEY,
-    received_at   TEXT NOT NULL,
-    expires_at    TEXT NOT NULL,
-    reason        TEXT NOT NULL,
-    errors        TEXT NOT NULL,
-    body          TEXT NOT NULL,
-    body_bytes    INTEGER NOT NULL,
-    body_sha256   TEXT NOT NULL,
-    replayed_at   TEXT,
-    replayed_event_id TEXT
-);
-CREATE INDEX IF NOT EXISTS quarantine_by_expiry ON quarantine (expires_at);
-CREATE INDEX IF NOT EXISTS quarantine_by_time ON quarantine (received_at, quarantine_id);
-CREATE TABLE IF NOT EXISTS samples (
-    sample_id      TEXT PRIMARY KEY,
-    feed_tag       TEXT NOT NULL,
-    sampled_at     TEXT NOT NULL,
-    calculated_w   REAL,
-    target_w       REAL,
-    correlation_id TEXT,
-    expires_at     TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS samples_by_time ON samples (sampled_at, sample_id);
-CREATE INDEX IF NOT EXISTS samples_by_feed ON samples (feed_tag, sampled_at, sample_id);
-CREATE INDEX IF NOT EXISTS samples_by_expiry ON samples (expires_at);
-CREATE TABLE IF NOT EXISTS alerts (
-    alert_id    TEXT PRIMARY KEY,
-    detected_at TEXT NOT NULL,
-    record      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (detected_at, alert_id);
-CREATE TABLE IF NOT EXISTS subscriptions (
-    subscription_id TEXT PRIMARY KEY,
-    record          TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS drift (
-    drift_id    TEXT PRIMARY KEY,
-    detected_at TEXT NOT NULL,
-    record      TEXT NOT NULL
-);
-"""
 
-# Columns added after the first release, for stores created before them.
-_MIGRATIONS = {
-    "quarantine": (("replayed_at", "TEXT"), ("replayed_event_id", "TEXT")),
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A table with one column per codec field (the codec decides its columns)."""
+
+    name: str
+    codec: RecordCodec[Any]
+    without_rowid: bool
+    indexes: tuple[tuple[str, str], ...]  # (name, columns)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.stored_name for f in self.codec.fields)
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(self.columns)
+
+    def create(self) -> str:
+        columns = []
+        for field in self.codec.fields:
+            column = f"{field.stored_name} {_COLUMN_TYPES[field.kind]}"
+            if field.attr == self.codec.id_attr:
+                column += " PRIMARY KEY"
+            elif field.required:
+                column += " NOT NULL"
+            columns.append(column)
+        rowid = " WITHOUT ROWID" if self.without_rowid else ""
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(columns)}){rowid}"
+
+    def insert(self) -> str:
+        marks = ",".join("?" * len(self.columns))
+        return (
+            f"INSERT INTO {self.name} ({self.column_list}) VALUES ({marks}) "
+            f"ON CONFLICT ({self.codec.field_of(self.codec.id_attr).stored_name}) DO NOTHING"
+        )
+
+    def row(self, record: Any) -> tuple[Any, ...]:
+        """A record as the values of one row, in ``columns`` order."""
+        return tuple(_sql(value) for value in self.codec.encode(record).values())
+
+    def record(self, row: tuple[Any, ...]) -> Any:
+        return self.codec.decode(dict(zip(self.columns, row, strict=True)))
+
+
+_COLUMN_TYPES = {
+    Kind.TEXT: "TEXT",
+    Kind.TIME: "TEXT",  # sortable_timestamp: fixed width, so text order is time order
+    Kind.REAL: "REAL",
+    Kind.INT: "INTEGER",
+    Kind.BOOL: "INTEGER",
+    Kind.JSON: "TEXT",
+    Kind.TEXTS: "TEXT",
 }
-_QUARANTINE_COLUMNS = (
-    "quarantine_id, received_at, expires_at, reason, errors, body, body_bytes, body_sha256, "
-    "replayed_at, replayed_event_id"
+
+_EVENTS = _Table(
+    "events",
+    codec.EVENT,
+    without_rowid=True,
+    indexes=(
+        ("events_by_time", "received_at, event_id"),
+        ("events_by_feed", "feed_tag, received_at, event_id"),
+        ("events_by_correlation", "correlation_id, received_at, event_id"),
+        ("events_by_storage", "stored_at, event_id"),
+    ),
 )
-_SAMPLE_COLUMNS = (
-    "sample_id, feed_tag, sampled_at, calculated_w, target_w, correlation_id, expires_at"
+_QUARANTINE = _Table(
+    "quarantine",
+    codec.QUARANTINE,
+    without_rowid=False,
+    indexes=(
+        ("quarantine_by_expiry", "expires_at"),
+        ("quarantine_by_time", "received_at, quarantine_id"),
+    ),
 )
-
-_EVENT_COLUMNS = (
-    "event_id, received_at, event, feed_tag, correlation_id, start_time, end_time, "
-    "target_w, prev_target_w, calculated_w, compliant, payload"
+_SAMPLES = _Table(
+    "samples",
+    codec.SAMPLE,
+    without_rowid=True,
+    indexes=(
+        ("samples_by_time", "sampled_at, sample_id"),
+        ("samples_by_feed", "feed_tag, sampled_at, sample_id"),
+        ("samples_by_expiry", "expires_at"),
+    ),
 )
+_TABLES = (_EVENTS, _QUARANTINE, _SAMPLES)
+
+# Records read only whole (by id or newest first) are kept as one JSON document each
+# (the codec's to_json), beside the columns they are keyed and ordered by.
+_DOCUMENT_TABLES = {
+    "alerts": "alert_id TEXT PRIMARY KEY, detected_at TEXT NOT NULL, record TEXT NOT NULL",
+    "subscriptions": "subscription_id TEXT PRIMARY KEY, record TEXT NOT NULL",
+    "drift": "drift_id TEXT PRIMARY KEY, detected_at TEXT NOT NULL, record TEXT NOT NULL",
+}
+_DOCUMENT_INDEXES = {"alerts_by_time": ("alerts", "detected_at, alert_id")}
 
 
-_INSERT_EVENT = (
-    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-    "ON CONFLICT (event_id) DO NOTHING"
-)
-
-
-def _event_row(event: StoredEvent) -> tuple[Any, ...]:
-    """An event as the values of one row of ``events``, in ``_EVENT_COLUMNS`` order."""
-    return (
-        event.event_id,
-        _ts(event.received_at),
-        event.event,
-        event.feed_tag,
-        event.correlation_id,
-        _ts(event.start_time),
-        _ts(event.end_time),
-        event.target_w,
-        event.prev_target_w,
-        event.calculated_w,
-        None if event.compliant is None else int(event.compliant),
-        json.dumps(event.payload, ensure_ascii=False, allow_nan=False),
-    )
+def _sql(value: Any) -> Any:
+    """A plain value as SQLite keeps it (bools bind as 0 / 1 by themselves)."""
+    return sortable_timestamp(value) if isinstance(value, datetime) else value
 
 
 def _ts(value: datetime | None) -> str | None:
     return None if value is None else sortable_timestamp(value)
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
 
 
 def _time_range(
@@ -187,33 +191,80 @@ def _time_range(
     return conditions + residual, params + params_residual
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    for table, columns in _MIGRATIONS.items():
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns:
-            if name not in have:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """Create what is missing: tables, the columns their codecs have gained since a store
+    was created (renaming one kept under a legacy name), indexes.
+
+    Checked first without a lock, so opening a store that is up to date writes nothing;
+    changed in one IMMEDIATE transaction, so two processes opening an old store at once
+    do not both add a column.
+    """
+    if not _schema_changes(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _schema_changes(conn):
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
-def _quarantined(row: tuple[Any, ...]) -> QuarantinedPayload:
-    return QuarantinedPayload(
-        quarantine_id=row[0],
-        received_at=datetime.fromisoformat(row[1]),
-        expires_at=datetime.fromisoformat(row[2]),
-        reason=row[3],
-        errors=json.loads(row[4]),
-        body=row[5],
-        body_bytes=row[6],
-        body_sha256=row[7],
-        replayed_at=_dt(row[8]),
-        replayed_event_id=row[9],
-    )
+def _schema_changes(conn: sqlite3.Connection) -> list[str]:
+    """The statements that would bring the file's schema up to the codecs'."""
+    known = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+        )
+    }
+    changes = []
+    for table in _TABLES:
+        if table.name not in known:
+            changes.append(table.create())
+            have: set[str] = set(table.columns)
+        else:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")}
+        for field in table.codec.fields:
+            if field.stored_name in have:
+                continue
+            old = next((name for name in field.legacy if name in have), None)
+            if old is not None:
+                changes.append(
+                    f"ALTER TABLE {table.name} RENAME COLUMN {old} TO {field.stored_name}"
+                )
+            else:
+                kind = _COLUMN_TYPES[field.kind]
+                changes.append(f"ALTER TABLE {table.name} ADD COLUMN {field.stored_name} {kind}")
+        changes += [
+            f"CREATE INDEX {name} ON {table.name} ({columns})"
+            for name, columns in table.indexes
+            if name not in known
+        ]
+    changes += [
+        f"CREATE TABLE {name} ({columns})"
+        for name, columns in _DOCUMENT_TABLES.items()
+        if name not in known
+    ]
+    changes += [
+        f"CREATE INDEX {name} ON {table} ({columns})"
+        for name, (table, columns) in _DOCUMENT_INDEXES.items()
+        if name not in known
+    ]
+    return changes
 
 
 class SQLiteEventStore:
-    """EventStore on a local SQLite file (the embedded default)."""
+    """EventStore on a local SQLite file (the embedded default).
 
-    def __init__(self, path: str | Path, *, timeout_seconds: float = 10.0) -> None:
+    ``create=False`` (readers): a file that does not exist is StoreNotFound, never a new,
+    empty store.
+    """
+
+    def __init__(
+        self, path: str | Path, *, timeout_seconds: float = 10.0, create: bool = True
+    ) -> None:
         self.path = Path(path)
         self._timeout = timeout_seconds
         self._local = threading.local()
@@ -225,11 +276,16 @@ class SQLiteEventStore:
         # (1, 2, 5, 10 … ms), which under a burst costs far more than the fsync itself.
         # Other processes (the CLI) still meet busy_timeout as before.
         self._write_lock = threading.Lock()
+        if not create and not self.path.is_file():
+            raise StoreNotFound(
+                f"no store at {self.path.resolve()}: nothing has been stored there (the "
+                "receiver creates it with its first event); check the path, and see "
+                "docs/configuration.md for sqlite:///relative vs sqlite:////absolute paths"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connection()
-            conn.executescript(_SCHEMA)
-            _migrate(conn)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_schema(self._connection())
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
 
@@ -263,19 +319,21 @@ class SQLiteEventStore:
     # -- events ---------------------------------------------------------------------
 
     def add_event(self, event: StoredEvent) -> AddOutcome:
-        cursor = self._execute(_INSERT_EVENT, _event_row(event), write=True)
+        row = _EVENTS.row(stamp_stored(event))
+        cursor = self._execute(_EVENTS.insert(), row, write=True)
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
     def add_events(self, events: Iterable[StoredEvent]) -> int:
         """Insert each event unless one with its id exists, all in one transaction; returns
         how many were new. For loading history in bulk (benchmarks, imports): the receiver
         stores one event per request with ``add_event``. On an error nothing is kept."""
+        rows = (_EVENTS.row(stamp_stored(event)) for event in events)
         try:
             conn = self._connection()
             with self._write_lock:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    cursor = conn.executemany(_INSERT_EVENT, map(_event_row, events))
+                    cursor = conn.executemany(_EVENTS.insert(), rows)
                     added = cursor.rowcount
                     conn.execute("COMMIT")
                 except BaseException:
@@ -287,13 +345,14 @@ class SQLiteEventStore:
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         row = self._execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ?", (event_id,)
+            f"SELECT {_EVENTS.column_list} FROM events WHERE event_id = ?", (event_id,)
         ).fetchone()
-        return None if row is None else self._event(row)
+        return None if row is None else _EVENTS.record(row)
 
     def events(self, query: EventQuery) -> Page:
         # Newest first walks the same indexes backwards; a cursor continues either way.
         order = "DESC" if query.newest_first else "ASC"
+        time_column = "stored_at" if query.order is EventOrder.STORED else "received_at"
         where: list[str] = []
         params: list[Any] = []
         if query.feed_tag is not None:
@@ -303,19 +362,24 @@ class SQLiteEventStore:
             where.append("correlation_id = ?")
             params.append(query.correlation_id)
         conditions, values = _time_range(
-            "received_at", "event_id", query.since, query.until, query.cursor, query.newest_first
+            time_column, "event_id", query.since, query.until, query.cursor, query.newest_first
         )
         where += conditions
         params += values
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+        sql = f"SELECT {_EVENTS.column_list} FROM events"
+        if query.order is EventOrder.STORED:
+            # Write order is read from its own index whatever the filters: a tail's window
+            # of minutes bounds the read, where a feed's whole history would not.
+            sql += " INDEXED BY events_by_storage"
+            where.append("stored_at IS NOT NULL")  # events stored before it existed
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY received_at {order}, event_id {order} LIMIT ?"
+        sql += f" ORDER BY {time_column} {order}, event_id {order} LIMIT ?"
         params.append(query.limit + 1)  # one extra row tells whether another page exists
         rows = self._execute(sql, tuple(params)).fetchall()
-        events = [self._event(row) for row in rows[: query.limit]]
+        events = [_EVENTS.record(row) for row in rows[: query.limit]]
         more = len(rows) > query.limit
-        return Page(events, encode_cursor(events[-1]) if more else None)
+        return Page(events, query.position(events[-1]) if more else None)
 
     def latest_by_feed(self) -> dict[str, StoredEvent]:
         # A skip scan over events_by_feed: each step seeks the next distinct feed tag, then
@@ -326,28 +390,12 @@ class SQLiteEventStore:
             " UNION ALL"
             " SELECT (SELECT MIN(feed_tag) FROM events WHERE feed_tag > tag)"
             " FROM tags WHERE tag IS NOT NULL)"
-            f" SELECT {_EVENT_COLUMNS} FROM tags JOIN events ON events.event_id = ("
+            f" SELECT {_EVENTS.column_list} FROM tags JOIN events ON events.event_id = ("
             " SELECT event_id FROM events WHERE feed_tag = tags.tag"
             " ORDER BY received_at DESC, event_id DESC LIMIT 1)"
         ).fetchall()
-        return {row[3]: self._event(row) for row in rows}
-
-    @staticmethod
-    def _event(row: tuple[Any, ...]) -> StoredEvent:
-        return StoredEvent(
-            event_id=row[0],
-            received_at=datetime.fromisoformat(row[1]),
-            event=row[2],
-            feed_tag=row[3],
-            correlation_id=row[4],
-            start_time=_dt(row[5]),
-            end_time=_dt(row[6]),
-            target_w=row[7],
-            prev_target_w=row[8],
-            calculated_w=row[9],
-            compliant=None if row[10] is None else bool(row[10]),
-            payload=json.loads(row[11]),
-        )
+        latest = (_EVENTS.record(row) for row in rows)
+        return {event.feed_tag: event for event in latest if event.feed_tag is not None}
 
     # -- quarantine -----------------------------------------------------------------
 
@@ -357,37 +405,22 @@ class SQLiteEventStore:
             # Expired rows go on every insert: the quarantine stays bounded without a job,
             # and an expired record of the same body makes way for the new one.
             self._execute("DELETE FROM quarantine WHERE expires_at < ?", (now,))
-            cursor = self._execute(
-                f"INSERT INTO quarantine ({_QUARANTINE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (quarantine_id) DO NOTHING",
-                (
-                    item.quarantine_id,
-                    _ts(item.received_at),
-                    _ts(item.expires_at),
-                    item.reason,
-                    json.dumps(item.errors),
-                    item.body,
-                    item.body_bytes,
-                    item.body_sha256,
-                    _ts(item.replayed_at),
-                    item.replayed_event_id,
-                ),
-            )
+            cursor = self._execute(_QUARANTINE.insert(), _QUARANTINE.row(item))
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
     def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
         row = self._execute(
-            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine "
+            f"SELECT {_QUARANTINE.column_list} FROM quarantine "
             "WHERE quarantine_id = ? AND expires_at >= ?",
             (quarantine_id, _ts(datetime.now(UTC))),
         ).fetchone()
-        return None if row is None else _quarantined(row)
+        return None if row is None else _QUARANTINE.record(row)
 
     def quarantined(
         self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
     ) -> QuarantinePage:
         order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at >= ?"
+        sql = f"SELECT {_QUARANTINE.column_list} FROM quarantine WHERE expires_at >= ?"
         params: list[Any] = [_ts(datetime.now(UTC))]
         conditions, values = _time_range(
             "received_at", "quarantine_id", None, None, cursor, newest_first
@@ -398,7 +431,7 @@ class SQLiteEventStore:
         sql += f" ORDER BY received_at {order}, quarantine_id {order} LIMIT ?"
         params.append(limit + 1)
         rows = self._execute(sql, tuple(params)).fetchall()
-        items = [_quarantined(r) for r in rows[:limit]]
+        items: list[QuarantinedPayload] = [_QUARANTINE.record(r) for r in rows[:limit]]
         more = len(rows) > limit
         last = items[-1] if more else None
         return QuarantinePage(
@@ -417,19 +450,7 @@ class SQLiteEventStore:
     def add_sample(self, sample: LoadSample) -> AddOutcome:
         with self._write_lock:
             self._execute("DELETE FROM samples WHERE expires_at < ?", (_ts(datetime.now(UTC)),))
-            cursor = self._execute(
-                f"INSERT INTO samples ({_SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?) "
-                "ON CONFLICT (sample_id) DO NOTHING",
-                (
-                    sample.sample_id,
-                    sample.feed_tag,
-                    _ts(sample.sampled_at),
-                    sample.calculated_w,
-                    sample.target_w,
-                    sample.correlation_id,
-                    _ts(sample.expires_at),
-                ),
-            )
+            cursor = self._execute(_SAMPLES.insert(), _SAMPLES.row(sample))
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
     def samples(self, query: SampleQuery) -> SamplePage:
@@ -444,22 +465,12 @@ class SQLiteEventStore:
         where += conditions
         params += values
         sql = (
-            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(where)} "
+            f"SELECT {_SAMPLES.column_list} FROM samples WHERE {' AND '.join(where)} "
             "ORDER BY sampled_at, sample_id LIMIT ?"
         )
         params.append(query.limit + 1)
         rows = self._execute(sql, tuple(params)).fetchall()
-        samples = [
-            LoadSample(
-                feed_tag=r[1],
-                sampled_at=datetime.fromisoformat(r[2]),
-                calculated_w=r[3],
-                target_w=r[4],
-                correlation_id=r[5],
-                expires_at=datetime.fromisoformat(r[6]),
-            )
-            for r in rows[: query.limit]
-        ]
+        samples: list[LoadSample] = [_SAMPLES.record(r) for r in rows[: query.limit]]
         more = len(rows) > query.limit
         last = samples[-1] if more else None
         return SamplePage(
@@ -470,8 +481,9 @@ class SQLiteEventStore:
 
     def add_alert(self, record: AlertRecord) -> AddOutcome:
         cursor = self._execute(
-            "INSERT INTO alerts VALUES (?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
-            (record.alert_id, _ts(record.detected_at), json.dumps(record.to_dict())),
+            "INSERT INTO alerts (alert_id, detected_at, record) VALUES (?, ?, ?) "
+            "ON CONFLICT (alert_id) DO NOTHING",
+            (record.alert_id, _ts(record.detected_at), codec.ALERT.to_json(record)),
             write=True,
         )
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
@@ -480,20 +492,20 @@ class SQLiteEventStore:
         rows = self._execute(
             "SELECT record FROM alerts ORDER BY detected_at DESC, alert_id DESC LIMIT ?", (limit,)
         ).fetchall()
-        return [AlertRecord.from_dict(json.loads(r[0])) for r in rows]
+        return [codec.ALERT.from_json(r[0]) for r in rows]
 
     # -- subscriptions and drift ----------------------------------------------------
 
     def put_subscription(self, record: SubscriptionRecord) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO subscriptions VALUES (?, ?)",
-            (record.subscription_id, json.dumps(record.to_dict())),
+            "INSERT OR REPLACE INTO subscriptions (subscription_id, record) VALUES (?, ?)",
+            (record.subscription_id, codec.SUBSCRIPTION.to_json(record)),
             write=True,
         )
 
     def subscriptions(self) -> list[SubscriptionRecord]:
         rows = self._execute("SELECT record FROM subscriptions ORDER BY subscription_id").fetchall()
-        return [SubscriptionRecord.from_dict(json.loads(r[0])) for r in rows]
+        return [codec.SUBSCRIPTION.from_json(r[0]) for r in rows]
 
     def delete_subscription(self, subscription_id: str) -> None:
         self._execute(
@@ -502,8 +514,8 @@ class SQLiteEventStore:
 
     def add_drift(self, record: DriftRecord) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO drift VALUES (?, ?, ?)",
-            (record.drift_id, _ts(record.detected_at), json.dumps(record.to_dict())),
+            "INSERT OR REPLACE INTO drift (drift_id, detected_at, record) VALUES (?, ?, ?)",
+            (record.drift_id, _ts(record.detected_at), codec.DRIFT.to_json(record)),
             write=True,
         )
 
@@ -511,7 +523,7 @@ class SQLiteEventStore:
         rows = self._execute(
             "SELECT record FROM drift ORDER BY detected_at DESC LIMIT ?", (limit,)
         ).fetchall()
-        return [DriftRecord.from_dict(json.loads(r[0])) for r in rows]
+        return [codec.DRIFT.from_json(r[0]) for r in rows]
 
     def close(self) -> None:
         with self._lock:
