@@ -27,10 +27,11 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m simulator.demo
 
-## test: lint, unit, integration (Firestore emulator, simulator), e2e through the real server
+## test: lint, types, unit, integration (Firestore emulator, simulator), e2e through the real server
 test: $(VENV)/.installed emulator
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## bench: speed, cold start, memory, store round trips, reports at 1M events; prints tables, writes bench-results.json

@@ -129,11 +129,11 @@ class _Loader:
                         ).events
                     )
             elif ask:
-                for feed, corr in sorted(ask, key=lambda k: (k[0] or "", k[1])):
-                    self.asked.add((feed, corr))
-                    query = EventQuery(feed_tag=feed, correlation_id=corr, limit=_PAGE)
+                for tag, corr in sorted(ask, key=lambda k: (k[0] or "", k[1])):
+                    self.asked.add((tag, corr))
+                    query = EventQuery(feed_tag=tag, correlation_id=corr, limit=_PAGE)
                     # A feed of None asks every feed: keep the events without one.
-                    self.add(e for e in iter_events(self.store, query) if e.feed_tag == feed)
+                    self.add(e for e in iter_events(self.store, query) if e.feed_tag == tag)
             else:
                 return episodes
 

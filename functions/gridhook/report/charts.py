@@ -15,10 +15,13 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridhook.display import to_mw
 from gridhook.report.model import DayCompliance, LoadPoint, Timeline
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = ["compliance_svg", "timeline_svg"]
 
@@ -44,7 +47,7 @@ _PLOT_WIDTH_PX = 880
 # would vanish; the episode table has the exact times.
 _MIN_SPAN_SHARE = 1.5 / _PLOT_WIDTH_PX
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # real <text>: selectable, small, no duplicate glyph ids
     "svg.image_inline": True,
     # Metrics from DejaVu Sans (shipped with matplotlib); browsers without it use their sans-serif.
@@ -287,7 +290,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
         kept = [p for p in events if not (p.event == "end_ramp_down" and p.compliant is False)]
         # Smaller diamonds where webhooks crowd (a month on one chart).
         crowded = _median_gap_px(events, window) < 8
-        event_style = {
+        event_style: dict[str, Any] = {
             "linestyle": "none",
             "marker": "D",
             "markersize": 3.6 if crowded else 6,
@@ -301,7 +304,7 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
             )
             handles.append(Line2D([], [], label="Webhook event", **event_style))
         if missed:
-            missed_style = {
+            missed_style: dict[str, Any] = {
                 **event_style,
                 "marker": "X",
                 "markersize": 6 if crowded else 9,

@@ -82,6 +82,7 @@ def phase_spans(
         open_end = now if episode.open else cut_off
         down = ("ramping_down", episode.ramp_down_started_at, episode.ramp_down_ended_at)
         up = ("ramping_up", episode.ramp_up_started_at, episode.ramp_up_ended_at)
+        phases: tuple[tuple[str, datetime | None, datetime | None], ...]
         if episode.kind == "curtailment":
             held = ("constrained", episode.ramp_down_ended_at, episode.ramp_up_started_at)
             phases = (down, held, up)

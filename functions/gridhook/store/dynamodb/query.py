@@ -105,7 +105,7 @@ def list_range(
     if lower is not None and upper is not None and lower[0] > upper[0]:
         return []  # an empty range (DynamoDB rejects BETWEEN with lo > hi)
     hash_key, range_key, _ = INDEXES[index]
-    key = Key(hash_key).eq(partition)
+    key: ConditionBase = Key(hash_key).eq(partition)
     ranged = _key_range(range_key, lower, upper)
     if ranged is not None:
         key &= ranged
