@@ -107,7 +107,6 @@ class Demo:
         try:
             try:
                 self._prepare()
-                self._prepare_store()
                 sim, receiver = self._start_simulator(), self._start_receiver()  # side by side
                 self._await_simulator(sim)
                 self._await_receiver(receiver)
@@ -134,6 +133,8 @@ class Demo:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.report_path.unlink(missing_ok=True)  # never show last run's report as this one's
+        # The store before the plan: starting an emulator must not eat the start-up allowance.
+        store_note = self._prepare_store()
         self.plan: DayPlan = plan_day(datetime.now(UTC), o.speed, o.startup_seconds)
         # Every clock (simulator, receiver, this process) parses this one string.
         self.clock_text = str(self.plan.clock)
@@ -157,20 +158,24 @@ class Demo:
             f"gridhook demo: the simulated day {self.plan.day} {_hm(self.plan.start)}-"
             f"{_hm(self.plan.end)} (local time) at {o.speed:g}x: about {day_seconds:.0f} s"
         )
+        if store_note:
+            self.say(store_note)
 
-    def _prepare_store(self) -> None:
-        """Start the Firestore emulator if the store needs one and none answers; refuse a
-        store that already holds events (the demo's own is new)."""
+    def _prepare_store(self) -> str | None:
+        """Start the Firestore emulator if the store needs one and none answers (and say so);
+        refuse a store that already holds events (the demo's own is new)."""
         store = self.demo_store
+        note = None
         if store.emulator_host:
-            self._start_emulator_unless_running(store.emulator_host)
+            note = self._start_emulator_unless_running(store.emulator_host)
         if not store.own:
             require_empty(store)
+        return note
 
-    def _start_emulator_unless_running(self, host: str) -> None:
+    def _start_emulator_unless_running(self, host: str) -> str | None:
         name, port = emulator_address(host)
         if port_accepts(port, name):
-            return  # the user's emulator: used, and left running
+            return None  # the user's emulator: used, and left running
         if not may_start_emulator(host):
             raise DemoError(
                 f"nothing answers at FIRESTORE_EMULATOR_HOST={host}, and the demo starts an "
@@ -183,7 +188,7 @@ class Demo:
             self.emulator.start(sleep=self.stop.sleep)
         except EmulatorError as exc:
             raise DemoError(str(exc)) from None
-        self.say(
+        return (
             f"  firestore  emulator started on {self.emulator.host} (none answered at "
             f"FIRESTORE_EMULATOR_HOST); stopped at the end   log {self.emulator.log_path}"
         )

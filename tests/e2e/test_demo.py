@@ -17,7 +17,6 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -210,23 +209,6 @@ def test_a_store_the_demo_does_not_play_into_is_refused_before_anything_starts(
         out, err = demo.communicate(timeout=WAIT)
         assert demo.returncode == 1 and reason in err, err
         assert out == "" and not (tmp_path / "var").exists()
-
-
-def test_a_store_that_already_holds_events_is_refused(tmp_path: Path) -> None:
-    from gridhook.events import normalise
-    from tests.harness import SEED_PAYLOAD
-
-    path = tmp_path / "mine.db"
-    store = open_store(f"sqlite:///{path}")
-    try:
-        store.add_event(normalise(dict(SEED_PAYLOAD), datetime.now(UTC)))
-    finally:
-        store.close()
-    demo = _demo(tmp_path, store_env={"GRIDHOOK_STORE": f"sqlite:///{path}"})
-    _, err = demo.communicate(timeout=WAIT)
-    assert demo.returncode == 1
-    assert f"GRIDHOOK_STORE=sqlite:///{path} already holds events" in err
-    assert _wait_until_gone(tmp_path) == []
 
 
 def test_ctrl_c_stops_every_child_and_exits_130(tmp_path: Path) -> None:
