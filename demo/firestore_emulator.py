@@ -20,6 +20,7 @@ from demo.processes import LOOPBACK, ChildProcess, ProcessExited, free_port, wai
 __all__ = ["EMULATOR_DIR", "EmulatorError", "FirestoreEmulator"]
 
 EMULATOR_DIR = Path(__file__).resolve().parents[1] / "tools" / "firestore-emulator"
+EMULATOR_PACKAGE = EMULATOR_DIR / "node_modules" / "@firestore-emulator" / "server"
 START_TIMEOUT = 20.0  # seconds for node to load the emulator and listen
 
 
@@ -76,13 +77,19 @@ class FirestoreEmulator:
             self._child = None
 
     @property
+    def pid(self) -> int | None:
+        """Its process id while started (the bench reads its CPU time from /proc)."""
+        return None if self._child is None else self._child.pid
+
+    @property
     def running(self) -> bool:
         return self._child is not None and self._child.poll() is None
 
 
 def _install_packages() -> None:
-    """`npm ci` once, as `make emulator` does, when node_modules is missing."""
-    if (EMULATOR_DIR / "node_modules").is_dir():
+    """`npm ci` once, as `make emulator` does, when the emulator's package is missing (an
+    empty or half-removed node_modules included)."""
+    if (EMULATOR_PACKAGE / "package.json").is_file():
         return
     npm = shutil.which("npm")
     if npm is None:
