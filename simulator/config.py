@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator.faults import FaultKnobs
-from simulator.units import parse_unit, to_watts
+from simulator.units import Unit, parse_unit, to_watts
 
 if TYPE_CHECKING:
     from gridhook.clock import DevClock
@@ -34,7 +34,7 @@ class FeedConfig:
     min_cap: float
     max_cap: float
     default_constraint: float
-    unit: int
+    unit: Unit
     min_achievable: float | None = None
 
     @property

@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 POWER_EVENT_NAMES = ("start_ramp_up", "end_ramp_up", "start_ramp_down", "end_ramp_down")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class FaultKnobs:
                 self.duplicate_probability > 0 and self.rng().random() < self.duplicate_probability
             )
 
-    def shuffled(self, items: list) -> list:  # type: ignore[type-arg]
+    def shuffled(self, items: list[_T]) -> list[_T]:
         """A permutation of items that differs from the original order whenever possible."""
         with self._lock:
             result = list(items)

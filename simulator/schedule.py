@@ -13,6 +13,9 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from simulator.units import Unit
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class ScheduledTarget:
     end: datetime | None  # None = until replaced
     value_watts: float | None  # None = null target (back to the default)
     requested_value: float | None  # as the caller sent it, with requested_unit
-    requested_unit: int
+    requested_unit: Unit
     best_effort: bool
     feed_tags: tuple[str, ...]  # empty = all feeds
     correlation_id: str
@@ -50,7 +53,7 @@ class Schedule:
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add(self, targets: Iterable[dict]) -> list[ScheduledTarget]:  # type: ignore[type-arg]
+    def add(self, targets: Iterable[dict[str, Any]]) -> list[ScheduledTarget]:
         """Append targets (keyword dicts of ScheduledTarget minus `sequence`) atomically, in
         order, so later entries of one request win over earlier ones."""
         with self._lock:
@@ -80,8 +83,7 @@ class Schedule:
         edges = {start}
         for target in candidates:
             edges.update(e for e in (target.start, target.end) if e is not None and e > start)
-        points: list[datetime | None] = sorted(e for e in edges if end is None or e < end)
-        points.append(end)
+        points: list[datetime | None] = [*sorted(e for e in edges if end is None or e < end), end]
         segments: list[Segment] = []
         for left, right in itertools.pairwise(points):
             assert left is not None  # only the final point can be open

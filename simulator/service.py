@@ -189,14 +189,14 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
                 code=ERROR, diag_msg="; ".join(failures), details=details
             )
         added = self._schedule.add(accepted)
-        for target in added:
+        for scheduled in added:
             log.info(
                 "load target scheduled feeds=%s start=%s end=%s value_w=%s correlation_id=%s",
-                ",".join(target.feed_tags) or "*",
-                target.start.isoformat(),
-                target.end.isoformat() if target.end else "open",
-                target.value_watts,
-                target.correlation_id,
+                ",".join(scheduled.feed_tags) or "*",
+                scheduled.start.isoformat(),
+                scheduled.end.isoformat() if scheduled.end else "open",
+                scheduled.value_watts,
+                scheduled.correlation_id,
             )
         # Apply at once so a target starting now is reflected by the next GetStatus.
         self._engine.tick()

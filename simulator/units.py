@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dpsapi.v1 import nvgrid_pb2
 
-WATTS_PER_UNIT: dict[int, float] = {
+#: A LoadValue unit (an int at run time; the enum type to mypy).
+Unit = nvgrid_pb2.LoadValue.Unit
+
+WATTS_PER_UNIT: dict[Unit, float] = {
     nvgrid_pb2.LoadValue.UNIT_WATT: 1.0,
     nvgrid_pb2.LoadValue.UNIT_KILOWATT: 1e3,
     nvgrid_pb2.LoadValue.UNIT_MEGAWATT: 1e6,
 }
 
 # Spellings accepted in the feeds config file (and by the CLI).
-_UNIT_BY_NAME: dict[str, int] = {
+_UNIT_BY_NAME: dict[str, Unit] = {
     "w": nvgrid_pb2.LoadValue.UNIT_WATT,
     "watt": nvgrid_pb2.LoadValue.UNIT_WATT,
     "kw": nvgrid_pb2.LoadValue.UNIT_KILOWATT,
@@ -21,7 +24,7 @@ _UNIT_BY_NAME: dict[str, int] = {
 }
 
 
-def parse_unit(name: str) -> int:
+def parse_unit(name: str) -> Unit:
     """'mw' / 'MW' / 'megawatt' -> LoadValue.UNIT_MEGAWATT; ValueError for anything else."""
     try:
         return _UNIT_BY_NAME[name.strip().lower()]
@@ -29,7 +32,7 @@ def parse_unit(name: str) -> int:
         raise ValueError(f"unknown unit {name!r}; expected w, kw or mw") from None
 
 
-def to_watts(value: float, unit: int) -> float:
+def to_watts(value: float, unit: Unit) -> float:
     """Convert value in `unit` (a LoadValue.Unit number) to watts; ValueError if unspecified."""
     try:
         return value * WATTS_PER_UNIT[unit]
@@ -38,7 +41,7 @@ def to_watts(value: float, unit: int) -> float:
 
 
 def load_value(
-    watts: float, unit: int = nvgrid_pb2.LoadValue.UNIT_MEGAWATT
+    watts: float, unit: Unit = nvgrid_pb2.LoadValue.UNIT_MEGAWATT
 ) -> nvgrid_pb2.LoadValue:
     return nvgrid_pb2.LoadValue(value=round(watts / WATTS_PER_UNIT[unit], 9), unit=unit)
 

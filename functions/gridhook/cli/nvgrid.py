@@ -177,7 +177,7 @@ def _list_arg(values: Sequence[str] | None) -> list[str]:
     return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``nvgrid`` command group to the ``gridhook`` parser."""
     flags = _connection_flags()
     group = subparsers.add_parser(
@@ -190,7 +190,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     commands = group.add_subparsers(dest="nvgrid_command", metavar="COMMAND", required=True)
 
-    def command(name: str, action: Callable[[NvGridClient, argparse.Namespace], Any], help_: str):
+    def command(
+        name: str, action: Callable[[NvGridClient, argparse.Namespace], Any], help_: str
+    ) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, parents=[flags], help=help_, description=help_)
         parser.set_defaults(handler=_run, nvgrid_action=action, nvgrid_check=None)
         return parser

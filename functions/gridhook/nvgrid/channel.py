@@ -46,6 +46,8 @@ def open_channel(endpoint: NvGridEndpoint) -> grpc.Channel:
     if endpoint.tls is TlsMode.PLAINTEXT:
         return grpc.insecure_channel(endpoint.address, options=options)
 
+    root_certificates: bytes | None
+    server_name: str | None
     if endpoint.tls is TlsMode.SKIP_VERIFY:
         pem = fetch_server_certificate(endpoint)
         root_certificates = pem.encode("ascii")

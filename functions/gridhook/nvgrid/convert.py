@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.message import Message
 
@@ -43,11 +43,9 @@ __all__ = [
     "target_map",
 ]
 
-_POWER_EVENT_ENUM = nvgrid_pb2.RegisterWebhookRequest.DESCRIPTOR.fields_by_name[
-    "for_events"
-].enum_type
-_UNIT_ENUM = nvgrid_pb2.LoadValue.DESCRIPTOR.fields_by_name["unit"].enum_type
-_STATUS_ENUM = nvgrid_pb2.LoadTargetResponse.DESCRIPTOR.fields_by_name["code"].enum_type
+_POWER_EVENT_ENUM = nvgrid_pb2.RegisterWebhookRequest.PowerEvent.DESCRIPTOR
+_UNIT_ENUM = nvgrid_pb2.LoadValue.Unit.DESCRIPTOR
+_STATUS_ENUM = nvgrid_pb2.LoadTargetResponse.StatusCode.DESCRIPTOR
 
 # Long spellings (proto names, dpsctl style) accepted alongside the short ones.
 _UNIT_ALIASES = {
@@ -160,7 +158,8 @@ def schedule_request(
 
 def register_webhook_request(url: str, events: Iterable[str] | None) -> Any:
     request = nvgrid_pb2.RegisterWebhookRequest(url=url)
-    request.for_events.extend(event_numbers(events or ()))
+    # The enum's values are its numbers; the stubs type them as the enum class.
+    request.for_events.extend(cast(list[Any], event_numbers(events or ())))
     return request
 
 
