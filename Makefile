@@ -24,8 +24,9 @@ run: $(VENV)/.installed
 	$(BIN)/gridhook run
 
 ## demo: a simulated day of curtailments through gridhook in about a minute; writes var/report.html
+##       (into GRIDHOOK_STORE if set: sqlite:///PATH, or firestore://P/D with FIRESTORE_EMULATOR_HOST)
 demo: $(VENV)/.installed
-	$(PY) -m simulator.demo
+	$(PY) -m demo
 
 ## test: lint, types, unit, integration (Firestore emulator, simulator), e2e through the real server
 test: $(VENV)/.installed emulator

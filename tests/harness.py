@@ -1,7 +1,9 @@
 """Real servers for tests: the Firestore emulator and functions-framework processes.
 
 Both run as child processes on free loopback ports and are stopped by the fixtures
-that start them, so a test run leaves nothing behind.
+that start them, so a test run leaves nothing behind. Starting, waiting for and stopping
+a process is `demo.processes` (one implementation, shared with `make demo`); the
+emulator is `demo.firestore_emulator`.
 """
 
 from __future__ import annotations
@@ -9,20 +11,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
+# Re-exported (`X as X`) for the tests that import them from here.
+from demo.firestore_emulator import FirestoreEmulator as FirestoreEmulator
+from demo.processes import ChildProcess, free_port, wait_for_port
+from demo.processes import stop_process_group as stop_process_group
+
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = REPO / "functions"
-EMULATOR_DIR = REPO / "tools" / "firestore-emulator"
 TEST_TOKEN = "test-token-0123456789abcdef"
 OLD_TOKEN = "old-token-0123456789abcdef"
 
@@ -38,69 +40,6 @@ SEED_PAYLOAD = {
     "compliant": False,
     "correlation_id": "curtailment-20251024-170000",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
-
-
-def stop_process_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    """SIGTERM the process group of ``proc``, then SIGKILL it if it lingers."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
-
-
-class FirestoreEmulator:
-    """The npm ``@firestore-emulator/server`` on a fixed port; can be stopped and restarted."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self._proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        if not (EMULATOR_DIR / "node_modules").is_dir():
-            subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=EMULATOR_DIR,
-                check=True,
-            )
-        self._proc = subprocess.Popen(
-            ["node", str(EMULATOR_DIR / "start.js"), str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_for_port(self.port, proc=self._proc)
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process_group(self._proc)
-            self._proc = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
 
 class FunctionServer:
@@ -120,11 +59,11 @@ class FunctionServer:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.cwd = cwd or REPO
         self.log_path = self.cwd / f".ff-{self.target}-{self.port}.log"
-        self._proc: subprocess.Popen | None = None
+        self._proc: ChildProcess | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self._proc = subprocess.Popen(
+        self._proc = ChildProcess(
+            self.target,
             [
                 sys.executable,
                 "-m",
@@ -140,9 +79,7 @@ class FunctionServer:
             ],
             env=self.env,
             cwd=self.cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=self.log_path,
         )
         try:
             wait_for_port(self.port, timeout, proc=self._proc)
@@ -152,9 +89,8 @@ class FunctionServer:
 
     def stop(self) -> None:
         if self._proc is not None:
-            stop_process_group(self._proc)
+            self._proc.stop()
             self._proc = None
-            self._log.close()
 
     def logs(self) -> str:
         try:

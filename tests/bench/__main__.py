@@ -848,6 +848,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.scale_runs,
                 cli_runs=max(3, args.scale_runs // 2),
                 emulator_host=emulator.host,
+                emulator_pid=emulator.pid,
             )
     finally:
         emulator.stop()

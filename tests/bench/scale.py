@@ -4,12 +4,15 @@ With the same recent period (tests/bench/scale_data.py) under histories of diffe
 sizes, what a report, ``gridhook episodes --since 7d`` and ``gridhook state`` cost must
 follow the range asked for, not the history: the columns of each size should match, and
 the rows of each range grow with the range. On SQLite at each size; on the Firestore
-emulator at a smaller one, with the RPCs each costs. Medians of warm runs (one unmeasured
-run first: the file in the page cache, matplotlib and the templates loaded).
+emulator at a smaller one, with the RPCs each costs and where the 30-day report's time goes:
+CPU in this process (the Firestore client decoding and copying snapshots, gridhook turning
+them into records, deriving the report) and CPU in the emulator. Medians of warm runs (one
+unmeasured run first: the file in the page cache, matplotlib and the templates loaded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -17,10 +20,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from tests.bench.scale_data import (
     DATA_NOW,
@@ -239,12 +244,101 @@ def sqlite_figures(events: int, runs: int, cli_runs: int, say: Callable[[str], N
 
 # -- Firestore emulator -------------------------------------------------------------------
 
+_STORE_READS = ("events", "samples", "latest_by_feed", "get_event")
 
-def firestore_figures(host: str, events: int, runs: int, say: Callable[[str], None]) -> dict:
-    """The 30-day report, episodes and state on the emulator, with their RPCs."""
+
+def _process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system, all threads) of process `pid` so far, from /proc."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def _cpu_accounting(store: Any) -> Iterator[defaultdict[str, float]]:
+    """Thread CPU seconds spent inside the store's reads, and within them inside the Firestore
+    client's decoding of each query result (protobuf to Python values) and its copy of each
+    snapshot's data (`DocumentSnapshot.to_dict`). White-box and bench-only: the functions are
+    wrapped for the duration; all run in the calling thread."""
+    from google.cloud.firestore_v1 import query as query_module
+    from google.cloud.firestore_v1.base_document import DocumentSnapshot
+
+    seconds: defaultdict[str, float] = defaultdict(float)
+
+    def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds[label] += time.thread_time() - started
+
+        return wrapper
+
+    with contextlib.ExitStack() as patches:
+        decode = query_module._query_response_to_snapshot
+        patches.enter_context(
+            mock.patch.object(query_module, "_query_response_to_snapshot", timed("decode", decode))
+        )
+        copy = DocumentSnapshot.to_dict
+        patches.enter_context(mock.patch.object(DocumentSnapshot, "to_dict", timed("copy", copy)))
+        for name in _STORE_READS:
+            patches.enter_context(
+                mock.patch.object(store, name, timed("store_reads", getattr(store, name)))
+            )
+        yield seconds
+
+
+def _report_time_split(
+    report: Callable[[], Any], store: Any, emulator_pid: int | None, runs: int
+) -> dict[str, Any]:
+    """Where the 30-day report's build time goes: wall, CPU in this process (all threads) and
+    CPU in the emulator's process, medians of `runs`; then one run with the CPU of this
+    process's calling thread split by `_cpu_accounting`."""
+    walls, ours, emulator = [], [], []
+    for _ in range(runs):
+        emulator_before = _process_cpu_s(emulator_pid)
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        report()
+        walls.append(time.perf_counter() - wall_before)
+        ours.append(time.process_time() - cpu_before)
+        emulator_after = _process_cpu_s(emulator_pid)
+        if emulator_before is not None and emulator_after is not None:
+            emulator.append(emulator_after - emulator_before)
+    thread_before = time.thread_time()
+    with _cpu_accounting(store) as seconds:
+        report()
+    thread_total = time.thread_time() - thread_before
+    return {
+        "wall_s": statistics.median(walls),
+        "cpu_ours_s": statistics.median(ours),
+        "cpu_emulator_s": statistics.median(emulator) if emulator else None,
+        "accounted_run": {
+            "thread_cpu_s": thread_total,
+            "store_reads_cpu_s": seconds["store_reads"],
+            "decode_cpu_s": seconds["decode"],
+            "copy_cpu_s": seconds["copy"],
+        },
+    }
+
+
+def firestore_figures(
+    host: str,
+    events: int,
+    runs: int,
+    say: Callable[[str], None],
+    emulator_pid: int | None = None,
+) -> dict:
+    """The 30-day report, episodes and state on the emulator, with their RPCs and where the
+    report's time goes."""
     from gridhook.report import build_report
     from gridhook.report.build import load_samples
     from gridhook.report.render import render_html
+    from gridhook.store import SampleQuery, iter_samples
     from tests.harness import counted_firestore_store
 
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
@@ -278,10 +372,20 @@ def firestore_figures(host: str, events: int, runs: int, say: Callable[[str], No
         build_s, built = _timed(report, runs)
         html_s, _ = _timed(lambda: render_html(built), 1)
         report_rpcs, report_methods = counted(report)
+        split = _report_time_split(report, store, emulator_pid, runs)
+        samples_30d = sum(
+            1
+            for _ in iter_samples(
+                store,
+                SampleQuery(since=DATA_NOW - timedelta(days=FIRESTORE_REPORT_DAYS), until=DATA_NOW),
+            )
+        )
         figures = _episodes_and_state(store, runs)
         figures.update(
             events=events,
             load_s=round(loaded, 1),
+            report_30d_samples=samples_30d,
+            report_30d_time_split=split,
             report_30d_build_s=build_s,
             report_30d_html_total_s=build_s + html_s,
             report_30d_episodes=len(built.episodes),
@@ -306,6 +410,7 @@ def bench_scale(
     cli_runs: int,
     emulator_host: str | None,
     say: Callable[[str], None] = print,
+    emulator_pid: int | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {
         "data": {
@@ -333,7 +438,9 @@ def bench_scale(
     if emulator_host and firestore_events > 0:
         say(f"  Firestore emulator, {firestore_events:,} events …")
         # Each emulator query sorts the whole collection: a few runs are plenty.
-        results["firestore"] = firestore_figures(emulator_host, firestore_events, min(runs, 3), say)
+        results["firestore"] = firestore_figures(
+            emulator_host, firestore_events, min(runs, 3), say, emulator_pid
+        )
     if sizes:
         largest = results["sqlite"][str(max(sizes))]["reports"]["30d"]["html_total_s"]
         results["report_30d_met"] = largest <= TARGET_REPORT_S
@@ -443,10 +550,26 @@ def scale_table(results: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             f"  load_episodes 7 d: {fs['episodes_7d_s'] * 1000:.0f} ms, {fs['episodes_7d_rpcs']} "
             f"RPCs; current_feed_states: {fs['state_s'] * 1000:.1f} ms, {fs['state_rpcs']} RPCs "
             f"for {len(FEEDS)} feeds",
-            "  (the emulator's times are its own: each query sorts the whole collection, each",
-            "  write copies it; the RPC counts are what carries over to Firestore)",
+            *_time_split_lines(fs),
         ]
     return "\n".join(out), rows
+
+
+def _time_split_lines(fs: dict[str, Any]) -> list[str]:
+    split = fs.get("report_30d_time_split")
+    if not split:
+        return []
+    run = split["accounted_run"]
+    emulator = split["cpu_emulator_s"]
+    emulator_text = "—" if emulator is None else f"{emulator:.1f} s"
+    return [
+        f"  where the 30 d build's {split['wall_s']:.1f} s go ({fs['report_30d_episodes']} "
+        f"episodes, {fs['report_30d_samples']:,} samples): CPU in this process "
+        f"{split['cpu_ours_s']:.1f} s, CPU in the emulator {emulator_text}",
+        f"    of this process's thread CPU ({run['thread_cpu_s']:.1f} s, one instrumented run): "
+        f"store reads {run['store_reads_cpu_s']:.1f} s, of which the client decoding results "
+        f"{run['decode_cpu_s']:.1f} s and copying snapshots (to_dict) {run['copy_cpu_s']:.1f} s",
+    ]
 
 
 def _columns(sizes: list[str], rows: list[dict[str, Any]]) -> list[str]:

@@ -1,11 +1,12 @@
 """What a person sees: Debian's chromium (headless, driven by playwright) opens the HTML
 report written by ``gridhook report`` and the control room served by the real
-functions-framework server, on a store holding a realistic day.
+functions-framework server, on a store holding a realistic day: SQLite, and Firestore (the
+emulator, through the real client).
 
 It checks that the charts are there and drawn, that the episode rows are the store's,
 that nothing is fetched from anywhere and nothing is logged as an error, and that the
 printed report puts each feed on its own pages. Screenshots and the printed PDF are kept
-in var/test-artifacts/ (git-ignored) for a person to look at.
+in var/test-artifacts/BACKEND/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,15 +66,35 @@ def dev_clock_at(moment: datetime) -> str:
     return f"1@{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}@{real}"
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
+)
+def store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The day, seeded in a store of each backend. For Firestore, FIRESTORE_EMULATOR_HOST is
+    set for the module: this process, the CLI and the control room all read it."""
+    with pytest.MonkeyPatch.context() as env:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'events.db'}"
+        else:
+            emulator = request.getfixturevalue("firestore_emulator")
+            env.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+            url = f"firestore://browser-{uuid.uuid4().hex[:12]}/gridhook"
+        store = open_store(url)
+        try:
+            seed_day(store, ORIGIN, hours=(NOW - ORIGIN).total_seconds() / 3600)
+        finally:
+            store.close()
+        yield url
+
+
 @pytest.fixture(scope="module")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'events.db'}"
-    store = open_store(url)
-    try:
-        seed_day(store, ORIGIN, hours=(NOW - ORIGIN).total_seconds() / 3600)
-    finally:
-        store.close()
-    return url
+def artifacts(store_url: str) -> Path:
+    """Where this backend's screenshots go (one directory each: xdist may run both at once)."""
+    directory = ARTIFACTS / store_url.partition(":")[0]
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def stored_episode_ids(store_url: str, since: datetime, until: datetime) -> list[str]:
@@ -160,7 +182,9 @@ def pdf_pages(path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page(?!s)", path.read_bytes()))
 
 
-def test_the_html_report_as_a_person_sees_it(browser, store_url, tmp_path: Path) -> None:
+def test_the_html_report_as_a_person_sees_it(
+    browser, store_url, artifacts: Path, tmp_path: Path
+) -> None:
     report = tmp_path / "report.html"
     write_report(store_url, report, "--since", "2026-01-10T00:00:00Z")  # until now
     seen = visit(browser, report.as_uri())
@@ -179,7 +203,7 @@ def test_the_html_report_as_a_person_sees_it(browser, store_url, tmp_path: Path)
     assert page.get_by_text(FEED_B, exact=True).first.is_visible()
     assert seen.errors == []
     assert seen.requests == [report.as_uri()], "the report fetched something"
-    page.screenshot(path=ARTIFACTS / "report.png", full_page=True)
+    page.screenshot(path=artifacts / "report.png", full_page=True)
 
     # Printed: each feed starts a page, and the charts fit the paper's width.
     page.emulate_media(media="print")
@@ -191,15 +215,15 @@ def test_the_html_report_as_a_person_sees_it(browser, store_url, tmp_path: Path)
     assert page.evaluate("document.documentElement.scrollWidth") <= 718, "wider than the paper"
     for box in (page.locator("figure.chart svg").nth(i).bounding_box() for i in range(4)):
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 718
-    page.screenshot(path=ARTIFACTS / "report-print.png", full_page=True)
-    pdf = ARTIFACTS / "report.pdf"
+    page.screenshot(path=artifacts / "report-print.png", full_page=True)
+    pdf = artifacts / "report.pdf"
     page.pdf(path=pdf, format="A4", print_background=True)
     assert pdf_pages(pdf) >= 3  # the overview, then a page (or more) per feed
     page.close()
 
 
 def test_a_report_over_part_of_the_day_counts_only_that_part(
-    browser, store_url, tmp_path: Path
+    browser, store_url, artifacts: Path, tmp_path: Path
 ) -> None:
     """07:00-09:00 cuts the 06:00 curtailment (held to 07:36, 3.5 MW below its previous
     target) and the 08:00 one (held from 08:04, 2 MW below): 36 + 56 minutes, 3.97 MWh."""
@@ -221,17 +245,17 @@ def test_a_report_over_part_of_the_day_counts_only_that_part(
     how_to_read = page.locator("section.reading").inner_text()
     assert "Totals" in how_to_read and "adjacent ranges add up" in how_to_read
     assert seen.errors == []
-    page.screenshot(path=ARTIFACTS / "report-part-of-a-day.png", full_page=True)
+    page.screenshot(path=artifacts / "report-part-of-a-day.png", full_page=True)
     page.close()
 
 
-def test_an_empty_report_says_so(browser, store_url, tmp_path: Path) -> None:
+def test_an_empty_report_says_so(browser, store_url, artifacts: Path, tmp_path: Path) -> None:
     report = tmp_path / "empty.html"
     write_report(store_url, report, "--since", "2025-06-01T00:00:00Z", "--until", "2025-06-02")
     seen = visit(browser, report.as_uri())
     assert seen.page.get_by_text("Nothing to report", exact=False).is_visible()
     assert seen.page.locator("svg").count() == 0 and seen.errors == []
-    seen.page.screenshot(path=ARTIFACTS / "report-empty.png", full_page=True)
+    seen.page.screenshot(path=artifacts / "report-empty.png", full_page=True)
     seen.page.close()
 
 
@@ -246,7 +270,9 @@ def control_room(store_url: str) -> Iterator[FunctionServer]:
         yield server
 
 
-def test_the_control_room_as_a_person_sees_it(browser, store_url, control_room) -> None:
+def test_the_control_room_as_a_person_sees_it(
+    browser, store_url, artifacts: Path, control_room
+) -> None:
     seen = visit(browser, control_room.url + "/")
     page = seen.page
 
@@ -266,16 +292,16 @@ def test_the_control_room_as_a_person_sees_it(browser, store_url, control_room) 
     assert refresh == "30"
     assert seen.errors == []
     assert all(url.startswith(control_room.url) for url in seen.requests), seen.requests
-    page.screenshot(path=ARTIFACTS / "control-room.png", full_page=True)
+    page.screenshot(path=artifacts / "control-room.png", full_page=True)
     page.close()
 
 
-def test_the_control_room_on_a_narrow_screen(browser, control_room) -> None:
+def test_the_control_room_on_a_narrow_screen(browser, artifacts: Path, control_room) -> None:
     seen = visit(browser, control_room.url + "/", width=420)
     page = seen.page
     # Nothing wider than the screen but the tables, which scroll inside their own box.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 420 + 1, f"the page is {width}px wide on a 420px screen"
     assert seen.errors == []
-    page.screenshot(path=ARTIFACTS / "control-room-narrow.png", full_page=True)
+    page.screenshot(path=artifacts / "control-room-narrow.png", full_page=True)
     page.close()

@@ -1,6 +1,8 @@
-"""`make demo` end to end: `python -m simulator.demo` on a faster clock, as a process in a
+"""`make demo` end to end: `python -m demo` on a faster clock, as a process in a
 scratch directory, with every part real (gridhook-sim, the functions-framework receiver,
-reconcile, the SQLite store, the gridhook CLI). Then a Ctrl-C in the middle of the day."""
+reconcile, the store, the gridhook CLI): on SQLite, and on Firestore through the emulator
+(one already running, which the demo uses and leaves; none running, which it starts and
+stops). Then a Ctrl-C in the middle of the day."""
 
 from __future__ import annotations
 
@@ -13,12 +15,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from demo.processes import free_port, port_accepts
 from gridhook.store import EventQuery, iter_events, open_store
-from tests.harness import REPO
+from tests.harness import REPO, FirestoreEmulator
 
 # A 17-hour day at 7200x takes about 8.5 s; the start-up allowance is generous because the
 # machine is shared (a slow start fails the demo with a clear message, not a wrong result).
@@ -28,12 +33,21 @@ WAIT = 180.0  # every wait is bounded by this many real seconds
 pytestmark = pytest.mark.slow
 
 
-def _demo(cwd: Path, *args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDHOOK_", "NVGRID_"))}
+def _demo(
+    cwd: Path,
+    *args: str,
+    stdout: int | None = subprocess.PIPE,
+    store_env: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GRIDHOOK_", "NVGRID_", "FIRESTORE_"))
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "simulator.demo", *FAST, *args],
+        [sys.executable, "-m", "demo", *FAST, *args],
         cwd=cwd,
-        env={**env, "PYTHONUNBUFFERED": "1"},
+        env={**env, **(store_env or {}), "PYTHONUNBUFFERED": "1"},
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
@@ -64,11 +78,12 @@ def _wait_until_gone(directory: Path, timeout: float = 10.0) -> list[str]:
 def test_make_demo_runs_the_demo_driver() -> None:
     dry = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
-    assert "-m simulator.demo" in dry.stdout
+    assert "-m demo" in dry.stdout
 
 
-def test_the_demo_plays_a_day_and_reports_it(tmp_path: Path) -> None:
-    demo = _demo(tmp_path)
+def _run_demo(cwd: Path, *args: str, store_env: Mapping[str, str] | None = None) -> str:
+    """Run the demo to its end; its stdout. Fails unless it succeeded and left nothing running."""
+    demo = _demo(cwd, *args, store_env=store_env)
     try:
         out, err = demo.communicate(timeout=WAIT)
     finally:
@@ -76,10 +91,39 @@ def test_the_demo_plays_a_day_and_reports_it(tmp_path: Path) -> None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
     assert demo.returncode == 0, f"stdout:\n{out}\nstderr:\n{err}"
-    assert _wait_until_gone(tmp_path) == []
+    assert _wait_until_gone(cwd) == []
+    return out
 
+
+def test_the_demo_plays_a_day_and_reports_it(tmp_path: Path) -> None:
+    out = _run_demo(tmp_path)
+    assert_the_day_is_stored_and_reported(
+        tmp_path, out, f"sqlite:///{tmp_path / 'var/demo/gridhook.db'}"
+    )
+    assert "More:    export GRIDHOOK_STORE=sqlite:///var/demo/gridhook.db " in out
+
+
+@pytest.mark.firestore
+def test_the_demo_plays_a_day_into_a_running_firestore_emulator(
+    tmp_path: Path, firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_env = {
+        "GRIDHOOK_STORE": f"firestore://demo-{uuid.uuid4().hex[:12]}/gridhook",
+        "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+    }
+    out = _run_demo(tmp_path, store_env=store_env)
+    assert "emulator started" not in out  # one answered: used as it is
+    assert firestore_emulator.running  # and left running
+    for name, value in store_env.items():
+        monkeypatch.setenv(name, value)
+    assert_the_day_is_stored_and_reported(tmp_path, out, store_env["GRIDHOOK_STORE"])
+    assert f"FIRESTORE_EMULATOR_HOST={firestore_emulator.host}" in out  # how to look further
+    assert not (tmp_path / "var/demo/gridhook.db").exists()
+
+
+def assert_the_day_is_stored_and_reported(tmp_path: Path, out: str, store_url: str) -> None:
     plan = json.loads((tmp_path / "var/demo/scenario.json").read_text())
-    store = open_store(f"sqlite:///{tmp_path / 'var/demo/gridhook.db'}")
+    store = open_store(store_url)
     try:
         events = list(iter_events(store, EventQuery(limit=500)))
     finally:
@@ -126,6 +170,45 @@ def test_a_child_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None
     assert "its port is in use" in err
     assert "gridhook-sim: error: cannot listen on" in err  # the tail of its log
     assert _wait_until_gone(tmp_path) == []
+
+
+@pytest.mark.firestore
+def test_the_demo_starts_the_emulator_when_none_answers_and_stops_it(tmp_path: Path) -> None:
+    port = free_port()
+    store_env = {
+        "GRIDHOOK_STORE": "firestore://demo/gridhook",
+        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{port}",
+    }
+    # The simulator cannot start (its port is taken), so the run ends early: the emulator
+    # was started before it, and is stopped with the rest.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        demo = _demo(tmp_path, "--sim-port", str(taken.getsockname()[1]), store_env=store_env)
+        out, err = demo.communicate(timeout=WAIT)
+    assert demo.returncode == 1, err
+    assert f"firestore  emulator started on 127.0.0.1:{port}" in out
+    assert "the simulator did not start" in err
+    assert _wait_until_gone(tmp_path) == []
+    assert not port_accepts(port)
+    assert (tmp_path / "var/demo/firestore-emulator.log").read_text().startswith(f"READY {port}")
+
+
+def test_a_store_the_demo_does_not_play_into_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    for store_env, reason in [
+        ({"GRIDHOOK_STORE": "firestore://demo/gridhook"}, "without FIRESTORE_EMULATOR_HOST"),
+        ({"GRIDHOOK_STORE": "dynamodb://demo"}, "the demo plays into SQLite"),
+        (
+            {"GRIDHOOK_STORE": "firestore://demo/gridhook", "FIRESTORE_EMULATOR_HOST": "x"},
+            "FIRESTORE_EMULATOR_HOST=x is not HOST:PORT",
+        ),
+    ]:
+        demo = _demo(tmp_path, store_env=store_env)
+        out, err = demo.communicate(timeout=WAIT)
+        assert demo.returncode == 1 and reason in err, err
+        assert out == "" and not (tmp_path / "var").exists()
 
 
 def test_ctrl_c_stops_every_child_and_exits_130(tmp_path: Path) -> None:

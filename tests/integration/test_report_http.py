@@ -1,5 +1,6 @@
 """power_report through the real functions-framework server: the control room, reports,
-episodes, every 400, and that it never writes to the store."""
+episodes, every 400, and that it never writes to the store — on SQLite and on Firestore (the
+emulator, through the real client), the same scenario and the same answers."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import csv
 import io
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -32,21 +36,70 @@ def dev_clock() -> str:
     return f"1@{SERVER_NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}@{real}"
 
 
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("report") / "events.db"
-    store = open_store(f"sqlite:///{path}")
+@dataclass(frozen=True)
+class Seeded:
+    """The scenario's day in a store of one backend."""
+
+    url: str
+    env: dict[str, str] = field(default_factory=dict)  # what a process needs to reach it
+    sqlite_path: Path | None = None
+    firestore_project: str | None = None
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
+)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seeded]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("report") / "events.db"
+        seeded = Seeded(f"sqlite:///{path}", sqlite_path=path)
+    else:
+        emulator = request.getfixturevalue("firestore_emulator")
+        project = f"report-{uuid.uuid4().hex[:12]}"  # this module's own
+        seeded = Seeded(
+            f"firestore://{project}/gridhook",
+            {"FIRESTORE_EMULATOR_HOST": emulator.host},
+            firestore_project=project,
+        )
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in seeded.env.items():  # this process reads the store too
+            env.setenv(name, value)
+        store = open_store(seeded.url)
+        try:
+            seed_day(store, ORIGIN)
+        finally:
+            store.close()
+        yield seeded
+
+
+def store_contents(seeded: Seeded) -> list[Any]:
+    """Everything the store holds, read past gridhook: SQLite's dump; every Firestore
+    document of gridhook's collections with its update time (a rewrite shows too)."""
+    if seeded.sqlite_path is not None:
+        with sqlite3.connect(seeded.sqlite_path) as conn:
+            return list(conn.iterdump())
+    from google.cloud import firestore
+
+    from gridhook.store.firestore import COLLECTIONS
+
+    client = firestore.Client(project=seeded.firestore_project, database="gridhook")
     try:
-        seed_day(store, ORIGIN)
+        return [
+            (name, doc.id, doc.update_time, doc.to_dict())
+            for name in sorted(COLLECTIONS.values())
+            for doc in sorted(client.collection(name).stream(), key=lambda d: d.id)
+        ]
     finally:
-        store.close()
-    return path
+        client.close()
 
 
 @pytest.fixture(scope="module")
-def server(db_path: Path) -> Iterator[FunctionServer]:
+def server(seeded: Seeded) -> Iterator[FunctionServer]:
     env = {
-        "GRIDHOOK_STORE": f"sqlite:///{db_path}",
+        **seeded.env,
+        "GRIDHOOK_STORE": seeded.url,
         "GRIDHOOK_DEV_CLOCK": dev_clock(),
         "GRIDHOOK_RAMP_DEADLINE_SECONDS": str(int(DEADLINE.total_seconds())),
         # The report holds no webhook token: none is set here.
@@ -61,8 +114,8 @@ def get(server: FunctionServer, path: str, **params) -> requests.Response:
     return requests.get(server.url + path, params=params, timeout=60)
 
 
-def expected_episodes(db_path: Path, since: datetime, until: datetime, **filters):
-    store = open_store(f"sqlite:///{db_path}")
+def expected_episodes(seeded: Seeded, since: datetime, until: datetime, **filters):
+    store = open_store(seeded.url)
     try:
         # The server's clock has moved on a little since SERVER_NOW; statuses agree as
         # long as no ramp deadline falls in between, which the scenario keeps far apart.
@@ -123,7 +176,7 @@ def assert_json_error(response: requests.Response, status: int, code: str) -> di
 # -- the control room -------------------------------------------------------------------
 
 
-def test_control_room_shows_each_feed_open_episodes_and_the_last_day(server, db_path) -> None:
+def test_control_room_shows_each_feed_open_episodes_and_the_last_day(server, seeded) -> None:
     response = get(server, "/")
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/html")
@@ -132,12 +185,12 @@ def test_control_room_shows_each_feed_open_episodes_and_the_last_day(server, db_
     html = response.text
     assert '<meta http-equiv="refresh" content="30">' in html
 
-    store = open_store(f"sqlite:///{db_path}")
+    store = open_store(seeded.url)
     try:
         states = current_feed_states(store, now=SERVER_NOW, ramp_deadline=DEADLINE)
     finally:
         store.close()
-    week = expected_episodes(db_path, SERVER_NOW - timedelta(days=7), SERVER_NOW)
+    week = expected_episodes(seeded, SERVER_NOW - timedelta(days=7), SERVER_NOW)
     stalled = {e.feed_tag for e in week if e.open and e.status == "stalled"}
     # The cards' stalled is the state's, and the state's is the episodes'.
     assert stalled == {tag for tag, state in states.items() if state.stalled} == {FEED_A}
@@ -164,10 +217,10 @@ def test_head_answers_like_get_without_a_body(server) -> None:
 # -- /report ----------------------------------------------------------------------------
 
 
-def test_report_html_json_and_csv_agree_with_the_store(server, db_path) -> None:
+def test_report_html_json_and_csv_agree_with_the_store(server, seeded) -> None:
     since, until = ORIGIN, SERVER_NOW
     query = {"since": "2026-01-10T00:00:00Z", "until": "2026-01-11T00:00:00Z"}
-    expected = [e.episode_id for e in expected_episodes(db_path, since, until)]
+    expected = [e.episode_id for e in expected_episodes(seeded, since, until)]
     assert len(expected) == 5
 
     html = get(server, "/report", **query)
@@ -198,10 +251,10 @@ def test_report_defaults_to_the_last_30_days_on_the_servers_clock(server) -> Non
     assert data["overall"]["episodes"] == 5
 
 
-def test_report_for_one_feed(server, db_path) -> None:
+def test_report_for_one_feed(server, seeded) -> None:
     data = get(server, "/report", feed=FEED_B, since="2d", format="json").json()
     assert [f["feed_tag"] for f in data["feeds"]] == [FEED_B]
-    expected = expected_episodes(db_path, ORIGIN, SERVER_NOW, feed_tag=FEED_B)
+    expected = expected_episodes(seeded, ORIGIN, SERVER_NOW, feed_tag=FEED_B)
     assert [e["episode_id"] for e in data["feeds"][0]["episodes"]] == [
         e.episode_id for e in expected
     ]
@@ -216,9 +269,9 @@ def test_report_of_an_empty_range_says_so(server) -> None:
 # -- /episodes --------------------------------------------------------------------------
 
 
-def test_episodes_as_json_filtered(server, db_path) -> None:
+def test_episodes_as_json_filtered(server, seeded) -> None:
     body = get(server, "/episodes", since="2d").json()
-    expected = expected_episodes(db_path, SERVER_NOW - timedelta(days=2), SERVER_NOW)
+    expected = expected_episodes(seeded, SERVER_NOW - timedelta(days=2), SERVER_NOW)
     assert body["count"] == len(expected) == 5
     assert [e["episode_id"] for e in body["episodes"]] == [e.episode_id for e in expected]
 
@@ -278,12 +331,9 @@ def test_every_request_is_one_json_log_line(server) -> None:
     assert bad[-1]["path"] == "/report" and "latency_ms" in bad[-1]
 
 
-def test_serving_reports_never_writes_to_the_store(server, db_path) -> None:
-    def dump() -> list[str]:
-        with sqlite3.connect(db_path) as conn:
-            return list(conn.iterdump())
-
-    before = dump()
+def test_serving_reports_never_writes_to_the_store(server, seeded) -> None:
+    before = store_contents(seeded)
+    assert before
     for path, params in [
         ("/", {}),
         ("/report", {"since": "2d"}),
@@ -291,12 +341,12 @@ def test_serving_reports_never_writes_to_the_store(server, db_path) -> None:
         ("/episodes", {"since": "2d"}),
     ]:
         assert get(server, path, **params).status_code == 200
-    assert dump() == before
+    assert store_contents(seeded) == before
 
 
-def test_an_empty_store_gives_a_calm_control_room(tmp_path: Path) -> None:
-    env = {"GRIDHOOK_STORE": f"sqlite:///{tmp_path}/empty.db"}
-    open_store(env["GRIDHOOK_STORE"]).close()  # made by the receiver, nothing stored yet
+def test_an_empty_store_gives_a_calm_control_room(store_url: str) -> None:
+    env = {"GRIDHOOK_STORE": store_url}  # the backend's settings are in os.environ
+    open_store(store_url).close()  # made by the receiver, nothing stored yet
     with function_server("power_report", env) as srv:
         page = get(srv, "/")
         assert page.status_code == 200

@@ -1,19 +1,16 @@
-"""`python -m simulator.demo` (what `make demo` runs): a day of curtailments, end to end, in
-about a minute.
+"""The demo's run: a day of curtailments, end to end, in about a minute.
 
 It starts `gridhook-sim` on a fast clock and the receiver (`gridhook run`, the real
-functions-framework server) on SQLite in a fresh `var/demo/`, both on the same
-`GRIDHOOK_DEV_CLOCK`; reconciles (registers the webhook) and keeps reconciling every half
-second; schedules the day of `simulator/demo_plan.py` through NvGrid's SetLoadTarget; prints a
-line per curtailment as its events reach the store; then writes `var/report.html`, prints the
-episode table and stops everything it started, on Ctrl-C too (exit 130).
-
-    python -m simulator.demo [--speed 1440] [--startup-seconds 3] [--var-dir var]
+functions-framework server) on its store — SQLite in a fresh `var/demo/`, or the one
+`GRIDHOOK_STORE` names (Firestore through the emulator, which it starts if none runs) — both
+on the same `GRIDHOOK_DEV_CLOCK`; reconciles (registers the webhook) and keeps reconciling
+every half second; schedules the day of `demo/plan.py` through NvGrid's SetLoadTarget; prints
+a line per curtailment as its events reach the store; then writes `var/report.html`, prints
+the episode table and stops everything it started, on Ctrl-C too (exit 130).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -21,30 +18,31 @@ import re
 import secrets
 import selectors
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from demo.errors import DemoError
+from demo.firestore_emulator import EmulatorError, FirestoreEmulator
+from demo.plan import FEEDS, RAMP_RATE_MW_PER_MINUTE, DayPlan, PlannedCurtailment, plan_day
+from demo.processes import (
+    ChildProcess,
+    ProcessExited,
+    answers_http,
+    free_port,
+    port_accepts,
+    port_is_free,
+    wait_until,
+)
+from demo.stop import TICK, StopFlag
+from demo.stores import DemoStore, choose_store, emulator_address, may_start_emulator, require_empty
 from gridhook.clock import DevClock, parse_dev_clock
 from gridhook.events import rfc3339
-from simulator.demo_plan import (
-    FEEDS,
-    RAMP_RATE_MW_PER_MINUTE,
-    DayPlan,
-    PlannedCurtailment,
-    plan_day,
-)
-from simulator.processes import ChildProcess
 
 if TYPE_CHECKING:
     from gridhook.events import StoredEvent
@@ -52,61 +50,16 @@ if TYPE_CHECKING:
     from gridhook.store import EventStore
     from gridhook.subscriptions import ReconcileReport
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_SPEED", "Demo", "Options"]
 
 DEFAULT_SPEED = 1440.0  # a day in a minute
 RECONCILE_EVERY = 0.5  # real seconds
-TICK = 0.05  # real seconds between checks of the stop flag, children and store
 START_TIMEOUT = 60.0  # real seconds a child may take to come up
 DAY_OVERRUN = 15.0  # real seconds to wait past the day's end for missing events
 COMMAND_TIMEOUT = 180.0  # real seconds for `gridhook report` / `episodes`
 SCHEDULE_MARGIN = timedelta(minutes=15)  # simulated: the first target must still be ahead
 DEMO_USER = "demo"
 _LISTENING = re.compile(r"gridhook-sim listening on (?P<address>\S+) tls=on ca=(?P<ca>\S+)")
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class DemoError(Exception):
-    """Something the demo needs failed; the message says what and where to look."""
-
-
-class Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class StopFlag:
-    """Set by SIGINT / SIGTERM / SIGHUP. The handler only records the signal; the demo checks
-    the flag between steps, so it never stops half-way through starting or stopping a child."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def _record(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is None:
-            self.signum = signum
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[StopFlag]:
-        previous = {signum: signal.signal(signum, self._record) for signum in _SIGNALS}
-        try:
-            yield self
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-    def check(self) -> None:
-        if self.signum is not None:
-            raise Interrupted(self.signum)
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, waking every TICK to notice a signal."""
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            self.check()
-            time.sleep(min(TICK, remaining))
-        self.check()
 
 
 @dataclass(frozen=True)
@@ -136,8 +89,10 @@ class Demo:
         self.cwd = Path.cwd()
         self.dir = options.var_dir / "demo"
         self.report_path = options.var_dir / "report.html"
-        self.db_path = self.dir / "gridhook.db"
-        self.store_url = f"sqlite:///{self.db_path}"
+        # Chosen now, so that a store the demo does not play into is refused before anything.
+        self.demo_store: DemoStore = choose_store(os.environ, self.dir / "gridhook.db")
+        self.store_url = self.demo_store.url
+        self.emulator: FirestoreEmulator | None = None  # one the demo started itself
         self.children: list[ChildProcess] = []
         self.problems: list[str] = []
         self.reconciles = 0
@@ -150,18 +105,21 @@ class Demo:
     def run(self) -> int:
         self.began = time.monotonic()
         try:
-            self._prepare()
-            sim, receiver = self._start_simulator(), self._start_receiver()  # side by side
-            self._await_simulator(sim)
-            self._await_receiver(receiver)
-            self._connect()
-            self._schedule()
-            self._play_the_day()
+            try:
+                self._prepare()
+                sim, receiver = self._start_simulator(), self._start_receiver()  # side by side
+                self._await_simulator(sim)
+                self._await_receiver(receiver)
+                self._connect()
+                self._schedule()
+                self._play_the_day()
+            finally:
+                self._stop_children()
+                self._close()
+            self._report()
+            self._summary(time.monotonic() - self.began)
         finally:
-            self._stop_children()
-            self._close()
-        self._report()
-        self._summary(time.monotonic() - self.began)
+            self._stop_emulator()  # last: the report reads the store
         return 1 if self.problems else 0
 
     def say(self, text: str = "") -> None:
@@ -175,12 +133,14 @@ class Demo:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.report_path.unlink(missing_ok=True)  # never show last run's report as this one's
+        # The store before the plan: starting an emulator must not eat the start-up allowance.
+        store_note = self._prepare_store()
         self.plan: DayPlan = plan_day(datetime.now(UTC), o.speed, o.startup_seconds)
         # Every clock (simulator, receiver, this process) parses this one string.
         self.clock_text = str(self.plan.clock)
         self.clock: DevClock = parse_dev_clock(self.clock_text)
-        self.receiver_port = o.receiver_port or _free_port()
-        if o.receiver_port and not _port_is_free(o.receiver_port):
+        self.receiver_port = o.receiver_port or free_port()
+        if o.receiver_port and not port_is_free(o.receiver_port):
             raise DemoError(
                 f"port {o.receiver_port} is in use: stop what listens there, or leave "
                 "--receiver-port out to pick a free port"
@@ -197,6 +157,40 @@ class Demo:
         self.say(
             f"gridhook demo: the simulated day {self.plan.day} {_hm(self.plan.start)}-"
             f"{_hm(self.plan.end)} (local time) at {o.speed:g}x: about {day_seconds:.0f} s"
+        )
+        if store_note:
+            self.say(store_note)
+
+    def _prepare_store(self) -> str | None:
+        """Start the Firestore emulator if the store needs one and none answers (and say so);
+        refuse a store that already holds events (the demo's own is new)."""
+        store = self.demo_store
+        note = None
+        if store.emulator_host:
+            note = self._start_emulator_unless_running(store.emulator_host)
+        if not store.own:
+            require_empty(store)
+        return note
+
+    def _start_emulator_unless_running(self, host: str) -> str | None:
+        name, port = emulator_address(host)
+        if port_accepts(port, name):
+            return None  # the user's emulator: used, and left running
+        if not may_start_emulator(host):
+            raise DemoError(
+                f"nothing answers at FIRESTORE_EMULATOR_HOST={host}, and the demo starts an "
+                "emulator only on this machine (127.0.0.1:PORT or localhost:PORT)"
+            )
+        self.emulator = FirestoreEmulator(
+            port, log_path=self.dir / "firestore-emulator.log", cwd=self.cwd
+        )
+        try:
+            self.emulator.start(sleep=self.stop.sleep)
+        except EmulatorError as exc:
+            raise DemoError(str(exc)) from None
+        return (
+            f"  firestore  emulator started on {self.emulator.host} (none answered at "
+            f"FIRESTORE_EMULATOR_HOST); stopped at the end   log {self.emulator.log_path}"
         )
 
     def _start_simulator(self) -> ChildProcess:
@@ -228,7 +222,7 @@ class Demo:
     def _start_receiver(self) -> ChildProcess:
         env = {
             **self.env,
-            "GRIDHOOK_STORE": self.store_url,
+            **self.demo_store.env,
             "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(self.token_path),
             "GRIDHOOK_DEV_CLOCK": self.clock_text,
         }
@@ -237,17 +231,20 @@ class Demo:
         return self._spawn("receiver", argv, env)
 
     def _await_receiver(self, receiver: ChildProcess) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers_http(self.webhook_url):
-            if receiver.poll() is not None:
-                raise DemoError(self._died("the receiver exited", receiver))
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    self._died(
-                        f"the receiver did not answer within {START_TIMEOUT:.0f} s", receiver
-                    )
-                )
-            self.stop.sleep(0.1)
+        try:
+            wait_until(
+                lambda: answers_http(self.webhook_url),
+                what="answering HTTP",
+                timeout=START_TIMEOUT,
+                process=receiver,
+                sleep=self.stop.sleep,
+            )
+        except ProcessExited:
+            raise DemoError(self._died("the receiver exited", receiver)) from None
+        except TimeoutError:
+            raise DemoError(
+                self._died(f"the receiver did not answer within {START_TIMEOUT:.0f} s", receiver)
+            ) from None
         self.say(
             f"  receiver   {self.webhook_url}   store {self.store_url}   log {receiver.log_path}"
         )
@@ -270,7 +267,7 @@ class Demo:
         )
         self.settings: Settings = load_settings(
             {
-                "GRIDHOOK_STORE": self.store_url,
+                **self.demo_store.env,
                 "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(self.token_path),
                 "GRIDHOOK_WEBHOOK_URL": self.webhook_url,
                 "GRIDHOOK_DEV_CLOCK": self.clock_text,
@@ -446,6 +443,10 @@ class Demo:
         for child in self.children:  # the simulator first: nothing is sent to a stopped receiver
             child.stop()
 
+    def _stop_emulator(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+
     def _close(self) -> None:
         if self.store is not None:
             self.store.close()
@@ -454,7 +455,7 @@ class Demo:
 
     def _report(self) -> None:
         self._check_against_plan()
-        env = {**self.env, "GRIDHOOK_STORE": self.store_url, "GRIDHOOK_DEV_CLOCK": self.clock_text}
+        env = {**self.env, **self.demo_store.env, "GRIDHOOK_DEV_CLOCK": self.clock_text}
         self.say()
         # The report covers the simulated day (from an hour before it began), not a fixed
         # age, so its charts show the day rather than two days with one busy half.
@@ -518,19 +519,35 @@ class Demo:
             self.say(f"Report:  {self.report_path} (open it in a browser: {url})")
         else:
             self.say("Report:  not written (see the problems below)")
+        if self.emulator is not None:
+            self.say(
+                f"Store:   {self.store_url} is in the Firestore emulator the demo started, which "
+                "stops now and keeps nothing. To look further afterwards, start one yourself, in "
+                "another terminal (make emulator && node tools/firestore-emulator/start.js "
+                f"{self.emulator.port}), and run the demo again: it plays into that one, leaves "
+                "it running, and says how to look."
+            )
+        else:
+            self._how_to_look_further()
+        logs = "simulator.log, receiver.log, reconcile.log"
+        if self.emulator is not None:
+            logs += ", firestore-emulator.log"
+        self.say(f"Logs:    {self.dir}/{logs}")
+        for problem in self.problems:
+            print(f"gridhook demo: problem: {problem}", file=sys.stderr, flush=True)
+
+    def _how_to_look_further(self) -> None:
         # The control room, as if right after the demo day: a clock at normal speed that
         # shows the simulated end of the day now (the demo's own clock runs 1440x on).
         after_the_day = DevClock(1.0, self.plan.clock.now(), datetime.now(UTC))
-        env = f"GRIDHOOK_STORE={self.store_url} GRIDHOOK_DEV_CLOCK={after_the_day}"
+        settings = {**self.demo_store.env, "GRIDHOOK_DEV_CLOCK": str(after_the_day)}
+        env = " ".join(f"{name}={value}" for name, value in settings.items())
         self.say(f"More:    export {env}")
         self.say("         .venv/bin/gridhook episodes --since 1d")
         self.say(
             "         .venv/bin/gridhook run --function power_report --port 8081"
             "   # the control room on http://localhost:8081/"
         )
-        self.say(f"Logs:    {self.dir}/simulator.log, receiver.log, reconcile.log")
-        for problem in self.problems:
-            print(f"gridhook demo: problem: {problem}", file=sys.stderr, flush=True)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -583,33 +600,6 @@ def _minutes(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 60:.0f}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _answers_http(url: str) -> bool:
-    """True once the receiver's app answers (any HTTP status: GET is 405 by design)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _gridhook() -> list[str]:
     """The `gridhook` command of this Python (its console script, next to the interpreter)."""
     script = Path(sys.executable).with_name("gridhook")
@@ -630,55 +620,3 @@ def _clean_environment() -> dict[str, str]:
         env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m simulator.demo",
-        description="A simulated day of curtailments through gridhook, in about a minute.",
-    )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=DEFAULT_SPEED,
-        help="simulated seconds per real second (default %(default)g: a day a minute)",
-    )
-    parser.add_argument(
-        "--startup-seconds",
-        type=float,
-        default=Options.startup_seconds,
-        help="real seconds allowed for starting the processes before the day begins "
-        "(default %(default)g)",
-    )
-    parser.add_argument(
-        "--var-dir", type=Path, default=Path("var"), help="where demo/ and report.html go"
-    )
-    parser.add_argument("--receiver-port", type=int, default=0, help="default: a free port")
-    parser.add_argument("--sim-port", type=int, default=0, help="default: a free port")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not 1 <= args.speed <= 1_000_000 or args.startup_seconds < 0:
-        build_parser().error("--speed must be 1 to 1000000 and --startup-seconds at least 0")
-    options = Options(
-        args.speed, args.startup_seconds, args.var_dir, args.receiver_port, args.sim_port
-    )
-    with StopFlag().installed() as stop:
-        try:
-            return Demo(options, stop).run()
-        except Interrupted as interrupted:
-            print(
-                f"\ngridhook demo: interrupted ({interrupted}); stopped everything it started",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 128 + interrupted.signum
-        except DemoError as error:
-            print(f"gridhook demo: FAILED: {error}", file=sys.stderr, flush=True)
-            return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from demo.plan import FEEDS, RAMP_RATE_MW_PER_MINUTE, plan_day
 from gridhook.clock import parse_dev_clock
-from simulator.demo_plan import FEEDS, RAMP_RATE_MW_PER_MINUTE, plan_day
 
 STALL_DEADLINE = timedelta(seconds=1800)  # GRIDHOOK_RAMP_DEADLINE_SECONDS' default
 
