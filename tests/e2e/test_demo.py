@@ -176,7 +176,7 @@ def test_a_child_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None
 def test_the_demo_starts_the_emulator_when_none_answers_and_stops_it(tmp_path: Path) -> None:
     port = free_port()
     store_env = {
-        "GRIDHOOK_STORE": "firestore://demo/gridhook",
+        "GRIDHOOK_STORE": "firestore://demo-day/gridhook",
         "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{port}",
     }
     # The simulator cannot start (its port is taken), so the run ends early: the emulator
@@ -198,10 +198,10 @@ def test_a_store_the_demo_does_not_play_into_is_refused_before_anything_starts(
     tmp_path: Path,
 ) -> None:
     for store_env, reason in [
-        ({"GRIDHOOK_STORE": "firestore://demo/gridhook"}, "without FIRESTORE_EMULATOR_HOST"),
+        ({"GRIDHOOK_STORE": "firestore://demo-day/gridhook"}, "without FIRESTORE_EMULATOR_HOST"),
         ({"GRIDHOOK_STORE": "dynamodb://demo"}, "the demo plays into SQLite"),
         (
-            {"GRIDHOOK_STORE": "firestore://demo/gridhook", "FIRESTORE_EMULATOR_HOST": "x"},
+            {"GRIDHOOK_STORE": "firestore://demo-day/gridhook", "FIRESTORE_EMULATOR_HOST": "x"},
             "FIRESTORE_EMULATOR_HOST=x is not HOST:PORT",
         ),
     ]:

@@ -29,18 +29,18 @@ def test_without_gridhook_store_the_demo_uses_its_own_sqlite_file(tmp_path: Path
 
 def test_a_firestore_store_goes_with_its_emulator(tmp_path: Path) -> None:
     environ = {
-        "GRIDHOOK_STORE": "firestore://demo/gridhook",
+        "GRIDHOOK_STORE": "firestore://demo-day/gridhook",
         "FIRESTORE_EMULATOR_HOST": "127.0.0.1:8085",
     }
     chosen = choose_store(environ, tmp_path / "own.db")
-    assert chosen == DemoStore("firestore://demo/gridhook", emulator_host="127.0.0.1:8085")
+    assert chosen == DemoStore("firestore://demo-day/gridhook", emulator_host="127.0.0.1:8085")
     assert chosen.env == environ  # what the receiver, reconcile and the CLI are given
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"GRIDHOOK_STORE": "firestore://demo/gridhook"}, "without FIRESTORE_EMULATOR_HOST"),
+        ({"GRIDHOOK_STORE": "firestore://demo-day/gridhook"}, "without FIRESTORE_EMULATOR_HOST"),
         (
             {"GRIDHOOK_STORE": "firestore://demo", "FIRESTORE_EMULATOR_HOST": "localhost"},
             "FIRESTORE_EMULATOR_HOST=localhost is not HOST:PORT",
