@@ -249,6 +249,7 @@ def test_bad_credentials_are_a_permanent_error_and_stay_secret(
     assert answer.status_code == 200  # retrying cannot fix it: no 503
     body = answer.get_json()
     assert body["status"] == "error" and body["samples"] == 0
+    assert body["error"]["code"] == "nvgrid_auth"
     assert password not in answer.text and password not in json.dumps(log_lines)
     assert [line["outcome"] for line in outcomes(log_lines)] == ["sample_failed"]
     assert samples(store_url) == []
