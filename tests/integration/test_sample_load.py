@@ -253,3 +253,28 @@ def test_bad_credentials_are_a_permanent_error_and_stay_secret(
     assert password not in answer.text and password not in json.dumps(log_lines)
     assert [line["outcome"] for line in outcomes(log_lines)] == ["sample_failed"]
     assert samples(store_url) == []
+
+
+@pytest.mark.parametrize("target", ["reconcile_subscriptions", "teardown_subscriptions"])
+def test_the_subscription_jobs_refuse_an_unknown_site_too(
+    sim: Simulator, store_url: str, target: str
+) -> None:
+    """Each site's reconcile job sends ?site= as well; a site not served does nothing."""
+    from functions_framework import create_app
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRIDHOOK_STORE", store_url)
+        mp.setenv("GRIDHOOK_WEBHOOK_TOKENS", "a-test-token-0123456789")
+        mp.setenv("GRIDHOOK_WEBHOOK_URL", "http://127.0.0.1:9/nvgrid/webhook")
+        mp.setenv("NVGRID_HOST", sim.address)
+        mp.setenv("NVGRID_TLS", "plaintext")
+        mp.setenv("FUNCTION_TARGET", target)
+        for name in ("GRIDHOOK_WEBHOOK_TOKENS_FILE", "GRIDHOOK_SITES", "GRIDHOOK_SITES_FILE"):
+            mp.delenv(name, raising=False)
+        get_settings.cache_clear()
+        client = create_app(target, str(FUNCTIONS / "main.py")).test_client()
+        answer = client.post("/?site=ams2")
+    get_settings.cache_clear()
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["code"] == "unknown_site"
+    assert sim.rpc_counts() == {} and sim.registrations() == []
