@@ -359,9 +359,10 @@ class Demo:
             self.stop.sleep(TICK * 2)
 
     def _reconcile(self) -> ReconcileReport:
-        from gridhook.jobs import run_reconcile
+        from gridhook.jobs import run_reconcile, run_sample
 
         report = run_reconcile(self.settings)
+        run_sample(self.settings)  # what each site's sample_load job does, here at each reconcile
         self.reconciles += 1
         if report.status != "ok":
             self.reconcile_failures += 1

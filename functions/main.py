@@ -9,11 +9,16 @@ from gridhook import receiver
 from gridhook.http import install_error_handlers
 
 # Read and validate settings at cold start: a bad setting fails start-up, naming it.
-# The report function holds no webhook token, so it checks only the settings it reads.
+# The report and sample_load functions hold no webhook token, so each checks only the
+# settings it reads.
 if os.environ.get("FUNCTION_TARGET") == "power_report":
     from gridhook import report_http
 
     report_http.check_startup()
+elif os.environ.get("FUNCTION_TARGET") == "sample_load":
+    from gridhook import jobs
+
+    jobs.check_sample_startup()
 else:
     receiver.check_startup()
 install_error_handlers(functions_framework.errorhandler)
@@ -39,6 +44,14 @@ def teardown_subscriptions(request: flask.Request) -> flask.Response:
     from gridhook import jobs
 
     return jobs.teardown_http(request)
+
+
+@functions_framework.http
+def sample_load(request: flask.Request) -> flask.Response:
+    """Scheduled, per site: one GetStatus, kept as load samples (the interval data)."""
+    from gridhook import jobs
+
+    return jobs.sample_http(request)
 
 
 @functions_framework.http

@@ -1,22 +1,28 @@
-"""The scheduled and on-demand jobs: reconcile_subscriptions and teardown_subscriptions.
+"""The scheduled and on-demand jobs: reconcile_subscriptions, teardown_subscriptions and
+sample_load.
 
-Both are private HTTP functions (Cloud Scheduler calls reconcile with an OIDC token).
+All are private HTTP functions (Cloud Scheduler calls reconcile and sample_load with an
+OIDC token, one job per site, each naming its site as ``?site=NAME``).
 Answers: 200 with a JSON summary when the world matches; 503 (``Retry-After`` by the jobs'
 policy in ``gridhook.http``) when DPS or the store could not be reached, so Scheduler
 retries; 200 with ``status: error`` for permanent failures
-that retrying cannot fix (not whitelisted, bad credentials), logged at ERROR.
+that retrying cannot fix (not whitelisted, bad credentials), logged at ERROR; 404 JSON
+(``unknown_site``) for a site this deployment does not serve.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import flask
 
 from gridhook import clock, http, log
+from gridhook.observe import SampleReport, sample_feeds
 from gridhook.settings import ConfigError, Settings, get_settings
+from gridhook.sites import DEFAULT_SITE, UnknownSite
 from gridhook.store import EventStore, StoreError, open_store
 from gridhook.subscriptions import (
     NvGridApi,
@@ -26,7 +32,17 @@ from gridhook.subscriptions import (
     teardown,
 )
 
-__all__ = ["open_nvgrid", "reconcile_http", "run_reconcile", "run_teardown", "teardown_http"]
+__all__ = [
+    "check_sample_startup",
+    "open_nvgrid",
+    "reconcile_http",
+    "requested_site",
+    "run_reconcile",
+    "run_sample",
+    "run_teardown",
+    "sample_http",
+    "teardown_http",
+]
 
 _logger = log.get_logger("gridhook.jobs")
 
@@ -109,16 +125,80 @@ def run_teardown(settings: Settings | None = None) -> TeardownReport:
     return _with_resources(settings, lambda s, n: teardown(settings, s, n), failed)
 
 
+def run_sample(settings: Settings | None = None, site: str = DEFAULT_SITE) -> SampleReport:
+    """One sampling run: one GetStatus, one load sample per feed, logged once."""
+    settings = settings or get_settings()
+
+    def failed(status: str, code: str, message: str, action: str) -> SampleReport:
+        report = SampleReport(site=site)
+        report.fail(status, code, message, action)
+        return report
+
+    report: SampleReport = _with_resources(
+        settings, lambda s, n: sample_feeds(settings, s, n, clock.now, site), failed
+    )
+    error = report.error or {}
+    log.log_event(
+        _logger,
+        logging.INFO if report.status == "ok" else logging.ERROR,
+        f"sampling {report.status}"
+        + (f": {error['message']} — {error['action']}" if report.error else ""),
+        outcome="sample_ok" if report.status == "ok" else "sample_failed",
+        site=site,
+        code=error.get("code"),
+        feeds=report.feeds,
+        samples=report.samples,
+    )
+    return report
+
+
+def check_sample_startup() -> None:
+    """Cold start of sample_load: its settings only (it holds no webhook token)."""
+    log.configure(get_settings().log_level)
+
+
+def requested_site(request: flask.Request) -> str:
+    """The site a job call names with ``?site=NAME`` (each site's Scheduler job sends it),
+    else the default site. Raises UnknownSite for a site this deployment does not serve."""
+    name = request.args.get("site", DEFAULT_SITE)
+    # Until the jobs act per site (the fleet work), the default site is the only one.
+    served = (DEFAULT_SITE,)
+    if name not in served:
+        raise UnknownSite(name[:100], served)
+    return name
+
+
 def _json(body: dict[str, Any], status: int) -> flask.Response:
     headers = http.RetryAfter.JOB.header() if status == 503 else None
     return http.answer(status, json.dumps(body), headers=headers)
 
 
+def _unknown_site(exc: UnknownSite) -> flask.Response:
+    return http.error_answer(404, "unknown_site", str(exc), site=exc.name)
+
+
 def reconcile_http(request: flask.Request) -> flask.Response:
+    try:
+        requested_site(request)
+    except UnknownSite as exc:
+        return _unknown_site(exc)
     report = run_reconcile()
     return _json(report.to_dict(), 503 if report.status == "unavailable" else 200)
 
 
 def teardown_http(request: flask.Request) -> flask.Response:
+    try:
+        requested_site(request)
+    except UnknownSite as exc:
+        return _unknown_site(exc)
     report = run_teardown()
     return _json(report.to_dict(), 503 if report.unavailable else 200)
+
+
+def sample_http(request: flask.Request) -> flask.Response:
+    try:
+        site = requested_site(request)
+    except UnknownSite as exc:
+        return _unknown_site(exc)
+    report = run_sample(site=site)
+    return _json(report.to_dict(), 503 if report.status == "unavailable" else 200)

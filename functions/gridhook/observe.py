@@ -1,9 +1,14 @@
 """Observing the feeds: what DPS reports (GetStatus) against what our events say.
 
-Once per reconcile run: DPS's status is kept as load samples (measured by DPS, between
-the webhooks), compared with the state our events give (drift: a webhook that never
-arrived), and ramps that started too long ago and never ended are reported once
-(an insert-if-absent alert). Registering with DPS is ``gridhook.subscriptions``.
+Once per reconcile run: DPS's status is compared with the state our events give (drift:
+a webhook that never arrived), and ramps that started too long ago and never ended are
+reported once (an insert-if-absent alert). Registering with DPS is
+``gridhook.subscriptions``.
+
+Once per ``sample_load`` run (every minute by default, its own Scheduler job per site):
+DPS's status is kept as load samples (:func:`sample_feeds`), measured by DPS between the
+webhooks — the interval data baselines are computed from. Reconcile does not sample: a
+steady cadence, not reconcile's, is what interval coverage needs.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from gridhook.store import (
 
 __all__ = [
     "Observation",
+    "SampleReport",
     "StatusSource",
     "check_drift",
     "load_samples",
     "observe_feeds",
+    "sample_feeds",
     "stalled_ramps",
 ]
 
@@ -64,7 +71,6 @@ class Observation:
 
     drift: list[dict[str, Any]] = field(default_factory=list)
     stalled: list[dict[str, Any]] = field(default_factory=list)
-    samples: int = 0
     # (status, code, message, action) of each step that failed; the others still ran.
     failures: list[tuple[str, str, str, str]] = field(default_factory=list)
 
@@ -274,8 +280,8 @@ def observe_feeds(
     nvgrid: StatusSource,
     now: Callable[[], datetime],
 ) -> Observation:
-    """Ask DPS for its status once: keep it as load samples and compare it with our
-    events (drift); then report ramps that started too long ago and never ended.
+    """Ask DPS for its status once and compare it with our events (drift); then report
+    ramps that started too long ago and never ended.
 
     A store failure here is reported (503: Scheduler retries) without hiding what the
     run already did, and one failed step does not skip the others.
@@ -289,14 +295,6 @@ def observe_feeds(
         status, code, action = classify(exc)
         report.fail(status, code, f"drift check: {exc}", action)
     at = now()
-    if dps_status is not None:
-        retention = timedelta(days=settings.sample_retention_days)
-        try:
-            for sample in load_samples(dps_status, _dps_time(nvgrid, now), retention):
-                if store.add_sample(sample) is AddOutcome.ACCEPTED:
-                    report.samples += 1
-        except StoreError as exc:
-            _store_failed(report, "storing load samples", exc)
     try:
         deadline = timedelta(seconds=settings.ramp_deadline_seconds)
         ours = current_feed_states(store, now=at, ramp_deadline=deadline)
@@ -378,3 +376,59 @@ def _record_stalled(
                 likely_cause=stall["likely_cause"],
                 start_event_id=stall["start_event_id"],
             )
+
+
+@dataclass
+class SampleReport:
+    """What one sampling run did; ``status`` decides the HTTP answer (as reconcile's)."""
+
+    site: str
+    status: str = "ok"  # ok | error (permanent, 200) | unavailable (503)
+    sampled_at: datetime | None = None
+    feeds: int = 0
+    samples: int = 0  # stored by this run (a retried run stores no sample twice)
+    error: dict[str, str] | None = None
+
+    def fail(self, status: str, code: str, message: str, action: str) -> None:
+        if self.status != "unavailable":  # a retry may still fix the run
+            self.status = status
+        self.error = {"code": code, "message": message, "action": action}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "site": self.site,
+            "sampled_at": rfc3339(self.sampled_at) if self.sampled_at else None,
+            "feeds": self.feeds,
+            "samples": self.samples,
+            "error": self.error,
+        }
+
+
+def sample_feeds(
+    settings: Settings,
+    store: EventStore,
+    nvgrid: StatusSource,
+    now: Callable[[], datetime],
+    site: str,
+) -> SampleReport:
+    """Ask DPS for its status once and keep it as one load sample per feed, stamped with
+    DPS's time when DPS tells it (as reconcile stamped them before sampling moved here)."""
+    report = SampleReport(site=site)
+    try:
+        dps_status = nvgrid.get_status()
+    except NvGridError as exc:
+        status, code, action = classify(exc)
+        report.fail(status, code, f"sampling: {exc}", action)
+        return report
+    report.sampled_at = _dps_time(nvgrid, now)
+    report.feeds = len(dps_status)
+    retention = timedelta(days=settings.sample_retention_days)
+    try:
+        for sample in load_samples(dps_status, report.sampled_at, retention):
+            if store.add_sample(sample) is AddOutcome.ACCEPTED:
+                report.samples += 1
+    except StoreError as exc:
+        action = "the store is unavailable; the run will be retried"
+        report.fail("unavailable", "store_unavailable", f"storing load samples: {exc}", action)
+    return report

@@ -46,6 +46,13 @@ ENV_VARS: tuple[str, ...] = (
     "GRIDHOOK_DRIFT_GRACE_SECONDS",
     "GRIDHOOK_RAMP_DEADLINE_SECONDS",
     "GRIDHOOK_SAMPLE_RETENTION_DAYS",
+    "GRIDHOOK_SITES",
+    "GRIDHOOK_SITES_FILE",
+    "GRIDHOOK_TIMEZONE",
+    "GRIDHOOK_RECONCILE_CONCURRENCY",
+    "GRIDHOOK_INTERVAL_MIN_COVERAGE",
+    "GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS",
+    "GRIDHOOK_BASELINE_METHOD",
     "NVGRID_HOST",
     "NVGRID_PORT",
     "NVGRID_TLS",
@@ -61,6 +68,9 @@ DEV_ENV_VARS: tuple[str, ...] = ("GRIDHOOK_DEV_CLOCK",)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: gridhook.settlement.METHODS, spelled out: settings must not import numpy (the receiver
+#: reads them at cold start); tests/unit/test_settings_fleet.py keeps the two equal.
+BASELINE_METHODS = ("caiso-10-in-10", "pjm-high-4-of-5", "pjm-same-day", "meter-before")
 
 
 class ConfigError(ValueError):
@@ -86,6 +96,10 @@ class Settings:
     drift_grace_seconds: float = 120.0
     ramp_deadline_seconds: float = 1800.0
     sample_retention_days: int = 400
+    reconcile_concurrency: int = 8
+    interval_min_coverage: float = 0.8
+    raw_sample_retention_days: int = 35
+    baseline_method: str = BASELINE_METHODS[0]
     dev_clock: DevClock | None = None
 
     @property
@@ -128,6 +142,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "GRIDHOOK_RAMP_DEADLINE_SECONDS", 1800.0, 1.0, 7 * 86400.0
         ),
         sample_retention_days=_int(env, "GRIDHOOK_SAMPLE_RETENTION_DAYS", 400, low=1, high=3650),
+        reconcile_concurrency=_int(env, "GRIDHOOK_RECONCILE_CONCURRENCY", 8, low=1, high=64),
+        interval_min_coverage=_float(env, "GRIDHOOK_INTERVAL_MIN_COVERAGE", 0.8, 0.01, 1.0),
+        raw_sample_retention_days=_int(
+            env, "GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS", 35, low=1, high=3650
+        ),
+        baseline_method=_baseline_method(env),
         dev_clock=_dev_clock(env),
     )
 
@@ -245,6 +265,15 @@ def _webhook_url(env: Mapping[str, str]) -> str | None:
             "(the token is added when registering)"
         )
     return url
+
+
+def _baseline_method(env: Mapping[str, str]) -> str:
+    method = env.get("GRIDHOOK_BASELINE_METHOD", "").strip().lower() or BASELINE_METHODS[0]
+    if method not in BASELINE_METHODS:
+        raise ConfigError(
+            f"GRIDHOOK_BASELINE_METHOD={method!r}: use one of {', '.join(BASELINE_METHODS)}"
+        )
+    return method
 
 
 def _events(env: Mapping[str, str]) -> tuple[str, ...]:

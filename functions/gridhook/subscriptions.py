@@ -1,6 +1,6 @@
 """Subscription lifecycle: keep DPS's webhook registrations equal to what we want, and
 remove every registration on teardown. After registering, reconcile looks at the feeds
-(``gridhook.observe``: load samples, drift, stalled ramps).
+(``gridhook.observe``: drift, stalled ramps); load samples are ``sample_load``'s.
 
 NvGrid has no "list webhooks" RPC, so DPS's registrations cannot be read back. What is
 known comes from two facts: UnregisterWebhook takes only a URL, so registrations are keyed
@@ -142,14 +142,12 @@ class ReconcileReport:
     left: list[dict[str, str]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
     stalled: list[dict[str, Any]] = field(default_factory=list)
-    samples: int = 0
     error: dict[str, str] | None = None
 
     def absorb(self, seen: Observation) -> None:
         """Take in what observing the feeds found and what failed there."""
         self.drift += seen.drift
         self.stalled += seen.stalled
-        self.samples += seen.samples
         for failure in seen.failures:
             self.fail(*failure)
 
@@ -168,7 +166,6 @@ class ReconcileReport:
             "left": self.left,
             "drift": self.drift,
             "stalled": self.stalled,
-            "samples": self.samples,
             "error": self.error,
         }
 
@@ -193,8 +190,8 @@ def reconcile(
     *,
     now: Callable[[], datetime] = clock.now,
 ) -> ReconcileReport:
-    """Register what is desired, unregister what is stale, then look at the feeds: keep
-    DPS's status as load samples, record drift, and report stalled ramps once."""
+    """Register what is desired, unregister what is stale, then look at the feeds: record
+    drift, and report stalled ramps once."""
     report = ReconcileReport()
     desired = desired_subscription(settings)
     known = {r.subscription_id: r for r in store.subscriptions()}
@@ -248,7 +245,6 @@ def reconcile(
         left=len(report.left),
         drift=len(report.drift),
         stalled=len(report.stalled),
-        samples=report.samples,
     )
     return report
 

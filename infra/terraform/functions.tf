@@ -1,21 +1,39 @@
-# The four Cloud Functions (gen2, python312) built from the one source archive.
+# The five Cloud Functions (gen2, python312) built from the one source archive.
 # Entry points are the functions of functions/main.py (tests/infra checks they exist).
 
 locals {
   build_service_account = "projects/${var.project_id}/serviceAccounts/${google_service_account.sa["build"].email}"
   docker_repository     = google_artifact_registry_repository.functions.id
 
-  # Settings shared by every function (names: functions/gridhook/settings.py ENV_VARS).
-  common_env = {
-    GRIDHOOK_STORE                 = local.store_url
-    GRIDHOOK_STORE_TIMEOUT_SECONDS = tostring(var.store_timeout_seconds)
-    GRIDHOOK_LOG_LEVEL             = var.log_level
-    GRIDHOOK_WEBHOOK_TOKENS_FILE   = "${local.secret_mount_root}/webhook-tokens/${local.secret_file}"
-    # Re-read the mounted secret: a new version ("latest") is picked up without a redeploy.
-    GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS = tostring(var.webhook_tokens_reload_seconds)
-  }
+  # Settings shared by every function (names: functions/gridhook/settings.py ENV_VARS):
+  # the store, logging, and which sites there are (sites.tf).
+  common_env = merge(
+    {
+      GRIDHOOK_STORE                 = local.store_url
+      GRIDHOOK_STORE_TIMEOUT_SECONDS = tostring(var.store_timeout_seconds)
+      GRIDHOOK_LOG_LEVEL             = var.log_level
+    },
+    local.sites_env,
+  )
 
-  receiver_env = merge(local.common_env, {
+  # The default site of a one-site deployment reads today's variables; a fleet's sites
+  # name their files in GRIDHOOK_SITES instead.
+  default_site_tokens_env = local.fleet ? {} : {
+    GRIDHOOK_WEBHOOK_TOKENS_FILE = local.site_secrets["default/webhook_tokens"].file
+  }
+  default_site_nvgrid_env = local.fleet ? {} : merge(
+    {
+      NVGRID_HOST             = var.nvgrid_host
+      NVGRID_TLS              = var.nvgrid_tls
+      NVGRID_CREDENTIALS_FILE = local.site_secrets["default/nvgrid_credentials"].file
+    },
+    var.nvgrid_port == null ? {} : { NVGRID_PORT = tostring(var.nvgrid_port) },
+    var.nvgrid_custom_ca ? { NVGRID_CA_CERT = local.site_secrets["default/nvgrid_ca"].file } : {},
+  )
+
+  receiver_env = merge(local.common_env, local.default_site_tokens_env, {
+    # Re-read the mounted secrets: a new version ("latest") is picked up without a redeploy.
+    GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS = tostring(var.webhook_tokens_reload_seconds)
     # Explicitly off: the receiver refuses to start without a token.
     GRIDHOOK_ALLOW_UNAUTHENTICATED = "0"
     GRIDHOOK_MAX_BODY_BYTES        = tostring(var.max_body_bytes)
@@ -24,51 +42,75 @@ locals {
 
   jobs_env = merge(
     local.common_env,
+    local.default_site_tokens_env,
+    local.default_site_nvgrid_env,
     {
-      # The URL DPS is told to call; the current token is added when registering.
-      GRIDHOOK_WEBHOOK_URL                = "${google_cloudfunctions2_function.receiver.url}${var.webhook_path}"
+      GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS = tostring(var.webhook_tokens_reload_seconds)
+      # The URL DPS is told to call (a site other than "default" adds /<site>); the
+      # site's current token is added when registering.
+      GRIDHOOK_WEBHOOK_URL                = local.webhook_base_url
       GRIDHOOK_EVENTS                     = join(",", var.webhook_events)
       GRIDHOOK_RECONCILE_DEADLINE_SECONDS = tostring(var.reconcile_deadline_seconds)
+      GRIDHOOK_RECONCILE_CONCURRENCY      = tostring(var.reconcile_concurrency)
       GRIDHOOK_DRIFT_GRACE_SECONDS        = tostring(var.drift_grace_seconds)
       GRIDHOOK_RAMP_DEADLINE_SECONDS      = tostring(var.ramp_deadline_seconds)
-      GRIDHOOK_SAMPLE_RETENTION_DAYS      = tostring(var.sample_retention_days)
-      NVGRID_HOST                         = var.nvgrid_host
-      NVGRID_TLS                          = var.nvgrid_tls
-      NVGRID_CREDENTIALS_FILE             = "${local.secret_mount_root}/nvgrid-credentials/${local.secret_file}"
     },
-    var.nvgrid_port == null ? {} : { NVGRID_PORT = tostring(var.nvgrid_port) },
-    var.nvgrid_custom_ca ? { NVGRID_CA_CERT = "${local.secret_mount_root}/nvgrid-ca/${local.secret_file}" } : {},
+  )
+
+  # sample_load: the store, each site's DPS, and how long samples are kept. No webhook
+  # token: it registers nothing.
+  sample_env = merge(
+    local.common_env,
+    local.default_site_nvgrid_env,
+    {
+      # Bounds its DPS calls as it bounds reconcile's (a quarter of it per call).
+      GRIDHOOK_RECONCILE_DEADLINE_SECONDS = tostring(var.reconcile_deadline_seconds)
+      GRIDHOOK_SAMPLE_RETENTION_DAYS      = tostring(var.sample_retention_days)
+      GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS  = tostring(var.raw_sample_retention_days)
+    },
   )
 
   # power_report reads the store and nothing else: no webhook token, no DPS, no secret.
-  report_env = {
-    GRIDHOOK_STORE                 = local.store_url
-    GRIDHOOK_STORE_TIMEOUT_SECONDS = tostring(var.store_timeout_seconds)
-    GRIDHOOK_LOG_LEVEL             = var.log_level
-    # Episodes open longer than this are shown as stalled (the same deadline as reconcile's).
-    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadline_seconds)
+  report_env = merge(
+    {
+      GRIDHOOK_STORE                 = local.store_url
+      GRIDHOOK_STORE_TIMEOUT_SECONDS = tostring(var.store_timeout_seconds)
+      GRIDHOOK_LOG_LEVEL             = var.log_level
+      # Episodes open longer than this are shown as stalled (the same deadline as reconcile's).
+      GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadline_seconds)
+      GRIDHOOK_INTERVAL_MIN_COVERAGE = tostring(var.interval_min_coverage)
+      GRIDHOOK_BASELINE_METHOD       = var.baseline_method
+    },
+    # Its sites' names and time zones (a site's days are its local days).
+    local.sites_env,
+  )
+
+  # Secret volumes by runtime account: key of local.site_secrets => mount directory, each
+  # a secret whose kind local.secret_readers lets that account read.
+  secret_mounts = {
+    for account in distinct(flatten(values(local.secret_readers))) : account => {
+      for key, secret in local.site_secrets : key => secret.mount_dir
+      if contains(local.secret_readers[secret.kind], account)
+    }
   }
 
-  # Secret volumes: key of local.secrets => mount directory.
-  receiver_secret_mounts = {
-    webhook_tokens = "${local.secret_mount_root}/webhook-tokens"
-  }
-  jobs_secret_mounts = merge(
-    {
-      webhook_tokens     = "${local.secret_mount_root}/webhook-tokens"
-      nvgrid_credentials = "${local.secret_mount_root}/nvgrid-credentials"
-    },
-    var.nvgrid_custom_ca ? { nvgrid_ca = "${local.secret_mount_root}/nvgrid-ca" } : {},
-  )
+  # Per-site scheduled calls may overlap across sites: one instance takes up to 16 at once.
+  site_job_concurrency = min(length(local.sites), 16)
+  site_job_instances   = ceil(length(local.sites) / local.site_job_concurrency)
 
   jobs = {
     reconcile = {
       entry_point = "reconcile_subscriptions"
-      description = "gridhook: make DPS's webhook registrations match the desired ones and record drift (scheduled)."
+      description = "gridhook: make DPS's webhook registrations match the desired ones and record drift, per site (scheduled)."
+      concurrency = local.site_job_concurrency
+      instances   = local.site_job_instances
     }
     teardown = {
       entry_point = "teardown_subscriptions"
       description = "gridhook: unregister every webhook this deployment registered (on demand)."
+      # One run at a time: a teardown is not meant to overlap itself.
+      concurrency = 1
+      instances   = 1
     }
   }
 }
@@ -115,7 +157,7 @@ resource "google_cloudfunctions2_function" "receiver" {
     environment_variables = local.receiver_env
 
     dynamic "secret_volumes" {
-      for_each = local.receiver_secret_mounts
+      for_each = local.secret_mounts["receiver"]
       content {
         project_id = var.project_id
         secret     = google_secret_manager_secret.secrets[secret_volumes.key].secret_id
@@ -136,6 +178,7 @@ resource "google_cloudfunctions2_function" "receiver" {
     google_storage_bucket_iam_member.build_source_reader,
     google_artifact_registry_repository_iam_member.build_writer,
     google_secret_manager_secret_version.webhook_tokens,
+    google_secret_manager_secret_version.site_values,
   ]
 }
 
@@ -155,7 +198,8 @@ resource "google_cloud_run_v2_service_iam_member" "receiver_public" {
 }
 
 # ---------------------------------------------------------------------------------------
-# reconcile_subscriptions and teardown_subscriptions: private, called with OIDC tokens.
+# reconcile_subscriptions and teardown_subscriptions: private, called with OIDC tokens
+# (reconcile by each site's Scheduler job, with ?site=).
 # ---------------------------------------------------------------------------------------
 
 resource "google_cloudfunctions2_function" "jobs" {
@@ -188,17 +232,16 @@ resource "google_cloudfunctions2_function" "jobs" {
 
     available_memory = var.jobs_memory
     available_cpu    = "1"
-    # One run at a time: reconcile and teardown are not meant to overlap themselves.
-    max_instance_request_concurrency = 1
+    max_instance_request_concurrency = each.value.concurrency
     min_instance_count               = 0
-    max_instance_count               = 1
+    max_instance_count               = each.value.instances
     # The run's own deadline plus time to start and to report.
     timeout_seconds = var.reconcile_deadline_seconds + 60
 
     environment_variables = local.jobs_env
 
     dynamic "secret_volumes" {
-      for_each = local.jobs_secret_mounts
+      for_each = local.secret_mounts["jobs"]
       content {
         project_id = var.project_id
         secret     = google_secret_manager_secret.secrets[secret_volumes.key].secret_id
@@ -221,6 +264,7 @@ resource "google_cloudfunctions2_function" "jobs" {
     google_secret_manager_secret_version.webhook_tokens,
     google_secret_manager_secret_version.nvgrid_credentials,
     google_secret_manager_secret_version.nvgrid_ca,
+    google_secret_manager_secret_version.site_values,
   ]
 }
 
@@ -234,6 +278,87 @@ resource "google_cloud_run_v2_service_iam_member" "jobs_invoker" {
   name     = google_cloudfunctions2_function.jobs[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.sa[each.key == "reconcile" ? "scheduler" : "teardown"].member
+}
+
+# ---------------------------------------------------------------------------------------
+# sample_load: private, called with OIDC tokens by each site's sample job (?site=).
+# ---------------------------------------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "sampler" {
+  #checkov:skip=CKV_GCP_124:Private by IAM (run.invoker only for the scheduler account, OIDC); network ingress is var.jobs_ingress_settings, ALLOW_ALL by default so Cloud Scheduler and an operator's gcloud reach it.
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.sample
+  description = "gridhook: sample DPS's load per site, one GetStatus per run, kept as load samples (scheduled)."
+
+  build_config {
+    runtime           = "python312"
+    entry_point       = "sample_load"
+    service_account   = local.build_service_account
+    docker_repository = local.docker_repository
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.functions.name
+      }
+    }
+  }
+
+  service_config {
+    # Its own account: Firestore and the NvGrid secrets, no webhook token.
+    service_account_email          = google_service_account.sa["sampler"].email
+    ingress_settings               = var.jobs_ingress_settings
+    all_traffic_on_latest_revision = true
+
+    available_memory                 = var.jobs_memory
+    available_cpu                    = "1"
+    max_instance_request_concurrency = local.site_job_concurrency
+    min_instance_count               = 0
+    max_instance_count               = local.site_job_instances
+    # One GetStatus, bounded to a quarter of the reconcile deadline, then the writes.
+    timeout_seconds = local.sample_timeout_seconds
+
+    environment_variables = local.sample_env
+
+    dynamic "secret_volumes" {
+      for_each = local.secret_mounts["sampler"]
+      content {
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.secrets[secret_volumes.key].secret_id
+        mount_path = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.secret_file
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.accessor,
+    google_project_iam_member.firestore_user,
+    google_project_iam_member.log_writer,
+    google_project_iam_member.build_staged_sources,
+    google_storage_bucket_iam_member.build_source_reader,
+    google_artifact_registry_repository_iam_member.build_writer,
+    google_secret_manager_secret_version.nvgrid_credentials,
+    google_secret_manager_secret_version.nvgrid_ca,
+    google_secret_manager_secret_version.site_values,
+  ]
+}
+
+locals {
+  sample_timeout_seconds = ceil(var.reconcile_deadline_seconds / 4) + 60
+}
+
+# Only the scheduler account may invoke sample_load.
+resource "google_cloud_run_v2_service_iam_member" "sampler_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.sampler.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.sa["scheduler"].member
 }
 
 # ---------------------------------------------------------------------------------------

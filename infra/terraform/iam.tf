@@ -4,26 +4,27 @@
 
 locals {
   service_accounts = {
-    receiver  = "Runs receive_power_event: writes events to Firestore, reads the webhook tokens."
-    jobs      = "Runs reconcile_subscriptions and teardown_subscriptions: Firestore, DPS credentials, CA, webhook tokens."
-    scheduler = "Cloud Scheduler's identity when calling reconcile_subscriptions (invoker of that function only)."
+    receiver  = "Runs receive_power_event: writes events to Firestore, reads the webhook tokens of every site."
+    jobs      = "Runs reconcile_subscriptions and teardown_subscriptions: Firestore, every site's DPS credentials, CA and webhook tokens."
+    sampler   = "Runs sample_load: writes load samples to Firestore, reads every site's DPS credentials and CA."
+    scheduler = "Cloud Scheduler's identity when calling reconcile_subscriptions and sample_load (invoker of those two functions only)."
     teardown  = "Identity of the paused teardown job (invoker of teardown_subscriptions only)."
     report    = "Runs power_report: reads Firestore (read-only), nothing else."
     build     = "Cloud Build's identity when building the functions' images."
   }
 
-  # Runtime accounts and the secrets each may read.
-  secret_readers = merge(
-    {
-      receiver_webhook_tokens     = { account = "receiver", secret = "webhook_tokens" }
-      jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }
-      jobs_nvgrid_credentials     = { account = "jobs", secret = "nvgrid_credentials" }
-    },
-    var.nvgrid_custom_ca ? { jobs_nvgrid_ca = { account = "jobs", secret = "nvgrid_ca" } } : {},
-  )
+  # Secret access, "<account>/<site>/<kind>", derived from local.secret_readers (secrets.tf).
+  secret_grants = merge([
+    for key, secret in local.site_secrets : {
+      for account in local.secret_readers[secret.kind] : "${account}/${key}" => {
+        account = account
+        secret  = key
+      }
+    }
+  ]...)
 
-  firestore_users = toset(["receiver", "jobs"])
-  log_writers     = toset(["receiver", "jobs", "report", "build"])
+  firestore_users = toset(["receiver", "jobs", "sampler"])
+  log_writers     = toset(["receiver", "jobs", "sampler", "report", "build"])
 }
 
 resource "google_service_account" "sa" {
@@ -74,7 +75,7 @@ resource "google_project_iam_member" "log_writer" {
 }
 
 resource "google_secret_manager_secret_iam_member" "accessor" {
-  for_each = local.secret_readers
+  for_each = local.secret_grants
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.secrets[each.value.secret].secret_id

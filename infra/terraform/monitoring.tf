@@ -1,10 +1,19 @@
 # Log-based metrics on the JSON line each function writes per request or run
-# (functions/gridhook/log.py): the outcome is jsonPayload.outcome. Gen2 functions log
-# as the Cloud Run revision of their service.
+# (functions/gridhook/log.py): the outcome is jsonPayload.outcome, the site
+# jsonPayload.site. Every metric carries both as labels, and every alert keeps one time
+# series per site, so an incident names the site it is about. Gen2 functions log as the
+# Cloud Run revision of their service.
 
 locals {
   receiver_logs = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.function_names.receiver}\""
   jobs_logs     = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(\"${local.function_names.reconcile}\" OR \"${local.function_names.teardown}\")"
+  sample_logs   = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.function_names.sample}\""
+
+  # Labels of every log-based metric: name => the jsonPayload field it is extracted from.
+  metric_labels = {
+    outcome = "outcome"
+    site    = "site"
+  }
 
   counter_metrics = {
     webhook_accepted = {
@@ -46,6 +55,10 @@ locals {
       description = "Stalled ramps: a start_ramp_* whose end_ramp_* did not come within ramp_deadline_seconds (a missed webhook, or DPS stopped mid-ramp)."
       filter      = "${local.jobs_logs} AND jsonPayload.outcome=\"episode_stalled\""
     }
+    sample_failures = {
+      description = "sample_load runs that stored no sample: DPS or the store unreachable, or DPS refused the credentials."
+      filter      = "${local.sample_logs} AND jsonPayload.outcome=\"sample_failed\" AND severity>=ERROR"
+    }
   }
 }
 
@@ -58,7 +71,7 @@ resource "google_logging_metric" "counters" {
   filter      = each.value.filter
 
   label_extractors = {
-    outcome = "EXTRACT(jsonPayload.outcome)"
+    for label, field in local.metric_labels : label => "EXTRACT(jsonPayload.${field})"
   }
 
   metric_descriptor {
@@ -67,10 +80,13 @@ resource "google_logging_metric" "counters" {
     unit         = "1"
     display_name = "gridhook ${replace(each.key, "_", " ")} (${var.name_prefix})"
 
-    labels {
-      key         = "outcome"
-      value_type  = "STRING"
-      description = "jsonPayload.outcome of the log line."
+    dynamic "labels" {
+      for_each = local.metric_labels
+      content {
+        key         = labels.key
+        value_type  = "STRING"
+        description = "jsonPayload.${labels.value} of the log line."
+      }
     }
   }
 
@@ -85,7 +101,7 @@ resource "google_logging_metric" "webhook_latency" {
   value_extractor = "EXTRACT(jsonPayload.latency_ms)"
 
   label_extractors = {
-    outcome = "EXTRACT(jsonPayload.outcome)"
+    for label, field in local.metric_labels : label => "EXTRACT(jsonPayload.${field})"
   }
 
   metric_descriptor {
@@ -94,10 +110,13 @@ resource "google_logging_metric" "webhook_latency" {
     unit         = "ms"
     display_name = "gridhook webhook latency (${var.name_prefix})"
 
-    labels {
-      key         = "outcome"
-      value_type  = "STRING"
-      description = "jsonPayload.outcome of the log line."
+    dynamic "labels" {
+      for_each = local.metric_labels
+      content {
+        key         = labels.key
+        value_type  = "STRING"
+        description = "jsonPayload.${labels.value} of the log line."
+      }
     }
   }
 
@@ -114,7 +133,8 @@ resource "google_logging_metric" "webhook_latency" {
 
 # ---------------------------------------------------------------------------------------
 # Alerts: a failed reconcile means DPS may have stopped delivering; drift means an event
-# was missed or lost; a target not met or a stalled ramp means a curtailment went wrong.
+# was missed or lost; a target not met or a stalled ramp means a curtailment went wrong;
+# sampling failing means gaps in the interval load settlement is computed from.
 # Each needs a person (what to do: docs/alerts.md).
 # ---------------------------------------------------------------------------------------
 
@@ -123,12 +143,14 @@ locals {
     reconcile_failures = {
       display_name = "gridhook (${var.name_prefix}): subscription reconcile failing"
       severity     = "ERROR"
+      threshold    = 0
       documentation = join("\n", [
         "reconcile_subscriptions failed: DPS may no longer deliver power events to gridhook.",
         "Look at the function's logs (jsonPayload.outcome=\"reconcile_failed\") for the DPS error.",
         "Usual causes: DPS unreachable from Google Cloud, expired NvGrid credentials or CA",
-        "(Secret Manager), or a webhook URL DPS refuses. Re-run with:",
-        "gcloud scheduler jobs run ${var.name_prefix}-reconcile --location ${var.region}",
+        "(Secret Manager), or a webhook URL DPS refuses. Re-run the site's job with",
+        "(no suffix for the site named default; `terraform output reconcile_commands`):",
+        "gcloud scheduler jobs run ${var.name_prefix}-reconcile-SITE --location ${var.region}",
         "A teardown that left subscriptions behind (jsonPayload.outcome=\"teardown_incomplete\")",
         "counts here too: its log line names what DPS still has registered; run it again.",
       ])
@@ -136,6 +158,7 @@ locals {
     drift = {
       display_name = "gridhook (${var.name_prefix}): drift between DPS and received events"
       severity     = "ERROR"
+      threshold    = 0
       documentation = join("\n", [
         "reconcile_subscriptions found DPS's current load target or status differing from the",
         "state derived from the events gridhook stored: a webhook was missed or lost.",
@@ -146,6 +169,7 @@ locals {
     target_not_met = {
       display_name = "gridhook (${var.name_prefix}): curtailment target not met"
       severity     = "WARNING"
+      threshold    = 0
       documentation = join("\n", [
         "DPS reported the end of a ramp down with compliant = false: the feed did not reach",
         "the load target the utility asked for.",
@@ -159,6 +183,7 @@ locals {
     ramp_stalled = {
       display_name = "gridhook (${var.name_prefix}): curtailment ramp stalled"
       severity     = "ERROR"
+      threshold    = 0
       documentation = join("\n", [
         "A ramp started (start_ramp_down or start_ramp_up) and its end did not arrive within",
         "${var.ramp_deadline_seconds} s. The reconcile log line (jsonPayload.outcome=\"episode_stalled\")",
@@ -166,6 +191,19 @@ locals {
         "missed_webhook (DPS reached the target: look for rejected or unauthorized deliveries",
         "and drift) or dps_stopped_mid_ramp (DPS is short of the target: ask the DPS operator).",
         "It is logged once per ramp; the reconcile report keeps listing it while it is open.",
+      ])
+    }
+    sample_failures = {
+      display_name = "gridhook (${var.name_prefix}): load sampling failing"
+      severity     = "WARNING"
+      threshold    = var.sample_failure_threshold
+      documentation = join("\n", [
+        "sample_load failed more than ${var.sample_failure_threshold} times within ${var.alert_window_seconds} s:",
+        "the site's interval load has gaps (an interval under interval_min_coverage is missing,",
+        "never filled in), so baselines and settlement for those hours will say so.",
+        "Look at the function's logs (jsonPayload.outcome=\"sample_failed\"): `code` says",
+        "whether DPS was unreachable (nvgrid_unavailable), refused the credentials",
+        "(Secret Manager) or the store was down (store_unavailable).",
       ])
     }
   }
@@ -182,18 +220,20 @@ resource "google_monitoring_alert_policy" "alerts" {
   notification_channels = var.notification_channels
 
   conditions {
-    display_name = "${each.key} > 0"
+    display_name = "${each.key} > ${each.value.threshold}"
 
     condition_threshold {
       filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.counters[each.key].name}\" AND resource.type=\"cloud_run_revision\""
       comparison      = "COMPARISON_GT"
-      threshold_value = 0
+      threshold_value = each.value.threshold
       duration        = "0s"
 
       aggregations {
         alignment_period     = "${var.alert_window_seconds}s"
         per_series_aligner   = "ALIGN_SUM"
         cross_series_reducer = "REDUCE_SUM"
+        # One time series per site: the incident names its site (metric.label.site).
+        group_by_fields = ["metric.label.site"]
       }
 
       trigger {
@@ -207,7 +247,9 @@ resource "google_monitoring_alert_policy" "alerts" {
   }
 
   documentation {
-    content   = each.value.documentation
+    # $${…}: Cloud Monitoring's own variables, filled in per incident (not Terraform's).
+    subject   = "${each.value.display_name} on site $${metric.label.site}"
+    content   = "Site: $${metric.label.site}\n\n${each.value.documentation}"
     mime_type = "text/markdown"
   }
 }

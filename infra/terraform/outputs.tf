@@ -1,6 +1,26 @@
 output "webhook_url" {
-  description = "URL to register with DPS, without the token (reconcile adds the current token when it registers). Verify with the curl line in the README."
-  value       = "${google_cloudfunctions2_function.receiver.url}${var.webhook_path}"
+  description = "URL the default site's DPS delivers to, without the token (reconcile adds the current token when it registers); another site's is this URL followed by /<site> (webhook_urls). Verify with the curl line in the README."
+  value       = local.webhook_base_url
+}
+
+output "webhook_urls" {
+  description = "By site: the URL reconcile registers with that site's DPS, without the token."
+  value       = local.site_webhook_urls
+}
+
+output "sites" {
+  description = "By site: its time zone, NvGrid endpoint and TLS mode, and the secrets to add versions to (gcloud secrets versions add ID --data-file=-)."
+  value = {
+    for name, site in local.sites : name => {
+      timezone    = site.timezone
+      nvgrid_host = site.nvgrid_host
+      nvgrid_tls  = site.nvgrid_tls
+      secrets = {
+        for key, secret in local.site_secrets : secret.kind => google_secret_manager_secret.secrets[key].secret_id
+        if secret.site == name
+      }
+    }
+  }
 }
 
 output "receiver_url" {
@@ -14,17 +34,18 @@ output "function_names" {
     receive_power_event     = google_cloudfunctions2_function.receiver.name
     reconcile_subscriptions = google_cloudfunctions2_function.jobs["reconcile"].name
     teardown_subscriptions  = google_cloudfunctions2_function.jobs["teardown"].name
+    sample_load             = google_cloudfunctions2_function.sampler.name
     power_report            = google_cloudfunctions2_function.report.name
   }
 }
 
 output "service_accounts" {
-  description = "Service account e-mails by role (receiver, jobs, scheduler, teardown, report, build)."
+  description = "Service account e-mails by role (receiver, jobs, sampler, scheduler, teardown, report, build)."
   value       = { for role, sa in google_service_account.sa : role => sa.email }
 }
 
 output "secrets" {
-  description = "Secret Manager secret IDs to add versions to (gcloud secrets versions add ID --data-file=-)."
+  description = "Secret Manager secret IDs by \"<site>/<kind>\" (kinds: webhook_tokens, nvgrid_credentials, nvgrid_ca) to add versions to (gcloud secrets versions add ID --data-file=-)."
   value       = { for key, secret in google_secret_manager_secret.secrets : key => secret.secret_id }
 }
 
@@ -37,13 +58,33 @@ output "firestore_database" {
 }
 
 output "reconcile_command" {
-  description = "Runs reconcile_subscriptions now."
-  value       = "gcloud scheduler jobs run ${google_cloud_scheduler_job.jobs["reconcile"].name} --project ${var.project_id} --location ${var.region}"
+  description = "Runs reconcile_subscriptions now for every site: one line per site's job (`terraform output -raw reconcile_command | sh`)."
+  value       = join("\n", values(local.reconcile_commands))
+}
+
+output "reconcile_commands" {
+  description = "By site: runs that site's reconcile job now."
+  value       = local.reconcile_commands
+}
+
+output "sample_commands" {
+  description = "By site: runs that site's sample_load job now (it also runs every sample_schedule)."
+  value = {
+    for name in keys(local.sites) : name => "gcloud scheduler jobs run ${google_cloud_scheduler_job.site["sample/${name}"].name} --project ${var.project_id} --location ${var.region}"
+  }
+}
+
+output "scheduler_jobs" {
+  description = "Cloud Scheduler job names: by \"reconcile/<site>\" and \"sample/<site>\", and \"teardown\"."
+  value = merge(
+    { for key, job in google_cloud_scheduler_job.site : key => job.name },
+    { teardown = google_cloud_scheduler_job.teardown.name },
+  )
 }
 
 output "teardown_command" {
   description = "Unregisters every webhook this deployment registered (runs the paused teardown job once)."
-  value       = "gcloud scheduler jobs run ${google_cloud_scheduler_job.jobs["teardown"].name} --project ${var.project_id} --location ${var.region}"
+  value       = "gcloud scheduler jobs run ${google_cloud_scheduler_job.teardown.name} --project ${var.project_id} --location ${var.region}"
 }
 
 output "source_archive" {
@@ -64,4 +105,10 @@ output "report_proxy_command" {
 output "report_curl_command" {
   description = "Fetches the last 30 days' report as JSON with the caller's identity token (a report viewer's gcloud login)."
   value       = "curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" '${google_cloudfunctions2_function.report.url}/report?since=30d&format=json'"
+}
+
+locals {
+  reconcile_commands = {
+    for name in keys(local.sites) : name => "gcloud scheduler jobs run ${google_cloud_scheduler_job.site["reconcile/${name}"].name} --project ${var.project_id} --location ${var.region}"
+  }
 }

@@ -225,7 +225,7 @@ variable "webhook_tokens_reload_seconds" {
 
 variable "log_level" {
   type        = string
-  description = "Log level of all four functions (GRIDHOOK_LOG_LEVEL)."
+  description = "Log level of all five functions (GRIDHOOK_LOG_LEVEL)."
   default     = "INFO"
 
   validation {
@@ -235,16 +235,74 @@ variable "log_level" {
 }
 
 # ---------------------------------------------------------------------------------------
+# Sites: the DPS installations this deployment serves
+# ---------------------------------------------------------------------------------------
+
+variable "sites" {
+  type = map(object({
+    timezone         = string
+    nvgrid_host      = string
+    nvgrid_tls       = optional(string, "verify")
+    nvgrid_custom_ca = optional(bool, false)
+  }))
+  description = "The DPS sites this deployment serves, by site name (GRIDHOOK_SITES): each site's IANA time zone, its NvGrid endpoint (host[:port]), TLS mode (verify, skip-verify, plaintext) and whether DPS's certificate is signed by a private CA (then a CA secret is created and mounted). Each site gets its own secrets, mounted under /secrets/<site>/, its own reconcile and sample Scheduler jobs (?site=<name>) and receives at <webhook_url>/<site>. Empty (default): one site named \"default\", described by nvgrid_host, nvgrid_port, nvgrid_tls, nvgrid_custom_ca and timezone."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.sites) : can(regex("^[a-z0-9][a-z0-9-]{0,62}$", name))])
+    error_message = "Each site name must be 1-63 lowercase letters, digits or hyphens, starting with a letter or digit (it is a URL path segment and part of resource names)."
+  }
+
+  validation {
+    condition     = alltrue([for site in values(var.sites) : can(regex("^(UTC|(Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)?)$", site.timezone))])
+    error_message = "Each site's timezone must be an IANA time zone such as America/Phoenix, Europe/Paris or UTC."
+  }
+
+  validation {
+    condition     = alltrue([for site in values(var.sites) : length(trimspace(site.nvgrid_host)) > 0 && !can(regex("[/\\s]", site.nvgrid_host))])
+    error_message = "Each site's nvgrid_host must be a host name or address, optionally with :port, without a scheme or path."
+  }
+
+  validation {
+    condition     = alltrue([for site in values(var.sites) : contains(["verify", "skip-verify", "plaintext"], site.nvgrid_tls)])
+    error_message = "Each site's nvgrid_tls must be verify, skip-verify or plaintext."
+  }
+}
+
+variable "timezone" {
+  type        = string
+  description = "One-site deployments (var.sites empty): the IANA time zone of the default site, in which its days are counted (GRIDHOOK_TIMEZONE). With var.sites, each site names its own."
+  default     = "UTC"
+
+  validation {
+    condition     = can(regex("^(UTC|(Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)?)$", var.timezone))
+    error_message = "timezone must be an IANA time zone such as America/Phoenix, Europe/Paris or UTC."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
 # Subscription jobs (reconcile_subscriptions, teardown_subscriptions) and DPS NvGrid
 # ---------------------------------------------------------------------------------------
 
 variable "nvgrid_host" {
   type        = string
-  description = "Host name or address of the DPS NvGrid gRPC API as seen from Google Cloud; may carry \":port\" (NVGRID_HOST)."
+  description = "One-site deployments (var.sites empty): host name or address of the DPS NvGrid gRPC API as seen from Google Cloud; may carry \":port\" (NVGRID_HOST). With var.sites, each site names its own and this stays null."
+  default     = null
 
   validation {
-    condition     = length(trimspace(var.nvgrid_host)) > 0 && !can(regex("[/\\s]", var.nvgrid_host))
+    # try(): a null host is judged by the validations below, not here.
+    condition     = var.nvgrid_host == null || try(length(trimspace(var.nvgrid_host)) > 0 && !can(regex("[/\\s]", var.nvgrid_host)), false)
     error_message = "nvgrid_host must be a host name or address, optionally with :port, without a scheme or path."
+  }
+
+  validation {
+    condition     = var.nvgrid_host != null || length(var.sites) > 0
+    error_message = "Set nvgrid_host (one DPS site) or var.sites (one entry per site)."
+  }
+
+  validation {
+    condition     = var.nvgrid_host == null || length(var.sites) == 0
+    error_message = "With var.sites, each site names its own nvgrid_host: leave the one-site nvgrid_host unset."
   }
 }
 
@@ -302,7 +360,7 @@ variable "webhook_path" {
 
 variable "jobs_memory" {
   type        = string
-  description = "Memory of the reconcile and teardown functions."
+  description = "Memory of the reconcile, teardown and sample_load functions."
   default     = "512Mi"
 
   validation {
@@ -344,14 +402,85 @@ variable "ramp_deadline_seconds" {
   }
 }
 
+variable "reconcile_concurrency" {
+  type        = number
+  description = "Sites one all-sites reconcile or teardown run (no ?site=) works on at once (GRIDHOOK_RECONCILE_CONCURRENCY)."
+  default     = 8
+
+  validation {
+    condition     = var.reconcile_concurrency >= 1 && var.reconcile_concurrency <= 64 && floor(var.reconcile_concurrency) == var.reconcile_concurrency
+    error_message = "reconcile_concurrency must be a whole number from 1 to 64."
+  }
+}
+
 variable "sample_retention_days" {
   type        = number
-  description = "Days a load sample (DPS's calculated load and target, kept by each reconcile run) is kept before it expires (GRIDHOOK_SAMPLE_RETENTION_DAYS)."
+  description = "Days a load sample (DPS's calculated load and target, kept by each sample_load run) is kept before it expires (GRIDHOOK_SAMPLE_RETENTION_DAYS)."
   default     = 400
 
   validation {
     condition     = var.sample_retention_days >= 1 && var.sample_retention_days <= 3650 && floor(var.sample_retention_days) == var.sample_retention_days
     error_message = "sample_retention_days must be a whole number of days from 1 to 3650."
+  }
+}
+
+variable "raw_sample_retention_days" {
+  type        = number
+  description = "Days raw load samples are kept once hourly rollups hold them (GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS); the rollups keep sample_retention_days."
+  default     = 35
+
+  validation {
+    condition     = var.raw_sample_retention_days >= 1 && var.raw_sample_retention_days <= 3650 && floor(var.raw_sample_retention_days) == var.raw_sample_retention_days
+    error_message = "raw_sample_retention_days must be a whole number of days from 1 to 3650."
+  }
+
+  validation {
+    condition     = var.raw_sample_retention_days <= var.sample_retention_days
+    error_message = "raw_sample_retention_days must not be longer than sample_retention_days (raw samples are the short-lived copy)."
+  }
+}
+
+variable "sample_schedule" {
+  type        = string
+  description = "Cron schedule of each site's sample_load job: how often DPS's load is sampled (an interval's load is the mean of its samples)."
+  default     = "* * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.sample_schedule))) == 5
+    error_message = "sample_schedule must be a five-field cron expression, e.g. \"* * * * *\" (every minute)."
+  }
+}
+
+variable "sample_failure_threshold" {
+  type        = number
+  description = "The sampling alert fires when one site's sample_load fails more often than this within alert_window_seconds (a missed minute now and then only leaves a gap that interval coverage tolerates)."
+  default     = 3
+
+  validation {
+    condition     = var.sample_failure_threshold >= 0 && floor(var.sample_failure_threshold) == var.sample_failure_threshold
+    error_message = "sample_failure_threshold must be a whole number of at least 0."
+  }
+}
+
+variable "interval_min_coverage" {
+  type        = number
+  description = "Share of an interval its samples must cover for its load to count; less is a missing interval, never filled in (GRIDHOOK_INTERVAL_MIN_COVERAGE)."
+  default     = 0.8
+
+  validation {
+    condition     = var.interval_min_coverage >= 0.01 && var.interval_min_coverage <= 1
+    error_message = "interval_min_coverage must be between 0.01 and 1."
+  }
+}
+
+variable "baseline_method" {
+  type        = string
+  description = "Default customer-baseline method of reports and settlement (GRIDHOOK_BASELINE_METHOD)."
+  default     = "caiso-10-in-10"
+
+  validation {
+    condition     = contains(["caiso-10-in-10", "pjm-high-4-of-5", "pjm-same-day", "meter-before"], var.baseline_method)
+    error_message = "baseline_method must be caiso-10-in-10, pjm-high-4-of-5, pjm-same-day or meter-before."
   }
 }
 
@@ -533,6 +662,33 @@ variable "nvgrid_credentials" {
   }
 }
 
+variable "site_secret_values" {
+  type = map(object({
+    webhook_tokens     = string
+    nvgrid_credentials = string
+    nvgrid_ca_cert_pem = optional(string)
+  }))
+  description = "With var.sites and manage_secret_values: each site's secret values, by site name (pass as TF_VAR_site_secret_values, JSON). Write-only: never in the plan or the state."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = alltrue([for name in try(keys(var.site_secret_values), []) : contains(keys(var.sites), name)])
+    error_message = "site_secret_values may only name sites of var.sites."
+  }
+
+  validation {
+    condition     = !var.manage_secret_values || length(var.sites) == 0 || try(alltrue([for name in keys(var.sites) : contains(keys(var.site_secret_values), name)]), false)
+    error_message = "With var.sites and manage_secret_values, site_secret_values must hold the values of every site."
+  }
+
+  validation {
+    condition     = alltrue([for name, site in var.sites : !site.nvgrid_custom_ca || try(var.site_secret_values[name].nvgrid_ca_cert_pem != null, true)])
+    error_message = "A site with nvgrid_custom_ca needs its nvgrid_ca_cert_pem in site_secret_values."
+  }
+}
+
 variable "nvgrid_ca_cert_pem" {
   type        = string
   description = "PEM of the CA that signed DPS's certificate (only with manage_secret_values and nvgrid_custom_ca)."
@@ -551,7 +707,7 @@ variable "nvgrid_ca_cert_pem" {
 
 variable "notification_channels" {
   type        = list(string)
-  description = "Monitoring notification channels (projects/PROJECT/notificationChannels/ID) told about reconcile failures, drift, targets not met and stalled ramps."
+  description = "Monitoring notification channels (projects/PROJECT/notificationChannels/ID) told about reconcile and sampling failures, drift, targets not met and stalled ramps."
   default     = []
 
   validation {

@@ -61,7 +61,11 @@ def test_tfvars_example_sets_only_declared_variables(stack: tfcheck.Stack) -> No
     example = hcl2.loads((tfcheck.STACK / "terraform.tfvars.example").read_text())
     names = {k.strip('"') for k in example if not k.startswith("__")}
     assert names <= declared, names - declared
-    required = {b.labels[0] for b in stack.of("variable") if "default" not in b.attrs}
+    required = {
+        b.labels[0]
+        for b in stack.of("variable")
+        if "default" not in b.attrs and "default" not in b.ambiguous
+    }
     assert required <= names, f"the example leaves out required {required - names}"
 
 
@@ -209,7 +213,7 @@ MUTATIONS = {
         "has no attribute 'md5_hash'",
     ),
     "unknown attribute referenced": (
-        "outputs.tf",
+        "sites.tf",
         "google_cloudfunctions2_function.receiver.url}",
         "google_cloudfunctions2_function.receiver.uri}",
         "has no attribute 'uri'",
@@ -261,6 +265,7 @@ def test_entry_points_exist_in_main_py(stack: tfcheck.Stack) -> None:
         "receive_power_event",
         "reconcile_subscriptions",
         "teardown_subscriptions",
+        "sample_load",
         "power_report",
     }
     assert points <= tfcheck.main_functions()
@@ -275,9 +280,10 @@ def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> Non
     assert set(env) == set(tfcheck.REQUIRED_ENV)
     set_anywhere = set().union(*env.values())
     # Every setting the code reads is set by Terraform, except the secrets themselves
-    # (mounted, and named by the *_FILE settings) ...
+    # (mounted, and named by the *_FILE settings) and GRIDHOOK_SITES_FILE (Terraform sets
+    # the same structure as GRIDHOOK_SITES) ...
     unset = set(ENV_VARS) - set_anywhere
-    assert unset == tfcheck.SECRET_ENV, unset
+    assert unset == tfcheck.SECRET_ENV | set(tfcheck.ALTERNATIVE_ENV), unset
     # ... and development settings are never set anywhere.
     assert DEV_ENV_VARS and not set(DEV_ENV_VARS) & (set_anywhere | set(ENV_VARS))
     assert env["power_report"] == {
@@ -285,9 +291,22 @@ def test_environment_is_exactly_what_the_code_reads(stack: tfcheck.Stack) -> Non
         "GRIDHOOK_STORE_TIMEOUT_SECONDS",
         "GRIDHOOK_LOG_LEVEL",
         "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+        "GRIDHOOK_INTERVAL_MIN_COVERAGE",
+        "GRIDHOOK_BASELINE_METHOD",
+        "GRIDHOOK_SITES",
+        "GRIDHOOK_TIMEZONE",
     }
-    jobs = {"GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_SAMPLE_RETENTION_DAYS"}
+    jobs = {"GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_RECONCILE_CONCURRENCY"}
     assert jobs <= env["reconcile_subscriptions"] == env["teardown_subscriptions"]
+    # Reconcile no longer samples: the sample settings are sample_load's, which holds no
+    # webhook token (it registers nothing).
+    retention = {"GRIDHOOK_SAMPLE_RETENTION_DAYS", "GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS"}
+    assert retention <= env["sample_load"]
+    assert not retention & env["reconcile_subscriptions"]
+    assert not {"GRIDHOOK_WEBHOOK_TOKENS_FILE", "GRIDHOOK_WEBHOOK_URL"} & env["sample_load"]
+    # Every function learns its sites.
+    for names in env.values():
+        assert names >= tfcheck.SITES_ENV
 
 
 def test_env_check_fails_on_an_unknown_variable(tmp_path: Path) -> None:
@@ -305,19 +324,19 @@ def test_env_check_fails_on_a_secret_as_plain_env(tmp_path: Path) -> None:
     bad = mutated(
         tmp_path,
         "functions.tf",
-        "NVGRID_TLS                          = var.nvgrid_tls",
+        "NVGRID_TLS              = var.nvgrid_tls",
         'NVGRID_TLS = var.nvgrid_tls\n      NVGRID_PASSWORD = "hunter2"',
     )
     assert any("secret NVGRID_PASSWORD" in p for p in tfcheck.check_env(bad))
 
 
 def test_env_check_fails_when_a_needed_variable_is_missing(tmp_path: Path) -> None:
-    bad = mutated(tmp_path, "functions.tf", "NVGRID_HOST                         =", "X_HOST =")
+    bad = mutated(tmp_path, "functions.tf", "NVGRID_HOST             =", "X_HOST =")
     problems = tfcheck.check_env(bad, known=[*tfcheck.code_env_vars(), "X_HOST"])
     assert any("does not set NVGRID_HOST" in p for p in problems)
 
 
-REPORT_ENV_END = "    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadline_seconds)\n  }"
+REPORT_ENV_END = "      GRIDHOOK_BASELINE_METHOD       = var.baseline_method\n    }"
 
 
 @pytest.mark.parametrize(
@@ -325,8 +344,8 @@ REPORT_ENV_END = "    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadlin
     [
         (
             "functions.tf",
-            "GRIDHOOK_SAMPLE_RETENTION_DAYS      = tostring(var.sample_retention_days)",
-            "GRIDHOOK_SAMPLE_RETENTION_DAYS = tostring(var.sample_retention_days)\n"
+            "GRIDHOOK_RECONCILE_CONCURRENCY      = tostring(var.reconcile_concurrency)",
+            "GRIDHOOK_RECONCILE_CONCURRENCY = tostring(var.reconcile_concurrency)\n"
             '      GRIDHOOK_DEV_CLOCK = "1440@2026-11-29T02:00:00Z@2026-11-30T02:00:00Z"',
             "reconcile_subscriptions: sets GRIDHOOK_DEV_CLOCK, a development-only setting",
         ),
@@ -340,15 +359,16 @@ REPORT_ENV_END = "    GRIDHOOK_RAMP_DEADLINE_SECONDS = tostring(var.ramp_deadlin
         (
             "functions.tf",
             REPORT_ENV_END,
-            REPORT_ENV_END.replace("\n  }", "\n    NVGRID_HOST = var.nvgrid_host\n  }"),
+            REPORT_ENV_END.replace("\n    }", "\n      NVGRID_HOST = var.nvgrid_host\n    }"),
             "power_report: sets NVGRID_HOST; power_report never talks to DPS",
         ),
         (
             "functions.tf",
             REPORT_ENV_END,
             REPORT_ENV_END.replace(
-                "\n  }",
-                '\n    GRIDHOOK_WEBHOOK_TOKENS_FILE = "/etc/secrets/webhook-tokens/value"\n  }',
+                "\n    }",
+                '\n      GRIDHOOK_WEBHOOK_TOKENS_FILE = "/secrets/default/webhook-tokens/value"'
+                "\n    }",
             ),
             "power_report: sets GRIDHOOK_WEBHOOK_TOKENS_FILE; its environment is exactly",
         ),
@@ -410,15 +430,14 @@ REPORT_MISTAKES = {
     ),
     "the writers' Firestore grant": (
         "iam.tf",
-        'firestore_users = toset(["receiver", "jobs"])',
-        'firestore_users = toset(["receiver", "jobs", "report"])',
+        'firestore_users = toset(["receiver", "jobs", "sampler"])',
+        'firestore_users = toset(["receiver", "jobs", "sampler", "report"])',
         "the report account holds roles/datastore.user",
     ),
     "a secret accessor grant": (
-        "iam.tf",
-        'jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }',
-        'jobs_webhook_tokens         = { account = "jobs", secret = "webhook_tokens" }\n'
-        '      report_tokens = { account = "report", secret = "webhook_tokens" }',
+        "secrets.tf",
+        'webhook_tokens     = ["receiver", "jobs"]',
+        'webhook_tokens     = ["receiver", "jobs", "report"]',
         "the report account holds roles/secretmanager.secretAccessor",
     ),
     "another function's account": (
@@ -487,6 +506,301 @@ def test_computed_attributes_carry_their_terraform_names() -> None:
     assert not {"md5_hash", "crc32_c", "detect_md5_hash", "detect_md5hash"} & computed
     build = resources["google_cloudfunctions2_function"]["blocks"]["build_config"]
     assert "build" in build["computed"]
+
+
+# ---------------------------------------------------------------------------------------
+# Sites: secrets by least privilege, a Scheduler job per site, GRIDHOOK_SITES, labels
+# ---------------------------------------------------------------------------------------
+
+
+def test_sites_are_checked_and_pass(stack: tfcheck.Stack) -> None:
+    assert tfcheck.check_secret_access(stack) == []
+    assert tfcheck.check_site_jobs(stack) == []
+    assert tfcheck.check_sites_json(stack) == []
+    assert tfcheck.check_metric_labels(stack) == []
+    locals_ = stack.locals()
+    # Least privilege, stated once: the receiver cannot read an NvGrid secret, sample_load
+    # cannot read a webhook token, power_report reads nothing.
+    assert locals_["secret_readers"] == {
+        "webhook_tokens": ["receiver", "jobs"],
+        "nvgrid_credentials": ["jobs", "sampler"],
+        "nvgrid_ca": ["jobs", "sampler"],
+    }
+    roles = tfcheck.account_roles(stack)
+    assert tfcheck.SECRET_ACCESSOR in roles["receiver"] & roles["jobs"] & roles["sampler"]
+    assert roles["sampler"] == {
+        "roles/datastore.user",
+        "roles/logging.logWriter",
+        "roles/secretmanager.secretAccessor",
+    }
+    assert tfcheck.SECRET_ACCESSOR not in roles["report"] | roles["scheduler"]
+    secrets = tfcheck.function_secrets(stack)
+    assert secrets["receive_power_event"] == ['secret_volumes (${local.secret_mounts["receiver"]})']
+    assert secrets["sample_load"] == ['secret_volumes (${local.secret_mounts["sampler"]})']
+    # Mounted under /secrets/<site>/; each site's secrets, jobs and URL carry its name.
+    assert locals_["secret_mount_root"] == "/secrets"
+    assert "${local.secret_mount_root}/${name}/${spec.id}" in str(locals_["site_secrets"])
+    # Every metric has a site label, and the counters gained one for sampling failures.
+    assert set(locals_["metric_labels"]) == {"outcome", "site"}
+    assert "site" in tfcheck.code_log_fields()
+
+
+def test_site_jobs_are_one_reconcile_and_one_sample_per_site(stack: tfcheck.Stack) -> None:
+    jobs = str(stack.locals()["site_jobs"])
+    assert "for name in keys(local.sites)" in jobs
+    assert "reconcile/${name}" in jobs and "sample/${name}" in jobs
+    assert "${var.sample_schedule}" in jobs and "${var.reconcile_schedule}" in jobs
+    site = stack.get("resource", "google_cloud_scheduler_job", "site")
+    assert tfcheck._unquote(site.child("http_target").attrs["uri"]).endswith(
+        "?site=${each.value.site}"
+    )
+    # The teardown job is one for all sites, and paused.
+    teardown = stack.get("resource", "google_cloud_scheduler_job", "teardown")
+    assert teardown.attrs["paused"] in (True, "true") and "for_each" not in teardown.attrs
+
+
+SITE_MISTAKES = {
+    "the receiver reads NvGrid credentials": (
+        "secrets.tf",
+        'nvgrid_credentials = ["jobs", "sampler"]',
+        'nvgrid_credentials = ["jobs", "sampler", "receiver"]',
+        "check_secret_access",
+        "the receiver account can read nvgrid_credentials; it may read only webhook_tokens",
+    ),
+    "the receiver reads the CA": (
+        "secrets.tf",
+        'nvgrid_ca          = ["jobs", "sampler"]',
+        'nvgrid_ca          = ["jobs", "sampler", "receiver"]',
+        "check_secret_access",
+        "the receiver account can read nvgrid_ca",
+    ),
+    "sample_load reads webhook tokens": (
+        "secrets.tf",
+        'webhook_tokens     = ["receiver", "jobs"]',
+        'webhook_tokens     = ["receiver", "jobs", "sampler"]',
+        "check_secret_access",
+        "the sampler account can read webhook_tokens; it may read only nvgrid_ca, "
+        "nvgrid_credentials",
+    ),
+    "power_report reads a secret": (
+        "secrets.tf",
+        'nvgrid_ca          = ["jobs", "sampler"]',
+        'nvgrid_ca          = ["jobs", "sampler", "report"]',
+        "check_secret_access",
+        "the report account can read nvgrid_ca; it may read no secret",
+    ),
+    "the jobs cannot log in to DPS": (
+        "secrets.tf",
+        'nvgrid_credentials = ["jobs", "sampler"]',
+        'nvgrid_credentials = ["sampler"]',
+        "check_secret_access",
+        "the jobs account cannot read nvgrid_credentials, which it needs",
+    ),
+    "the receiver mounts the jobs' secrets": (
+        "functions.tf",
+        'for_each = local.secret_mounts["receiver"]',
+        'for_each = local.secret_mounts["jobs"]',
+        "check_secret_access",
+        "receive_power_event: mounts ['jobs'] but runs as 'receiver'",
+    ),
+    "a grant beside the table": (
+        "iam.tf",
+        "# Firestore: read and write documents",
+        'resource "google_secret_manager_secret_iam_member" "receiver_dps" {\n'
+        "  project   = var.project_id\n"
+        '  secret_id = google_secret_manager_secret.secrets["default/nvgrid_credentials"]'
+        ".secret_id\n"
+        '  role      = "roles/secretmanager.secretAccessor"\n'
+        '  member    = google_service_account.sa["receiver"].member\n'
+        "}\n\n# Firestore: read and write documents",
+        "check_secret_access",
+        "receiver_dps: grants roles/secretmanager.secretAccessor outside local.secret_grants",
+    ),
+    "a secret as an environment variable": (
+        "functions.tf",
+        "    environment_variables = local.receiver_env\n",
+        "    environment_variables = local.receiver_env\n"
+        "    secret_environment_variables {\n"
+        '      key        = "NVGRID_CREDENTIALS_FILE"\n'
+        "      project_id = var.project_id\n"
+        '      secret     = "gridhook-nvgrid-credentials"\n'
+        '      version    = "latest"\n'
+        "    }\n",
+        "check_secret_access",
+        "receive_power_event: a secret_environment_variables block",
+    ),
+    "a site job without ?site=": (
+        "scheduler.tf",
+        'uri         = "${each.value.function_url}?site=${each.value.site}"',
+        "uri         = each.value.function_url",
+        "check_site_jobs",
+        "google_cloud_scheduler_job.site: the job does not send ?site=${each.value.site}",
+    ),
+    "a site job sending another site": (
+        "scheduler.tf",
+        'site         = name\n        name         = "${var.name_prefix}-sample',
+        'site         = "default"\n        name         = "${var.name_prefix}-sample',
+        "check_site_jobs",
+        "job sample/… does not send its own site",
+    ),
+    "no sample job per site": (
+        "scheduler.tf",
+        "function_url = google_cloudfunctions2_function.sampler.url",
+        'function_url = google_cloudfunctions2_function.jobs["reconcile"].url',
+        "check_site_jobs",
+        "no Scheduler job per site calls sample_load",
+    ),
+    "a site job with the teardown account's token": (
+        "scheduler.tf",
+        'service_account_email = google_service_account.sa["scheduler"].email',
+        'service_account_email = google_service_account.sa["teardown"].email',
+        "check_site_jobs",
+        "google_cloud_scheduler_job.site: the OIDC token is not the scheduler account's",
+    ),
+    "an OIDC audience with the query": (
+        "scheduler.tf",
+        "audience = each.value.function_url",
+        'audience = "${each.value.function_url}?site=${each.value.site}"',
+        "check_site_jobs",
+        "the OIDC audience is not the function's URL",
+    ),
+    "a key sites.py does not read": (
+        "sites.tf",
+        "webhook_tokens_file     = local.site_secrets",
+        "webhook_token_file      = local.site_secrets",
+        "check_sites_json",
+        "GRIDHOOK_SITES: key webhook_token_file is not one gridhook.sites reads",
+    ),
+    "a metric without the site label": (
+        "monitoring.tf",
+        '    site    = "site"\n',
+        "",
+        "check_metric_labels",
+        "google_logging_metric.counters: no site label extracted from jsonPayload.site",
+    ),
+    "a site label from a field nobody logs": (
+        "monitoring.tf",
+        'site    = "site"',
+        'site    = "site_name"',
+        "check_metric_labels",
+        "no site label extracted from jsonPayload.site",
+    ),
+    "an alert summing the sites together": (
+        "monitoring.tf",
+        '        group_by_fields = ["metric.label.site"]\n',
+        "",
+        "check_metric_labels",
+        "google_monitoring_alert_policy.alerts: does not group by metric.label.site",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SITE_MISTAKES))
+def test_site_checks_fail_on(name: str, tmp_path: Path) -> None:
+    file, old, new, check, expected = SITE_MISTAKES[name]
+    bad = mutated(tmp_path, file, old, new)
+    problems = getattr(tfcheck, check)(bad)
+    assert any(expected in p for p in problems), problems
+    assert tfcheck.check_schema(bad) == []  # each mistake is valid Terraform
+
+
+def test_label_check_names_a_field_no_log_line_carries(tmp_path: Path) -> None:
+    bad = mutated(
+        tmp_path,
+        "monitoring.tf",
+        '    site    = "site"\n',
+        '    site    = "site"\n    region = "region_name"\n',
+    )
+    problems = tfcheck.check_metric_labels(bad)
+    assert any(
+        "label region extracts jsonPayload.region_name, which no log line" in p for p in problems
+    ), problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "      GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS  = tostring(var.raw_sample_retention_days)",
+            "      GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS  = tostring(var.raw_sample_retention_days)\n"
+            '      GRIDHOOK_WEBHOOK_TOKENS_FILE = "/secrets/default/webhook-tokens/value"',
+            "sample_load: sets GRIDHOOK_WEBHOOK_TOKENS_FILE; its environment is exactly",
+        ),
+        (
+            "      GRIDHOOK_LOG_LEVEL             = var.log_level\n    },\n    local.sites_env,",
+            "      GRIDHOOK_LOG_LEVEL             = var.log_level\n"
+            '      GRIDHOOK_SITES_FILE = "/secrets/sites.toml"\n    },\n    local.sites_env,',
+            "sets GRIDHOOK_SITES_FILE; Terraform sets GRIDHOOK_SITES instead",
+        ),
+    ],
+    ids=["a token for sample_load", "a sites file"],
+)
+def test_site_env_check_fails_on(old: str, new: str, expected: str, tmp_path: Path) -> None:
+    problems = tfcheck.check_env(mutated(tmp_path, "functions.tf", old, new))
+    assert any(expected in p for p in problems), problems
+
+
+def _validation_regexes(variable: str) -> list[re.Pattern[str]]:
+    text = (tfcheck.STACK / "variables.tf").read_text()
+    block = text[text.index(f'variable "{variable}"') :]
+    block = block[: block.index("\nvariable ") if "\nvariable " in block else None]
+    raws = re.findall(r'regex\("((?:[^"\\]|\\.)*)"', block)
+    return [re.compile(json.loads(f'"{raw}"')) for raw in raws]
+
+
+def test_site_name_validation_is_the_code_s() -> None:
+    from gridhook.sites import SITE_NAME
+
+    name_rx = _validation_regexes("sites")[0]
+    for name in ("phx1", "default", "a", "ams-2", "9" * 63, "x" * 64, "Phx1", "-a", "a_b", ""):
+        assert bool(name_rx.fullmatch(name)) == bool(SITE_NAME.fullmatch(name)), name
+
+
+def test_timezone_validation_takes_every_iana_zone_of_an_area() -> None:
+    import zoneinfo
+
+    for variable in ("sites", "timezone"):
+        tz_rx = next(rx for rx in _validation_regexes(variable) if "America" in rx.pattern)
+        areas = re.search(r"\(([A-Za-z|]+)\)/", tz_rx.pattern).group(1).split("|")
+        zones = {z for z in zoneinfo.available_timezones() if z.split("/")[0] in areas}
+        assert len(zones) > 300
+        assert all(tz_rx.search(zone) for zone in zones | {"UTC"}), variable
+        for bad in ("Mars/Olympus_Mons", "america/phoenix", "Europe/Paris/", "UTC+1", "", "PST"):
+            assert not tz_rx.search(bad), (variable, bad)
+
+
+def test_the_example_sites_are_valid_for_terraform_and_for_gridhook() -> None:
+    """The two-site example passes the variable's validations and, written as Terraform
+    writes GRIDHOOK_SITES (sites.tf: the secrets' mount paths as files), gridhook.sites."""
+    from gridhook.sites import parse_sites
+
+    example = hcl2.loads((tfcheck.STACK / "terraform.tfvars.example").read_text())
+    sites = example["sites"]
+    sites = sites[0] if isinstance(sites, list) else sites
+    assert len(sites) == 2
+    name_rx, tz_rx = _validation_regexes("sites")[:2]
+    written = {}
+    for name, site in sites.items():
+        site = {k: v[0] if isinstance(v, list) else v for k, v in site.items()}
+        assert name_rx.fullmatch(name) and tz_rx.search(site["timezone"])
+        assert site.get("nvgrid_tls", "verify") in ("verify", "skip-verify", "plaintext")
+        files = {
+            "nvgrid_credentials_file": f"/secrets/{name}/nvgrid-credentials/value",
+            "webhook_tokens_file": f"/secrets/{name}/webhook-tokens/value",
+        }
+        if site.get("nvgrid_custom_ca"):
+            files["nvgrid_ca_cert"] = f"/secrets/{name}/nvgrid-ca/value"
+        written[name] = {
+            "timezone": site["timezone"],
+            "nvgrid_host": site["nvgrid_host"],
+            "nvgrid_tls": site.get("nvgrid_tls", "verify"),
+            **files,
+        }
+    parsed = parse_sites({"sites": written}, "GRIDHOOK_SITES")
+    assert parsed.names == ("phx1", "ams2") and parsed.several
+    assert {site.zone.key for site in parsed} == {"America/Phoenix", "Europe/Amsterdam"}
+    assert parsed.get("phx1").nvgrid_ca_cert == "/secrets/phx1/nvgrid-ca/value"
+    assert parsed.get("ams2").nvgrid_ca_cert is None
 
 
 # ---------------------------------------------------------------------------------------
@@ -685,12 +999,14 @@ def test_log_metrics_count_what_the_code_logs(stack: tfcheck.Stack) -> None:
         *("unsupported_media_type", "method_not_allowed", "store_unavailable"),
         *("internal_error", "reconcile_ok", "reconcile_failed", "drift"),
         *("teardown_ok", "teardown_incomplete", "episode_stalled"),
+        *("sample_ok", "sample_failed"),
     }
     assert tfcheck.check_log_metrics(stack) == []
     counted = tfcheck.metric_outcomes(stack)
     assert counted["reconcile_failures"] == {"reconcile_failed", "teardown_incomplete"}
     assert counted["webhook_unauthorized"] == {"unauthorized"}
     assert counted["ramp_stalled"] == {"episode_stalled"}
+    assert counted["sample_failures"] == {"sample_failed"}
     metrics = stack.locals()["counter_metrics"]
     assert tfcheck.filter_conditions(metrics["target_not_met"]["filter"]) == [
         ("outcome", "=", ["accepted"]),
@@ -700,7 +1016,7 @@ def test_log_metrics_count_what_the_code_logs(stack: tfcheck.Stack) -> None:
     assert {"compliant", "event", "outcome", "feed_tag"} <= tfcheck.code_log_fields()
     # Both alert on their own policy.
     alerts = tfcheck._unquote(stack.texts["monitoring.tf"])
-    for key in ("target_not_met", "ramp_stalled"):
+    for key in ("target_not_met", "ramp_stalled", "sample_failures"):
         assert f"    {key} = {{" in alerts, key
 
 
@@ -853,8 +1169,11 @@ def test_archive_serves_a_webhook_in_a_clean_venv(
         "GRIDHOOK_STORE_TIMEOUT_SECONDS": "10",
         "GRIDHOOK_LOG_LEVEL": "INFO",
         "GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS": "30",
+        "GRIDHOOK_TIMEZONE": "UTC",
     }
-    assert set(values) == tfcheck.function_env(stack)["receive_power_event"]
+    # A one-site deployment's: a fleet's gets GRIDHOOK_SITES instead of the time zone and
+    # the token file (the sites name their own files).
+    assert set(values) | {"GRIDHOOK_SITES"} == tfcheck.function_env(stack)["receive_power_event"]
     port = free_port()
     log = (tmp_path / "ff.log").open("wb")
     proc = subprocess.Popen(

@@ -14,9 +14,19 @@ No terraform binary can run here, so the stack is checked statically:
 * :func:`check_env` / :func:`function_env`: the environment each function gets, against the
   settings the code reads (``gridhook.settings.ENV_VARS``); secrets never as plain env;
   development settings (``DEV_ENV_VARS``, e.g. GRIDHOOK_DEV_CLOCK) never at all.
-* :func:`check_power_report`: power_report stays private and read-only: exactly its four
+* :func:`check_power_report`: power_report stays private and read-only: exactly its
   settings, no secret mounted, its own account with read-only Firestore, invokers only
   from ``var.report_viewers``; only the receiver is public.
+* :func:`check_secret_access`: least privilege on the sites' secrets: the one table of who
+  reads which kind (``local.secret_readers``) allows the receiver webhook tokens only,
+  sample_load the NvGrid secrets only, power_report nothing; every grant and every mount
+  is derived from that table, for the account the function runs as.
+* :func:`check_site_jobs`: every site has its reconcile and sample_load Scheduler jobs,
+  each sending ``?site=<that site>`` with an OIDC token for its function.
+* :func:`check_sites_json`: ``GRIDHOOK_SITES`` carries exactly the keys
+  ``gridhook.sites`` reads.
+* :func:`check_metric_labels`: every log-based metric has a ``site`` label extracted from
+  ``jsonPayload.site`` (a field the code logs), and every alert keeps a series per site.
 * :func:`entry_points` / :func:`main_functions`: entry points against ``functions/main.py``.
 * :func:`build_archive`: the zip ``data.archive_file`` would build, by the rules of
   hashicorp/archive 2.7 (symlinked directories followed, doublestar excludes).
@@ -72,10 +82,21 @@ REQUIRED_ENV = {
         "GRIDHOOK_WEBHOOK_URL",
         "GRIDHOOK_EVENTS",
         "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
+        "GRIDHOOK_RECONCILE_CONCURRENCY",
         "GRIDHOOK_DRIFT_GRACE_SECONDS",
         "GRIDHOOK_RAMP_DEADLINE_SECONDS",
-        "GRIDHOOK_SAMPLE_RETENTION_DAYS",
         "GRIDHOOK_LOG_LEVEL",
+        "NVGRID_HOST",
+        "NVGRID_TLS",
+        "NVGRID_CREDENTIALS_FILE",
+    },
+    "sample_load": {
+        "GRIDHOOK_STORE",
+        "GRIDHOOK_STORE_TIMEOUT_SECONDS",
+        "GRIDHOOK_LOG_LEVEL",
+        "GRIDHOOK_RECONCILE_DEADLINE_SECONDS",
+        "GRIDHOOK_SAMPLE_RETENTION_DAYS",
+        "GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS",
         "NVGRID_HOST",
         "NVGRID_TLS",
         "NVGRID_CREDENTIALS_FILE",
@@ -85,13 +106,24 @@ REQUIRED_ENV = {
         "GRIDHOOK_STORE_TIMEOUT_SECONDS",
         "GRIDHOOK_LOG_LEVEL",
         "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+        "GRIDHOOK_INTERVAL_MIN_COVERAGE",
+        "GRIDHOOK_BASELINE_METHOD",
     },
 }
 REQUIRED_ENV["teardown_subscriptions"] = REQUIRED_ENV["reconcile_subscriptions"]
-#: Functions whose environment is exactly REQUIRED_ENV: nothing more may be added.
-EXACT_ENV = {"power_report"}
+#: How every function learns its sites: GRIDHOOK_SITES for a fleet, else the default
+#: site's time zone (its other settings are the one-site variables above).
+SITES_ENV = {"GRIDHOOK_SITES", "GRIDHOOK_TIMEZONE"}
+for _needed in REQUIRED_ENV.values():
+    _needed |= SITES_ENV
+#: Functions whose environment is exactly REQUIRED_ENV (NVGRID_* aside, which are
+#: optional: port, CA): nothing more may be added.
+EXACT_ENV = {"power_report", "sample_load"}
 #: Settings that hold secrets: only ever mounted files, never plain environment values.
 SECRET_ENV = {"GRIDHOOK_WEBHOOK_TOKENS", "NVGRID_PASSWORD", "NVGRID_USERNAME"}
+#: Settings the code reads that Terraform never sets, because it sets the alternative
+#: (both set fails start-up): setting -> the one Terraform sets instead.
+ALTERNATIVE_ENV = {"GRIDHOOK_SITES_FILE": "GRIDHOOK_SITES"}
 #: Functions that never talk to DPS (the receiver imports nothing the jobs need; the
 #: report only reads the store).
 NO_DPS = {"receive_power_event", "power_report"}
@@ -514,16 +546,20 @@ def check_conventions(stack: Stack) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 _ENV_KEY = re.compile(r"""['"]?\b([A-Z][A-Z0-9_]*[A-Z0-9])\b['"]?\s*(?:=(?!=)|:)""")
+#: Environment maps are locals named ``*_env`` (common_env, sites_env, jobs_env, …): the
+#: names an environment can hold are followed through those only, not into the data
+#: (local.sites, local.site_secrets) they are built from.
+_ENV_LOCAL = re.compile(r"(?<![\w.])local\.([a-z_]\w*_env)\b")
 
 
 def _env_names(value: Any, locals_: dict[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
-    """Environment variable names an expression can produce, following local.X references."""
+    """Environment variable names an expression can produce, following local.*_env."""
     if isinstance(value, dict):  # a literal map: its keys
         return {_unquote(k) for k in value if k not in _META_KEYS}
     names: set[str] = set()
     for text in _expr_texts(value):
         names |= set(_ENV_KEY.findall(text))
-        for ref in _LOCAL.findall(text):
+        for ref in _ENV_LOCAL.findall(text):
             if ref in locals_ and ref not in seen:
                 names |= _env_names(locals_[ref], locals_, seen | {ref})
     return names
@@ -608,6 +644,11 @@ def check_env(stack: Stack, known: Iterable[str] | None = None) -> list[str]:
             problems.append(f"{entry_point}: sets {name}, which the code does not read")
         for name in sorted(names & SECRET_ENV):
             problems.append(f"{entry_point}: sets secret {name} as plain env (mount it)")
+        for name in sorted(names & set(ALTERNATIVE_ENV)):
+            problems.append(
+                f"{entry_point}: sets {name}; Terraform sets {ALTERNATIVE_ENV[name]} instead "
+                "(both set fails start-up)"
+            )
         for name in sorted(REQUIRED_ENV.get(entry_point, set()) - names):
             problems.append(f"{entry_point}: does not set {name}, which it needs")
         if entry_point in NO_DPS:
@@ -673,7 +714,11 @@ def account_roles(stack: Stack) -> dict[str, set[str]]:
             source = _LOCAL.search(str(block.attrs.get("for_each", "")))
             value = locals_.get(source.group(1), {}) if source else {}
             text = json.dumps(value) if isinstance(value, dict) else str(value)
-            if "each.value.account" in inside:
+            if "each.value.account" in inside and not isinstance(value, dict):
+                # A map built by a for expression: every account the locals it is built
+                # from can name (local.secret_grants: local.secret_readers' accounts).
+                names = _quoted_names(value, locals_)
+            elif "each.value.account" in inside:
                 names = set(re.findall(r"""account['"]?\s*[:=]\s*['"](\w+)['"]""", text))
             else:
                 names = set(value) if isinstance(value, dict) else set(_QUOTED.findall(text))
@@ -682,6 +727,18 @@ def account_roles(stack: Stack) -> dict[str, set[str]]:
         for name in names & accounts:
             roles[name].add(_unquote(block.attrs.get("role", "")))
     return roles
+
+
+def _quoted_names(
+    value: Any, locals_: dict[str, Any], seen: frozenset[str] = frozenset()
+) -> set[str]:
+    """Every quoted name in an expression and in the locals it references, transitively."""
+    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    names = set(_QUOTED.findall(text)) | set(re.findall(r'\\?"([A-Za-z_][\w-]*)\\?"', text))
+    for ref in _LOCAL.findall(text):
+        if ref in locals_ and ref not in seen:
+            names |= _quoted_names(locals_[ref], locals_, seen | {ref})
+    return names
 
 
 def function_secrets(stack: Stack) -> dict[str, list[str]]:
@@ -756,6 +813,260 @@ def check_power_report(stack: Stack) -> list[str]:
                 f"{where}: grants {_unquote(grant.attrs.get('role'))} on power_report to "
                 f"{_unquote(member)}; its invokers come only from var.report_viewers"
             )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Sites: secrets by least privilege, a Scheduler job per site and job, GRIDHOOK_SITES
+# ---------------------------------------------------------------------------------------
+
+#: Kinds of secret each runtime account may read (local.secret_readers), and must: the
+#: receiver authenticates DPS (tokens only); the subscription jobs log in to DPS and
+#: register URLs that carry the tokens; sample_load logs in to DPS only. power_report,
+#: like any account not named here, reads none.
+SECRET_KINDS_ALLOWED = {
+    "receiver": {"webhook_tokens"},
+    "jobs": {"webhook_tokens", "nvgrid_credentials", "nvgrid_ca"},
+    "sampler": {"nvgrid_credentials", "nvgrid_ca"},
+}
+SECRET_KINDS_NEEDED = {
+    "receiver": {"webhook_tokens"},
+    "jobs": {"webhook_tokens", "nvgrid_credentials"},
+    "sampler": {"nvgrid_credentials"},
+}
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+_MOUNTS_OF = re.compile(r"""local\.secret_mounts\[\\?["']([\w-]+)\\?["']\]""")
+
+
+def _function_account(block: Block) -> str | None:
+    service = block.child("service_config")
+    ref = _SA_REF.search(str(service.attrs.get("service_account_email", "")) if service else "")
+    names = _QUOTED.findall(ref.group(1)) if ref else []
+    return names[0] if len(names) == 1 else None
+
+
+def check_secret_access(stack: Stack) -> list[str]:
+    """Who may read which secret: the table, the grants derived from it, the mounts."""
+    problems: list[str] = []
+    locals_ = stack.locals()
+    readers = locals_.get("secret_readers")
+    if not isinstance(readers, dict):
+        return ["local.secret_readers (kind -> accounts that read it) is not a literal map"]
+    kinds_of: dict[str, set[str]] = {}
+    for kind, accounts in readers.items():
+        for account in accounts if isinstance(accounts, list) else [accounts]:
+            kinds_of.setdefault(_unquote(account), set()).add(_unquote(kind))
+    for account, kinds in sorted(kinds_of.items()):
+        allowed = SECRET_KINDS_ALLOWED.get(account, set())
+        for kind in sorted(kinds - allowed):
+            what = f"only {', '.join(sorted(allowed))}" if allowed else "no secret"
+            problems.append(f"the {account} account can read {kind}; it may read {what}")
+    for account, kinds in sorted(SECRET_KINDS_NEEDED.items()):
+        for kind in sorted(kinds - kinds_of.get(account, set())):
+            problems.append(f"the {account} account cannot read {kind}, which it needs")
+
+    # Grants: only the accessor resource derived from the table.
+    grants = str(locals_.get("secret_grants", ""))
+    for block in stack.resources():
+        if not block.labels[0].endswith("_iam_member"):
+            continue
+        if _unquote(block.attrs.get("role", "")) != SECRET_ACCESSOR:
+            continue
+        where = f"{block.file}: {block.labels[0]}.{block.labels[1]}"
+        derived = (
+            "local.secret_grants" in str(block.attrs.get("for_each", ""))
+            and "each.value.account" in str(block.attrs.get("member", ""))
+            and "local.secret_readers[" in grants
+        )
+        if not derived:
+            problems.append(
+                f"{where}: grants {SECRET_ACCESSOR} outside local.secret_grants "
+                "(derived from local.secret_readers)"
+            )
+
+    # Mounts: each function mounts exactly what its own account may read.
+    mounts = str(locals_.get("secret_mounts", ""))
+    if "local.secret_readers[" not in mounts:
+        problems.append("local.secret_mounts is not derived from local.secret_readers")
+    for block in stack.resources():
+        if block.labels[0] != "google_cloudfunctions2_function":
+            continue
+        points = ", ".join(_function_entry_points(stack, block))
+        account = _function_account(block)
+        service = block.child("service_config")
+        if service is None:
+            continue
+        for name in service.ambiguous:
+            if name.startswith("secret_"):
+                problems.append(f"{points}: a {name} block; mount secrets per account (dynamic)")
+        for child in service.blocks:
+            kind = child.labels[0] if child.kind == "dynamic" else child.kind
+            if not kind.startswith("secret_"):
+                continue
+            if kind != "secret_volumes" or child.kind != "dynamic":
+                problems.append(f"{points}: a {kind} block; mount secrets per account (dynamic)")
+                continue
+            mounted = _MOUNTS_OF.findall(str(child.attrs.get("for_each", "")))
+            if mounted != [account]:
+                problems.append(
+                    f"{points}: mounts {mounted or 'secrets not from local.secret_mounts'} but "
+                    f'runs as {account!r}: it must mount local.secret_mounts["{account}"]'
+                )
+    return problems
+
+
+#: Functions every site calls on its own Scheduler job, with ?site=.
+PER_SITE_ENTRY_POINTS = {"reconcile_subscriptions", "sample_load"}
+_SITE_JOB_ITEM = re.compile(r"""\\?["'](\w+)/\$\{(\w+)\}\\?["']\s*[:=]\s*\{""")
+_FUNCTION_URL = re.compile(
+    r"""function_url\\?['"]?\s*[:=]\s*\\?['"]?\$\{google_cloudfunctions2_function\.(\w+)"""
+    r"""(?:\[\\?["'](\w+)\\?["']\])?\.url\}"""
+)
+_SITE_LOOP = re.compile(r"for\s+(\w+)(?:\s*,\s*\w+)?\s+in\s+(?:keys\()?local\.sites\b")
+
+
+def _entry_point_of(stack: Stack, label: str, key: str | None) -> str | None:
+    block = stack.get("resource", "google_cloudfunctions2_function", label)
+    points = _function_entry_points(stack, block)
+    if key is None:
+        return points[0] if len(points) == 1 else None
+    item = stack.locals().get("jobs", {}).get(key)
+    return _unquote(item["entry_point"]) if isinstance(item, dict) else None
+
+
+def check_site_jobs(stack: Stack) -> list[str]:
+    """Each site has a Scheduler job per per-site function, each sending ``?site=`` with its
+    own site and an OIDC token for that function; no other job calls those functions."""
+    problems: list[str] = []
+    locals_ = stack.locals()
+    per_site_seen: set[str] = set()
+    for block in stack.resources():
+        if block.labels[0] != "google_cloud_scheduler_job":
+            continue
+        where = f"{block.file}: google_cloud_scheduler_job.{block.labels[1]}"
+        target = block.child("http_target")
+        uri = _unquote(str(target.attrs.get("uri", ""))) if target else ""
+        oidc = target.child("oidc_token") if target else None
+        if oidc is None:
+            problems.append(f"{where}: no oidc_token (the functions it calls are private)")
+        source = _LOCAL.search(str(block.attrs.get("for_each", "")))
+        jobs_text = str(locals_.get(source.group(1), "")) if source else ""
+        loop = _SITE_LOOP.search(jobs_text)
+        if loop is None:
+            # Not per site: it must not call a per-site function.
+            called = re.search(r"google_cloudfunctions2_function\.(\w+)(?:\[\W*(\w+)\W*\])?", uri)
+            point = _entry_point_of(stack, called.group(1), called.group(2)) if called else None
+            if point in PER_SITE_ENTRY_POINTS:
+                problems.append(f"{where}: calls {point} for no site; it runs per site")
+            continue
+        if not uri.endswith("?site=${each.value.site}"):
+            problems.append(f"{where}: the job does not send ?site=${{each.value.site}} ({uri})")
+        if oidc is not None:
+            audience = _unquote(str(oidc.attrs.get("audience", "")))
+            if audience != "${each.value.function_url}":
+                problems.append(f"{where}: the OIDC audience is not the function's URL")
+            account = _SA_REF.search(str(oidc.attrs.get("service_account_email", "")))
+            if account is None or _QUOTED.findall(account.group(1)) != ["scheduler"]:
+                problems.append(f"{where}: the OIDC token is not the scheduler account's")
+        items = list(_SITE_JOB_ITEM.finditer(jobs_text))
+        for i, item in enumerate(items):
+            kind, var = item.groups()
+            body = jobs_text[item.end() : items[i + 1].start() if i + 1 < len(items) else None]
+            if var != loop.group(1):
+                problems.append(f"{where}: job {kind}/${{{var}}} is not keyed by the site")
+            if not re.search(rf"""\bsite\\?['"]?\s*[:=]\s*\\?['"]?\$\{{{loop.group(1)}\}}""", body):
+                problems.append(f"{where}: job {kind}/… does not send its own site (site = …)")
+            url = _FUNCTION_URL.search(body)
+            point = _entry_point_of(stack, *url.groups()) if url else None
+            if point is None:
+                problems.append(f"{where}: job {kind}/… calls no function of ours")
+                continue
+            per_site_seen.add(point)
+    for point in sorted(PER_SITE_ENTRY_POINTS - per_site_seen):
+        problems.append(f"no Scheduler job per site calls {point}")
+    return problems
+
+
+def check_sites_json(stack: Stack) -> list[str]:
+    """GRIDHOOK_SITES (local.sites_json) holds exactly the keys gridhook.sites reads."""
+    code_env_vars()  # functions/ on sys.path
+    from gridhook.sites import SITE_KEYS
+
+    text = str(stack.locals().get("sites_json", ""))
+    if "jsonencode" not in text:
+        return ["local.sites_json is not a jsonencode(…) of the sites"]
+    inner = text[text.index("local.sites") :]
+    written = set(re.findall(r"""\\*['"]?(\w+)\\*['"]?\s*[:=]\s*\\*['"]?\$\{""", inner))
+    written -= {"sites"}
+    problems = [
+        f"GRIDHOOK_SITES: key {key} is not one gridhook.sites reads ({', '.join(SITE_KEYS)})"
+        for key in sorted(written - set(SITE_KEYS))
+    ]
+    problems += [
+        f"GRIDHOOK_SITES: the required key {key} is missing"
+        for key, required in SITE_KEYS.items()
+        if required and key not in written
+    ]
+    return problems
+
+
+def check_metric_labels(stack: Stack) -> list[str]:
+    """Every log-based metric has a ``site`` label (from ``jsonPayload.site``, a field the
+    code logs) described in its descriptor, and every alert keeps a series per site."""
+    problems: list[str] = []
+    labels = stack.locals().get("metric_labels", {})
+    if not isinstance(labels, dict):
+        labels = {}
+    labels = {_unquote(k): _unquote(v) for k, v in labels.items()}
+    logged = code_log_fields()
+    for block in stack.resources():
+        if block.labels[0] != "google_logging_metric":
+            continue
+        where = f"{block.file}: google_logging_metric.{block.labels[1]}"
+        raw = block.attrs.get("label_extractors")
+        if raw is None and "label_extractors" in block.ambiguous:
+            raw = block.ambiguous["label_extractors"][0]
+        if isinstance(raw, dict):
+            extractors = {_unquote(k): _unquote(v) for k, v in raw.items()}
+        elif "local.metric_labels" in str(raw) and "EXTRACT(jsonPayload.${" in str(raw):
+            extractors = {k: f"EXTRACT(jsonPayload.{v})" for k, v in labels.items()}
+        else:
+            extractors = {}
+        if extractors.get("site") != "EXTRACT(jsonPayload.site)":
+            problems.append(f"{where}: no site label extracted from jsonPayload.site")
+        for label, extractor in sorted(extractors.items()):
+            field_name = re.fullmatch(r"EXTRACT\(jsonPayload\.(\w+)\)", extractor)
+            if field_name and field_name.group(1) not in logged:
+                problems.append(
+                    f"{where}: label {label} extracts jsonPayload.{field_name.group(1)}, "
+                    "which no log line carries"
+                )
+        descriptor = block.child("metric_descriptor")
+        described: set[str] = set()
+        for child in descriptor.blocks if descriptor else []:
+            if child.kind == "dynamic" and child.labels == ("labels",):
+                if "local.metric_labels" in str(child.attrs.get("for_each", "")):
+                    described |= set(labels)
+            elif child.kind == "labels":
+                described.add(_unquote(child.attrs.get("key", "")))
+        for item in descriptor.ambiguous.get("labels", []) if descriptor else []:
+            key = item.get("key", "")
+            described.add(_unquote(key[0] if isinstance(key, list) else key))
+        if described != set(extractors):
+            problems.append(
+                f"{where}: the descriptor describes labels {sorted(described)}, "
+                f"the extractors make {sorted(extractors)}"
+            )
+    for block in stack.resources():
+        if block.labels[0] != "google_monitoring_alert_policy":
+            continue
+        where = f"{block.file}: google_monitoring_alert_policy.{block.labels[1]}"
+        condition = block.child("conditions")
+        threshold = condition.child("condition_threshold") if condition else None
+        aggregation = threshold.child("aggregations") if threshold else None
+        fields = aggregation.attrs.get("group_by_fields", []) if aggregation else []
+        if "metric.label.site" not in [_unquote(f) for f in fields]:
+            problems.append(f"{where}: does not group by metric.label.site (one series per site)")
     return problems
 
 
@@ -1014,7 +1325,7 @@ def check_firestore(stack: Stack, path: Path = FIRESTORE_PY) -> list[str]:
 
 OUTCOME_SOURCES = ("receiver.py", "subscriptions.py", "observe.py", "jobs.py")
 #: Outcomes no metric needs to count: the runs that went well.
-UNCOUNTED_OUTCOMES = {"reconcile_ok", "teardown_ok"}
+UNCOUNTED_OUTCOMES = {"reconcile_ok", "teardown_ok", "sample_ok"}
 
 
 def _outcome_values(node: ast.AST) -> set[str]:

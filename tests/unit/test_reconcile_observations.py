@@ -1,6 +1,7 @@
-"""What reconcile keeps and reports besides registrations: load samples from DPS's
-status and stalled ramps (pure rules here; tests/integration/test_subscriptions.py runs
-the same through the simulator, real gRPC and the real receiver)."""
+"""What the jobs keep besides registrations: load samples from DPS's status (sample_load's,
+no longer reconcile's) and stalled ramps (reconcile's). Pure rules here;
+tests/integration/test_subscriptions.py and test_sample_load.py run the same through the
+simulator, real gRPC and the real functions."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from gridhook.events import normalise
 from gridhook.nvgrid.models import FeedStatus, Load, LoadTarget
-from gridhook.observe import load_samples, stalled_ramps
+from gridhook.observe import load_samples, sample_feeds, stalled_ramps
 from gridhook.settings import load_settings
 from gridhook.state import feed_state
 from gridhook.store import SampleQuery, open_store
@@ -185,38 +186,68 @@ def test_without_dps_time_samples_take_our_clock(settings) -> None:
     ours = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     store = open_store(settings.store_url)
     try:
-        report = reconcile(settings, store, ClocklessDps({"f1": dps(9.0)}), now=lambda: ours)
+        report = sample_feeds(
+            settings, store, ClocklessDps({"f1": dps(9.0)}), lambda: ours, "default"
+        )
         (sample,) = store.samples(SampleQuery()).samples
     finally:
         store.close()
-    assert report.status == "ok" and report.samples == 1
+    assert report.status == "ok" and (report.feeds, report.samples) == (1, 1)
+    assert report.sampled_at == ours and report.to_dict()["site"] == "default"
     assert sample.sampled_at == ours and sample.expires_at == ours + timedelta(days=10)
 
 
-def test_a_sample_store_failure_is_reported_and_the_rest_still_runs(settings, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="gridhook")
+def test_reconcile_keeps_no_samples(settings) -> None:
+    store = open_store(settings.store_url)
+    try:
+        report = reconcile(settings, store, ClocklessDps({"f1": dps(9.0)}), now=lambda: T0)
+        samples = store.samples(SampleQuery()).samples
+    finally:
+        store.close()
+    assert report.status == "ok" and samples == []
+    assert "samples" not in report.to_dict()
+
+
+def refuse_samples(settings) -> None:
+    """A real SQLite failure on sample inserts only (an abort, as a full disk would give)."""
+    with sqlite3.connect(settings.store_url.removeprefix("sqlite:///")) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON samples "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+
+
+def test_a_sample_store_failure_is_reported_as_unavailable(settings) -> None:
+    store = open_store(settings.store_url)
+    try:
+        refuse_samples(settings)
+        report = sample_feeds(
+            settings, store, ClocklessDps({"f1": dps(9.0)}), lambda: T0, "default"
+        )
+    finally:
+        store.close()
+    assert report.status == "unavailable"  # the job answers 503: the next run retries
+    assert report.error["code"] == "store_unavailable"
+    assert "storing load samples" in report.error["message"]
+    assert (report.feeds, report.samples) == (1, 0)
+
+
+def test_a_store_refusing_samples_does_not_touch_reconcile(settings, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gridhook")
     store = open_store(settings.store_url)
     try:
         store.add_event(ev("start_ramp_down", 0))
-        # A real SQLite failure on sample inserts only (an abort, as a full disk would give).
-        with sqlite3.connect(settings.store_url.removeprefix("sqlite:///")) as conn:
-            conn.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON samples "
-                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-            )
+        refuse_samples(settings)
         later = T0 + timedelta(hours=1)
         status = {"f1": dps(6.5, 6.5, corr="c1")}  # DPS agrees with our events: no drift
         report = reconcile(settings, store, ClocklessDps(status), now=lambda: later)
         alerts = store.alerts()
     finally:
         store.close()
-    assert report.status == "unavailable"  # the job answers 503: Scheduler retries
-    assert report.error["code"] == "store_unavailable"
-    assert "storing load samples" in report.error["message"]
-    assert report.registered == ["http://127.0.0.1:9/nvgrid/webhook"]  # not hidden
-    assert report.samples == 0
-    # The stalled-ramp check ran all the same.
+    # Reconcile stores no sample any more: a store refusing them is no failure of its.
+    assert report.status == "ok", report.to_dict()
+    assert report.registered == ["http://127.0.0.1:9/nvgrid/webhook"]
     assert [s["feed_tag"] for s in report.stalled] == ["f1"] and len(alerts) == 1
     summary = [r for r in caplog.records if getattr(r, "fields", {}).get("outcome")]
-    assert [r.fields["outcome"] for r in summary] == ["episode_stalled", "reconcile_failed"]
-    assert summary[-1].fields["code"] == "store_unavailable"
+    assert [r.fields["outcome"] for r in summary] == ["episode_stalled", "reconcile_ok"]
+    assert "samples" not in summary[-1].fields
