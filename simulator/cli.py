@@ -17,6 +17,7 @@ from typing import Any
 from gridhook.clock import DevClock, parse_dev_clock
 from simulator.clock import rfc3339
 from simulator.config import (
+    SITE_NAME,
     SimulatorConfig,
     check_site_name,
     default_feeds,
@@ -39,13 +40,16 @@ class _ForSite:
 
 
 def _site_prefix(text: str) -> tuple[str | None, str]:
+    """`SITE=VALUE` -> (SITE, VALUE) when SITE is a valid site name, else (None, text)."""
     site, sep, rest = text.partition("=")
-    if not sep:
-        return None, text
-    try:
-        return check_site_name(site), rest
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    if sep and SITE_NAME.fullmatch(site):
+        return site, rest
+    return None, text
+
+
+def _feeds_file(value: str) -> _ForSite:
+    site, path = _site_prefix(value)
+    return _ForSite(site, path)
 
 
 def _user(value: str) -> _ForSite:
@@ -197,9 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("power model")
     model.add_argument(
         "--feeds",
-        metavar="JSON",
-        help='feeds file: {"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", '
-        '"unit": "mw", "min_achievable"}]} (min_achievable: the lowest load a ramp down really '
+        action="append",
+        type=_feeds_file,
+        default=[],
+        metavar="[SITE=]JSON",
+        help="every site's feeds, or SITE's (repeatable): a file "
+        '{"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", "unit": "mw", '
+        '"min_achievable", "load"}]} (min_achievable: the lowest load a ramp down really '
         "reaches, default min_cap); default: main_power_feed (2-12 MW, default 10) and "
         "backup_power_feed (1-10 MW, default 8)",
     )
@@ -359,6 +367,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         faults.fail_rpcs_for(args.unavailable_for)
     every_site_users = [entry.value for entry in args.user if entry.site is None]
     every_site_zones = [entry.value for entry in args.timezone if entry.site is None]
+    every_site_feeds = [entry.value for entry in args.feeds if entry.site is None]
     return SimulatorConfig(
         host=args.host,
         port=args.port,
@@ -370,7 +379,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         load_seed=args.load_seed,
         token_ttl=args.token_ttl,
         refresh_token_ttl=args.refresh_token_ttl,
-        feeds=load_feeds(args.feeds) if args.feeds else default_feeds(),
+        feeds=load_feeds(every_site_feeds[-1]) if every_site_feeds else default_feeds(),
         speed=args.speed,
         clock=args.clock,
         ramp_rate_mw_per_minute=args.ramp_rate,
@@ -389,11 +398,13 @@ def fleet_from_args(args: argparse.Namespace) -> list[SimulatorConfig]:
         if entry.site is not None:
             users.setdefault(entry.site, {}).update([entry.value])
     zones = {entry.site: entry.value for entry in args.timezone if entry.site is not None}
+    feeds = {entry.site: load_feeds(entry.value) for entry in args.feeds if entry.site is not None}
     return fleet_configs(
         config_from_args(args),
         sites,
         timezones=zones,
         users=users,
+        feeds=feeds,
         fault_sites=args.faults_on,
     )
 

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from simulator.config import SimulatorConfig, check_site_name
+from simulator.config import FeedConfig, SimulatorConfig, check_site_name
 from simulator.faults import FaultKnobs
 from simulator.server import Simulator, start_simulator
 
@@ -42,15 +42,18 @@ def fleet_configs(
     *,
     timezones: Mapping[str, str] | None = None,
     users: Mapping[str, Mapping[str, str]] | None = None,
+    feeds: Mapping[str, Sequence[FeedConfig]] | None = None,
     fault_sites: Collection[str] | None = None,
 ) -> list[SimulatorConfig]:
     """One config per site from `base`: site i listens on `base.port + i` (any free port when
     `base.port` is 0) and, with several sites, keeps its TLS files (its own CA) in
-    `base.tls_dir/<site>`. `timezones` and `users` override `base` per site; `base.faults`
-    apply to the sites in `fault_sites` (None: all), each with its own copy."""
+    `base.tls_dir/<site>`. `timezones`, `users` and `feeds` override `base` per site;
+    `base.faults` apply to the sites in `fault_sites` (None: all), each with its own copy."""
     timezones = timezones or {}
     users = users or {}
-    unknown = sorted((set(timezones) | set(users) | set(fault_sites or ())) - set(sites))
+    feeds = feeds or {}
+    named = set(timezones) | set(users) | set(feeds) | set(fault_sites or ())
+    unknown = sorted(named - set(sites))
     if unknown:
         raise ValueError(f"unknown site(s) {', '.join(unknown)}; the sites are {', '.join(sites)}")
     several = len(sites) > 1
@@ -68,6 +71,7 @@ def fleet_configs(
                 tls_dir=tls_dir,
                 timezone=timezones.get(site, base.timezone),
                 users=dict(users.get(site, base.users)),
+                feeds=feeds.get(site, base.feeds),
                 faults=base.faults.copy() if faulted else FaultKnobs(seed=base.faults.seed),
             )
         )

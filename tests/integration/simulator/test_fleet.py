@@ -4,6 +4,7 @@ others answering; `gridhook-sim --sites N` serves them on consecutive ports."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -233,12 +234,17 @@ def test_fleet_configs_give_consecutive_ports_and_a_ca_per_site(tmp_path: Path) 
     assert (single.port, single.tls_dir) == (50100, tmp_path)
 
 
-def test_the_command_line_maps_sites_time_zones_users_and_faults() -> None:
+def test_the_command_line_maps_sites_time_zones_users_feeds_and_faults(tmp_path: Path) -> None:
+    own_feeds = tmp_path / "a=b.json"
+    own_feeds.write_text(
+        json.dumps({"feeds": [{"tag": "x", "min_cap": 1, "max_cap": 3, "default_constraint": 2}]})
+    )
     args = build_parser().parse_args(
         [
             "--sites", "3", "--port", "6000",
             "--timezone", "Europe/Berlin", "--timezone", "site-3=Asia/Tokyo",
             "--user", "ops:pw", "--user", "site-2=other:pw2",
+            "--feeds", f"site-1={own_feeds}",
             "--drop-next", "2", "--faults-on", "site-3",
             "--load-seed", "5",
         ]
@@ -250,8 +256,13 @@ def test_the_command_line_maps_sites_time_zones_users_and_faults() -> None:
         ("site-3", 6002, "Asia/Tokyo"),
     ]
     assert [dict(c.users) for c in configs] == [{"ops": "pw"}, {"other": "pw2"}, {"ops": "pw"}]
+    default_tags = ["main_power_feed", "backup_power_feed"]
+    assert [[f.tag for f in c.feeds or ()] for c in configs] == [["x"], default_tags, default_tags]
     assert [c.faults.drop_next for c in configs] == [0, 0, 2]
     assert {c.load_seed for c in configs} == {5}
+    # a feeds file for every site (a path with "=" in it is still a path)
+    (single,) = fleet_from_args(build_parser().parse_args(["--feeds", str(own_feeds)]))
+    assert [f.tag for f in single.feeds or ()] == ["x"]
 
 
 @pytest.mark.parametrize(
