@@ -5,6 +5,7 @@ others answering; `gridhook-sim --sites N` serves them on consecutive ports."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -163,6 +164,18 @@ def test_each_site_keeps_its_own_users() -> None:
             with pytest.raises(grpc.RpcError) as refused:
                 _call_metadata(channel, "ops", "shared")
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_log_lines_say_which_site_wrote_them(
+    fleet: Fleet, clients: dict[str, Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="simulator")
+    curtail(clients["nyc1"], 6.0, "nyc1-peak")
+    fleet["nyc1"].advance(60)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("simulator")]
+    for kind in ("load target scheduled", "power event"):
+        written = [line for line in lines if line.startswith(kind)]
+        assert written and all(line.endswith(" site=nyc1") for line in written), lines
 
 
 def test_each_site_has_its_own_clock(fleet: Fleet) -> None:
