@@ -113,12 +113,15 @@ class Fleet:
 
 def start_fleet(configs: Sequence[SimulatorConfig]) -> Fleet:
     """Start one simulator per config, in order; returns once all accept connections. If one
-    cannot start, those already started are stopped and the error names the site."""
+    cannot start, those already started are stopped and the error (with several sites)
+    names the site; a single site's error is the simulator's own."""
     names = [config.site for config in configs]
     if not names:
         raise ValueError("a fleet needs at least one site")
     if len(set(names)) != len(names):
         raise ValueError(f"site names must be unique: {', '.join(names)}")
+    if len(configs) == 1:
+        return Fleet([start_simulator(configs[0])])
     started: list[Simulator] = []
     try:
         for config in configs:

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -232,6 +233,22 @@ def test_the_load_model_is_per_site_and_served_over_grpc() -> None:
             assert loads[sim.site] < 10.0
         assert running["nyc1"].timezone.key == "America/New_York"
         assert loads["phx1"] != loads["nyc1"]
+
+
+def test_a_site_that_cannot_listen_is_named_and_the_others_are_stopped() -> None:
+    with start_fleet(fleet_configs(SimulatorConfig(port=0, insecure=True), ["a"])) as taken:
+        base = SimulatorConfig(port=0, insecure=True)
+        first, second = fleet_configs(base, ["free", "clash"])
+        second.port = taken["a"].port
+        with pytest.raises(OSError, match=r"^site clash: cannot listen on 127\.0\.0\.1:\d+"):
+            start_fleet([first, second])
+        # the site that had started was stopped again: none of its threads is left
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("sim-free-")]
+        # one site: the simulator's own message, as before fleets
+        (alone,) = fleet_configs(base, ["site-1"])
+        alone.port = taken["a"].port
+        with pytest.raises(OSError, match=r"^cannot listen on 127\.0\.0\.1:\d+"):
+            start_fleet([alone])
 
 
 def test_fleet_configs_give_consecutive_ports_and_a_ca_per_site(tmp_path: Path) -> None:
