@@ -8,20 +8,86 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from gridhook.clock import DevClock, parse_dev_clock
-from simulator.config import SimulatorConfig, default_feeds, load_feeds
+from simulator.clock import rfc3339
+from simulator.config import (
+    SITE_NAME,
+    SimulatorConfig,
+    check_site_name,
+    default_feeds,
+    load_feeds,
+    time_zone,
+)
 from simulator.faults import DropRule, FaultKnobs
-from simulator.server import start_simulator
+from simulator.fleet import fleet_configs, site_names, start_fleet
+from simulator.history import INTERVALS, parse_interval, write_history, write_index
+from simulator.server import load_model
 from simulator.webhooks import WhitelistEntry
 
 
-def _user(value: str) -> tuple[str, str]:
-    name, sep, password = value.partition(":")
+@dataclass(frozen=True)
+class _ForSite:
+    """A flag's value, for one site (`SITE=VALUE`) or for every site (`site` None)."""
+
+    site: str | None
+    value: Any
+
+
+def _site_prefix(text: str) -> tuple[str | None, str]:
+    """`SITE=VALUE` -> (SITE, VALUE) when SITE is a valid site name, else (None, text)."""
+    site, sep, rest = text.partition("=")
+    if sep and SITE_NAME.fullmatch(site):
+        return site, rest
+    return None, text
+
+
+def _feeds_file(value: str) -> _ForSite:
+    site, path = _site_prefix(value)
+    return _ForSite(site, path)
+
+
+def _user(value: str) -> _ForSite:
+    before, sep, password = value.partition(":")
+    site, name = _site_prefix(before)
     if not sep or not name or not password:
-        raise argparse.ArgumentTypeError("expected NAME:PASSWORD")
-    return name, password
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD or SITE=NAME:PASSWORD")
+    return _ForSite(site, (name, password))
+
+
+def _timezone(value: str) -> _ForSite:
+    site, zone = _site_prefix(value)
+    try:
+        time_zone(zone)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return _ForSite(site, zone)
+
+
+def _site_name(value: str) -> str:
+    try:
+        return check_site_name(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of at least 1")
+    return number
+
+
+def _history_interval(value: str) -> timedelta:
+    try:
+        return parse_interval(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _whitelist_entry(value: str) -> str:
@@ -62,14 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     server = parser.add_argument_group("server")
     server.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     server.add_argument(
-        "--port", type=int, default=50051, help="0 = any free port (default %(default)s)"
+        "--port",
+        type=int,
+        default=50051,
+        help="0 = any free port; with several sites, site i listens on PORT + i - 1 "
+        "(default %(default)s)",
     )
     server.add_argument("--insecure", action="store_true", help="plaintext gRPC instead of TLS")
     server.add_argument(
         "--tls-dir",
         default="var/sim-tls",
         help="where the generated CA (ca.pem, give it to clients) and server certificate are "
-        "written and reused (default %(default)s)",
+        "written and reused; with several sites, each site's own CA in DIR/<site>/ "
+        "(default %(default)s)",
     )
     server.add_argument(
         "--tls-hostname",
@@ -78,14 +149,48 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="extra host name or IP for the server certificate (localhost and 127.0.0.1 always)",
     )
+    fleet = parser.add_argument_group("sites (a fleet of independent DPS sites)")
+    fleet.add_argument(
+        "--sites",
+        type=_positive_int,
+        metavar="N",
+        help="serve N independent sites (own feeds, targets, registrations, webhooks, users, "
+        "clock and load), named site-1 ... site-N, on consecutive ports (default 1)",
+    )
+    fleet.add_argument(
+        "--site-name",
+        action="append",
+        type=_site_name,
+        default=[],
+        metavar="NAME",
+        help="name the sites instead (repeatable, in port order; their number is --sites)",
+    )
+    fleet.add_argument(
+        "--timezone",
+        action="append",
+        type=_timezone,
+        default=[],
+        metavar="[SITE=]ZONE",
+        help="IANA time zone of every site, or of SITE (repeatable; default UTC): the load "
+        "model's local day and the history files' local time",
+    )
+    fleet.add_argument(
+        "--faults-on",
+        action="append",
+        type=_site_name,
+        default=None,
+        metavar="SITE",
+        help="the fault flags below apply to this site only (repeatable; default: every site)",
+    )
     auth = parser.add_argument_group("authentication")
     auth.add_argument(
         "--user",
         action="append",
         type=_user,
         default=[],
-        metavar="NAME:PASSWORD",
-        help="a user who may request tokens (repeatable; default admin:password)",
+        metavar="[SITE=]NAME:PASSWORD",
+        help="a user who may request tokens (repeatable; default admin:password); SITE= gives "
+        "that site its own users instead",
     )
     auth.add_argument(
         "--token-ttl", type=float, default=3600.0, help="access-token lifetime, seconds"
@@ -96,9 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("power model")
     model.add_argument(
         "--feeds",
-        metavar="JSON",
-        help='feeds file: {"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", '
-        '"unit": "mw", "min_achievable"}]} (min_achievable: the lowest load a ramp down really '
+        action="append",
+        type=_feeds_file,
+        default=[],
+        metavar="[SITE=]JSON",
+        help="every site's feeds, or SITE's (repeatable): a file "
+        '{"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", "unit": "mw", '
+        '"min_achievable", "load"}]} (min_achievable: the lowest load a ramp down really '
         "reaches, default min_cap); default: main_power_feed (2-12 MW, default 10) and "
         "backup_power_feed (1-10 MW, default 8)",
     )
@@ -124,6 +233,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="MW_PER_MIN",
         help="how fast the calculated load follows the target, MW per simulated minute",
+    )
+    model.add_argument(
+        "--load-seed",
+        type=int,
+        metavar="N",
+        help="every feed follows the load model with this seed (base, daily shape, weekends, "
+        'noise; per feed in the feeds file\'s "load" object), held under its cap; default: a '
+        "flat load that is always the cap",
+    )
+    history = parser.add_argument_group("history (write meter CSVs from the load model, then exit)")
+    history.add_argument(
+        "--history",
+        type=_positive_int,
+        metavar="DAYS",
+        help="write each site's and feed's meter data for the DAYS local days before the "
+        "clock starts (--clock's SIM_TIME, else now), up to that instant, in both formats "
+        "gridhook imports; needs --load-seed and --out",
+    )
+    history.add_argument("--out", type=Path, metavar="DIR", help="where --history writes")
+    history.add_argument(
+        "--history-interval",
+        type=_history_interval,
+        default=INTERVALS["15m"],
+        metavar="5m|15m|1h",
+        help="meter interval (default 15m)",
     )
     hooks = parser.add_argument_group("webhooks")
     hooks.add_argument(
@@ -231,16 +365,21 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
     if args.unavailable_for > 0:
         faults.fail_rpcs_for(args.unavailable_for)
+    every_site_users = [entry.value for entry in args.user if entry.site is None]
+    every_site_zones = [entry.value for entry in args.timezone if entry.site is None]
+    every_site_feeds = [entry.value for entry in args.feeds if entry.site is None]
     return SimulatorConfig(
         host=args.host,
         port=args.port,
         insecure=args.insecure,
         tls_dir=args.tls_dir,
         tls_hostnames=["localhost", "127.0.0.1", *args.tls_hostname],
-        users=dict(args.user) if args.user else {"admin": "password"},
+        users=dict(every_site_users) if every_site_users else {"admin": "password"},
+        timezone=every_site_zones[-1] if every_site_zones else "UTC",
+        load_seed=args.load_seed,
         token_ttl=args.token_ttl,
         refresh_token_ttl=args.refresh_token_ttl,
-        feeds=load_feeds(args.feeds) if args.feeds else default_feeds(),
+        feeds=load_feeds(every_site_feeds[-1]) if every_site_feeds else default_feeds(),
         speed=args.speed,
         clock=args.clock,
         ramp_rate_mw_per_minute=args.ramp_rate,
@@ -249,6 +388,54 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         call_timeout=args.call_timeout,
         faults=faults,
     )
+
+
+def fleet_from_args(args: argparse.Namespace) -> list[SimulatorConfig]:
+    """One config per site (a single site unless --sites / --site-name say otherwise)."""
+    sites = site_names(args.sites, args.site_name)
+    users: dict[str, dict[str, str]] = {}
+    for entry in args.user:
+        if entry.site is not None:
+            users.setdefault(entry.site, {}).update([entry.value])
+    zones = {entry.site: entry.value for entry in args.timezone if entry.site is not None}
+    feeds = {entry.site: load_feeds(entry.value) for entry in args.feeds if entry.site is not None}
+    return fleet_configs(
+        config_from_args(args),
+        sites,
+        timezones=zones,
+        users=users,
+        feeds=feeds,
+        fault_sites=args.faults_on,
+    )
+
+
+def write_history_files(args: argparse.Namespace, configs: Sequence[SimulatorConfig]) -> int:
+    """--history: every site's and feed's meter files, one line each on stdout."""
+    if args.load_seed is None:
+        raise ValueError(
+            "--history writes the load model's past: give --load-seed (and the same seed, "
+            "sites, time zones and feeds to the simulator that serves the live load)"
+        )
+    if args.out is None:
+        raise ValueError("--history needs --out DIR")
+    clock_start = args.clock.sim_origin if args.clock is not None else datetime.now(UTC)
+    written = []
+    for config in configs:
+        feeds = list(config.feeds or default_feeds())
+        model = load_model(feeds, config.site, time_zone(config.timezone), args.load_seed)
+        assert model is not None  # a seed was given
+        for file in write_history(
+            model, args.history, clock_start, args.out, args.history_interval
+        ):
+            written.append(file)
+            print(
+                f"gridhook-sim history site={file.site} timezone={file.timezone} "
+                f"feed={file.feed} format={file.format} since={rfc3339(file.since)} "
+                f"until={rfc3339(file.until)} intervals={file.intervals} path={file.path}",
+                flush=True,
+            )
+    print(f"gridhook-sim history index={write_index(written, args.out)}", flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -260,8 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        config = config_from_args(args)
-        simulator = start_simulator(config)
+        configs = fleet_from_args(args)
+        if args.history is not None:
+            return write_history_files(args, configs)
+        fleet = start_fleet(configs)
     except (ValueError, OSError) as error:
         parser.exit(2, f"gridhook-sim: error: {error}\n")
     stop_requested = threading.Event()
@@ -271,17 +460,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    # One machine-readable line on stdout so scripts can find the port and CA.
-    print(
-        f"gridhook-sim listening on {simulator.address} "
-        f"tls={'off' if config.insecure else 'on'} ca={simulator.ca_cert_path or '-'}",
-        flush=True,
-    )
+    # One machine-readable line per site on stdout, in port order, so scripts can find each
+    # site's address and CA.
+    for simulator in fleet:
+        print(
+            f"gridhook-sim listening on {simulator.address} "
+            f"tls={'off' if simulator.config.insecure else 'on'} "
+            f"ca={simulator.ca_cert_path or '-'} "
+            f"site={simulator.site} timezone={simulator.timezone.key}",
+            flush=True,
+        )
     try:
         while not stop_requested.wait(0.5):
             pass
     finally:
-        simulator.stop()
+        fleet.stop()
     return 0
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulator.faults import FaultKnobs
+from simulator.load import LoadShape
 from simulator.units import Unit, parse_unit, to_watts
 
 if TYPE_CHECKING:
@@ -18,6 +21,29 @@ if TYPE_CHECKING:
 # Bounds that keep every power-event payload inside schemas/power-event.schema.json.
 MAX_IDENTIFIER_LENGTH = 256  # feed_tag, correlation_id
 MAX_CAP_WATTS = 1e18  # 1e12 MW: the schema's largest load value in the payloads' unit (mw)
+DEFAULT_SITE = "site-1"
+# gridhook's rule for a site name (issue 14), so every simulated site can be one of its sites.
+SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def check_site_name(name: str) -> str:
+    """`name` if it is a valid site name; ValueError saying the rule otherwise."""
+    if not SITE_NAME.fullmatch(name):
+        raise ValueError(
+            f"site name {name!r} must be 1 to 63 lowercase letters, digits or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone `name` (e.g. America/Phoenix); ValueError naming it if unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name, e.g. America/Phoenix)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -36,6 +62,8 @@ class FeedConfig:
     default_constraint: float
     unit: Unit
     min_achievable: float | None = None
+    # The shape of its natural load when the simulator runs the load model (`load_seed`).
+    load_shape: LoadShape = field(default_factory=LoadShape)
 
     @property
     def min_cap_watts(self) -> float:
@@ -68,7 +96,8 @@ def default_feeds() -> list[FeedConfig]:
 
 def parse_feeds(document: Any) -> list[FeedConfig]:
     """Feeds from `{"feeds": [{"tag", "min_cap", "max_cap", "default_constraint", "unit",
-    "min_achievable"}]}` (or the bare list; unit defaults to mw, min_achievable to min_cap).
+    "min_achievable", "load"}]}` (or the bare list; unit defaults to mw, min_achievable to
+    min_cap, load — a `LoadShape` as an object — to the default shape).
     Raises ValueError naming the offending entry."""
     entries = document.get("feeds") if isinstance(document, Mapping) else document
     if not isinstance(entries, Sequence) or isinstance(entries, str) or not entries:
@@ -86,6 +115,7 @@ def parse_feeds(document: Any) -> list[FeedConfig]:
                 default_constraint=float(entry["default_constraint"]),
                 unit=parse_unit(str(entry.get("unit", "mw"))),
                 min_achievable=_optional_float(entry.get("min_achievable")),
+                load_shape=_load_shape(entry.get("load")),
             )
         except KeyError as missing:
             raise ValueError(f"{where}: missing {missing}") from None
@@ -112,6 +142,14 @@ def parse_feeds(document: Any) -> list[FeedConfig]:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _load_shape(value: Any) -> LoadShape:
+    if value is None:
+        return LoadShape()
+    if not isinstance(value, Mapping):
+        raise ValueError("load must be an object")
+    return LoadShape.parse(value)
 
 
 def load_feeds(path: str | Path) -> list[FeedConfig]:
@@ -146,3 +184,11 @@ class SimulatorConfig:
     tick_interval: float = 0.02  # how often the ramp model advances
     faults: FaultKnobs = field(default_factory=FaultKnobs)
     grpc_workers: int = 8
+    # Which DPS site this is (logs, thread names; `simulator.fleet` serves several) and its
+    # IANA time zone (the load model's local day; the history files' local time).
+    site: str = DEFAULT_SITE
+    timezone: str = "UTC"
+    # None: every feed draws exactly its cap (the default constraint, or the target once
+    # ramped). A seed: every feed follows the load model (`simulator.load`), capped while
+    # constrained.
+    load_seed: int | None = None

@@ -1,8 +1,11 @@
-"""The ramp model: per feed, the calculated load moves toward the winning target at a fixed
-rate, and power events are published when a ramp starts and when it reaches the target.
+"""The ramp model: per feed, the power cap moves toward the winning target at a fixed rate,
+and power events are published when a ramp starts and when it reaches the target.
 
-A ramp down stops at the feed's floor (`FeedConfig.min_achievable`): a target below it ends
-with `end_ramp_down` at the floor and `compliant: false`, the target not met."""
+The calculated load is the cap itself (a flat load, no `natural` model), or the feed's
+natural load (`simulator.load`) held under the cap: min(natural, cap). A ramp down starts
+from the load actually drawn, not from the old cap, so it ends as soon as the load is at
+the target. A ramp down stops at the feed's floor (`FeedConfig.min_achievable`): a target
+below it ends with `end_ramp_down` at the floor and `compliant: false`, the target not met."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dpsapi.v1 import nvgrid_pb2
 from simulator.clock import SimClock, rfc3339
 from simulator.config import FeedConfig
 from simulator.schedule import Schedule, ScheduledTarget
+from simulator.sitelog import site_logger
 from simulator.units import payload_load
 from simulator.webhooks import EVENT_NAMES
 
@@ -26,10 +30,14 @@ _Event = nvgrid_pb2.RegisterWebhookRequest
 _EPSILON_WATTS = 1e-3
 
 
+#: The natural load of a feed at an instant (watts), e.g. `LoadModel.watts`.
+NaturalLoad = Callable[[str, datetime], float]
+
+
 @dataclass
 class FeedState:
     feed: FeedConfig
-    calculated_watts: float
+    cap_watts: float  # the ramping power cap; the calculated load never exceeds it
     target_watts: float  # the cap in force (the default when no target wins)
     prev_target_watts: float
     winner: ScheduledTarget | None
@@ -50,6 +58,8 @@ class RampEngine:
         clock: SimClock,
         ramp_rate_mw_per_minute: float,
         publish: Callable[[int, dict[str, Any]], None],
+        natural: NaturalLoad | None = None,
+        site: str | None = None,
     ) -> None:
         if ramp_rate_mw_per_minute <= 0:
             raise ValueError("ramp rate must be positive")
@@ -57,6 +67,8 @@ class RampEngine:
         self._clock = clock
         self._watts_per_second = ramp_rate_mw_per_minute * 1e6 / 60.0
         self._publish = publish
+        self._natural = natural
+        self._log = site_logger(log, site)
         self._lock = threading.Lock()  # guards feed state for readers
         # Ticks come from the clock thread and from RPCs (SetLoadTarget, advance); one at a
         # time, publishing included, so a start_* is always handed over before its end_*.
@@ -67,7 +79,7 @@ class RampEngine:
         self._states = {
             f.tag: FeedState(
                 feed=f,
-                calculated_watts=f.default_watts,
+                cap_watts=f.default_watts,
                 target_watts=f.default_watts,
                 prev_target_watts=f.default_watts,
                 winner=None,
@@ -93,10 +105,10 @@ class RampEngine:
             self._last_tick = now
             for state in self._states.values():
                 self._follow_schedule(state, now, outbox)
-                self._ramp(state, elapsed, outbox)
+                self._ramp(state, now, elapsed, outbox)
             self._events.extend(payload for _, payload in outbox)
         for event, payload in outbox:
-            log.info(
+            self._log.info(
                 "power event event=%s feed=%s correlation_id=%s",
                 payload["event"],
                 payload["feed_tag"],
@@ -125,33 +137,46 @@ class RampEngine:
             state.target_watts = state.feed.default_watts
             state.start_time = ended.end if ended is not None and ended.end else now
             state.end_time = None
-        if state.target_watts < state.calculated_watts - _EPSILON_WATTS:
+        load = self._load(state, now)
+        if state.target_watts < state.cap_watts - _EPSILON_WATTS:
             state.ramping = _Event.POWER_EVENT_END_RAMP_DOWN
-            outbox.append(self._event(_Event.POWER_EVENT_START_RAMP_DOWN, state))
-        elif state.target_watts > state.calculated_watts + _EPSILON_WATTS:
+            outbox.append(self._event(_Event.POWER_EVENT_START_RAMP_DOWN, state, load))
+            # The cap comes down from what is drawn (never below where the ramp ends): a
+            # load already under the new target is there at once.
+            state.cap_watts = max(_destination(state), min(state.cap_watts, load))
+        elif state.target_watts > state.cap_watts + _EPSILON_WATTS:
             state.ramping = _Event.POWER_EVENT_END_RAMP_UP
-            outbox.append(self._event(_Event.POWER_EVENT_START_RAMP_UP, state))
+            outbox.append(self._event(_Event.POWER_EVENT_START_RAMP_UP, state, load))
         else:
             state.ramping = None  # already there: nothing moves, nothing to report
 
     def _ramp(
-        self, state: FeedState, elapsed: float, outbox: list[tuple[int, dict[str, Any]]]
+        self,
+        state: FeedState,
+        now: datetime,
+        elapsed: float,
+        outbox: list[tuple[int, dict[str, Any]]],
     ) -> None:
         if state.ramping is None:
             return
-        # Where the load can actually get to: the target, or the floor if the target is lower.
-        destination = max(state.target_watts, state.feed.floor_watts)
-        gap = destination - state.calculated_watts
+        destination = _destination(state)
+        gap = destination - state.cap_watts
         step = self._watts_per_second * elapsed
         if abs(gap) <= step + _EPSILON_WATTS:
-            state.calculated_watts = destination
-            outbox.append(self._event(state.ramping, state))
+            state.cap_watts = destination
+            outbox.append(self._event(state.ramping, state, self._load(state, now)))
             state.ramping = None
         else:
-            state.calculated_watts += step if gap > 0 else -step
+            state.cap_watts += step if gap > 0 else -step
+
+    def _load(self, state: FeedState, now: datetime) -> float:
+        """The calculated load: the cap, or the natural load held under it."""
+        if self._natural is None:
+            return state.cap_watts
+        return min(self._natural(state.feed.tag, now), state.cap_watts)
 
     @staticmethod
-    def _event(event: int, state: FeedState) -> tuple[int, dict[str, Any]]:
+    def _event(event: int, state: FeedState, load_watts: float) -> tuple[int, dict[str, Any]]:
         # Exactly the seed's payload shape and key order.
         payload: dict[str, Any] = {
             "event": EVENT_NAMES[event],
@@ -161,8 +186,8 @@ class RampEngine:
             "strategy": state.strategy,
             "target_load": payload_load(state.target_watts),
             "prev_target_load": payload_load(state.prev_target_watts),
-            "calculated_load": payload_load(state.calculated_watts),
-            "compliant": state.calculated_watts <= state.target_watts + _EPSILON_WATTS,
+            "calculated_load": payload_load(load_watts),
+            "compliant": load_watts <= state.target_watts + _EPSILON_WATTS,
             "correlation_id": state.correlation_id,
         }
         return event, payload
@@ -170,10 +195,22 @@ class RampEngine:
     # --- observing --------------------------------------------------------------------------
 
     def calculated_watts(self, feed_tag: str) -> float:
+        """The feed's calculated load now (between ticks the natural load still moves)."""
+        now = self._clock.now()
         with self._lock:
-            return self._states[feed_tag].calculated_watts
+            return self._load(self._states[feed_tag], now)
+
+    def cap_watts(self, feed_tag: str) -> float:
+        """The power cap in force (ramping toward the target, or at it)."""
+        with self._lock:
+            return self._states[feed_tag].cap_watts
 
     def events(self) -> list[dict[str, Any]]:
         """Every power event generated so far, whether or not anyone was subscribed."""
         with self._lock:
             return list(self._events)
+
+
+def _destination(state: FeedState) -> float:
+    """Where the cap can actually get to: the target, or the floor if the target is lower."""
+    return max(state.target_watts, state.feed.floor_watts)

@@ -86,6 +86,24 @@ class FaultKnobs:
         """Make every RPC fail UNAVAILABLE for the next `seconds` real seconds."""
         self.unavailable_until = time.monotonic() + seconds
 
+    def copy(self) -> FaultKnobs:
+        """The same settings with counters and random state of its own (for another site)."""
+        return FaultKnobs(
+            duplicate_every=self.duplicate_every,
+            duplicate_probability=self.duplicate_probability,
+            drop_next=self.drop_next,
+            drop_probability=self.drop_probability,
+            drop_events=list(self.drop_events),
+            reorder_batch=self.reorder_batch,
+            reorder_hold=self.reorder_hold,
+            retry_on_failure=self.retry_on_failure,
+            retry_max_attempts=self.retry_max_attempts,
+            retry_backoff=self.retry_backoff,
+            unavailable_calls=self.unavailable_calls,
+            unavailable_until=self.unavailable_until,
+            seed=self.seed,
+        )
+
     def reset(self) -> None:
         """Turn every fault off."""
         defaults = FaultKnobs()

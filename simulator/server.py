@@ -8,9 +8,10 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 from grpc_reflection.v1alpha import reflection
@@ -18,11 +19,19 @@ from grpc_reflection.v1alpha import reflection
 from dpsapi.v1 import auth_pb2, auth_pb2_grpc, nvgrid_pb2, nvgrid_pb2_grpc
 from simulator.auth import TokenAuthority
 from simulator.clock import SimClock, rfc3339
-from simulator.config import FeedConfig, SimulatorConfig, default_feeds
+from simulator.config import (
+    FeedConfig,
+    SimulatorConfig,
+    check_site_name,
+    default_feeds,
+    time_zone,
+)
 from simulator.engine import RampEngine
 from simulator.faults import FaultKnobs
+from simulator.load import LoadModel
 from simulator.schedule import Schedule, ScheduledTarget
 from simulator.service import AuthServicer, GuardInterceptor, NvGridServicer
+from simulator.sitelog import site_logger
 from simulator.tls import ensure_tls_files
 from simulator.webhooks import Delivery, Dispatcher, Registration, WebhookRegistry
 
@@ -41,16 +50,20 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
+        self.site = check_site_name(config.site)
+        self.timezone = time_zone(config.timezone)
+        self._log = site_logger(log, self.site)
         self.feeds: list[FeedConfig] = list(config.feeds or default_feeds())
         self.faults: FaultKnobs = config.faults
         self.clock = (
             SimClock.following(config.clock) if config.clock is not None else SimClock(config.speed)
         )
+        self.load_model = load_model(self.feeds, self.site, self.timezone, config.load_seed)
         self.tokens = TokenAuthority(config.users, config.token_ttl, config.refresh_token_ttl)
         self.schedule = Schedule()
         self._registry = WebhookRegistry(config.whitelist)
         self._dispatcher = Dispatcher(
-            self._registry, self.faults, config.concurrency, config.call_timeout
+            self._registry, self.faults, config.concurrency, config.call_timeout, site=self.site
         )
         self._engine = RampEngine(
             self.feeds,
@@ -58,13 +71,15 @@ class Simulator:
             self.clock,
             config.ramp_rate_mw_per_minute,
             self._dispatcher.publish,
+            natural=self.load_model.watts if self.load_model is not None else None,
+            site=self.site,
         )
         self._temp_tls_dir: str | None = None
         self.ca_cert_path: Path | None = None
         self._grpc_pool = ThreadPoolExecutor(
-            max_workers=config.grpc_workers, thread_name_prefix="sim-grpc"
+            max_workers=config.grpc_workers, thread_name_prefix=f"sim-{self.site}-grpc"
         )
-        self._guard = GuardInterceptor(self.tokens, self.faults, self.clock)
+        self._guard = GuardInterceptor(self.tokens, self.faults, self.clock, site=self.site)
         self._server = grpc.server(
             self._grpc_pool,
             interceptors=[self._guard],
@@ -72,9 +87,13 @@ class Simulator:
             # would silently share it instead of failing.
             options=[("grpc.so_reuseport", 0)],
         )
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(self.tokens), self._server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(self.tokens, site=self.site), self._server
+        )
         nvgrid_pb2_grpc.add_NvGridServicer_to_server(
-            NvGridServicer(self.feeds, self.schedule, self.clock, self._engine, self._registry),
+            NvGridServicer(
+                self.feeds, self.schedule, self.clock, self._engine, self._registry, site=self.site
+            ),
             self._server,
         )
         reflection.enable_server_reflection(SERVICE_NAMES, self._server)
@@ -85,7 +104,9 @@ class Simulator:
             raise
         self.address = f"{config.host}:{self.port}"
         self._stop_ticking = threading.Event()
-        self._ticker = threading.Thread(target=self._tick_loop, name="sim-clock", daemon=True)
+        self._ticker = threading.Thread(
+            target=self._tick_loop, name=f"sim-{self.site}-clock", daemon=True
+        )
         self._stopped = False
 
     def _bind(self) -> int:
@@ -113,8 +134,9 @@ class Simulator:
     def _start(self) -> None:
         self._server.start()
         self._ticker.start()
-        log.info(
-            "simulator started address=%s tls=%s ca=%s feeds=%s speed=%g now=%s whitelist=%s",
+        self._log.info(
+            "simulator started address=%s tls=%s ca=%s feeds=%s speed=%g now=%s whitelist=%s "
+            "timezone=%s load=%s",
             self.address,
             not self.config.insecure,
             self.ca_cert_path,
@@ -122,6 +144,8 @@ class Simulator:
             self.clock.speed,
             rfc3339(self.clock.now()),
             ",".join(self.config.whitelist) or "any",
+            self.timezone.key,
+            "flat" if self.config.load_seed is None else f"model(seed={self.config.load_seed})",
         )
 
     def _tick_loop(self) -> None:
@@ -130,7 +154,7 @@ class Simulator:
                 self._engine.tick()
                 self._dispatcher.flush_held(force=False)
             except Exception:  # keep simulating; a bug in one tick must not kill the clock
-                log.exception("simulator tick failed")
+                self._log.exception("simulator tick failed")
 
     # --- observing --------------------------------------------------------------------------
 
@@ -164,12 +188,23 @@ class Simulator:
     def calculated_load_mw(self, feed_tag: str) -> float:
         return self._engine.calculated_watts(feed_tag) / 1e6
 
+    def cap_mw(self, feed_tag: str) -> float:
+        """The power cap in force now (ramping toward the target, or at it)."""
+        return self._engine.cap_watts(feed_tag) / 1e6
+
+    def natural_load_mw(self, feed_tag: str, at: datetime | None = None) -> float:
+        """What the feed would draw uncapped at `at` (default: now): the load model's value,
+        or the default constraint with a flat load."""
+        if self.load_model is None:
+            return next(f.default_watts for f in self.feeds if f.tag == feed_tag) / 1e6
+        return self.load_model.watts(feed_tag, at or self.clock.now()) / 1e6
+
     # --- acting -----------------------------------------------------------------------------
 
     def clear_registrations(self) -> None:
         """Forget every webhook registration, as a restarted DPS would."""
         self._registry.clear()
-        log.info("webhook registrations cleared")
+        self._log.info("webhook registrations cleared")
 
     def expire_tokens(self) -> None:
         """Make every access token issued so far expired (refresh tokens keep working)."""
@@ -199,7 +234,7 @@ class Simulator:
         self._grpc_pool.shutdown(wait=True, cancel_futures=True)
         self._dispatcher.stop()
         self._remove_temp_tls_dir()
-        log.info("simulator stopped address=%s", self.address)
+        self._log.info("simulator stopped address=%s", self.address)
 
     def _remove_temp_tls_dir(self) -> None:
         if self._temp_tls_dir is not None:
@@ -213,7 +248,19 @@ class Simulator:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"Simulator(address={self.address!r}, tls={not self.config.insecure})"
+        return (
+            f"Simulator(site={self.site!r}, address={self.address!r}, "
+            f"tls={not self.config.insecure})"
+        )
+
+
+def load_model(
+    feeds: list[FeedConfig], site: str, timezone: ZoneInfo, seed: int | None
+) -> LoadModel | None:
+    """The site's load model for `seed` (None: no model, a flat load)."""
+    if seed is None:
+        return None
+    return LoadModel(seed, site, timezone, [(f.tag, f.default_watts, f.load_shape) for f in feeds])
 
 
 def start_simulator(config: SimulatorConfig | None = None) -> Simulator:
@@ -227,4 +274,4 @@ def start_simulator(config: SimulatorConfig | None = None) -> Simulator:
     return simulator
 
 
-__all__ = ["Simulator", "start_simulator"]
+__all__ = ["Simulator", "load_model", "start_simulator"]

@@ -20,6 +20,7 @@ from simulator.config import MAX_IDENTIFIER_LENGTH, FeedConfig
 from simulator.engine import RampEngine
 from simulator.faults import FaultKnobs
 from simulator.schedule import Schedule, ScheduledTarget
+from simulator.sitelog import site_logger
 from simulator.units import WATTS_PER_UNIT, load_value, to_watts
 from simulator.webhooks import WebhookRegistry, redact_url
 
@@ -50,10 +51,13 @@ class GuardInterceptor(grpc.ServerInterceptor):
     NvGrid calls without a valid `authorization: Bearer <token>`. Reflection is left open so
     grpcurl can list services without a token."""
 
-    def __init__(self, tokens: TokenAuthority, faults: FaultKnobs, clock: SimClock):
+    def __init__(
+        self, tokens: TokenAuthority, faults: FaultKnobs, clock: SimClock, site: str | None = None
+    ):
         self._tokens = tokens
         self._faults = faults
         self._clock = clock
+        self._log = site_logger(log, site)
         # Handlers run on several gRPC threads at once: the count is kept under a lock.
         self._counts: dict[str, int] = {}
         self._counts_lock = threading.Lock()
@@ -83,7 +87,7 @@ class GuardInterceptor(grpc.ServerInterceptor):
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             self._count(short_name)
             if self._faults.take_rpc_outage():
-                log.info("rpc failed (fault) method=%s code=UNAVAILABLE", short_name)
+                self._log.info("rpc failed (fault) method=%s code=UNAVAILABLE", short_name)
                 context.abort(grpc.StatusCode.UNAVAILABLE, "simulated DPS outage")
             if needs_token:
                 token = _bearer_token(context.invocation_metadata())
@@ -117,8 +121,9 @@ def _bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | N
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, tokens: TokenAuthority) -> None:
+    def __init__(self, tokens: TokenAuthority, site: str | None = None) -> None:
         self._tokens = tokens
+        self._log = site_logger(log, site)
 
     def Token(
         self, request: auth_pb2.TokenRequest, context: grpc.ServicerContext
@@ -127,7 +132,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "password_credential is required")
         credential = request.password_credential
         if not self._tokens.check_password(credential.username, credential.password):
-            log.info("token refused user=%s", credential.username)
+            self._log.info("token refused user=%s", credential.username)
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid username or password")
         access, refresh = self._tokens.issue(credential.username)
         return auth_pb2.TokenResponse(access_token=access, refresh_token=refresh)
@@ -153,7 +158,9 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
         clock: SimClock,
         engine: RampEngine,
         registry: WebhookRegistry,
+        site: str | None = None,
     ) -> None:
+        self._log = site_logger(log, site)
         self._feeds = {feed.tag: feed for feed in feeds}
         self._schedule = schedule
         self._clock = clock
@@ -190,7 +197,7 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
             )
         added = self._schedule.add(accepted)
         for scheduled in added:
-            log.info(
+            self._log.info(
                 "load target scheduled feeds=%s start=%s end=%s value_w=%s correlation_id=%s",
                 ",".join(scheduled.feed_tags) or "*",
                 scheduled.start.isoformat(),
@@ -324,7 +331,7 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
         self, request: nvgrid_pb2.RegisterWebhookRequest, context: grpc.ServicerContext
     ) -> nvgrid_pb2.LoadTargetResponse:
         problem = self._registry.register(request.url, list(request.for_events))
-        log.info(
+        self._log.info(
             "webhook %s url=%s events=%s%s",
             "registered" if problem is None else "refused",
             redact_url(request.url),
@@ -339,7 +346,7 @@ class NvGridServicer(nvgrid_pb2_grpc.NvGridServicer):
         self, request: nvgrid_pb2.UnregisterWebhookRequest, context: grpc.ServicerContext
     ) -> nvgrid_pb2.LoadTargetResponse:
         removed = self._registry.unregister(request.url)
-        log.info(
+        self._log.info(
             "webhook %s url=%s",
             "unregistered" if removed else "not registered",
             redact_url(request.url),

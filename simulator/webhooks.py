@@ -20,6 +20,7 @@ from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dpsapi.v1 import nvgrid_pb2
 from simulator.faults import FaultKnobs
+from simulator.sitelog import site_logger
 
 log = logging.getLogger("simulator.webhooks")
 
@@ -196,11 +197,16 @@ class Dispatcher:
         faults: FaultKnobs,
         concurrency: int = 32,
         call_timeout: float = 60.0,
+        site: str | None = None,
     ) -> None:
         self._registry = registry
         self._faults = faults
         self._call_timeout = call_timeout
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sim-webhook")
+        self._log = site_logger(log, site)
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency,
+            thread_name_prefix=f"sim-{site}-webhook" if site else "sim-webhook",
+        )
         # No proxies (a developer's http_proxy must not swallow 127.0.0.1) and no redirects.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
         self._stopping = threading.Event()
@@ -218,7 +224,7 @@ class Dispatcher:
             job = _Job(registration.url, payload, body)
             reason = self._drop_reason(payload)
             if reason is not None:
-                log.info(
+                self._log.info(
                     "webhook dropped (fault) url=%s event=%s correlation_id=%s reason=%r",
                     redact_url(job.url),
                     payload["event"],
@@ -290,7 +296,7 @@ class Dispatcher:
                     job.duplicate,
                 )
             )
-            log.info(
+            self._log.info(
                 "webhook %s url=%s event=%s status=%s attempt=%d%s",
                 "delivered" if ok else "failed",
                 redact_url(job.url),

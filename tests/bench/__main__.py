@@ -20,6 +20,9 @@ Figures (each with its baseline, measured in this run, and the ratio):
 6. scale (tests/bench/scale.py): reports, ``gridhook episodes --since 7d`` and
    ``gridhook state`` over histories of 100,000 and 1,000,000 events on SQLite (generated
    once, cached under var/bench/) and 10,000 on the Firestore emulator, with the RPCs.
+7. fleet (tests/bench/fleet.py): 50 simulated DPS sites x 2 feeds in one process — their
+   start, GetStatus across all of them, and a curtailment on all at once (400 webhooks to
+   the receiver, each stored exactly once).
 
 Sizes come from the options below or GRIDHOOK_BENCH_* environment variables; the default
 full run takes about ten minutes on a shared 2-core machine: the scale section about five
@@ -50,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.bench.fleet import bench_fleet, fleet_table
 from tests.bench.load import AUTH_HEADERS, Request, bench_bodies, bench_payload, send_all
 from tests.bench.scale import bench_scale, scale_table
 from tests.harness import (
@@ -75,6 +79,7 @@ SECTIONS = (
     "round_trips",
     "reliability",
     "scale",
+    "fleet",
 )
 
 TARGETS = {
@@ -160,6 +165,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--receivers",
         default=os.environ.get("GRIDHOOK_BENCH_RECEIVERS", "sqlite,firestore,sqlite_tmpfs"),
         help="gridhook configurations to load (the seed baseline always runs too)",
+    )
+    p.add_argument(
+        "--fleet-sites",
+        type=int,
+        default=_env_int("GRIDHOOK_BENCH_FLEET_SITES", 50),
+        help="simulated DPS sites (2 feeds each) for the fleet section "
+        "(GRIDHOOK_BENCH_FLEET_SITES, 50)",
     )
     p.add_argument("--output", type=Path, default=RESULTS)
     return p.parse_args(argv)
@@ -850,6 +862,9 @@ def main(argv: list[str] | None = None) -> int:
                 emulator_host=emulator.host,
                 emulator_pid=emulator.pid,
             )
+        if "fleet" in sections and args.fleet_sites > 0:
+            print(f"fleet: {args.fleet_sites} simulated sites …", flush=True)
+            results["fleet"] = bench_fleet(args.fleet_sites, runs=args.scale_runs)
     finally:
         emulator.stop()
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -863,6 +878,9 @@ def main(argv: list[str] | None = None) -> int:
         scale_text, results["scale"]["table"] = scale_table(results["scale"])
         print()
         print(scale_text)
+    if "fleet" in results:
+        print()
+        print(fleet_table(results["fleet"]))
     print(f"\n{results['duration_s']} s; results in {args.output}")
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
