@@ -1,18 +1,22 @@
-"""Shared fixtures: stores on every backend, the Firestore emulator, moto, real servers."""
+"""Shared fixtures: a clean environment, stores on every backend, the Firestore emulator,
+moto, the DPS simulator. Every fixture here is safe under pytest-xdist (docs/design.md,
+"Development": how to write an xdist-safe test)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from gridhook.store import EventStore, open_store
-from tests.harness import FirestoreEmulator
+from simulator import Simulator, SimulatorConfig, start_simulator
+from tests.harness import FirestoreEmulator, clean_env
 
 # Hypothesis profiles, chosen by GRIDHOOK_HYPOTHESIS_PROFILE (or pytest --hypothesis-profile).
 # "ci", the default (so `make test`): the same examples every run, no example database, so a
@@ -24,6 +28,17 @@ _UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_UNTIMED)
 settings.register_profile("dev", **_UNTIMED)
 settings.load_profile(os.environ.get("GRIDHOOK_HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """No developer or CI setting (GRIDHOOK_*, NVGRID_*, FIRESTORE_*, AWS_*, proxies) leaks
+    into a test or the processes it starts: the whole run starts from ``clean_env()``."""
+    kept = clean_env()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [name for name in os.environ if name not in kept]:
+            mp.delenv(name)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +124,36 @@ def store(store_url: str) -> Iterator[EventStore]:
     opened = open_store(store_url, timeout_seconds=5.0)
     yield opened
     opened.close()
+
+
+# -- the DPS simulator -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated CA for the session (the simulator reuses valid files)."""
+    return tmp_path_factory.mktemp("sim-tls")
+
+
+@pytest.fixture
+def sim_defaults() -> dict[str, Any]:
+    """What ``make_sim`` starts a simulator with unless told otherwise; a directory's
+    conftest overrides this fixture to give its tests other defaults."""
+    return {}
+
+
+@pytest.fixture
+def make_sim(tls_dir: Path, sim_defaults: dict[str, Any]) -> Iterator[Callable[..., Simulator]]:
+    """``make_sim(**overrides)``: an in-process DPS simulator on a free port (TLS with the
+    session's CA unless ``insecure=True``); every one is stopped after the test."""
+    started: list[Simulator] = []
+
+    def make(**overrides: Any) -> Simulator:
+        settings: dict[str, Any] = {"port": 0, "tls_dir": tls_dir, **sim_defaults, **overrides}
+        sim = start_simulator(SimulatorConfig(**settings))
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop(grace=0)

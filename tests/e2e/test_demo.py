@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gridhook.store import EventQuery, iter_events, open_store
-from tests.harness import REPO
+from tests.harness import REPO, clean_env
 
 # A 17-hour day at 7200x takes about 8.5 s; the start-up allowance is generous because the
 # machine is shared (a slow start fails the demo with a clear message, not a wrong result).
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 
 def _demo(cwd: Path, *args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDHOOK_", "NVGRID_"))}
+    env = clean_env()
     return subprocess.Popen(
         [sys.executable, "-m", "simulator.demo", *FAST, *args],
         cwd=cwd,

@@ -23,7 +23,7 @@ from gridhook.nvgrid.client import NvGridClient
 from gridhook.settings import Settings, load_settings
 from gridhook.store import EventQuery, SampleQuery, iter_events, open_store
 from gridhook.subscriptions import reconcile, teardown
-from simulator import Simulator, SimulatorConfig, start_simulator
+from simulator import Simulator
 from tests.harness import TEST_TOKEN, FunctionServer, function_server
 from tests.infra import tfcheck
 
@@ -38,22 +38,17 @@ SLOW_RAMP = 6.0  # MW per minute: main_power_feed from 10 to 6 MW takes 40 s
 
 
 @pytest.fixture
-def sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+def sim(request: pytest.FixtureRequest, make_sim: Callable[..., Simulator]) -> Simulator:
     """The simulator; ``@pytest.mark.parametrize("sim", [SLOW_RAMP], indirect=True)`` for
     ramps that stay open until the test moves its clock (``sim.advance``)."""
-    simulator = start_simulator(
-        SimulatorConfig(
-            port=0,
-            insecure=True,
-            users={"admin": "password"},
-            speed=1.0,
-            ramp_rate_mw_per_minute=getattr(request, "param", FAST_RAMP),
-            whitelist=["http://127.0.0.1"],
-            call_timeout=5.0,
-        )
+    return make_sim(
+        insecure=True,
+        users={"admin": "password"},
+        speed=1.0,
+        ramp_rate_mw_per_minute=getattr(request, "param", FAST_RAMP),
+        whitelist=["http://127.0.0.1"],
+        call_timeout=5.0,
     )
-    yield simulator
-    simulator.stop(grace=0)
 
 
 @pytest.fixture
