@@ -16,8 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -308,6 +310,32 @@ class FunctionApp:
     def post(self, path: str = "/nvgrid/webhook", **kwargs: Any) -> Reply:
         return self.request("POST", path, **kwargs)
 
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[ServedFunction]:
+        """The same app answering real HTTP on a free loopback port, from a thread of this
+        process (werkzeug's server, not gunicorn): for a caller that needs a URL, such as
+        the simulator delivering webhooks. ``env`` stays set while it serves."""
+        from werkzeug.serving import make_server
+
+        with _environ(self.env):
+            server = make_server("127.0.0.1", 0, self.app, threaded=True)
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+            thread.start()
+            try:
+                yield ServedFunction(f"http://127.0.0.1:{server.server_port}", self.env)
+            finally:
+                server.shutdown()
+                server.server_close()
+                thread.join()
+
+
+@dataclass(frozen=True)
+class ServedFunction:
+    """Where :meth:`FunctionApp.serve` answers, and the environment it was built from."""
+
+    url: str
+    env: Mapping[str, str]
+
 
 def _close_held_store(holder: Any) -> None:
     """Close the store a process-wide receiver or report service opened, if it did."""
@@ -332,9 +360,12 @@ def function_app(
     from gridhook.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(receiver, "_receiver", None)
-        mp.setattr(report_http, "_service", None)
-        mp.setattr(report_http, "_started", False)
+        # Only this target's own singletons: a receiver served beside a job keeps its own.
+        if target == "receive_power_event":
+            mp.setattr(receiver, "_receiver", None)
+        if target == "power_report":
+            mp.setattr(report_http, "_service", None)
+            mp.setattr(report_http, "_started", False)
         get_settings.cache_clear()
         try:
             # create_app sets FUNCTION_TARGET in os.environ for good; _environ restores it.
@@ -342,8 +373,10 @@ def function_app(
                 app = create_app(target, str(source or FUNCTIONS / "main.py"))
             yield FunctionApp(app, target, env)
         finally:
-            _close_held_store(receiver._receiver)
-            _close_held_store(report_http._service)
+            if target == "receive_power_event":
+                _close_held_store(receiver._receiver)
+            if target == "power_report":
+                _close_held_store(report_http._service)
             get_settings.cache_clear()
             clock.configure(None)
 
