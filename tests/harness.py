@@ -310,6 +310,12 @@ class FunctionApp:
     def post(self, path: str = "/nvgrid/webhook", **kwargs: Any) -> Reply:
         return self.request("POST", path, **kwargs)
 
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The app as a WSGI callable, with ``env`` set while it answers (for a tool that
+        drives a WSGI app itself, such as schemathesis)."""
+        with _environ(self.env):
+            return list(self.app(environ, start_response))
+
     @contextlib.contextmanager
     def serve(self) -> Iterator[ServedFunction]:
         """The same app answering real HTTP on a free loopback port, from a thread of this
