@@ -1003,7 +1003,7 @@ def check_firestore(stack: Stack, path: Path = FIRESTORE_PY) -> list[str]:
 # Log-based metrics against the outcomes the code logs
 # ---------------------------------------------------------------------------------------
 
-OUTCOME_SOURCES = ("receiver.py", "subscriptions.py", "jobs.py")
+OUTCOME_SOURCES = ("receiver.py", "subscriptions.py", "observe.py", "jobs.py")
 #: Outcomes no metric needs to count: the runs that went well.
 UNCOUNTED_OUTCOMES = {"reconcile_ok", "teardown_ok"}
 
