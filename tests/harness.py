@@ -374,8 +374,9 @@ def function_app(
             mp.setattr(report_http, "_started", False)
         get_settings.cache_clear()
         try:
-            # create_app sets FUNCTION_TARGET in os.environ for good; _environ restores it.
-            with _environ({**env, "FUNCTION_TARGET": target}):
+            # create_app sets FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE in os.environ for
+            # good; set here first, _environ restores both after.
+            with _environ({**env, "FUNCTION_TARGET": target, "FUNCTION_SIGNATURE_TYPE": "http"}):
                 app = create_app(target, str(source or FUNCTIONS / "main.py"))
             yield FunctionApp(app, target, env)
         finally:
