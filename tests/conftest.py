@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,18 +68,39 @@ def firestore_env(
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto in server mode on a free loopback port: the real boto3 client speaks real HTTP."""
+    """moto in server mode on a free loopback port: the real boto3 client speaks real HTTP.
+
+    One request at a time: DynamoDB applies a conditional write atomically, moto does not
+    across its server threads (under load two PutItems of one new event, each with
+    ``attribute_not_exists(pk)``, both succeeded). Serving one at a time gives back the
+    atomicity the store relies on; the receiver still sends them concurrently."""
     try:
-        from moto.server import ThreadedMotoServer
+        from moto.server import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
     except ModuleNotFoundError as exc:  # moto[dynamodb] alone lacks the server's flask-cors
         pytest.fail(f"moto server mode needs {exc.name}: pip install flask-cors")
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    moto = DomainDispatcherApplication(create_backend_app)
+    one_at_a_time = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with one_at_a_time:
+            return list(moto(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", 0, serialised, threaded=True, request_handler=MotoRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 @pytest.fixture
