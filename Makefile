@@ -28,12 +28,14 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m demo
 
-## test: lint, types, unit, integration (Firestore emulator, simulator), e2e through the real server
+## test: lint, types, unit, integration (Firestore emulator, simulator), e2e through the real
+## server, in parallel (TEST_WORKERS pytest-xdist workers; TEST_WORKERS=0 runs everything in one process)
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed emulator
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## bench: speed, cold start, memory, store round trips, reports at 1M events; prints tables, writes bench-results.json
 bench: $(VENV)/.installed emulator

@@ -1,18 +1,23 @@
-"""Shared fixtures: stores on every backend, the Firestore emulator, moto, real servers."""
+"""Shared fixtures: a clean environment, stores on every backend, the Firestore emulator,
+moto, the DPS simulator. Every fixture here is safe under pytest-xdist (docs/design.md,
+"Development": how to write an xdist-safe test)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from gridhook.store import EventStore, open_store
-from tests.harness import FirestoreEmulator
+from simulator import Simulator, SimulatorConfig, start_simulator
+from tests.harness import FirestoreEmulator, clean_env
 
 # Hypothesis profiles, chosen by GRIDHOOK_HYPOTHESIS_PROFILE (or pytest --hypothesis-profile).
 # "ci", the default (so `make test`): the same examples every run, no example database, so a
@@ -26,9 +31,21 @@ settings.register_profile("dev", **_UNTIMED)
 settings.load_profile(os.environ.get("GRIDHOOK_HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """No developer or CI setting (GRIDHOOK_*, NVGRID_*, FIRESTORE_*, AWS_*, proxies) leaks
+    into a test or the processes it starts: the whole run starts from ``clean_env()``."""
+    kept = clean_env()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [name for name in os.environ if name not in kept]:
+            mp.delenv(name)
+        yield
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[FirestoreEmulator]:
-    """One emulator for the session; tests isolate themselves by project id."""
+    """One emulator per session, so one per xdist worker (one shared through a file lock was
+    measured no faster); tests isolate themselves by project id."""
     emulator = FirestoreEmulator()
     emulator.start()
     yield emulator
@@ -51,18 +68,39 @@ def firestore_env(
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto in server mode on a free loopback port: the real boto3 client speaks real HTTP."""
+    """moto in server mode on a free loopback port: the real boto3 client speaks real HTTP.
+
+    One request at a time: DynamoDB applies a conditional write atomically, moto does not
+    across its server threads (under load two PutItems of one new event, each with
+    ``attribute_not_exists(pk)``, both succeeded). Serving one at a time gives back the
+    atomicity the store relies on; the receiver still sends them concurrently."""
     try:
-        from moto.server import ThreadedMotoServer
+        from moto.server import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
     except ModuleNotFoundError as exc:  # moto[dynamodb] alone lacks the server's flask-cors
         pytest.fail(f"moto server mode needs {exc.name}: pip install flask-cors")
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    moto = DomainDispatcherApplication(create_backend_app)
+    one_at_a_time = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with one_at_a_time:
+            return list(moto(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", 0, serialised, threaded=True, request_handler=MotoRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 @pytest.fixture
@@ -109,3 +147,36 @@ def store(store_url: str) -> Iterator[EventStore]:
     opened = open_store(store_url, timeout_seconds=5.0)
     yield opened
     opened.close()
+
+
+# -- the DPS simulator -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated CA for the session (the simulator reuses valid files)."""
+    return tmp_path_factory.mktemp("sim-tls")
+
+
+@pytest.fixture
+def sim_defaults() -> dict[str, Any]:
+    """What ``make_sim`` starts a simulator with unless told otherwise; a directory's
+    conftest overrides this fixture to give its tests other defaults."""
+    return {}
+
+
+@pytest.fixture
+def make_sim(tls_dir: Path, sim_defaults: dict[str, Any]) -> Iterator[Callable[..., Simulator]]:
+    """``make_sim(**overrides)``: an in-process DPS simulator on a free port (TLS with the
+    session's CA unless ``insecure=True``); every one is stopped after the test."""
+    started: list[Simulator] = []
+
+    def make(**overrides: Any) -> Simulator:
+        settings: dict[str, Any] = {"port": 0, "tls_dir": tls_dir, **sim_defaults, **overrides}
+        sim = start_simulator(SimulatorConfig(**settings))
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop(grace=0)

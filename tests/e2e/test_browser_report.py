@@ -26,7 +26,7 @@ import pytest
 
 from gridhook.episodes.load import load_episodes
 from gridhook.store import open_store
-from tests.harness import FUNCTIONS, REPO, FunctionServer, function_server
+from tests.harness import FUNCTIONS, REPO, FunctionServer, clean_env, function_server
 from tests.report_scenario import FEED_A, FEED_B, seed_day
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -107,7 +107,7 @@ def stored_episode_ids(store_url: str, since: datetime, until: datetime) -> list
 
 
 def write_report(store_url: str, out: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHOOK_")}
+    env = clean_env()
     env.update(
         {"PYTHONPATH": f"{FUNCTIONS}{os.pathsep}{REPO}", "GRIDHOOK_DEV_CLOCK": dev_clock_at(NOW)}
     )

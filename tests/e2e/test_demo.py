@@ -23,7 +23,7 @@ import pytest
 
 from demo.processes import free_port, port_accepts
 from gridhook.store import EventQuery, iter_events, open_store
-from tests.harness import REPO, FirestoreEmulator
+from tests.harness import REPO, FirestoreEmulator, clean_env
 
 # A 17-hour day at 7200x takes about 8.5 s; the start-up allowance is generous because the
 # machine is shared (a slow start fails the demo with a clear message, not a wrong result).
@@ -39,11 +39,7 @@ def _demo(
     stdout: int | None = subprocess.PIPE,
     store_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GRIDHOOK_", "NVGRID_", "FIRESTORE_"))
-    }
+    env = clean_env()
     return subprocess.Popen(
         [sys.executable, "-m", "demo", *FAST, *args],
         cwd=cwd,

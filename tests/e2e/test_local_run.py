@@ -14,17 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import REPO, free_port, wait_for_port
+from tests.harness import REPO, clean_env, free_port, wait_for_port
 
 GRIDHOOK = Path(sys.executable).parent / "gridhook"
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDHOOK_", "FIRESTORE_"))}
-    env.update(extra)
-    return env
 
 
 def test_make_run_target_starts_gridhook_run() -> None:

@@ -28,7 +28,7 @@ import pytest
 
 from gridhook.schema import violations
 from gridhook.store import EventQuery, iter_events, open_store
-from tests.harness import TEST_TOKEN, free_port, function_server
+from tests.harness import TEST_TOKEN, clean_env, free_port, function_server
 
 BIN = Path(sys.executable).parent
 GRIDHOOK = BIN / "gridhook"
@@ -46,18 +46,6 @@ _DELIVERY_LINE = re.compile(r"webhook (delivered|failed) url=\S+ event=(\S+) sta
 pytestmark = pytest.mark.skipif(
     not (GRIDHOOK.exists() and GRIDHOOK_SIM.exists()), reason="needs the installed console scripts"
 )
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """No developer GRIDHOOK_* / NVGRID_* / proxy settings leak into the child processes."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GRIDHOOK_", "NVGRID_", "FIRESTORE_"))
-        and key.lower() not in {"http_proxy", "https_proxy", "all_proxy", "grpc_proxy"}
-    }
-    env.update(extra)
-    return env
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -91,7 +79,7 @@ def simulator(tmp_path: Path) -> Iterator[tuple[str, Path, Path, float]]:
         proc = subprocess.Popen(
             command,
             cwd=tmp_path,
-            env=_clean_env(PYTHONUNBUFFERED="1"),
+            env=clean_env(PYTHONUNBUFFERED="1"),
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -122,7 +110,7 @@ def nvgrid(address: str, ca: Path, *args: str) -> dict:
     """``gridhook nvgrid …`` as a process, credentials from the environment; its JSON answer."""
     result = subprocess.run(
         [str(GRIDHOOK), "nvgrid", *args, "--host", address, "--ca-cert-path", str(ca)],
-        env=_clean_env(NVGRID_USERNAME="admin", NVGRID_PASSWORD="password"),
+        env=clean_env(NVGRID_USERNAME="admin", NVGRID_PASSWORD="password"),
         capture_output=True,
         text=True,
         timeout=WAIT,

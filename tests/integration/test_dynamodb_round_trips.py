@@ -29,7 +29,7 @@ from tests.harness import (
     assert_one_round_trip_per_add,
     assert_receiver_hot_path_is_one_round_trip,
     free_port,
-    function_server,
+    function_app,
 )
 
 pytestmark = pytest.mark.dynamodb
@@ -245,11 +245,11 @@ def test_store_url_options() -> None:
 
 
 def test_real_receiver_stores_once(dynamodb_env, tmp_path: Path) -> None:
-    """functions-framework serving receive_power_event on dynamodb:// (endpoint from env)."""
+    """The functions-framework app of receive_power_event on dynamodb:// (endpoint from env)."""
     payload = {**copy.deepcopy(SEED_PAYLOAD), "correlation_id": f"http-{uuid.uuid4().hex}"}
     headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
     env = {"GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN}  # GRIDHOOK_STORE and AWS_* from dynamodb_env
-    with function_server("receive_power_event", env, cwd=tmp_path) as server:
+    with function_app("receive_power_event", env) as server:
         first = server.post(json=payload, headers=headers)
         again = server.post(json=payload, headers=headers)
     assert (first.status_code, first.json()["status"]) == (200, "accepted"), first.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from gridhook import clock
 from gridhook.cli import main
 from gridhook.events import StoredEvent, normalise, rfc3339
 from gridhook.store import LoadSample, open_store
+from tests.harness import clean_env
 from tests.unit.test_episodes import curtailment, ev
 
 GRIDHOOK = Path(sys.executable).parent / "gridhook"
@@ -178,7 +178,7 @@ def test_the_dev_clock_decides_what_7d_means(tmp_path: Path) -> None:
         store.add_event(event)
     store.close()
     real_now = rfc3339(datetime.now(UTC))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHOOK_")}
+    env = clean_env()
 
     def episodes(**extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -24,7 +24,12 @@ from gridhook.cli.events import EventFollower
 from gridhook.events import StoredEvent, normalise
 from gridhook.quarantine import replay
 from gridhook.store import EventStore, QuarantinedPayload
-from tests.harness import SEED_PAYLOAD, TEST_TOKEN, FunctionServer, function_server
+from tests.harness import (
+    SEED_PAYLOAD,
+    TEST_TOKEN,
+    FunctionApp,
+    function_app,
+)
 
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}", "Content-Type": "application/json"}
 GRIDHOOK = str(Path(sys.executable).with_name("gridhook"))
@@ -175,13 +180,14 @@ class Lines:
 
 
 @pytest.fixture
-def receiver(store_url: str, store: EventStore) -> Iterator[FunctionServer]:
+def receiver(store_url: str, store: EventStore) -> Iterator[FunctionApp]:
+    """The real receiver, in-process: the process under test here is the follower."""
     env = {"GRIDHOOK_STORE": store_url, "GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN}
-    with function_server("receive_power_event", env) as server:
-        yield server
+    with function_app("receive_power_event", env) as app:
+        yield app
 
 
-def post(server: FunctionServer, n: int) -> str:
+def post(server: FunctionApp, n: int) -> str:
     payload = {**copy.deepcopy(SEED_PAYLOAD), "correlation_id": f"follow-{n}"}
     response = server.post(json=payload, headers=AUTH)
     assert response.status_code == 200, response.text
@@ -189,7 +195,7 @@ def post(server: FunctionServer, n: int) -> str:
 
 
 def test_follow_prints_each_posted_event_once_in_order_then_ctrl_c_exits_0(
-    receiver: FunctionServer, store_url: str
+    receiver: FunctionApp, store_url: str
 ) -> None:
     before = [post(receiver, n) for n in range(3)]
     follow = subprocess.Popen(

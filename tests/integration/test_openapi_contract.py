@@ -1,4 +1,5 @@
-"""schemathesis against the real functions-framework server, driven by schemas/openapi.yaml.
+"""schemathesis against the real functions-framework app (in-process, through its WSGI
+interface), driven by schemas/openapi.yaml.
 
 Every answer must conform to the document (status, headers, content type, JSON shape), no
 request may yield a 5xx, schema-valid payloads must be accepted (200) and schema-violating
@@ -17,7 +18,7 @@ import pytest
 import schemathesis
 
 from gridhook.schema import is_valid
-from tests.harness import REPO, TEST_TOKEN, FunctionServer, function_server
+from tests.harness import REPO, TEST_TOKEN, FunctionApp, function_app
 
 OPENAPI = REPO / "schemas" / "openapi.yaml"
 # Enough to cover every branch the document describes within a few seconds on two cores;
@@ -26,15 +27,15 @@ MAX_EXAMPLES = 100
 
 
 @pytest.fixture(scope="module")
-def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionServer]:
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionApp]:
     db = tmp_path_factory.mktemp("openapi") / "events.db"
     env = {"GRIDHOOK_STORE": f"sqlite:///{db}", "GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN}
-    with function_server("receive_power_event", env) as server:
-        yield server
+    with function_app("receive_power_event", env) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
-def openapi(receiver: FunctionServer) -> Any:
+def openapi(receiver: FunctionApp) -> Any:
     config = schemathesis.Config.from_dict(
         {
             "base-url": receiver.url,
@@ -56,7 +57,9 @@ def openapi(receiver: FunctionServer) -> Any:
             },
         }
     )
-    return schemathesis.openapi.from_path(OPENAPI, config=config)
+    schema = schemathesis.openapi.from_path(OPENAPI, config=config)
+    schema.app = receiver.wsgi  # every case is called through the app, in-process
+    return schema
 
 
 schema = schemathesis.pytest.from_fixture("openapi")

@@ -1,5 +1,6 @@
-"""Quarantine replay on every backend: rejected by a real receiver under a stricter schema,
-replayed with `gridhook quarantine replay` under today's, stored once as its event."""
+"""Quarantine replay on every backend: rejected by a real receiver under a stricter schema
+(a server process, which loads that schema in place of today's), replayed with
+`gridhook quarantine replay` under today's, stored once as its event."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from gridhook.cli import main
 from gridhook.events import event_id, normalise
 from gridhook.schema import load_schema
 from gridhook.store import EventQuery, EventStore, QuarantinedPayload
-from tests.harness import REPO, SEED_PAYLOAD, TEST_TOKEN, FunctionServer, function_server
+from tests.harness import (
+    REPO,
+    SEED_PAYLOAD,
+    TEST_TOKEN,
+    FunctionServer,
+    function_app,
+    function_server,
+)
 
 SCHEMA_OVERRIDE_MAIN = REPO / "tests" / "schema_override_main.py"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}", "Content-Type": "application/json"}
@@ -101,8 +109,8 @@ def test_rejected_then_replayed_is_stored_once_with_its_receipt_time(
     assert store.get_quarantined(item.quarantine_id) == marked
 
     # The same body delivered again, to a receiver on today's schema, is a duplicate.
-    with function_server("receive_power_event", receiver_env(store_url)) as server:
-        again = server.post(data=body, headers=AUTH)
+    with function_app("receive_power_event", receiver_env(store_url)) as today:
+        again = today.post(data=body, headers=AUTH)
     assert again.status_code == 200, again.text
     assert again.json() == {"status": "duplicate", "event_id": expected_id}
     assert len(all_events(store)) == 1

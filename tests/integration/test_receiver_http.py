@@ -1,5 +1,7 @@
 """The webhook HTTP contract (ARCHITECTURE.md), row by row, through the real
-functions-framework server with the receive_power_event target."""
+functions-framework app with the receive_power_event target: in-process (``app``, Flask's
+test client) for what the app answers; through the real server (``server``) for what the
+process does — bodies it must not read, chunked and short bodies, its logs, start-up."""
 
 from __future__ import annotations
 
@@ -15,7 +17,16 @@ import pytest
 import requests
 
 from gridhook.store import EventQuery, open_store
-from tests.harness import OLD_TOKEN, SEED_PAYLOAD, TEST_TOKEN, FunctionServer, function_server
+from tests.harness import (
+    OLD_TOKEN,
+    SEED_PAYLOAD,
+    TEST_TOKEN,
+    FunctionApp,
+    FunctionServer,
+    Reply,
+    function_app,
+    function_server,
+)
 
 JSON = {"Content-Type": "application/json"}
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}", **JSON}
@@ -26,15 +37,24 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("receiver") / "events.db"
 
 
-@pytest.fixture(scope="module")
-def server(db_path: Path) -> Iterator[FunctionServer]:
-    env = {
+def receiver_env(db_path: Path) -> dict[str, str]:
+    return {
         "GRIDHOOK_STORE": f"sqlite:///{db_path}",
         "GRIDHOOK_WEBHOOK_TOKENS": f"{TEST_TOKEN},{OLD_TOKEN}",
         "GRIDHOOK_MAX_BODY_BYTES": "16384",
     }
-    with function_server("receive_power_event", env) as srv:
+
+
+@pytest.fixture(scope="module")
+def server(db_path: Path) -> Iterator[FunctionServer]:
+    with function_server("receive_power_event", receiver_env(db_path)) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def app(db_path: Path) -> Iterator[FunctionApp]:
+    with function_app("receive_power_event", receiver_env(db_path)) as function:
+        yield function
 
 
 def stored(db_path: Path) -> list:
@@ -52,7 +72,9 @@ def unique_payload(**changes) -> dict:
     return payload
 
 
-def assert_json_error(response: requests.Response, status: int, code: str | None = None) -> dict:
+def assert_json_error(
+    response: requests.Response | Reply, status: int, code: str | None = None
+) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     error = response.json()["error"]
@@ -65,9 +87,9 @@ def assert_json_error(response: requests.Response, status: int, code: str | None
 # -- 200 accepted / duplicate ---------------------------------------------------------
 
 
-def test_valid_new_event_is_stored_then_acknowledged(server, db_path) -> None:
+def test_valid_new_event_is_stored_then_acknowledged(app, db_path) -> None:
     payload = unique_payload()
-    response = server.post(json=payload, headers=AUTH)
+    response = app.post(json=payload, headers=AUTH)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "accepted"
@@ -75,21 +97,21 @@ def test_valid_new_event_is_stored_then_acknowledged(server, db_path) -> None:
     assert len(match) == 1 and match[0].payload == payload
 
 
-def test_redelivery_is_a_duplicate_and_stored_once(server, db_path) -> None:
+def test_redelivery_is_a_duplicate_and_stored_once(app, db_path) -> None:
     payload = unique_payload()
-    first = server.post(json=payload, headers=AUTH).json()
+    first = app.post(json=payload, headers=AUTH).json()
     # Same event, other key order and whitespace: still the same event.
     reordered = json.dumps(dict(reversed(list(payload.items()))), indent=3)
-    second = server.post(data=reordered, headers=AUTH)
+    second = app.post(data=reordered, headers=AUTH)
     assert second.status_code == 200
     assert second.json() == {"status": "duplicate", "event_id": first["event_id"]}
     assert [e.event_id for e in stored(db_path)].count(first["event_id"]) == 1
 
 
-def test_seed_curl_payload_without_feed_tag_is_accepted(server) -> None:
+def test_seed_curl_payload_without_feed_tag_is_accepted(app) -> None:
     payload = unique_payload()
     del payload["feed_tag"]
-    assert server.post(json=payload, headers=AUTH).json()["status"] == "accepted"
+    assert app.post(json=payload, headers=AUTH).json()["status"] == "accepted"
 
 
 # -- 401 ------------------------------------------------------------------------------
@@ -143,8 +165,8 @@ def test_token_accepted_from_every_carrier(server, headers, query) -> None:
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
-def test_not_post_is_405_with_allow(server, method) -> None:
-    response = requests.request(method, server.url + "/nvgrid/webhook", headers=AUTH, timeout=10)
+def test_not_post_is_405_with_allow(app, method) -> None:
+    response = app.request(method, "/nvgrid/webhook", headers=AUTH)
     assert_json_error(response, 405, "method_not_allowed")
     assert response.headers["Allow"] == "POST"
 
@@ -153,27 +175,27 @@ def test_not_post_is_405_with_allow(server, method) -> None:
     "content_type",
     [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"],
 )
-def test_not_json_content_type_is_415(server, db_path, content_type) -> None:
+def test_not_json_content_type_is_415(app, db_path, content_type) -> None:
     headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
     if content_type:
         headers["Content-Type"] = content_type
     before = len(stored(db_path))
-    response = server.post(data=json.dumps(unique_payload()), headers=headers)
+    response = app.post(data=json.dumps(unique_payload()), headers=headers)
     assert_json_error(response, 415, "unsupported_media_type")
     assert len(stored(db_path)) == before
 
 
-def test_json_with_utf8_charset_is_fine(server) -> None:
+def test_json_with_utf8_charset_is_fine(app) -> None:
     headers = {**AUTH, "Content-Type": "application/json; charset=UTF-8"}
-    assert server.post(data=json.dumps(unique_payload()), headers=headers).status_code == 200
+    assert app.post(data=json.dumps(unique_payload()), headers=headers).status_code == 200
 
 
 # -- 413 ------------------------------------------------------------------------------
 
 
-def test_body_over_the_limit_is_413(server) -> None:
+def test_body_over_the_limit_is_413(app) -> None:
     payload = unique_payload(padding="x" * 17000)
-    assert_json_error(server.post(json=payload, headers=AUTH), 413, "payload_too_large")
+    assert_json_error(app.post(json=payload, headers=AUTH), 413, "payload_too_large")
 
 
 def test_chunked_body_over_the_limit_is_413(server) -> None:
@@ -295,9 +317,9 @@ def test_body_shorter_than_its_content_length_is_400(server, db_path) -> None:
         "lone-surrogate",
     ],
 )
-def test_unreadable_json_is_400(server, db_path, body, code) -> None:
+def test_unreadable_json_is_400(app, db_path, body, code) -> None:
     before = len(stored(db_path))
-    response = server.post(data=body, headers=AUTH)
+    response = app.post(data=body, headers=AUTH)
     assert_json_error(response, 400, code)
     assert len(stored(db_path)) == before
 
@@ -305,7 +327,7 @@ def test_unreadable_json_is_400(server, db_path, body, code) -> None:
 # -- 422 ------------------------------------------------------------------------------
 
 
-def test_schema_violations_are_422_listing_every_one_and_quarantined(server, db_path) -> None:
+def test_schema_violations_are_422_listing_every_one_and_quarantined(app, db_path) -> None:
     payload = unique_payload(
         event="start_ramp_sideways",
         target_load={"value": -1, "unit": "terawatt"},
@@ -313,7 +335,7 @@ def test_schema_violations_are_422_listing_every_one_and_quarantined(server, db_
         compliant="yes",
         start_time="2025-13-45T99:00:00Z",
     )
-    response = server.post(json=payload, headers=AUTH)
+    response = app.post(json=payload, headers=AUTH)
     error = assert_json_error(response, 422, "schema_violation")
     paths = sorted(d["path"] for d in error["details"])
     assert paths == [
@@ -334,21 +356,21 @@ def test_schema_violations_are_422_listing_every_one_and_quarantined(server, db_
     assert any(payload["correlation_id"] in q.body for q in quarantined)
 
 
-def test_missing_event_type_points_at_it(server) -> None:
+def test_missing_event_type_points_at_it(app) -> None:
     payload = unique_payload()
     del payload["event"]
-    error = assert_json_error(server.post(json=payload, headers=AUTH), 422)
+    error = assert_json_error(app.post(json=payload, headers=AUTH), 422)
     assert error["details"] == [{"path": "/event", "message": "'event' is required"}]
 
 
-def test_unknown_fields_are_kept_and_units_any_case(server, db_path) -> None:
+def test_unknown_fields_are_kept_and_units_any_case(app, db_path) -> None:
     payload = unique_payload(
         future_field={"a": [1, 2]},
         target_load={"value": 6500, "unit": "KW"},
         calculated_load={"value": 9.2e6, "unit": "watt"},
         end_time=None,
     )
-    body = server.post(json=payload, headers=AUTH).json()
+    body = app.post(json=payload, headers=AUTH).json()
     event = next(e for e in stored(db_path) if e.event_id == body["event_id"])
     assert event.payload["future_field"] == {"a": [1, 2]}
     assert event.target_w == 6.5e6 and event.calculated_w == 9.2e6
@@ -358,8 +380,8 @@ def test_unknown_fields_are_kept_and_units_any_case(server, db_path) -> None:
 
 
 @pytest.mark.parametrize("path", ["/robots.txt", "/favicon.ico"])
-def test_framework_paths_answer_json(server, path) -> None:
-    response = requests.get(server.url + path, timeout=10)
+def test_framework_paths_answer_json(app, path) -> None:
+    response = app.get(path)
     assert_json_error(response, 404)
 
 
@@ -418,8 +440,8 @@ def test_unopenable_sqlite_store_is_503(tmp_path) -> None:
         "GRIDHOOK_STORE": f"sqlite:///{blocker}/events.db",
         "GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN,
     }
-    with function_server("receive_power_event", env, cwd=tmp_path) as srv:
-        response = srv.post(json=unique_payload(), headers=AUTH)
+    with function_app("receive_power_event", env) as function:
+        response = function.post(json=unique_payload(), headers=AUTH)
         assert_json_error(response, 503, "store_unavailable")
         assert "Retry-After" in response.headers
 
@@ -453,7 +475,7 @@ def test_tokens_from_a_mounted_secret_file(tmp_path) -> None:
         "GRIDHOOK_STORE": f"sqlite:///{tmp_path}/e.db",
         "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(secret),
     }
-    with function_server("receive_power_event", env, cwd=tmp_path) as srv:
-        assert srv.post(json=unique_payload(), headers=AUTH).status_code == 200
+    with function_app("receive_power_event", env) as function:
+        assert function.post(json=unique_payload(), headers=AUTH).status_code == 200
         old = {"Authorization": f"Bearer {OLD_TOKEN}", **JSON}
-        assert srv.post(json=unique_payload(), headers=old).status_code == 200
+        assert function.post(json=unique_payload(), headers=old).status_code == 200

@@ -16,7 +16,7 @@ import pytest
 
 from gridhook.episodes.load import load_episodes
 from gridhook.store import open_store
-from tests.harness import FUNCTIONS, REPO
+from tests.harness import FUNCTIONS, REPO, clean_env
 from tests.report_scenario import FEED_A, FEED_B, seed_day
 
 ORIGIN = datetime(2026, 1, 10, tzinfo=UTC)
@@ -36,7 +36,7 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def gridhook(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHOOK_")}
+    environ = clean_env()
     environ.update({"PYTHONPATH": f"{FUNCTIONS}{os.pathsep}{REPO}", **(env or {})})
     return subprocess.run(
         [

@@ -1,6 +1,8 @@
-"""power_report through the real functions-framework server: the control room, reports,
-episodes, every 400, and that it never writes to the store — on SQLite and on Firestore (the
-emulator, through the real client), the same scenario and the same answers."""
+"""power_report as the real functions-framework app, in-process (``app``, Flask's test
+client): the control room, reports, episodes, every 400, and that it never writes to the
+store — on SQLite and on Firestore (the emulator, through the real client), the same
+scenario and the same answers; its log lines through the real server (``server``), which
+writes them to stdout."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import requests
 from gridhook.episodes.load import load_episodes
 from gridhook.state.load import current_feed_states
 from gridhook.store import open_store
-from tests.harness import FunctionServer, function_server
+from tests.harness import FunctionApp, FunctionServer, Reply, function_app, function_server
 from tests.report_scenario import FEED_A, FEED_B, seed_day
 
 ORIGIN = datetime(2026, 1, 10, tzinfo=UTC)
@@ -95,9 +97,8 @@ def store_contents(seeded: Seeded) -> list[Any]:
         client.close()
 
 
-@pytest.fixture(scope="module")
-def server(seeded: Seeded) -> Iterator[FunctionServer]:
-    env = {
+def report_env(seeded: Seeded) -> dict[str, str]:
+    return {
         **seeded.env,
         "GRIDHOOK_STORE": seeded.url,
         "GRIDHOOK_DEV_CLOCK": dev_clock(),
@@ -106,11 +107,23 @@ def server(seeded: Seeded) -> Iterator[FunctionServer]:
         "GRIDHOOK_WEBHOOK_TOKENS": "",
         "GRIDHOOK_WEBHOOK_TOKENS_FILE": "",
     }
-    with function_server("power_report", env) as srv:
+
+
+@pytest.fixture(scope="module")
+def server(seeded: Seeded) -> Iterator[FunctionServer]:
+    with function_server("power_report", report_env(seeded)) as srv:
         yield srv
 
 
-def get(server: FunctionServer, path: str, **params) -> requests.Response:
+@pytest.fixture(scope="module")
+def app(seeded: Seeded) -> Iterator[FunctionApp]:
+    with function_app("power_report", report_env(seeded)) as function:
+        yield function
+
+
+def get(server: FunctionServer | FunctionApp, path: str, **params) -> requests.Response | Reply:
+    if isinstance(server, FunctionApp):
+        return server.get(path, params=params)
     return requests.get(server.url + path, params=params, timeout=60)
 
 
@@ -165,7 +178,7 @@ def feed_cards(html: str) -> dict[str, str]:
     }
 
 
-def assert_json_error(response: requests.Response, status: int, code: str) -> dict:
+def assert_json_error(response: requests.Response | Reply, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     error = response.json()["error"]
@@ -176,8 +189,8 @@ def assert_json_error(response: requests.Response, status: int, code: str) -> di
 # -- the control room -------------------------------------------------------------------
 
 
-def test_control_room_shows_each_feed_open_episodes_and_the_last_day(server, seeded) -> None:
-    response = get(server, "/")
+def test_control_room_shows_each_feed_open_episodes_and_the_last_day(app, seeded) -> None:
+    response = get(app, "/")
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
@@ -209,41 +222,41 @@ def test_control_room_shows_each_feed_open_episodes_and_the_last_day(server, see
     assert "stalled" in html
 
 
-def test_head_answers_like_get_without_a_body(server) -> None:
-    response = requests.head(server.url + "/", timeout=60)
+def test_head_answers_like_get_without_a_body(app) -> None:
+    response = app.head("/")
     assert response.status_code == 200 and response.content == b""
 
 
 # -- /report ----------------------------------------------------------------------------
 
 
-def test_report_html_json_and_csv_agree_with_the_store(server, seeded) -> None:
+def test_report_html_json_and_csv_agree_with_the_store(app, seeded) -> None:
     since, until = ORIGIN, SERVER_NOW
     query = {"since": "2026-01-10T00:00:00Z", "until": "2026-01-11T00:00:00Z"}
     expected = [e.episode_id for e in expected_episodes(seeded, since, until)]
     assert len(expected) == 5
 
-    html = get(server, "/report", **query)
+    html = get(app, "/report", **query)
     assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
     assert sorted(row_ids(html.text, "feed")) == sorted(expected)
     assert html.text.count("<svg") == 4  # a timeline and compliance by day for each feed
 
-    data = get(server, "/report", format="json", **query).json()
+    data = get(app, "/report", format="json", **query).json()
     assert [f["feed_tag"] for f in data["feeds"]] == sorted([FEED_A, FEED_B])
     got = [e["episode_id"] for f in data["feeds"] for e in f["episodes"]]
     assert sorted(got) == sorted(expected)
     assert data["overall"]["judged"] == 4 and data["overall"]["compliant"] == 3
     assert data["overall"]["by_status"]["stalled"] == 1
 
-    response = get(server, "/report", format="csv", **query)
+    response = get(app, "/report", format="csv", **query)
     assert response.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert sorted(r["episode_id"] for r in rows) == sorted(expected)
 
 
-def test_report_defaults_to_the_last_30_days_on_the_servers_clock(server) -> None:
-    data = get(server, "/report", format="json").json()
+def test_report_defaults_to_the_last_30_days_on_the_servers_clock(app) -> None:
+    data = get(app, "/report", format="json").json()
     since = datetime.fromisoformat(data["since"])
     until = datetime.fromisoformat(data["until"])
     assert until - since == timedelta(days=30)
@@ -251,8 +264,8 @@ def test_report_defaults_to_the_last_30_days_on_the_servers_clock(server) -> Non
     assert data["overall"]["episodes"] == 5
 
 
-def test_report_for_one_feed(server, seeded) -> None:
-    data = get(server, "/report", feed=FEED_B, since="2d", format="json").json()
+def test_report_for_one_feed(app, seeded) -> None:
+    data = get(app, "/report", feed=FEED_B, since="2d", format="json").json()
     assert [f["feed_tag"] for f in data["feeds"]] == [FEED_B]
     expected = expected_episodes(seeded, ORIGIN, SERVER_NOW, feed_tag=FEED_B)
     assert [e["episode_id"] for e in data["feeds"][0]["episodes"]] == [
@@ -260,8 +273,8 @@ def test_report_for_one_feed(server, seeded) -> None:
     ]
 
 
-def test_report_of_an_empty_range_says_so(server) -> None:
-    response = get(server, "/report", since="2025-06-01T00:00:00Z", until="2025-06-02T00:00:00Z")
+def test_report_of_an_empty_range_says_so(app) -> None:
+    response = get(app, "/report", since="2025-06-01T00:00:00Z", until="2025-06-02T00:00:00Z")
     assert response.status_code == 200
     assert "Nothing to report" in response.text and "<svg" not in response.text
 
@@ -269,16 +282,16 @@ def test_report_of_an_empty_range_says_so(server) -> None:
 # -- /episodes --------------------------------------------------------------------------
 
 
-def test_episodes_as_json_filtered(server, seeded) -> None:
-    body = get(server, "/episodes", since="2d").json()
+def test_episodes_as_json_filtered(app, seeded) -> None:
+    body = get(app, "/episodes", since="2d").json()
     expected = expected_episodes(seeded, SERVER_NOW - timedelta(days=2), SERVER_NOW)
     assert body["count"] == len(expected) == 5
     assert [e["episode_id"] for e in body["episodes"]] == [e.episode_id for e in expected]
 
-    stalled = get(server, "/episodes", since="2d", status="stalled").json()["episodes"]
+    stalled = get(app, "/episodes", since="2d", status="stalled").json()["episodes"]
     assert [(e["feed_tag"], e["correlation_id"]) for e in stalled] == [(FEED_A, "dr-2000")]
 
-    one = get(server, "/episodes", since="2d", feed=FEED_B, correlation_id="dr-1400").json()
+    one = get(app, "/episodes", since="2d", feed=FEED_B, correlation_id="dr-1400").json()
     ((only),) = [one["episodes"]]
     assert [e["compliant"] for e in only] == [False]
 
@@ -305,20 +318,20 @@ def test_episodes_as_json_filtered(server, seeded) -> None:
         ("/", {"since": "1d"}, "since"),
     ],
 )
-def test_a_bad_parameter_answers_400_naming_it(server, path, params, parameter) -> None:
-    error = assert_json_error(get(server, path, **params), 400, "bad_parameter")
+def test_a_bad_parameter_answers_400_naming_it(app, path, params, parameter) -> None:
+    error = assert_json_error(get(app, path, **params), 400, "bad_parameter")
     assert error["details"] == [{"parameter": parameter, "message": error["details"][0]["message"]}]
     assert error["message"].startswith(f"{parameter}:")
 
 
-def test_unknown_path_is_404_json(server) -> None:
-    error = assert_json_error(get(server, "/reports"), 404, "not_found")
+def test_unknown_path_is_404_json(app) -> None:
+    error = assert_json_error(get(app, "/reports"), 404, "not_found")
     assert "/report" in error["message"]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-def test_only_get_is_allowed(server, method) -> None:
-    response = requests.request(method, server.url + "/report", timeout=60)
+def test_only_get_is_allowed(app, method) -> None:
+    response = app.request(method, "/report")
     assert_json_error(response, 405, "method_not_allowed")
     assert response.headers["Allow"] == "GET, HEAD"
 
@@ -331,7 +344,7 @@ def test_every_request_is_one_json_log_line(server) -> None:
     assert bad[-1]["path"] == "/report" and "latency_ms" in bad[-1]
 
 
-def test_serving_reports_never_writes_to_the_store(server, seeded) -> None:
+def test_serving_reports_never_writes_to_the_store(app, seeded) -> None:
     before = store_contents(seeded)
     assert before
     for path, params in [
@@ -340,14 +353,14 @@ def test_serving_reports_never_writes_to_the_store(server, seeded) -> None:
         ("/report", {"since": "2d", "format": "csv"}),
         ("/episodes", {"since": "2d"}),
     ]:
-        assert get(server, path, **params).status_code == 200
+        assert get(app, path, **params).status_code == 200
     assert store_contents(seeded) == before
 
 
 def test_an_empty_store_gives_a_calm_control_room(store_url: str) -> None:
     env = {"GRIDHOOK_STORE": store_url}  # the backend's settings are in os.environ
     open_store(store_url).close()  # made by the receiver, nothing stored yet
-    with function_server("power_report", env) as srv:
+    with function_app("power_report", env) as srv:
         page = get(srv, "/")
         assert page.status_code == 200
         assert "No feed has reported a power event yet." in page.text
@@ -363,7 +376,7 @@ def test_store_unavailable_is_503_with_retry_after(tmp_path: Path) -> None:
         "GRIDHOOK_WEBHOOK_TOKENS": "",
         "GRIDHOOK_WEBHOOK_TOKENS_FILE": "",
     }
-    with function_server("power_report", env) as srv:
+    with function_app("power_report", env) as srv:
         for path in ("/", "/report", "/episodes"):
             response = get(srv, path)
             assert_json_error(response, 503, "store_unavailable")

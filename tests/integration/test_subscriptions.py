@@ -1,5 +1,7 @@
 """Subscription lifecycle against the DPS simulator, through real gRPC, with the real
-receiver (functions-framework) storing what the simulator delivers."""
+receiver (the functions-framework app, served over HTTP from this process) storing what the
+simulator delivers; the jobs' entry points in-process, and through the real server where
+their logs are the point."""
 
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from gridhook.nvgrid.client import NvGridClient
 from gridhook.settings import Settings, load_settings
 from gridhook.store import EventQuery, SampleQuery, iter_events, open_store
 from gridhook.subscriptions import reconcile, teardown
-from simulator import Simulator, SimulatorConfig, start_simulator
-from tests.harness import TEST_TOKEN, FunctionServer, function_server
+from simulator import Simulator
+from tests.harness import TEST_TOKEN, ServedFunction, function_app, function_server
 from tests.infra import tfcheck
 
 NEW_TOKEN = "rotated-token-0123456789abcdef"
@@ -38,22 +40,17 @@ SLOW_RAMP = 6.0  # MW per minute: main_power_feed from 10 to 6 MW takes 40 s
 
 
 @pytest.fixture
-def sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+def sim(request: pytest.FixtureRequest, make_sim: Callable[..., Simulator]) -> Simulator:
     """The simulator; ``@pytest.mark.parametrize("sim", [SLOW_RAMP], indirect=True)`` for
     ramps that stay open until the test moves its clock (``sim.advance``)."""
-    simulator = start_simulator(
-        SimulatorConfig(
-            port=0,
-            insecure=True,
-            users={"admin": "password"},
-            speed=1.0,
-            ramp_rate_mw_per_minute=getattr(request, "param", FAST_RAMP),
-            whitelist=["http://127.0.0.1"],
-            call_timeout=5.0,
-        )
+    return make_sim(
+        insecure=True,
+        users={"admin": "password"},
+        speed=1.0,
+        ramp_rate_mw_per_minute=getattr(request, "param", FAST_RAMP),
+        whitelist=["http://127.0.0.1"],
+        call_timeout=5.0,
     )
-    yield simulator
-    simulator.stop(grace=0)
 
 
 @pytest.fixture
@@ -64,18 +61,18 @@ def tokens_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def receiver(tmp_path: Path, tokens_file: Path) -> Iterator[FunctionServer]:
+def receiver(tmp_path: Path, tokens_file: Path) -> Iterator[ServedFunction]:
     env = {
         "GRIDHOOK_STORE": f"sqlite:///{tmp_path}/events.db",
         "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(tokens_file),
         "GRIDHOOK_WEBHOOK_TOKENS_RELOAD_SECONDS": "0.1",
     }
-    with function_server("receive_power_event", env, cwd=tmp_path) as server:
-        yield server
+    with function_app("receive_power_event", env) as app, app.serve() as served:
+        yield served
 
 
 @pytest.fixture
-def settings(receiver: FunctionServer, tokens_file: Path) -> Settings:
+def settings(receiver: ServedFunction, tokens_file: Path) -> Settings:
     return load_settings(
         {
             "GRIDHOOK_STORE": receiver.env["GRIDHOOK_STORE"],
@@ -498,18 +495,18 @@ def jobs_env(sim: Simulator, settings: Settings, tokens_file: Path) -> dict[str,
 
 def test_reconcile_and_teardown_functions_over_http(sim, settings, tokens_file, tmp_path) -> None:
     env = jobs_env(sim, settings, tokens_file)
-    with function_server("reconcile_subscriptions", env, cwd=tmp_path) as job:
-        answer = requests.post(job.url, timeout=30)
+    with function_app("reconcile_subscriptions", env) as job:
+        answer = job.post("/")
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "ok"
         assert len(sim.registrations()) == 1
         sim.faults.fail_rpcs_for(60)
-        down = requests.post(job.url, timeout=60)
+        down = job.post("/")
         assert down.status_code == 503 and "Retry-After" in down.headers
         assert down.json()["error"]["code"] == "nvgrid_unavailable"
     sim.faults.reset()
-    with function_server("teardown_subscriptions", env, cwd=tmp_path) as job:
-        answer = requests.post(job.url, timeout=30)
+    with function_app("teardown_subscriptions", env) as job:
+        answer = job.post("/")
         assert answer.status_code == 200 and answer.json()["status"] == "clean"
     assert sim.registrations() == []
 

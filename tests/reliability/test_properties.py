@@ -23,12 +23,10 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from gridhook import receiver
 from gridhook.events import canonical_json, event_id
 from gridhook.parsing import BadPayload, parse_payload
-from gridhook.settings import get_settings
 from gridhook.store import open_store
-from tests.harness import FUNCTIONS, SEED_PAYLOAD, TEST_TOKEN
+from tests.harness import SEED_PAYLOAD, TEST_TOKEN, function_app
 
 # -- strategies -------------------------------------------------------------------------
 
@@ -213,21 +211,14 @@ JSON = "application/json"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[flask.Flask, str]]:
-    from functions_framework import create_app
-
     store_url = f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/events.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRIDHOOK_STORE", store_url)
-        mp.setenv("GRIDHOOK_WEBHOOK_TOKENS", TEST_TOKEN)
-        mp.setenv("GRIDHOOK_MAX_BODY_BYTES", "2048")  # small, so 413 is reachable
-        mp.delenv("GRIDHOOK_WEBHOOK_TOKENS_FILE", raising=False)
-        # Settings and the receiver are process-wide singletons: start from this env.
-        get_settings.cache_clear()
-        mp.setattr(receiver, "_receiver", None)
-        yield create_app("receive_power_event", str(FUNCTIONS / "main.py")), store_url
-        if receiver._receiver is not None:
-            receiver._receiver.store().close()
-    get_settings.cache_clear()
+    env = {
+        "GRIDHOOK_STORE": store_url,
+        "GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN,
+        "GRIDHOOK_MAX_BODY_BYTES": "2048",  # small, so 413 is reachable
+    }
+    with function_app("receive_power_event", env) as function:
+        yield function.app, store_url
 
 
 def _mutated(payload: dict[str, Any], cut: int) -> bytes:

@@ -68,7 +68,15 @@ def test_bad_values_name_the_variable(name, value) -> None:
 
 
 def test_allow_unauthenticated_is_explicit() -> None:
-    load_settings({"GRIDHOOK_ALLOW_UNAUTHENTICATED": "1"}).require_webhook_auth()
+    allowed = load_settings({"GRIDHOOK_ALLOW_UNAUTHENTICATED": "1"})
+    assert allowed.allow_unauthenticated is True and allowed.webhook_tokens == ()
+    assert allowed.require_webhook_auth() is None  # no token, and no refusal: it was asked for
+    # Without the explicit setting (absent or off), no token is a refusal naming the way out.
+    for environ in ({}, {"GRIDHOOK_ALLOW_UNAUTHENTICATED": "0"}):
+        refused = load_settings(environ)
+        assert refused.allow_unauthenticated is False
+        with pytest.raises(ConfigError, match="GRIDHOOK_ALLOW_UNAUTHENTICATED=1"):
+            refused.require_webhook_auth()
 
 
 def test_events_filter() -> None:

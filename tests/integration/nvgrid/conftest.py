@@ -4,16 +4,14 @@ that talk to it through real gRPC. Helpers are fixtures (not imports) because py
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gridhook.nvgrid import CallPolicy, Credentials, NvGridEndpoint, make_endpoint
 from gridhook.nvgrid.client import NvGridClient
-from simulator import Simulator, SimulatorConfig, start_simulator
+from simulator import Simulator
 
 # Short deadlines and backoffs keep the retry tests fast; the semantics are the same.
 FAST_POLICY = CallPolicy(
@@ -22,36 +20,6 @@ FAST_POLICY = CallPolicy(
 ADMIN = Credentials("admin", "password")
 
 SimFactory = Callable[..., Simulator]
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_nvgrid_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests must not pick up a developer's NVGRID_* settings."""
-    for name in [name for name in os.environ if name.startswith("NVGRID_")]:
-        monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="session")
-def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One generated CA for the whole session (the simulator reuses valid files)."""
-    return tmp_path_factory.mktemp("sim-tls")
-
-
-@pytest.fixture
-def make_sim(tls_dir: Path) -> Iterator[SimFactory]:
-    """Start simulators with overrides (``insecure=True``, ``token_ttl=…``); all stopped after."""
-    started: list[Simulator] = []
-
-    def make(**overrides: Any) -> Simulator:
-        settings: dict[str, Any] = {"port": 0, "tls_dir": tls_dir}
-        settings.update(overrides)
-        sim = start_simulator(SimulatorConfig(**settings))
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop(grace=0)
 
 
 def _endpoint_for(sim: Simulator, tls: str = "verify", **kwargs: Any) -> NvGridEndpoint:

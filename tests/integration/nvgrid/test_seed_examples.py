@@ -7,7 +7,6 @@ host string ``'api.dps'`` and the webhook URL's host; port, TLS mode and CA come
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from simulator import Simulator
+from tests.harness import clean_env
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # A verbatim copy of the seed document, so these tests never skip; the test below keeps it
@@ -58,7 +58,7 @@ def _retarget(code: str, host: str = "127.0.0.1") -> str:
 def _run(
     code: str, sim: Simulator, tls: str, *, port_from_env: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NVGRID_")}
+    env = clean_env()
     env.update(PYTHONPATH=str(REPO_ROOT / "functions"), PYTHONIOENCODING="utf-8", NVGRID_TLS=tls)
     if port_from_env:
         env["NVGRID_PORT"] = str(sim.port)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from simulator import Simulator, SimulatorConfig, start_simulator
+from simulator import Simulator
 
 from .support import PASSWORD, USER, Client, SimFactory, connect
 
@@ -92,27 +92,15 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def make_sim() -> Iterator[SimFactory]:
-    """start_simulator with test-friendly defaults; every simulator is stopped afterwards."""
-    started: list[Simulator] = []
-
-    def make(**overrides: Any) -> Simulator:
-        settings: dict[str, Any] = {
-            "port": 0,
-            "insecure": True,
-            "users": {USER: PASSWORD},
-            "speed": 60.0,
-            "ramp_rate_mw_per_minute": 60.0,  # 1 MW per simulated second
-            "call_timeout": 5.0,
-        }
-        settings.update(overrides)
-        sim = start_simulator(SimulatorConfig(**settings))
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop(grace=0)
+def sim_defaults() -> dict[str, Any]:
+    """Test-friendly defaults for ``make_sim`` (tests/conftest.py) in this directory."""
+    return {
+        "insecure": True,
+        "users": {USER: PASSWORD},
+        "speed": 60.0,
+        "ramp_rate_mw_per_minute": 60.0,  # 1 MW per simulated second
+        "call_timeout": 5.0,
+    }
 
 
 @pytest.fixture(params=["plaintext", "tls"])
