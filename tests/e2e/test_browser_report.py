@@ -111,6 +111,8 @@ def write_report(store_url: str, out: Path, *args: str) -> None:
     env.update(
         {"PYTHONPATH": f"{FUNCTIONS}{os.pathsep}{REPO}", "GRIDHOOK_DEV_CLOCK": dev_clock_at(NOW)}
     )
+    if "FIRESTORE_EMULATOR_HOST" in os.environ:  # the store_url fixture's emulator, if any
+        env["FIRESTORE_EMULATOR_HOST"] = os.environ["FIRESTORE_EMULATOR_HOST"]
     cli = "import sys; from gridhook.cli import main; sys.exit(main())"
     subprocess.run(
         [sys.executable, "-c", cli, "report", "--store", store_url, "--output", str(out), *args],
