@@ -14,11 +14,13 @@ from functools import cache
 from pathlib import Path
 
 from gridhook.clock import DevClock, parse_dev_clock
+from gridhook.sites import SiteConfigError, Sites, load_sites, one_default_site
 from gridhook.store.url import parse_store_url
 
 __all__ = [
     "DEV_ENV_VARS",
     "ENV_VARS",
+    "SITES_ENV_VARS",
     "ConfigError",
     "Settings",
     "get_settings",
@@ -55,6 +57,12 @@ ENV_VARS: tuple[str, ...] = (
     "NVGRID_CREDENTIALS_FILE",
 )
 
+#: The sites settings (gridhook.sites), read by the code like every variable above.
+#: TODO(infra): move these into ENV_VARS together with Terraform setting GRIDHOOK_SITES
+#: (tests/infra checks that Terraform sets every ENV_VARS name; GRIDHOOK_SITES_FILE and
+#: GRIDHOOK_TIMEZONE are for deployments without Terraform's GRIDHOOK_SITES).
+SITES_ENV_VARS: tuple[str, ...] = ("GRIDHOOK_SITES_FILE", "GRIDHOOK_SITES", "GRIDHOOK_TIMEZONE")
+
 #: Development-only settings: read by the code, never set by Terraform (tests/infra refuses them).
 DEV_ENV_VARS: tuple[str, ...] = ("GRIDHOOK_DEV_CLOCK",)
 
@@ -87,6 +95,8 @@ class Settings:
     ramp_deadline_seconds: float = 1800.0
     sample_retention_days: int = 400
     dev_clock: DevClock | None = None
+    #: The sites this deployment serves (one ``default`` site unless GRIDHOOK_SITES[_FILE]).
+    sites: Sites = field(default_factory=one_default_site)
 
     @property
     def current_webhook_token(self) -> str | None:
@@ -129,7 +139,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         sample_retention_days=_int(env, "GRIDHOOK_SAMPLE_RETENTION_DAYS", 400, low=1, high=3650),
         dev_clock=_dev_clock(env),
+        sites=_sites(env),
     )
+
+
+def _sites(env: Mapping[str, str]) -> Sites:
+    """The sites ``env`` describes; ConfigError names the setting, the site and the key."""
+    try:
+        return load_sites(env)
+    except SiteConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _dev_clock(env: Mapping[str, str]) -> DevClock | None:
