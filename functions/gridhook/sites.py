@@ -25,13 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "DEFAULT_SITE",
@@ -94,6 +95,8 @@ class Site:
     @cached_property
     def zone(self) -> ZoneInfo:
         """The site's time zone: its days, and every local time shown for it."""
+        from zoneinfo import ZoneInfo
+
         return ZoneInfo(self.timezone)
 
     @property
@@ -197,6 +200,8 @@ def load_sites(env: Mapping[str, str]) -> Sites:
             raise SiteConfigError(
                 f"GRIDHOOK_SITES_FILE: cannot read {path} ({exc.strerror})"
             ) from None
+        import tomllib  # here: the receiver's cold start without a sites file skips it
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -281,8 +286,11 @@ def _default_site(env: Mapping[str, str]) -> Site:
 
 def _check_timezone(name: str, where: str) -> None:
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        if name != "UTC":  # zoneinfo's import is the cold start's, when a zone is named
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(name)
+    except (LookupError, ValueError):  # ZoneInfoNotFoundError is a KeyError
         raise SiteConfigError(
             f"{where}: {name!r} is not an IANA time zone (e.g. America/Phoenix, Europe/Paris, UTC)"
         ) from None
