@@ -179,6 +179,7 @@ class Receiver:
         return _response(result)
 
     def _process(self, request: flask.Request) -> _Outcome:
+        name = site_of_path(request.path)
         if request.method != "POST":
             return _error(
                 405,
@@ -187,8 +188,8 @@ class Receiver:
                 "method_not_allowed",
                 headers={"Allow": "POST"},
                 body_unread=True,
+                site=name[:_SHOWN_NAME],
             )
-        name = site_of_path(request.path)
         try:
             site = self.settings.sites.get(name)
         except UnknownSite:

@@ -273,10 +273,12 @@ def test_log_lines_carry_the_site(client: FlaskClient, log_lines: list[dict[str,
     client.post(path_of("phx1"), json=payload(13), headers=bearer(TOKENS["phx1"]))
     client.post(path_of("ams2"), json={"event": 1}, headers=bearer(TOKENS["ams2"]))
     client.post(path_of("default"), data=b"{", headers=bearer(TOKENS["default"]))
+    client.get(path_of("ams2"))
     assert [(line["site"], line["outcome"]) for line in log_lines] == [
         ("phx1", "accepted"),
         ("ams2", "rejected"),
         ("default", "invalid"),
+        ("ams2", "method_not_allowed"),
     ]
 
 
