@@ -2,13 +2,12 @@
 
 site (from the path) → authenticate with that site's tokens → bound the body → intake
 (parse, validate, event id, normalise: one function shared with quarantine replay) → store
-exactly once → answer. 200 only after the
-store confirmed the write; every other answer is a JSON error in the envelope of
-``gridhook.http`` (ARCHITECTURE.md, "Webhook HTTP contract"). Requests rejected before the body is
-read get a streamed response: functions-framework reads the whole request body into
-memory after a non-streamed response, which would load an oversized or unauthenticated
-body after all. (gunicorn may still discard the unread bytes to reuse the connection,
-without keeping them.)
+exactly once → answer. 200 only after the store confirmed the write; every other answer is
+a JSON error in the envelope of ``gridhook.http`` (ARCHITECTURE.md, "Webhook HTTP
+contract"). Requests rejected before the body is read get a streamed response:
+functions-framework reads the whole request body into memory after a non-streamed
+response, which would load an oversized or unauthenticated body after all. (gunicorn may
+still discard the unread bytes to reuse the connection, without keeping them.)
 
 Sites: ``…/nvgrid/webhook/<site>`` delivers to a site, any other path (``/nvgrid/webhook``
 itself) to the ``default`` site, as every path did before sites. A site the deployment
