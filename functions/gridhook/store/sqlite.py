@@ -219,8 +219,8 @@ def _sql_default(field: Field) -> str | None:
         return None
     if isinstance(default, str):
         return _quoted(default)
-    if isinstance(default, int | float):
-        return repr(default)
+    if isinstance(default, int | float):  # a bool too: SQLite keeps it as 0 / 1
+        return repr(int(default) if isinstance(default, bool) else default)
     return None
 
 
@@ -303,7 +303,7 @@ def _schema_changes(conn: sqlite3.Connection) -> list[str]:
     }
     changes = []
     for table in _ALL_TABLES:
-        rebuilt = True
+        made = True  # created or rebuilt: none of its indexes is there
         if table.name not in known:
             changes.append(table.create())
         else:
@@ -311,15 +311,14 @@ def _schema_changes(conn: sqlite3.Connection) -> list[str]:
             have = {row[1] for row in info}
             key = tuple(row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
             if key != table.key:
-                changes += _rebuild(table, have)
+                changes += _rebuild(table, have)  # its old indexes go with the old table
             else:
                 changes += _added_columns(table, have)
-                rebuilt = False
-        # A rebuilt table lost its indexes with the old one.
+                made = False
         changes += [
             f"CREATE INDEX {name} ON {table.name} ({columns})"
             for name, columns in table.indexes
-            if rebuilt or name not in known
+            if made or name not in known
         ]
     return changes
 
