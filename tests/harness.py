@@ -337,26 +337,39 @@ def assert_one_round_trip_per_add(store, round_trips: Callable[[], int]) -> None
             assert round_trips() - before == 1
 
 
-def assert_receiver_hot_path_is_one_round_trip(store, round_trips: Callable[[], int]) -> None:
-    """The whole receiver, in-process on ``store``: one round trip per delivery."""
+def assert_receiver_hot_path_is_one_round_trip(
+    store, round_trips: Callable[[], int], site: str = "default"
+) -> None:
+    """The whole receiver, in-process on ``store``: one round trip per delivery (to the
+    default site's path, or to ``site``'s, configured as GRIDHOOK_SITES would)."""
+    import tempfile
+
     import flask
 
     from gridhook.receiver import Receiver
     from gridhook.settings import Settings
+    from gridhook.sites import Site, Sites
 
-    receiver = Receiver(Settings(webhook_tokens=(TEST_TOKEN,)), store=store)
+    settings = Settings(webhook_tokens=(TEST_TOKEN,))
+    path = "/nvgrid/webhook"
+    secrets = tempfile.TemporaryDirectory()
+    if site != "default":
+        tokens = Path(secrets.name) / "webhook-tokens"
+        tokens.write_text(TEST_TOKEN)
+        settings = Settings(sites=Sites((Site(site, webhook_tokens_file=str(tokens)),), "test"))
+        path += f"/{site}"
+    receiver = Receiver(settings, store=store)
     app = flask.Flask(__name__)
     payload = {**copy.deepcopy(SEED_PAYLOAD), "correlation_id": "hot-path"}
     headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
     statuses = []
     for _ in range(2):
-        with app.test_request_context(
-            "/nvgrid/webhook", method="POST", json=payload, headers=headers
-        ):
+        with app.test_request_context(path, method="POST", json=payload, headers=headers):
             before = round_trips()
             response = receiver.handle(flask.request)
             statuses.append((response.status_code, response.get_json()["status"]))
             assert round_trips() - before == 1
+    secrets.cleanup()
     assert statuses == [(200, "accepted"), (200, "duplicate")]
 
 

@@ -2,12 +2,13 @@
 
 DPS payloads carry no event id, so the id is a hash of the canonical payload (sorted
 keys, no whitespace, integral floats written as integers): an exact redelivery maps to
-the same id whatever its key order or spacing, so storing is an insert-if-absent.
+the same id whatever its key order or spacing, so storing is an insert-if-absent. The
+site a payload was delivered to is part of its id, except for the ``default`` site, whose
+ids are what they were before sites (so a store from then still deduplicates).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 from gridhook import units
 from gridhook.schema import Violation
+from gridhook.sites import DEFAULT_SITE, site_digest
 from gridhook.timestamps import parse_time, rfc3339
 
 __all__ = [
@@ -63,9 +65,10 @@ def canonical_json(payload: dict[str, Any]) -> str:
     )
 
 
-def event_id(payload: dict[str, Any]) -> str:
-    """The id of an event: 128 bits of SHA-256 over its canonical JSON, in hex."""
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()[:32]
+def event_id(payload: dict[str, Any], site: str = DEFAULT_SITE) -> str:
+    """The id of an event: 128 bits of SHA-256 over its canonical JSON, in hex; for a site
+    other than ``default``, over the site's name and the canonical JSON (``site_digest``)."""
+    return site_digest(canonical_json(payload).encode("utf-8"), site)[:32]
 
 
 def to_watts(load: dict[str, Any] | None) -> float | None:
@@ -94,6 +97,8 @@ class StoredEvent:
     prev_target_w: float | None = None
     calculated_w: float | None = None
     compliant: bool | None = None
+    #: The site it was delivered to (its path): part of its id, except for ``default``.
+    site: str = DEFAULT_SITE
     #: When the store wrote it (the write order a tail follows), set by the store; not
     #: part of the event's identity: a redelivery stored elsewhere is the same event.
     stored_at: datetime | None = field(default=None, compare=False)
@@ -107,6 +112,7 @@ class StoredEvent:
         """A JSON-ready view (times in RFC 3339)."""
         return {
             "event_id": self.event_id,
+            "site": self.site,
             "received_at": rfc3339(self.received_at),
             "event": self.event,
             "feed_tag": self.feed_tag,
@@ -136,9 +142,13 @@ class CannotNormalise(ValueError):
 
 
 def normalise(
-    payload: dict[str, Any], received_at: datetime, event_id_: str | None = None
+    payload: dict[str, Any],
+    received_at: datetime,
+    event_id_: str | None = None,
+    *,
+    site: str = DEFAULT_SITE,
 ) -> StoredEvent:
-    """Build the stored form of a payload that has passed the schema.
+    """Build the stored form of a payload that has passed the schema, delivered to ``site``.
 
     Total: whatever the payload holds, the answer is a StoredEvent or CannotNormalise
     listing every field that cannot be read (never a KeyError or a TypeError).
@@ -154,7 +164,7 @@ def normalise(
 
     event = read("event", _event_type)
     stored = StoredEvent(
-        event_id=event_id_ or event_id(payload),
+        event_id=event_id_ or event_id(payload, site),
         received_at=received_at,
         event=event or "",
         payload=payload,
@@ -166,6 +176,7 @@ def normalise(
         prev_target_w=read("prev_target_load", _watts),
         calculated_w=read("calculated_load", _watts),
         compliant=read("compliant", _flag),
+        site=site,
     )
     if problems:
         raise CannotNormalise(problems)

@@ -25,6 +25,7 @@ from enum import StrEnum
 from gridhook.events import CannotNormalise, StoredEvent, event_id, normalise
 from gridhook.parsing import BadPayload, parse_payload
 from gridhook.schema import Violation, violations
+from gridhook.sites import DEFAULT_SITE
 
 __all__ = ["Accepted", "Intake", "RejectReason", "Rejected", "Unreadable", "read_event"]
 
@@ -66,8 +67,8 @@ Intake = Accepted | Unreadable | Rejected
 _SURROGATE = "body has a string with an unpaired UTF-16 surrogate"
 
 
-def read_event(body: bytes, received_at: datetime) -> Intake:
-    """The event ``body`` is, received at ``received_at``, or why it is not one."""
+def read_event(body: bytes, received_at: datetime, site: str = DEFAULT_SITE) -> Intake:
+    """The event ``body`` is, received at ``received_at`` on ``site``, or why it is not one."""
     try:
         payload = parse_payload(body)
     except BadPayload as exc:
@@ -80,11 +81,11 @@ def read_event(body: bytes, received_at: datetime) -> Intake:
         message = f"payload fails the power-event schema ({len(found)} violation(s))"
         return Rejected(RejectReason.SCHEMA_VIOLATION, message, found, logged_type)
     try:
-        eid = event_id(payload)
+        eid = event_id(payload, site)
     except UnicodeEncodeError:  # JSON may escape a lone surrogate; UTF-8 cannot hold it
         return Unreadable("invalid_json", _SURROGATE)
     try:
-        return Accepted(normalise(payload, received_at, eid))
+        return Accepted(normalise(payload, received_at, eid, site=site))
     except CannotNormalise as exc:
         message = (
             "payload passes the power-event schema but gridhook cannot read "

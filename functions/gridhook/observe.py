@@ -25,6 +25,7 @@ from gridhook import log, units
 from gridhook.events import rfc3339
 from gridhook.nvgrid.errors import NvGridError, classify
 from gridhook.settings import Settings
+from gridhook.sites import DEFAULT_SITE
 from gridhook.state import FeedState
 from gridhook.state.load import current_feed_states
 from gridhook.store import (
@@ -177,9 +178,13 @@ _END_OF_RAMP = {"ramping_down": "end_ramp_down", "ramping_up": "end_ramp_up"}
 
 
 def load_samples(
-    dps_status: dict[str, Any], sampled_at: datetime, retention: timedelta
+    dps_status: dict[str, Any],
+    sampled_at: datetime,
+    retention: timedelta,
+    site: str = DEFAULT_SITE,
 ) -> list[LoadSample]:
-    """One sample per feed of what GetStatus reported (measured by DPS, not requested)."""
+    """One sample per feed of what a site's GetStatus reported (measured by DPS, not
+    requested)."""
     samples = []
     for tag, status in sorted(dps_status.items()):
         target = getattr(status, "current_target", None)
@@ -191,6 +196,7 @@ def load_samples(
                 target_w=_watts(getattr(target, "target_load", None)),
                 correlation_id=getattr(target, "correlation_id", "") or None,
                 expires_at=sampled_at + retention,
+                site=site,
             )
         )
     return samples
@@ -279,9 +285,11 @@ def observe_feeds(
     store: EventStore,
     nvgrid: StatusSource,
     now: Callable[[], datetime],
+    site: str = DEFAULT_SITE,
 ) -> Observation:
-    """Ask DPS for its status once and compare it with our events (drift); then report
-    ramps that started too long ago and never ended.
+    """Ask a site's DPS for its status once and compare it with the site's events (drift);
+    then report ramps that started too long ago and never ended. Every record it writes is
+    ``site``'s; every read is of ``site``.
 
     A store failure here is reported (503: Scheduler retries) without hiding what the
     run already did, and one failed step does not skip the others.
@@ -295,12 +303,15 @@ def observe_feeds(
         status, code, action = classify(exc)
         report.fail(status, code, f"drift check: {exc}", action)
     at = now()
+    """Ask a site's DPS for its status once and compare it with the site's events (drift);
+    then report ramps that started too long ago and never ended. Every record it writes is
+    ``site``'s; every read is of ``site``.
     try:
         deadline = timedelta(seconds=settings.ramp_deadline_seconds)
-        ours = current_feed_states(store, now=at, ramp_deadline=deadline)
+        ours = current_feed_states(store, now=at, ramp_deadline=deadline, site=site)
         if dps_status is not None:
-            _record_drift(report, settings, store, dps_status, ours, at, asked)
-        _record_stalled(report, settings, store, ours, dps_status, at)
+            _record_drift(report, settings, store, dps_status, ours, at, asked, site)
+        _record_stalled(report, settings, store, ours, dps_status, at, site)
     except StoreError as exc:
         _store_failed(report, "drift and stalled-ramp check", exc)
     return report
@@ -314,6 +325,7 @@ def _record_drift(
     ours: dict[str, FeedState],
     at: datetime,
     asked: datetime,
+    site: str,
 ) -> None:
     grace = timedelta(seconds=settings.drift_grace_seconds)
     for drift in check_drift(dps_status, ours, now=at, grace=grace, snapshot_at=asked):
@@ -326,6 +338,7 @@ def _record_drift(
                 message=drift["message"],
                 dps_view=drift["dps"],
                 our_view=drift["ours"],
+                site=site,
             )
         )
         report.drift.append(drift)
@@ -334,6 +347,7 @@ def _record_drift(
             logging.WARNING,
             drift["message"],
             outcome="drift",
+            site=site,
             feed_tag=drift["feed_tag"],
             dps=drift["dps"],
             ours=drift["ours"],
@@ -347,6 +361,7 @@ def _record_stalled(
     ours: dict[str, FeedState],
     dps_status: dict[str, Any] | None,
     at: datetime,
+    site: str,
 ) -> None:
     deadline = timedelta(seconds=settings.ramp_deadline_seconds)
     for stall in stalled_ramps(ours, now=at, deadline=deadline, dps_status=dps_status):
@@ -358,6 +373,7 @@ def _record_stalled(
             feed_tag=stall["feed_tag"],
             correlation_id=stall["correlation_id"],
             details={k: v for k, v in stall.items() if k not in ("alert_id", "message")},
+            site=site,
         )
         # Insert-if-absent: a stall seen again by a later run was reported already.
         new = store.add_alert(alert) is AddOutcome.ACCEPTED
@@ -368,6 +384,7 @@ def _record_stalled(
                 logging.WARNING,
                 stall["message"],
                 outcome="episode_stalled",
+                site=site,
                 alert_id=stall["alert_id"],
                 feed_tag=stall["feed_tag"],
                 correlation_id=stall["correlation_id"],
@@ -425,7 +442,7 @@ def sample_feeds(
     report.feeds = len(dps_status)
     retention = timedelta(days=settings.sample_retention_days)
     try:
-        for sample in load_samples(dps_status, report.sampled_at, retention):
+        for sample in load_samples(dps_status, report.sampled_at, retention, site):
             if store.add_sample(sample) is AddOutcome.ACCEPTED:
                 report.samples += 1
     except StoreError as exc:

@@ -6,8 +6,8 @@ a new DPS release sends a value that yesterday's schema refused, and the schema 
 an operator replays those bodies: each goes through the receiver's own intake
 (``gridhook.intake``) under today's schema and, if it is an event, is stored exactly once
 as the event a delivery of that body would have stored (the same event id, so a later
-redelivery is a duplicate) with its original receipt time. The record is then marked
-replayed; replaying it again changes nothing.
+redelivery is a duplicate) with its original receipt time, in the site it was delivered
+to. The record is then marked replayed; replaying it again changes nothing.
 
 An operator's action, run from the CLI against the production store; never an HTTP endpoint.
 """
@@ -23,6 +23,7 @@ from gridhook import clock
 from gridhook.events import StoredEvent, rfc3339
 from gridhook.intake import Accepted, Rejected, read_event
 from gridhook.schema import Violation
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store import AddOutcome, EventStore, QuarantinedPayload, iter_quarantined
 
 __all__ = [
@@ -116,16 +117,17 @@ class ReplayResult:
 _MIN_PREFIX = 6
 
 
-def find(store: EventStore, quarantine_id: str) -> QuarantinedPayload:
-    """The quarantined payload with this id, or with this unique id prefix (6+ characters)."""
+def find(store: EventStore, quarantine_id: str, *, site: str = DEFAULT_SITE) -> QuarantinedPayload:
+    """The quarantined payload of ``site`` with this id, or with this unique id prefix
+    (6+ characters)."""
     wanted = quarantine_id.strip().lower()
-    item = store.get_quarantined(wanted)
+    item = store.get_quarantined(wanted, site=site)
     if item is not None:
         return item
     if len(wanted) < _MIN_PREFIX:
         raise NotQuarantined(quarantine_id)
     # Like git's short hashes: the quarantine is small (bounded by its expiry), so a scan is fine.
-    matches = [q for q in iter_quarantined(store) if q.quarantine_id.startswith(wanted)]
+    matches = [q for q in iter_quarantined(store, site=site) if q.quarantine_id.startswith(wanted)]
     if not matches:
         raise NotQuarantined(quarantine_id)
     if len(matches) > 1:
@@ -134,14 +136,19 @@ def find(store: EventStore, quarantine_id: str) -> QuarantinedPayload:
 
 
 def replay(
-    store: EventStore, item: QuarantinedPayload | str, *, dry_run: bool = False
+    store: EventStore,
+    item: QuarantinedPayload | str,
+    *,
+    dry_run: bool = False,
+    site: str = DEFAULT_SITE,
 ) -> ReplayResult:
-    """Take a quarantined body through today's intake and store it once as its event.
+    """Take a quarantined body through today's intake and store it once as its event, in
+    the site it was delivered to (``site`` only finds an item given by id).
 
     Raises NotQuarantined, BodyTruncated or StillRejected; StoreError from the store.
     """
     if isinstance(item, str):
-        item = find(store, item)
+        item = find(store, item, site=site)
     if item.replayed_at is not None and item.replayed_event_id is not None:
         status = ReplayStatus.ALREADY_REPLAYED
         return ReplayResult(item.quarantine_id, status, item.replayed_event_id, item.received_at)
@@ -153,7 +160,7 @@ def replay(
     # Store first, then mark: if marking fails, a second replay finds the event stored
     # (DUPLICATE) and only marks, so nothing is ever stored twice.
     outcome = store.add_event(event)
-    store.mark_replayed(item.quarantine_id, event.event_id, clock.now())
+    store.mark_replayed(item.quarantine_id, event.event_id, clock.now(), site=item.site)
     status = (
         ReplayStatus.REPLAYED if outcome is AddOutcome.ACCEPTED else ReplayStatus.ALREADY_STORED
     )
@@ -161,14 +168,14 @@ def replay(
 
 
 def replay_all(
-    store: EventStore, *, dry_run: bool = False
+    store: EventStore, *, dry_run: bool = False, site: str = DEFAULT_SITE
 ) -> Iterator[ReplayResult | QuarantineError]:
-    """Replay every unexpired quarantined payload not replayed yet, oldest first.
+    """Replay every unexpired quarantined payload of ``site`` not replayed yet, oldest first.
 
     Yields a result per replayed payload and the error of each that cannot be replayed,
     so one bad body does not stop the rest.
     """
-    for item in iter_quarantined(store, newest_first=False):
+    for item in iter_quarantined(store, newest_first=False, site=site):
         if item.replayed_at is not None:
             continue
         try:
@@ -181,7 +188,7 @@ def _event_of(item: QuarantinedPayload) -> StoredEvent:
     """The event a delivery of this body would have stored, received when it was received."""
     if item.truncated:
         raise BodyTruncated(item)
-    intake = read_event(item.body.encode("utf-8"), item.received_at)
+    intake = read_event(item.body.encode("utf-8"), item.received_at, item.site)
     if isinstance(intake, Accepted):
         return intake.event
     if isinstance(intake, Rejected):

@@ -1,13 +1,18 @@
 """receive_power_event: the HTTP contract DPS NvGrid delivers webhooks to.
 
-authenticate → bound the body → intake (parse, validate, event id, normalise: one
-function shared with quarantine replay) → store exactly once → answer. 200 only after the
-store confirmed the write; every other answer is a JSON error in the envelope of
-``gridhook.http`` (ARCHITECTURE.md, "Webhook HTTP contract"). Requests rejected before the body is
-read get a streamed response: functions-framework reads the whole request body into
-memory after a non-streamed response, which would load an oversized or unauthenticated
-body after all. (gunicorn may still discard the unread bytes to reuse the connection,
-without keeping them.)
+site (from the path) → authenticate with that site's tokens → bound the body → intake
+(parse, validate, event id, normalise: one function shared with quarantine replay) → store
+exactly once → answer. 200 only after the store confirmed the write; every other answer is
+a JSON error in the envelope of ``gridhook.http`` (ARCHITECTURE.md, "Webhook HTTP
+contract"). Requests rejected before the body is read get a streamed response:
+functions-framework reads the whole request body into memory after a non-streamed
+response, which would load an oversized or unauthenticated body after all. (gunicorn may
+still discard the unread bytes to reuse the connection, without keeping them.)
+
+Sites: ``…/nvgrid/webhook/<site>`` delivers to a site, any other path (``/nvgrid/webhook``
+itself) to the ``default`` site, as every path did before sites. A site the deployment
+does not serve is a 404 naming it. A token is checked against the site's own tokens only,
+so another site's valid token is refused exactly as an unknown one is (the same 401).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -27,12 +33,26 @@ from werkzeug.exceptions import ClientDisconnected
 from gridhook import clock, http, log, units
 from gridhook.auth import ReloadingTokenVerifier, TokenVerifier, presented_tokens
 from gridhook.intake import Rejected, RejectReason, Unreadable, read_event
-from gridhook.settings import Settings, get_settings, parse_tokens
-from gridhook.store import AddOutcome, EventStore, LazyStore, QuarantinedPayload, StoreError
+from gridhook.settings import ConfigError, Settings, get_settings, parse_tokens
+from gridhook.sites import DEFAULT_SITE, Site, SiteConfigError, UnknownSite
+from gridhook.store import (
+    AddOutcome,
+    EventStore,
+    LazyStore,
+    QuarantinedPayload,
+    StoreError,
+    quarantine_id,
+)
 
-__all__ = ["Receiver", "check_startup", "handle"]
+__all__ = ["Receiver", "check_startup", "handle", "site_of_path", "site_verifiers"]
 
 _logger = log.get_logger("gridhook.receiver")
+#: A site's deliveries go to this path followed by ``/<site>``.
+_WEBHOOK_PATH = "/nvgrid/webhook/"
+#: How much of an unknown site's name an answer or a log line repeats.
+_SHOWN_NAME = 80
+
+Verifier = TokenVerifier | ReloadingTokenVerifier
 
 
 @dataclass(slots=True)
@@ -44,6 +64,7 @@ class _Outcome:
     outcome: str
     headers: dict[str, str] | None = None
     body_unread: bool = False
+    site: str | None = None  # the site the path names (known or not)
     event: str | None = None
     event_id: str | None = None
     feed_tag: str | None = None
@@ -65,22 +86,72 @@ def _error(
     return _Outcome(status, body, outcome, **kwargs)
 
 
+def site_of_path(path: str) -> str:
+    """The site a delivery's path names: ``<site>`` in ``…/nvgrid/webhook/<site>``; any
+    other path is the ``default`` site's (``/nvgrid/webhook``, and whatever path a
+    deployment from before sites registered). Not checked: the caller looks it up."""
+    _, found, rest = path.partition(_WEBHOOK_PATH)
+    return (rest.rstrip("/") or DEFAULT_SITE) if found else DEFAULT_SITE
+
+
+def site_verifiers(settings: Settings) -> dict[str, Verifier]:
+    """Each site's token verifier, by site name; ConfigError names the site and the key
+    (or the variable) when a site's tokens cannot be read or there are none.
+
+    Without sites settings the ``default`` site's tokens are GRIDHOOK_WEBHOOK_TOKENS[_FILE],
+    as before. Otherwise each site's ``webhook_tokens_file``: read now (start-up fails
+    without it) and re-read as it changes (rotation, site by site).
+    """
+    if settings.sites.legacy:
+        settings.require_webhook_auth()
+        return {site.name: _legacy_verifier(settings) for site in settings.sites}
+    return {site.name: _site_verifier(settings, site) for site in settings.sites}
+
+
+def _legacy_verifier(settings: Settings) -> Verifier:
+    if settings.webhook_tokens_file:
+        return ReloadingTokenVerifier(
+            settings.webhook_tokens_file,
+            settings.webhook_tokens,
+            settings.tokens_reload_seconds,
+            lambda raw: parse_tokens(raw, "GRIDHOOK_WEBHOOK_TOKENS_FILE"),
+        )
+    return TokenVerifier(settings.webhook_tokens)
+
+
+def _site_verifier(settings: Settings, site: Site) -> Verifier:
+    where = f"{settings.sites.source}: site {site.name}: webhook_tokens_file"
+    try:
+        site.check_files("webhook_tokens_file")
+    except SiteConfigError as exc:
+        raise ConfigError(f"{settings.sites.source}: {exc}") from None
+    path = site.webhook_tokens_file
+    if path is None:  # required in a site's table; a default site without it has none
+        tokens: tuple[str, ...] = ()
+    else:
+        try:
+            tokens = parse_tokens(Path(path).read_text(encoding="utf-8"), where)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read {path} ({exc.strerror})") from None
+    if not tokens and not settings.allow_unauthenticated:
+        raise ConfigError(
+            f"{where}: no webhook token in {path}: put the site's token there (one per line, "
+            "the current one first), or set GRIDHOOK_ALLOW_UNAUTHENTICATED=1 to accept its "
+            "webhooks without one on purpose"
+        )
+    if path is None:
+        return TokenVerifier(())
+    return ReloadingTokenVerifier(
+        path, tokens, settings.tokens_reload_seconds, lambda raw: parse_tokens(raw, where)
+    )
+
+
 class Receiver:
-    """The webhook receiver: settings, a token verifier and a store, built once."""
+    """The webhook receiver: settings, each site's token verifier and a store, built once."""
 
     def __init__(self, settings: Settings, store: EventStore | None = None) -> None:
-        settings.require_webhook_auth()
         self.settings = settings
-        self._verifier: TokenVerifier | ReloadingTokenVerifier
-        if settings.webhook_tokens_file:
-            self._verifier = ReloadingTokenVerifier(
-                settings.webhook_tokens_file,
-                settings.webhook_tokens,
-                settings.tokens_reload_seconds,
-                lambda raw: parse_tokens(raw, "GRIDHOOK_WEBHOOK_TOKENS_FILE"),
-            )
-        else:
-            self._verifier = TokenVerifier(settings.webhook_tokens)
+        self._verifiers = site_verifiers(settings)
         self._store = LazyStore(
             settings.store_url, timeout_seconds=settings.store_timeout_seconds, store=store
         )
@@ -107,6 +178,7 @@ class Receiver:
         return _response(result)
 
     def _process(self, request: flask.Request) -> _Outcome:
+        name = site_of_path(request.path)
         if request.method != "POST":
             return _error(
                 405,
@@ -115,8 +187,21 @@ class Receiver:
                 "method_not_allowed",
                 headers={"Allow": "POST"},
                 body_unread=True,
+                site=name[:_SHOWN_NAME],
             )
-        if self._verifier.enabled and not self._verifier.verify(
+        try:
+            site = self.settings.sites.get(name)
+        except UnknownSite:
+            return _unknown_site(name)
+        outcome = self._receive(request, site.name)
+        outcome.site = site.name
+        return outcome
+
+    def _receive(self, request: flask.Request, site: str) -> _Outcome:
+        """A delivery to a site this deployment serves."""
+        # Only this site's tokens: another site's token is as unknown here as any other.
+        verifier = self._verifiers[site]
+        if verifier.enabled and not verifier.verify(
             presented_tokens(request.headers.get("Authorization"), request.args)
         ):
             return _error(
@@ -151,11 +236,11 @@ class Receiver:
             message = "the body ended before its Content-Length; nothing was stored"
             return _error(400, "incomplete_body", message, "invalid")
         received_at = clock.now()
-        intake = read_event(raw, received_at)
+        intake = read_event(raw, received_at, site)
         if isinstance(intake, Unreadable):
             return _error(400, intake.code, intake.message, "invalid")
         if isinstance(intake, Rejected):
-            return self._reject(raw, intake, received_at)
+            return self._reject(raw, intake, received_at, site)
         event = intake.event
         eid = event.event_id
         fields: dict[str, Any] = {
@@ -185,10 +270,10 @@ class Receiver:
             **fields,
         )
 
-    def _reject(self, raw: bytes, rejected: Rejected, received_at: datetime) -> _Outcome:
+    def _reject(self, raw: bytes, rejected: Rejected, received_at: datetime, site: str) -> _Outcome:
         """422, and the body quarantined (its id in the answer, when it could be kept)."""
         details = [problem.to_dict() for problem in rejected.problems]
-        quarantine_id, failure = self._quarantine(raw, rejected, details, received_at)
+        kept_as, failure = self._quarantine(raw, rejected, details, received_at, site)
         log_detail = [failure] if failure else []
         if rejected.reason is RejectReason.CANNOT_NORMALISE:
             # The schema admits what the code cannot read: the operator must hear of it.
@@ -200,7 +285,7 @@ class Receiver:
             rejected.message,
             "rejected",
             details=details,
-            extra={"quarantine_id": quarantine_id} if quarantine_id else None,
+            extra={"quarantine_id": kept_as} if kept_as else None,
             event=rejected.event_type,
             detail="; ".join(log_detail) or None,
         )
@@ -211,13 +296,15 @@ class Receiver:
         rejected: Rejected,
         details: list[dict[str, str]],
         received_at: datetime,
+        site: str,
     ) -> tuple[str | None, str | None]:
-        """Keep a rejected payload for diagnosis and replay: (its id, or why that failed)."""
+        """Keep a rejected payload for diagnosis and replay, in the site it was delivered
+        to (a replay stores its event there): (its id, or why that failed)."""
         digest = hashlib.sha256(raw).hexdigest()
         item = QuarantinedPayload(
-            # Keyed by content: a rejected payload sent again is the same record, and the
-            # store keeps its first receipt (what a replay stores as the receipt time).
-            quarantine_id=digest[:32],
+            # Keyed by content and site: a rejected payload sent again is the same record,
+            # and the store keeps its first receipt (what a replay stores as its receipt time).
+            quarantine_id=quarantine_id(raw, site),
             received_at=received_at,
             expires_at=received_at + timedelta(days=self.settings.quarantine_ttl_days),
             reason=rejected.reason.value,
@@ -227,6 +314,7 @@ class Receiver:
             body=raw.decode("utf-8", "replace"),
             body_bytes=len(raw),
             body_sha256=digest,
+            site=site,
         )
         try:
             self.store().quarantine(item)
@@ -243,6 +331,7 @@ class Receiver:
             status=result.status,
             outcome=result.outcome,
             started=started,
+            site=result.site,
             event=result.event,
             event_id=result.event_id,
             feed_tag=result.feed_tag,
@@ -250,6 +339,24 @@ class Receiver:
             compliant=result.compliant,
             error=result.detail,
         )
+
+
+def _unknown_site(name: str) -> _Outcome:
+    """404 for a path naming a site this deployment does not serve. Which sites it does
+    serve is not said: the caller has not authenticated."""
+    shown = name[:_SHOWN_NAME]
+    # Logged as "invalid" like any delivery that cannot be taken: a misdirected URL.
+    return _error(
+        404,
+        "unknown_site",
+        f"no site {shown!r} here: deliver each site's webhooks to /nvgrid/webhook/<site>, "
+        "a site this deployment serves (/nvgrid/webhook for its default site)",
+        "invalid",
+        extra={"site": shown},
+        body_unread=True,
+        site=shown,
+        detail=f"unknown site {shown!r}",
+    )
 
 
 def _too_large(limit: int) -> _Outcome:
@@ -301,17 +408,20 @@ def get_receiver() -> Receiver:
 
 
 def check_startup() -> None:
-    """Validate settings at cold start; refuse to start without a webhook token."""
+    """Validate settings at cold start; refuse to start without each site's webhook token
+    (each site's token file is read: the only site files the receiver needs)."""
     settings = get_settings()
-    settings.require_webhook_auth()
+    verifiers = site_verifiers(settings)
     log.configure(settings.log_level)
     clock.use(settings.dev_clock, _logger, "receipt times")
     units.watts_per_unit()  # a schema file without its units table fails start-up, naming it
-    if not settings.webhook_tokens:
-        _logger.warning(
-            "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "
-            "anyone who can reach this URL can store events"
-        )
+    for name, verifier in verifiers.items():
+        if not verifier.enabled:
+            _logger.warning(
+                "GRIDHOOK_ALLOW_UNAUTHENTICATED=1: accepting webhooks without a token; "
+                "anyone who can reach this URL can store events",
+                extra={"fields": {"site": name}},
+            )
 
 
 def handle(request: flask.Request) -> flask.Response:

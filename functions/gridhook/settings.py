@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from gridhook.clock import DevClock, parse_dev_clock
+from gridhook.sites import SiteConfigError, Sites, load_sites, one_default_site
 from gridhook.store.url import parse_store_url
 
 __all__ = [
@@ -101,6 +102,8 @@ class Settings:
     raw_sample_retention_days: int = 35
     baseline_method: str = BASELINE_METHODS[0]
     dev_clock: DevClock | None = None
+    #: The sites this deployment serves (one ``default`` site unless GRIDHOOK_SITES[_FILE]).
+    sites: Sites = field(default_factory=one_default_site)
 
     @property
     def current_webhook_token(self) -> str | None:
@@ -149,7 +152,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         baseline_method=_baseline_method(env),
         dev_clock=_dev_clock(env),
+        sites=_sites(env),
     )
+
+
+def _sites(env: Mapping[str, str]) -> Sites:
+    """The sites ``env`` describes; ConfigError names the setting, the site and the key."""
+    try:
+        return load_sites(env)
+    except SiteConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _dev_clock(env: Mapping[str, str]) -> DevClock | None:

@@ -22,15 +22,17 @@ NvGrid files), so no function needs a secret it does not use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "DEFAULT_SITE",
@@ -40,8 +42,11 @@ __all__ = [
     "SiteConfigError",
     "Sites",
     "UnknownSite",
+    "check_site_name",
     "load_sites",
+    "one_default_site",
     "parse_sites",
+    "site_digest",
 ]
 
 #: The site of a deployment that names none: today's single-site configuration.
@@ -90,6 +95,8 @@ class Site:
     @cached_property
     def zone(self) -> ZoneInfo:
         """The site's time zone: its days, and every local time shown for it."""
+        from zoneinfo import ZoneInfo
+
         return ZoneInfo(self.timezone)
 
     @property
@@ -130,6 +137,13 @@ class Sites:
         return len(self.sites)
 
     @property
+    def legacy(self) -> bool:
+        """Whether today's variables describe the one ``default`` site (neither
+        GRIDHOOK_SITES_FILE nor GRIDHOOK_SITES is set): its webhook tokens are then
+        GRIDHOOK_WEBHOOK_TOKENS[_FILE], as before sites."""
+        return self.source == "environment"
+
+    @property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sites)
 
@@ -143,6 +157,30 @@ class Sites:
             if site.name == name:
                 return site
         raise UnknownSite(name, self.names)
+
+
+def check_site_name(name: str) -> str:
+    """``name`` if it may name a site (``SITE_NAME``); ValueError otherwise. Stores check
+    every site they are given: a site is part of a record's key and of a Firestore path."""
+    if not isinstance(name, str) or not SITE_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a site name: 1-63 of a-z 0-9 and '-', starting with a letter or digit"
+        )
+    return name
+
+
+def one_default_site() -> Sites:
+    """A deployment of one ``default`` site described by today's variables (none set)."""
+    return Sites((Site(name=DEFAULT_SITE),), "environment")
+
+
+def site_digest(data: bytes, site: str) -> str:
+    """The SHA-256 (hex) a record's id is made from: of ``data`` alone for the ``default``
+    site, so its ids stay what they were before sites; of the site's name, a newline and
+    ``data`` for any other, so the same payload on two sites is two records."""
+    if site == DEFAULT_SITE:
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(site.encode("utf-8") + b"\n" + data).hexdigest()
 
 
 def load_sites(env: Mapping[str, str]) -> Sites:
@@ -162,6 +200,8 @@ def load_sites(env: Mapping[str, str]) -> Sites:
             raise SiteConfigError(
                 f"GRIDHOOK_SITES_FILE: cannot read {path} ({exc.strerror})"
             ) from None
+        import tomllib  # here: the receiver's cold start without a sites file skips it
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -246,8 +286,11 @@ def _default_site(env: Mapping[str, str]) -> Site:
 
 def _check_timezone(name: str, where: str) -> None:
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        if name != "UTC":  # zoneinfo's import is the cold start's, when a zone is named
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(name)
+    except (LookupError, ValueError):  # ZoneInfoNotFoundError is a KeyError
         raise SiteConfigError(
             f"{where}: {name!r} is not an IANA time zone (e.g. America/Phoenix, Europe/Paris, UTC)"
         ) from None

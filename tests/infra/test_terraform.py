@@ -850,10 +850,14 @@ def query_recorder():
     class QueryRecorder(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
         def __init__(self) -> None:
             self.shapes: set[tfcheck.QueryShape] = set()
+            self.parents: set[str] = set()
+            self.collection_groups = 0  # COLLECTION-scoped indexes would not serve them
 
         def intercept_unary_stream(self, continuation, client_call_details, request):
             if client_call_details.method.endswith("/RunQuery"):
                 self.shapes.add(tfcheck.query_shape(request.structured_query))
+                self.parents.add(request.parent.partition("/documents")[2])
+                self.collection_groups += request.structured_query.from_[0].all_descendants
             return continuation(client_call_details, request)
 
         def intercept_unary_unary(self, continuation, client_call_details, request):
@@ -863,7 +867,8 @@ def query_recorder():
 
 
 def _send_every_query(store) -> None:
-    """Every public read of the store, with every combination of its filters and orders."""
+    """Every public read of the store, with every combination of its filters and orders,
+    on the default site (root collections) and another (its sites/{site} subcollections)."""
     from datetime import UTC, datetime, timedelta
     from itertools import product
 
@@ -871,22 +876,33 @@ def _send_every_query(store) -> None:
     from gridhook.store import EventOrder, EventQuery, LoadSample, SampleQuery
 
     now = datetime.now(UTC)
-    store.add_event(normalise({**SEED_PAYLOAD, "feed_tag": "feed_a"}, now))
-    store.add_sample(LoadSample("feed_a", now, 1.0, 2.0, None, now + timedelta(days=1)))
-    for feed, corr, since, newest_first, order in product(
-        [None, "feed_a"], [None, "c1"], [None, now], [False, True], EventOrder
-    ):
-        store.events(
-            EventQuery(feed, corr, since=since, newest_first=newest_first, limit=1, order=order)
+    for site in ("default", "phx1"):
+        store.add_event(normalise({**SEED_PAYLOAD, "feed_tag": "feed_a"}, now, site=site))
+        store.add_sample(
+            LoadSample("feed_a", now, 1.0, 2.0, None, now + timedelta(days=1), site=site)
         )
-    store.latest_by_feed()
-    for feed, since in product([None, "feed_a"], [None, now]):
-        store.samples(SampleQuery(feed_tag=feed, since=since, limit=1))
-    for newest_first in (False, True):
-        store.quarantined(limit=1, newest_first=newest_first)
-    store.alerts()
-    store.drift()
-    store.subscriptions()
+        for feed, corr, since, newest_first, order in product(
+            [None, "feed_a"], [None, "c1"], [None, now], [False, True], EventOrder
+        ):
+            store.events(
+                EventQuery(
+                    feed,
+                    corr,
+                    since=since,
+                    newest_first=newest_first,
+                    limit=1,
+                    order=order,
+                    site=site,
+                )
+            )
+        store.latest_by_feed(site=site)
+        for feed, since in product([None, "feed_a"], [None, now]):
+            store.samples(SampleQuery(feed_tag=feed, since=since, limit=1, site=site))
+        for newest_first in (False, True):
+            store.quarantined(limit=1, newest_first=newest_first, site=site)
+        store.alerts(site=site)
+        store.drift(site=site)
+        store.subscriptions(site=site)
 
 
 @pytest.mark.firestore
@@ -914,6 +930,9 @@ def test_every_query_the_store_sends_has_its_index(
     finally:
         store.close()
     assert tfcheck.firestore_index_problems(stack, recorder.shapes) == []
+    # Another site's queries are of its subcollections, never collection-group queries: the
+    # COLLECTION-scoped indexes above serve them as they serve the default site's.
+    assert recorder.parents == {"", "/sites/phx1"} and recorder.collection_groups == 0
     # The queries sent touch every field the code queries (static parse): none untried.
     sent: dict[str, set[str]] = {}
     for shape in recorder.shapes:

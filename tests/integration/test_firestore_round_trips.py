@@ -38,9 +38,10 @@ def test_one_round_trip_per_new_event_and_per_duplicate(counted_store) -> None:
     assert counter.calls == Counter({"Commit": 10})
 
 
-def test_receiver_hot_path_is_one_store_round_trip(counted_store) -> None:
+@pytest.mark.parametrize("site", ["default", "phx1"])
+def test_receiver_hot_path_is_one_store_round_trip(counted_store, site: str) -> None:
     store, counter = counted_store
-    assert_receiver_hot_path_is_one_round_trip(store, counter.total)
+    assert_receiver_hot_path_is_one_round_trip(store, counter.total, site)
 
 
 def test_latest_by_feed_costs_two_queries_per_feed(counted_store) -> None:

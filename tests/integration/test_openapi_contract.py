@@ -26,10 +26,27 @@ OPENAPI = REPO / "schemas" / "openapi.yaml"
 MAX_EXAMPLES = 100
 
 
+#: The site ``/nvgrid/webhook/{site}`` is exercised on (beside the default site's path).
+SITE = "phx1"
+
+
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionApp]:
-    db = tmp_path_factory.mktemp("openapi") / "events.db"
-    env = {"GRIDHOOK_STORE": f"sqlite:///{db}", "GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN}
+    root = tmp_path_factory.mktemp("openapi")
+    sites = []
+    for site in ("default", SITE):
+        (root / site).mkdir()
+        (root / site / "webhook-tokens").write_text(TEST_TOKEN)
+        sites.append(
+            f'[sites.{site}]\ntimezone = "UTC"\nnvgrid_host = "dps.{site}.test:443"\n'
+            f'nvgrid_credentials_file = "{root / site / "credentials"}"\n'
+            f'webhook_tokens_file = "{root / site / "webhook-tokens"}"\n'
+        )
+    (root / "sites.toml").write_text("\n".join(sites))
+    env = {
+        "GRIDHOOK_STORE": f"sqlite:///{root}/events.db",
+        "GRIDHOOK_SITES_FILE": f"{root}/sites.toml",
+    }
     with function_app("receive_power_event", env) as app:
         yield app
 
@@ -40,6 +57,8 @@ def openapi(receiver: FunctionApp) -> Any:
         {
             "base-url": receiver.url,
             "generation": {"max-examples": MAX_EXAMPLES},
+            # A site the deployment serves: any other name is the documented 404.
+            "parameters": {"path.site": SITE},
             # Every carrier the document declares gets the real token.
             "auth": {
                 "openapi": {

@@ -547,3 +547,224 @@ def test_a_body_over_the_backends_cap_is_kept_as_a_flagged_prefix(
         assert 0.9 * cap < kept < cap  # the longest prefix that fits, with a margin
         assert got.errors == item.errors
     assert store.quarantined().items == [got]
+
+
+# -- two sites: each read names one site, and sees nothing of another ------------------
+
+#: Pairs of sites: the default site beside another, and two others.
+SITE_PAIRS = [("default", "phx1"), ("phx1", "ams2")]
+
+
+@pytest.fixture(params=SITE_PAIRS, ids="+".join)
+def sites(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param
+
+
+def _on(site: str, i: int, feed: str = "main_power_feed", corr: str = "c1", **changes):
+    """The same payload (by ``i``) delivered to ``site``, as the receiver's intake stores it."""
+    payload = copy.deepcopy(SEED_PAYLOAD)
+    payload.update(feed_tag=feed, correlation_id=corr, seq=i, **changes)
+    return normalise(payload, T0 + timedelta(seconds=i), site=site)
+
+
+def test_the_same_payload_on_two_sites_is_two_events_in_two_states(
+    store: EventStore, sites: tuple[str, str]
+) -> None:
+    from gridhook.state.load import current_feed_states
+
+    a, b = sites
+    on_a, on_b = _on(a, 1), _on(b, 1)
+    assert on_a.payload == on_b.payload and on_a.event_id != on_b.event_id
+    assert store.add_event(on_a) is AddOutcome.ACCEPTED
+    assert store.add_event(on_b) is AddOutcome.ACCEPTED
+    # A redelivery is a duplicate on its own site only.
+    assert store.add_event(_on(a, 1)) is AddOutcome.DUPLICATE
+    assert store.add_event(_on(b, 1)) is AddOutcome.DUPLICATE
+    # Site b's feed of the same name then ends its ramp down; site a's does not.
+    store.add_event(_on(b, 2, event="end_ramp_down"))
+    for site, own in ((a, [on_a]), (b, [on_b])):
+        got = store.events(EventQuery(site=site)).events
+        assert [(e.event_id, e.site) for e in got[:1]] == [(own[0].event_id, site)]
+    assert len(store.events(EventQuery(site=a)).events) == 1
+    assert len(store.events(EventQuery(site=b)).events) == 2
+    assert store.get_event(on_a.event_id, site=a) == on_a
+    assert store.get_event(on_a.event_id, site=b) is None
+    assert store.get_event(on_b.event_id, site=a) is None
+    states = {
+        site: current_feed_states(
+            store, now=T0 + timedelta(minutes=1), ramp_deadline=3600, site=site
+        )
+        for site in (a, b)
+    }
+    assert states[a]["main_power_feed"].phase == "ramping_down"
+    assert states[b]["main_power_feed"].phase == "constrained"
+
+
+def test_the_same_event_id_on_two_sites_is_two_records(
+    store: EventStore, sites: tuple[str, str]
+) -> None:
+    # Ids are unique within a site: even an id made elsewhere never collides across sites.
+    a, b = sites
+    event = _on(a, 1)
+    elsewhere = replace(event, site=b, received_at=T0 + timedelta(hours=1))
+    assert store.add_event(event) is AddOutcome.ACCEPTED
+    assert store.add_event(elsewhere) is AddOutcome.ACCEPTED
+    assert store.get_event(event.event_id, site=a) == event
+    assert store.get_event(event.event_id, site=b) == elsewhere
+
+
+def test_no_event_query_of_one_site_sees_another(store: EventStore, sites: tuple[str, str]) -> None:
+    a, b = sites
+    mine = [_on(a, i, f"feed_{'ab'[i % 2]}", f"c{i % 3}") for i in range(6)]
+    theirs = [_on(b, i, f"feed_{'ab'[i % 2]}", f"c{i % 3}") for i in range(100, 104)]
+    for e in mine + theirs:
+        store.add_event(e)
+    times = [None, T0 + timedelta(seconds=2)]
+    for feed, corr, since, newest_first, order in itertools.product(
+        [None, "feed_a"], [None, "c1"], times, [False, True], list(EventOrder)
+    ):
+        for site, own in ((a, mine), (b, theirs)):
+            query = EventQuery(
+                site=site,
+                feed_tag=feed,
+                correlation_id=corr,
+                since=since if order is EventOrder.RECEIVED else None,
+                newest_first=newest_first,
+                order=order,
+                limit=2,
+            )
+            want = {
+                e.event_id
+                for e in own
+                if feed in (None, e.feed_tag)
+                and corr in (None, e.correlation_id)
+                and (query.since is None or e.received_at >= query.since)
+            }
+            got = list(iter_events(store, query))
+            assert {e.event_id for e in got} == want, query
+            assert {e.site for e in got} <= {site}
+    latest = {site: store.latest_by_feed(site=site) for site in (a, b)}
+    assert {t: e.payload["seq"] for t, e in latest[a].items()} == {"feed_a": 4, "feed_b": 5}
+    assert {t: e.payload["seq"] for t, e in latest[b].items()} == {"feed_a": 102, "feed_b": 103}
+
+
+def test_a_default_feed_tag_that_looks_like_another_sites_key_stays_apart(
+    store: EventStore,
+) -> None:
+    # "phx1#main" is a valid feed tag (and correlation id) on the default site; it is also
+    # how DynamoDB keys site phx1's "main". Neither site may see the other's event.
+    default = _on("default", 1, feed="phx1#main", corr="phx1#c1")
+    phx1 = _on("phx1", 2, feed="main", corr="c1")
+    store.add_event(default)
+    store.add_event(phx1)
+    for site, feed, corr, own in (
+        ("default", "phx1#main", "phx1#c1", default),
+        ("phx1", "main", "c1", phx1),
+    ):
+        for query in (
+            EventQuery(site=site, feed_tag=feed),
+            EventQuery(site=site, correlation_id=corr),
+            EventQuery(site=site, feed_tag=feed, correlation_id=corr),
+            EventQuery(site=site, feed_tag=feed, order=EventOrder.STORED),
+        ):
+            assert _ids(store.events(query).events) == [own.event_id], query
+        assert _ids(store.latest_by_feed(site=site).values()) == [own.event_id]
+    assert store.events(EventQuery(site="phx1", feed_tag="phx1#main")).events == []
+    now = datetime.now(UTC)
+    for site, feed in (("default", "phx1#main"), ("phx1", "main")):
+        store.add_sample(replace(_sample(feed, 1), site=site, expires_at=now + timedelta(days=1)))
+    for site, feed in (("default", "phx1#main"), ("phx1", "main")):
+        [sample] = store.samples(SampleQuery(site=site, feed_tag=feed)).samples
+        assert (sample.site, sample.feed_tag) == (site, feed)
+
+
+def test_samples_of_one_feed_and_moment_on_two_sites_are_two(
+    store: EventStore, sites: tuple[str, str]
+) -> None:
+    a, b = sites
+    on_a = replace(_sample("feed_a", 1, calc=1.0), site=a)
+    on_b = replace(_sample("feed_a", 1, calc=2.0), site=b)
+    assert on_a.sample_id != on_b.sample_id
+    assert store.add_sample(on_a) is AddOutcome.ACCEPTED
+    assert store.add_sample(on_b) is AddOutcome.ACCEPTED
+    assert store.add_sample(replace(on_a, calculated_w=3.0)) is AddOutcome.DUPLICATE
+    for site, own in ((a, on_a), (b, on_b)):
+        assert store.samples(SampleQuery(site=site)).samples == [own]
+        assert store.samples(SampleQuery(site=site, feed_tag="feed_a")).samples == [own]
+        assert store.samples(SampleQuery(site=site, feed_tag="feed_b")).samples == []
+
+
+def test_quarantine_keeps_each_sites_own(store: EventStore, sites: tuple[str, str]) -> None:
+    from gridhook.store import quarantine_id
+
+    a, b = sites
+    now = datetime.now(UTC)
+    body = '{"event":"from_the_future"}'
+    on_a = replace(
+        _quarantined(now - timedelta(minutes=1), body, 7),
+        quarantine_id=quarantine_id(body.encode(), a),
+        site=a,
+    )
+    on_b = replace(
+        _quarantined(now, body, 7), quarantine_id=quarantine_id(body.encode(), b), site=b
+    )
+    assert on_a.quarantine_id != on_b.quarantine_id
+    assert store.quarantine(on_a) is AddOutcome.ACCEPTED
+    assert store.quarantine(on_b) is AddOutcome.ACCEPTED
+    # The same id on another site is not that site's record either.
+    same_id = replace(on_b, quarantine_id=on_a.quarantine_id)
+    assert store.quarantine(same_id) is AddOutcome.ACCEPTED
+    assert store.quarantined(site=a).items == [on_a]
+    assert {q.quarantine_id for q in store.quarantined(site=b).items} == {
+        on_a.quarantine_id,
+        on_b.quarantine_id,
+    }
+    assert list(iter_quarantined(store, site=a)) == [on_a]
+    assert store.get_quarantined(on_b.quarantine_id, site=a) is None
+    store.mark_replayed(on_a.quarantine_id, "e" * 32, T0, site=a)
+    assert store.get_quarantined(on_a.quarantine_id, site=a).replayed_at == T0
+    assert store.get_quarantined(on_a.quarantine_id, site=b).replayed_at is None
+    store.mark_replayed(on_b.quarantine_id, "e" * 32, T0, site=a)  # not site a's: nothing
+    assert store.get_quarantined(on_b.quarantine_id, site=b) == on_b
+
+
+def test_subscriptions_drift_and_alerts_of_one_id_on_two_sites_are_two(
+    store: EventStore, sites: tuple[str, str]
+) -> None:
+    a, b = sites
+    subscription = SubscriptionRecord(
+        subscription_id="s1",
+        url="https://example.test/nvgrid/webhook?token=REDACTED",
+        events=("start_ramp_down",),
+        token_fingerprint="abc123",
+        desired=True,
+        registered=True,
+    )
+    for site in (a, b):
+        store.put_subscription(replace(subscription, site=site, url=f"https://{site}.test/hook"))
+        store.add_drift(
+            DriftRecord("d1", "feed_a", T0, f"drift on {site}", site=site, our_view={"s": site})
+        )
+        assert store.add_alert(replace(_alert(1, f"on {site}"), site=site)) is AddOutcome.ACCEPTED
+    for site in (a, b):
+        [got] = store.subscriptions(site=site)
+        assert (got.site, got.url) == (site, f"https://{site}.test/hook")
+        [drift] = store.drift(site=site)
+        assert (drift.site, drift.message, drift.our_view) == (
+            site,
+            f"drift on {site}",
+            {"s": site},
+        )
+        [alert] = store.alerts(site=site)
+        assert (alert.site, alert.message) == (site, f"on {site} 1")
+    store.delete_subscription("s1", site=a)
+    assert store.subscriptions(site=a) == []
+    assert [s.site for s in store.subscriptions(site=b)] == [b]
+
+
+def test_a_read_names_a_valid_site() -> None:
+    for bad in ("", "PHX1", "a/b", "phx1#x", "-x"):
+        with pytest.raises(ValueError, match="not a site name"):
+            EventQuery(site=bad)
+        with pytest.raises(ValueError, match="not a site name"):
+            SampleQuery(site=bad)

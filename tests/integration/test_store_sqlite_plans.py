@@ -82,8 +82,8 @@ def test_latest_by_feed_skips_from_feed_to_feed(store: SQLiteEventStore) -> None
     # Nothing is read in full (only the few-row list of feed tags is scanned), and
     # nothing is sorted: each step seeks the next feed tag, then that feed's newest event.
     assert not [line for line in lines if line.startswith("SCAN") and line != "SCAN tags"], lines
-    assert any("events_by_feed (feed_tag>?)" in line for line in lines), lines
-    assert any("events_by_feed (feed_tag=?)" in line for line in lines), lines
+    assert any("events_by_feed (site=? AND feed_tag>?)" in line for line in lines), lines
+    assert any("events_by_feed (site=? AND feed_tag=?)" in line for line in lines), lines
     assert not any("TEMP B-TREE" in line for line in lines), lines
     # And what it costs: ten times the events on the same four feeds, about the same work.
     before = vm_steps(store, store.latest_by_feed)
@@ -178,7 +178,9 @@ def test_write_order_pages_search_its_own_index(
     assert page.events and page.next_cursor
     lines = plans(store, lambda: store.events(replace(query, cursor=page.next_cursor)))
     assert len(lines) == 1, lines
-    assert lines[0].startswith("SEARCH events USING INDEX events_by_storage (stored_at"), lines
+    assert lines[0].startswith(
+        "SEARCH events USING INDEX events_by_storage (site=? AND stored_at"
+    ), lines
     assert not any("TEMP B-TREE" in line for line in lines), lines
 
 
@@ -192,4 +194,5 @@ def test_samples_and_alerts_are_index_searches(store: SQLiteEventStore) -> None:
     lines = plans(store, lambda: store.samples(query))
     assert len(lines) == 1 and lines[0].startswith("SEARCH samples USING INDEX samples_by_feed")
     lines = plans(store, lambda: store.alerts(limit=3))
-    assert lines == ["SCAN alerts USING INDEX alerts_by_time"], lines  # newest 3, in order
+    # The site's newest 3, in index order (no sort).
+    assert lines == ["SEARCH alerts USING INDEX alerts_by_time (site=?)"], lines

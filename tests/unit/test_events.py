@@ -117,3 +117,27 @@ def test_property_id_changes_when_a_value_changes(payload, key, value) -> None:
         return  # the "change" is no change at all
     changed = {**payload, key: value}
     assert event_id(changed) != event_id(payload)
+
+
+# -- the site is part of the id, except the default site's ---------------------------------
+
+#: SEED_PAYLOAD's id as gridhook computed it before sites (c82de6c): a store written then
+#: must find its events under the same ids, or every redelivery would be stored again.
+ID_BEFORE_SITES = "6497fc57b562a53a3a4024613fb463a5"
+
+
+def test_the_default_sites_ids_are_those_from_before_sites() -> None:
+    assert event_id(SEED_PAYLOAD) == ID_BEFORE_SITES
+    assert event_id(SEED_PAYLOAD, "default") == ID_BEFORE_SITES
+    event = normalise(copy.deepcopy(SEED_PAYLOAD), datetime(2026, 1, 1, tzinfo=UTC))
+    assert (event.event_id, event.site) == (ID_BEFORE_SITES, "default")
+
+
+def test_another_sites_id_hashes_the_site_with_the_payload() -> None:
+    ids = {site: event_id(SEED_PAYLOAD, site) for site in ("phx1", "ams2", "phx10")}
+    assert len(set(ids.values()) | {ID_BEFORE_SITES}) == 4
+    event = normalise(copy.deepcopy(SEED_PAYLOAD), datetime(2026, 1, 1, tzinfo=UTC), site="phx1")
+    assert (event.event_id, event.site) == (ids["phx1"], "phx1")
+    # Still the canonical payload's: key order and spacing do not matter on a site either.
+    reordered = json.loads(json.dumps(dict(reversed(list(SEED_PAYLOAD.items())))))
+    assert event_id(reordered, "phx1") == ids["phx1"]

@@ -102,3 +102,22 @@ def test_every_answer_has_its_headers_and_json_shape(document) -> None:
         assert shape == expected, status
     error = document["components"]["schemas"]["Error"]["properties"]["error"]
     assert set(error["required"]) == {"code", "message", "details"}
+
+
+def test_a_sites_path_has_the_same_answers_and_a_404_for_an_unknown_site(document) -> None:
+    from gridhook.sites import SITE_NAME
+
+    path = document["paths"]["/nvgrid/webhook/{site}"]
+    assert set(path) == {"parameters", "post"}
+    [site] = path["parameters"]
+    assert (site["name"], site["in"], site["required"]) == ("site", "path", True)
+    assert site["schema"]["pattern"] == f"^{SITE_NAME.pattern}$"
+    post = path["post"]
+    default = document["paths"]["/nvgrid/webhook"]["post"]
+    assert post["security"] == default["security"]
+    assert post["requestBody"] == default["requestBody"]
+    assert post["responses"] == {**default["responses"], "404": post["responses"]["404"]}
+    unknown = follow(document, post["responses"]["404"])
+    assert "Cache-Control" in unknown["headers"]
+    shape = follow(document, unknown["content"]["application/json"]["schema"])
+    assert shape["properties"]["error"]["properties"]["code"] == {"const": "unknown_site"}

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from gridhook.settings import DEFAULT_STORE, POWER_EVENTS, ConfigError, load_settings
+from gridhook.settings import (
+    DEFAULT_STORE,
+    ENV_VARS,
+    POWER_EVENTS,
+    ConfigError,
+    Settings,
+    load_settings,
+)
+from gridhook.sites import DEFAULT_SITE
 
 TOKEN = "a-token-that-is-long-enough"
 
@@ -85,3 +96,62 @@ def test_events_filter() -> None:
         "start_ramp_down",
     )
     assert load_settings({"GRIDHOOK_EVENTS": "all"}).events == POWER_EVENTS
+
+
+# -- sites -----------------------------------------------------------------------------------
+
+
+def test_without_sites_settings_there_is_one_default_site_as_before() -> None:
+    settings = load_settings(
+        {"GRIDHOOK_WEBHOOK_TOKENS": TOKEN, "GRIDHOOK_TIMEZONE": "Europe/Paris"}
+    )
+    assert settings.sites.names == (DEFAULT_SITE,) and settings.sites.legacy
+    assert settings.sites.get(DEFAULT_SITE).timezone == "Europe/Paris"
+    assert settings.webhook_tokens == (TOKEN,)
+    # A Settings made in code (tests, tools) has the same one site.
+    assert Settings().sites.names == (DEFAULT_SITE,) and Settings().sites.legacy
+
+
+def test_sites_are_loaded_with_the_rest(tmp_path) -> None:
+    sites = {
+        "sites": {
+            name: {
+                "timezone": zone,
+                "nvgrid_host": f"dps.{name}.example.com:443",
+                "nvgrid_credentials_file": f"/secrets/{name}/credentials",
+                "webhook_tokens_file": f"/secrets/{name}/webhook-tokens",
+            }
+            for name, zone in (("phx1", "America/Phoenix"), ("ams2", "Europe/Amsterdam"))
+        }
+    }
+    settings = load_settings({"GRIDHOOK_SITES": json.dumps(sites)})
+    assert settings.sites.names == ("phx1", "ams2") and not settings.sites.legacy
+    assert settings.sites.get("ams2").timezone == "Europe/Amsterdam"
+    # Loading settings reads none of the files a site names: each function checks its own.
+    assert settings.sites.source == "GRIDHOOK_SITES"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GRIDHOOK_SITES": '{"sites": {"phx1": {"timezone": "Mars/Olympus"}}}'}, "site phx1"),
+        (
+            {"GRIDHOOK_SITES": '{"sites": {"phx1": {"colour": "red"}}}'},
+            "site phx1: unknown key 'colour'",
+        ),
+        ({"GRIDHOOK_SITES": '{"sites": {"PHX": {}}}'}, "site name 'PHX'"),
+        ({"GRIDHOOK_SITES": "{}", "GRIDHOOK_SITES_FILE": "/x.toml"}, "both set"),
+        ({"GRIDHOOK_SITES_FILE": "/nonexistent/sites.toml"}, "GRIDHOOK_SITES_FILE"),
+        ({"GRIDHOOK_TIMEZONE": "Nowhere/Special"}, "GRIDHOOK_TIMEZONE"),
+    ],
+)
+def test_a_sites_mistake_fails_start_up_as_a_config_error_naming_it(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(env)
+
+
+def test_the_sites_variables_are_settings_like_the_others() -> None:
+    # tests/infra checks that Terraform sets each (GRIDHOOK_SITES) or refuses it (the file).
+    assert {"GRIDHOOK_SITES_FILE", "GRIDHOOK_SITES", "GRIDHOOK_TIMEZONE"} <= set(ENV_VARS)

@@ -163,3 +163,54 @@ def test_a_missing_file_is_named_by_site_and_key_when_a_function_needs_it(
     site.check_files("webhook_tokens_file")  # the receiver's file is there
     with pytest.raises(SiteConfigError, match=r"site phx1: nvgrid_credentials_file = .* does not"):
         site.check_files("nvgrid_credentials_file")
+
+
+def test_a_site_digest_is_the_plain_digest_on_the_default_site_only() -> None:
+    import hashlib
+
+    from gridhook.sites import site_digest
+
+    data = b'{"event":"start_ramp_down"}'
+    assert site_digest(data, DEFAULT_SITE) == hashlib.sha256(data).hexdigest()
+    assert site_digest(data, "phx1") == hashlib.sha256(b"phx1\n" + data).hexdigest()
+    assert site_digest(data, "phx1") != site_digest(data, "ams2")
+
+
+def test_a_store_is_given_valid_site_names_only() -> None:
+    from gridhook.sites import check_site_name
+
+    assert check_site_name("phx1") == "phx1" and check_site_name(DEFAULT_SITE) == DEFAULT_SITE
+    for bad in ("", "Phx1", "phx1/power_events", "-x", "a" * 64, "phx1#x"):
+        with pytest.raises(ValueError, match="not a site name"):
+            check_site_name(bad)
+
+
+def test_a_sample_id_is_the_one_from_before_sites_on_the_default_site() -> None:
+    from datetime import UTC, datetime
+
+    from gridhook.store import LoadSample
+
+    at, later = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    sample = LoadSample("main_power_feed", at, None, None, None, later)
+    assert sample.sample_id == "369fb01d216dd796b22ac566e3ce95f8"  # as c82de6c made it
+    on_phx1 = LoadSample("main_power_feed", at, None, None, None, later, site="phx1")
+    assert on_phx1.sample_id != sample.sample_id
+
+
+@pytest.mark.parametrize(
+    ("path", "site"),
+    [
+        ("/nvgrid/webhook", DEFAULT_SITE),
+        ("/nvgrid/webhook/", DEFAULT_SITE),
+        ("/", DEFAULT_SITE),
+        ("/receive_power_event", DEFAULT_SITE),
+        ("/nvgrid/webhook/phx1", "phx1"),
+        ("/nvgrid/webhook/phx1/", "phx1"),
+        ("/receive_power_event/nvgrid/webhook/ams2", "ams2"),
+        ("/nvgrid/webhook/phx1/extra", "phx1/extra"),  # no such site: a 404 naming it
+    ],
+)
+def test_the_site_a_delivery_path_names(path: str, site: str) -> None:
+    from gridhook.receiver import site_of_path
+
+    assert site_of_path(path) == site

@@ -2,6 +2,8 @@
 
 By default the webhook receiver: with no token configured it creates a development token
 in ``var/`` (git-ignored) and prints the webhook URL and a curl line that works as printed.
+With sites settings (GRIDHOOK_SITES_FILE / GRIDHOOK_SITES) it checks each site's token file
+and prints each site's webhook URL and a curl line for the first.
 It listens on all interfaces, because DPS must reach it (every request needs the token).
 ``--function power_report`` serves the control room, reports and episodes instead, on
 127.0.0.1 only: it has no authentication of its own (in the cloud, IAM guards it), so
@@ -22,7 +24,7 @@ import sys
 from pathlib import Path
 
 from gridhook.cli import args as arg
-from gridhook.settings import DEFAULT_STORE, ConfigError, load_settings
+from gridhook.settings import DEFAULT_STORE, ConfigError, Settings, load_settings
 
 __all__ = ["DEV_TOKEN_PATH", "SEED_TEST_PAYLOAD", "register"]
 
@@ -134,6 +136,18 @@ def _run(args: argparse.Namespace) -> int:
             flush=True,
         )
         return _serve(args, host, env)
+    reach = (
+        f"Listening on all interfaces ({host or '0.0.0.0'}), so DPS can reach it"
+        if host in _ALL_INTERFACES
+        else f"Listening on {host} only: DPS must be able to reach that address"
+    )
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        print(f"gridhook run: {exc}", file=sys.stderr)
+        return 2
+    if not settings.sites.legacy:
+        return _run_sites(args, host, env, settings, base, reach)
     _ensure_dev_token(env)
     try:
         load_settings(env).require_webhook_auth()
@@ -143,11 +157,6 @@ def _run(args: argparse.Namespace) -> int:
     url = f"{base}/nvgrid/webhook"
     token = _token_expression(env)
     auth = f' \\\n  -H "Authorization: Bearer {token}"' if token else ""
-    reach = (
-        f"Listening on all interfaces ({host or '0.0.0.0'}), so DPS can reach it"
-        if host in _ALL_INTERFACES
-        else f"Listening on {host} only: DPS must be able to reach that address"
-    )
     guard = "every request needs the webhook token" if token else "no token is required"
     print(
         f"gridhook receiver on {url}  (store: {env['GRIDHOOK_STORE']})\n"
@@ -157,6 +166,46 @@ def _run(args: argparse.Namespace) -> int:
         f"  -H 'Content-Type: application/json' \\\n"
         f"  -d '{SEED_TEST_PAYLOAD}'\n"
         f"See what arrived:  .venv/bin/gridhook events\n",
+        flush=True,
+    )
+    return _serve(args, host, env)
+
+
+def _run_sites(
+    args: argparse.Namespace,
+    host: str,
+    env: dict[str, str],
+    settings: Settings,
+    base: str,
+    reach: str,
+) -> int:
+    """The receiver of several sites: each site's token file checked, each site's URL shown."""
+    from gridhook.receiver import site_verifiers
+
+    try:
+        verifiers = site_verifiers(settings)
+    except ConfigError as exc:
+        print(f"gridhook run: {exc}", file=sys.stderr)
+        return 2
+    width = max(len(site.name) for site in settings.sites)
+    lines = []
+    for site in settings.sites:
+        guard = "its token" if verifiers[site.name].enabled else "no token"
+        lines.append(f"  {site.name:<{width}}  {base}{site.webhook_path}  ({guard})")
+    first = settings.sites.sites[0]
+    auth = ""
+    if verifiers[first.name].enabled and first.webhook_tokens_file:
+        token = f"$(head -n1 {shlex.quote(first.webhook_tokens_file)} | cut -d, -f1)"
+        auth = f' \\\n  -H "Authorization: Bearer {token}"'
+    print(
+        f"gridhook receiver for {len(settings.sites)} site(s) (store: {env['GRIDHOOK_STORE']}; "
+        f"{settings.sites.source})\n"
+        f"{reach}; each site's deliveries need that site's token\n"
+        + "\n".join(lines)
+        + f"\nSend the seed's test event to {first.name}:\n"
+        f"  curl -X POST {base}{first.webhook_path}{auth} \\\n"
+        f"  -H 'Content-Type: application/json' \\\n"
+        f"  -d '{SEED_TEST_PAYLOAD}'\n",
         flush=True,
     )
     return _serve(args, host, env)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from gridhook.episodes import EPISODE_STATUSES, Episode, derive_episodes
 from gridhook.events import StoredEvent
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store import EventQuery, EventStore, iter_events
 
 __all__ = ["LOOK_AROUND_EVENTS", "load_episodes"]
@@ -31,8 +32,9 @@ def load_episodes(
     status: str | None = None,
     now: datetime,
     ramp_deadline: timedelta | float,
+    site: str = DEFAULT_SITE,
 ) -> list[Episode]:
-    """Episodes overlapping [since, until), oldest first, filtered as asked.
+    """One site's episodes overlapping [since, until), oldest first, filtered as asked.
 
     The cost follows the range, not the history: the events received in the range (pages
     of 1000), one latest-event-per-feed lookup, one look-back page per feed before
@@ -46,7 +48,7 @@ def load_episodes(
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(EPISODE_STATUSES)}")
     if until <= since:
         raise ValueError("until must be after since")
-    loader = _Loader(store, since, until, now, ramp_deadline)
+    loader = _Loader(store, site, since, until, now, ramp_deadline)
     if correlation_id is not None:
         loader.read_correlation_id(feed_tag, correlation_id)
     else:
@@ -62,17 +64,19 @@ def load_episodes(
 
 
 class _Loader:
-    """What one range needs from a store, read a page or a query at a time."""
+    """What one range of one site needs from a store, read a page or a query at a time."""
 
     def __init__(
         self,
         store: EventStore,
+        site: str,
         since: datetime,
         until: datetime,
         now: datetime,
         ramp_deadline: timedelta | float,
     ) -> None:
         self.store = store
+        self.site = site
         self.since, self.until, self.now, self.ramp_deadline = since, until, now, ramp_deadline
         self.found: dict[str, StoredEvent] = {}
         # Per feed: every event received from this time up to `until` has been read.
@@ -90,14 +94,20 @@ class _Loader:
         return derive_episodes(self.found.values(), now=self.now, ramp_deadline=self.ramp_deadline)
 
     def read_range(self, feed_tag: str | None) -> None:
-        query = EventQuery(feed_tag=feed_tag, since=self.since, until=self.until, limit=_PAGE)
+        query = EventQuery(
+            site=self.site, feed_tag=feed_tag, since=self.since, until=self.until, limit=_PAGE
+        )
         self.add(iter_events(self.store, query))
-        latest = self.store.latest_by_feed()
+        latest = self.store.latest_by_feed(site=self.site)
         feeds = [f for f in latest if feed_tag is None or f == feed_tag]
         for feed in feeds:
             page = self.store.events(
                 EventQuery(
-                    feed_tag=feed, until=self.since, newest_first=True, limit=LOOK_AROUND_EVENTS
+                    site=self.site,
+                    feed_tag=feed,
+                    until=self.since,
+                    newest_first=True,
+                    limit=LOOK_AROUND_EVENTS,
                 )
             )
             self.add(page.events)
@@ -106,7 +116,9 @@ class _Loader:
         self.later_events = {f for f in feeds if latest[f].received_at >= self.until}
 
     def read_correlation_id(self, feed_tag: str | None, correlation_id: str) -> None:
-        query = EventQuery(feed_tag=feed_tag, correlation_id=correlation_id, limit=_PAGE)
+        query = EventQuery(
+            site=self.site, feed_tag=feed_tag, correlation_id=correlation_id, limit=_PAGE
+        )
         events = list(iter_events(self.store, query))
         self.add(events)
         self.asked.update((e.feed_tag, correlation_id) for e in events)
@@ -125,13 +137,20 @@ class _Loader:
                     self.followed.add((feed, start))
                     self.add(
                         self.store.events(
-                            EventQuery(feed_tag=feed, since=start, limit=LOOK_AROUND_EVENTS)
+                            EventQuery(
+                                site=self.site,
+                                feed_tag=feed,
+                                since=start,
+                                limit=LOOK_AROUND_EVENTS,
+                            )
                         ).events
                     )
             elif ask:
                 for tag, corr in sorted(ask, key=lambda k: (k[0] or "", k[1])):
                     self.asked.add((tag, corr))
-                    query = EventQuery(feed_tag=tag, correlation_id=corr, limit=_PAGE)
+                    query = EventQuery(
+                        site=self.site, feed_tag=tag, correlation_id=corr, limit=_PAGE
+                    )
                     # A feed of None asks every feed: keep the events without one.
                     self.add(e for e in iter_events(self.store, query) if e.feed_tag == tag)
             else:

@@ -13,6 +13,7 @@ from gridhook.episodes import Episode
 from gridhook.report.model import FeedReport, Report
 from gridhook.report.summary import compliance_by_day, summarise
 from gridhook.report.timeline import feed_timeline
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store import EventQuery, EventStore, LoadSample, SampleQuery, iter_samples
 
 __all__ = ["assemble_report", "build_report", "feeds_seen_before", "load_samples"]
@@ -86,19 +87,27 @@ def assemble_report(
 
 
 def load_samples(
-    store: EventStore, *, since: datetime, until: datetime, feed_tag: str | None = None
+    store: EventStore,
+    *,
+    since: datetime,
+    until: datetime,
+    feed_tag: str | None = None,
+    site: str = DEFAULT_SITE,
 ) -> list[LoadSample]:
-    """DPS's GetStatus samples over [since, until), oldest first."""
-    query = SampleQuery(feed_tag=feed_tag, since=since, until=until, limit=1000)
+    """One site's DPS GetStatus samples over [since, until), oldest first."""
+    query = SampleQuery(site=site, feed_tag=feed_tag, since=since, until=until, limit=1000)
     return list(iter_samples(store, query))
 
 
 def feeds_seen_before(
-    store: EventStore, episodes: Iterable[Episode], moment: datetime
+    store: EventStore,
+    episodes: Iterable[Episode],
+    moment: datetime,
+    site: str = DEFAULT_SITE,
 ) -> set[str | None]:
-    """The feeds of ``episodes`` with an event stored before ``moment``: their own events
-    when they have one, else one single-event query per feed (events without a feed tag
-    cannot be asked for apart, so they count as unseen)."""
+    """The feeds of ``episodes`` (one site's) with an event stored before ``moment``: their
+    own events when they have one, else one single-event query per feed (events without a
+    feed tag cannot be asked for apart, so they count as unseen)."""
     seen: set[str | None] = set()
     unknown: set[str] = set()
     for episode in episodes:
@@ -107,7 +116,7 @@ def feeds_seen_before(
         elif episode.feed_tag is not None:
             unknown.add(episode.feed_tag)
     for feed in sorted(unknown - seen):
-        query = EventQuery(feed_tag=feed, until=moment, newest_first=True, limit=1)
+        query = EventQuery(site=site, feed_tag=feed, until=moment, newest_first=True, limit=1)
         if store.events(query).events:
             seen.add(feed)
     return seen
@@ -121,20 +130,28 @@ def build_report(
     feed_tag: str | None = None,
     now: datetime,
     ramp_deadline: timedelta,
+    site: str = DEFAULT_SITE,
 ) -> Report:
-    """The curtailment report for [since, until), on one feed or all; raises StoreError."""
+    """One site's curtailment report for [since, until), on one feed or all; raises
+    StoreError."""
     from gridhook.episodes.load import load_episodes
 
     episodes = load_episodes(
-        store, since=since, until=until, feed_tag=feed_tag, now=now, ramp_deadline=ramp_deadline
+        store,
+        since=since,
+        until=until,
+        feed_tag=feed_tag,
+        now=now,
+        ramp_deadline=ramp_deadline,
+        site=site,
     )
     return assemble_report(
         episodes,
-        load_samples(store, since=since, until=until, feed_tag=feed_tag),
+        load_samples(store, since=since, until=until, feed_tag=feed_tag, site=site),
         since=since,
         until=until,
         now=now,
         feed_filter=feed_tag,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
-        feeds_seen_before=feeds_seen_before(store, episodes, since),
+        feeds_seen_before=feeds_seen_before(store, episodes, since, site),
     )

@@ -39,6 +39,7 @@ from gridhook.store.base import (
     iter_events,
     iter_quarantined,
     iter_samples,
+    quarantine_id,
 )
 from gridhook.store.url import DynamoDBURL, FirestoreURL, SQLiteURL, parse_store_url
 
@@ -66,6 +67,7 @@ __all__ = [
     "iter_samples",
     "open_store",
     "parse_store_url",
+    "quarantine_id",
 ]
 
 

@@ -3,13 +3,18 @@
 Events are immutable and keyed by their event id; storing one is an atomic
 insert-if-absent, so redeliveries and concurrent deliveries can never double-store or
 contend. Everything else (per-feed state, episodes) is derived from events.
+
+Every record belongs to one site (its ``site``; records stored before sites read as
+``default``), and every read names exactly one site: a record is found, listed and
+deduplicated within its own site only. A fleet view asks each site and merges, so sites
+are kept apart by construction, never by a filter someone could forget. A read that names
+no site reads the ``default`` site's records (one site's, never several sites').
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -18,6 +23,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from gridhook.events import StoredEvent, rfc3339
+from gridhook.sites import DEFAULT_SITE, check_site_name, site_digest
 
 __all__ = [
     "AddOutcome",
@@ -45,6 +51,7 @@ __all__ = [
     "iter_events",
     "iter_quarantined",
     "iter_samples",
+    "quarantine_id",
     "sort_key",
     "sort_key_range",
     "sortable_timestamp",
@@ -97,12 +104,12 @@ class EventOrder(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    """Which events to list: all filters are optional and combine with AND.
+    """Which events of one site to list: all filters are optional and combine with AND.
 
-    ``since`` is inclusive and ``until`` exclusive, both on the time ``order`` names
-    (the receipt time by default). Results are ordered by (that time, event_id), oldest
-    first or, with ``newest_first``, newest first, ``limit`` at a time; a cursor
-    continues in the order it was issued in.
+    ``site`` is the one site read (``default`` unless named). ``since`` is inclusive and
+    ``until`` exclusive, both on the time ``order`` names (the receipt time by default).
+    Results are ordered by (that time, event_id), oldest first or, with ``newest_first``,
+    newest first, ``limit`` at a time; a cursor continues in the order it was issued in.
     """
 
     feed_tag: str | None = None
@@ -113,9 +120,11 @@ class EventQuery:
     cursor: str | None = None
     newest_first: bool = False
     order: EventOrder = EventOrder.RECEIVED
+    site: str = DEFAULT_SITE
 
     def __post_init__(self) -> None:
         _check_listing(self.limit, self.since, self.until)
+        check_site_name(self.site)
 
     def position(self, event: StoredEvent) -> str:
         """A cursor just after ``event`` in this query's order."""
@@ -146,8 +155,10 @@ class QuarantinedPayload:
     """A rejected payload, kept so it can be diagnosed and replayed: bounded in time.
 
     ``quarantine_id`` is derived from the body, so the same body rejected again is the
-    same record and the first receipt is kept. ``body`` is the whole body unless the
-    backend cannot hold one that large (then a prefix: ``truncated``, not replayable).
+    same record and the first receipt is kept (``quarantine_id()``, per site like event
+    ids). ``body`` is the whole body unless the backend cannot hold one that large (then
+    a prefix: ``truncated``, not replayable). ``site`` is the site of the path it was
+    delivered to: a replay stores its event there.
     """
 
     quarantine_id: str
@@ -160,6 +171,7 @@ class QuarantinedPayload:
     body_sha256: str
     replayed_at: datetime | None = None
     replayed_event_id: str | None = None
+    site: str = DEFAULT_SITE
 
     @property
     def truncated(self) -> bool:
@@ -168,6 +180,7 @@ class QuarantinedPayload:
     def to_dict(self) -> dict[str, Any]:
         return {
             "quarantine_id": self.quarantine_id,
+            "site": self.site,
             "received_at": rfc3339(self.received_at),
             "expires_at": rfc3339(self.expires_at),
             "reason": self.reason,
@@ -192,8 +205,8 @@ class LoadSample:
     """What DPS reported for one feed at one moment (GetStatus, during reconcile).
 
     Measured by DPS, unlike the targets an episode's events request. Immutable; one per
-    feed per reconcile run (the id is the feed and DPS's time), kept until ``expires_at``.
-    ``target_w`` None means the feed is on its default constraint.
+    feed per reconcile run (the id is the site, the feed and DPS's time), kept until
+    ``expires_at``. ``target_w`` None means the feed is on its default constraint.
     """
 
     feed_tag: str
@@ -202,15 +215,17 @@ class LoadSample:
     target_w: float | None
     correlation_id: str | None
     expires_at: datetime
+    site: str = DEFAULT_SITE
 
     @property
     def sample_id(self) -> str:
         key = f"{self.feed_tag}|{sortable_timestamp(self.sampled_at)}"
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        return site_digest(key.encode("utf-8"), self.site)[:32]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sample_id": self.sample_id,
+            "site": self.site,
             "feed_tag": self.feed_tag,
             "sampled_at": rfc3339(self.sampled_at),
             "calculated_w": self.calculated_w,
@@ -222,7 +237,8 @@ class LoadSample:
 
 @dataclass(frozen=True, slots=True)
 class SampleQuery:
-    """Which samples to list, oldest first by (sampled_at, sample_id); like EventQuery.
+    """Which samples of one site to list, oldest first by (sampled_at, sample_id); like
+    EventQuery.
 
     Expired samples are never listed, whether or not the backend has deleted them yet.
     """
@@ -232,9 +248,11 @@ class SampleQuery:
     until: datetime | None = None
     limit: int = 1000
     cursor: str | None = None
+    site: str = DEFAULT_SITE
 
     def __post_init__(self) -> None:
         _check_listing(self.limit, self.since, self.until)
+        check_site_name(self.site)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +276,12 @@ class AlertRecord:
     feed_tag: str | None = None
     correlation_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    site: str = DEFAULT_SITE
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "alert_id": self.alert_id,
+            "site": self.site,
             "kind": self.kind,
             "detected_at": rfc3339(self.detected_at),
             "message": self.message,
@@ -289,10 +309,12 @@ class SubscriptionRecord:
     last_success: datetime | None = None
     last_error: str | None = None
     consecutive_failures: int = 0
+    site: str = DEFAULT_SITE
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "subscription_id": self.subscription_id,
+            "site": self.site,
             "url": self.url,
             "events": list(self.events),
             "token_fingerprint": self.token_fingerprint,
@@ -315,10 +337,12 @@ class DriftRecord:
     message: str
     dps_view: dict[str, Any] = field(default_factory=dict)
     our_view: dict[str, Any] = field(default_factory=dict)
+    site: str = DEFAULT_SITE
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "drift_id": self.drift_id,
+            "site": self.site,
             "feed_tag": self.feed_tag,
             "detected_at": rfc3339(self.detected_at),
             "message": self.message,
@@ -329,56 +353,82 @@ class DriftRecord:
 
 @runtime_checkable
 class EventStore(Protocol):
-    """The storage port. Every backend passes tests/integration/test_store_contract.py."""
+    """The storage port. Every backend passes tests/integration/test_store_contract.py.
+
+    Writes take the site from the record (``record.site``); every read names one site
+    (``site=``, or the query's ``site``), ``default`` when it names none. Ids are unique
+    within a site: the same id on two sites is two records, each found only on its own.
+    """
 
     def add_event(self, event: StoredEvent) -> AddOutcome:
-        """Insert the event unless one with its id exists: one round trip either way."""
+        """Insert the event unless its site has one with its id: one round trip either way."""
 
-    def get_event(self, event_id: str) -> StoredEvent | None: ...
+    def get_event(self, event_id: str, *, site: str = DEFAULT_SITE) -> StoredEvent | None: ...
 
-    def events(self, query: EventQuery) -> Page: ...
+    def events(self, query: EventQuery) -> Page:
+        """One page of ``query.site``'s events."""
 
-    def latest_by_feed(self) -> dict[str, StoredEvent]:
-        """The most recently received event of every feed that has one: O(feeds), not O(events)."""
+    def latest_by_feed(self, *, site: str = DEFAULT_SITE) -> dict[str, StoredEvent]:
+        """The most recently received event of every feed of ``site`` that has one:
+        O(feeds), not O(events)."""
 
     def quarantine(self, item: QuarantinedPayload) -> AddOutcome:
-        """Keep a rejected payload unless its id is kept already (the first receipt wins);
-        an expired record with the same id is replaced."""
+        """Keep a rejected payload unless its site keeps its id already (the first receipt
+        wins); an expired record with the same id is replaced."""
 
-    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
-        """One unexpired quarantined payload, or None."""
+    def get_quarantined(
+        self, quarantine_id: str, *, site: str = DEFAULT_SITE
+    ) -> QuarantinedPayload | None:
+        """One unexpired quarantined payload of ``site``, or None."""
 
     def quarantined(
-        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+        self,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = True,
+        *,
+        site: str = DEFAULT_SITE,
     ) -> QuarantinePage:
-        """Unexpired quarantined payloads by (received_at, quarantine_id), newest first."""
+        """``site``'s unexpired quarantined payloads by (received_at, quarantine_id),
+        newest first."""
 
-    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
-        """Record that a quarantined payload was replayed as ``event_id``."""
+    def mark_replayed(
+        self, quarantine_id: str, event_id: str, replayed_at: datetime, *, site: str = DEFAULT_SITE
+    ) -> None:
+        """Record that a quarantined payload of ``site`` was replayed as ``event_id``."""
 
     def add_sample(self, sample: LoadSample) -> AddOutcome:
-        """Insert-if-absent by sample_id; also drops expired samples (retention)."""
+        """Insert-if-absent by (site, sample_id); also drops expired samples (retention)."""
 
-    def samples(self, query: SampleQuery) -> SamplePage: ...
+    def samples(self, query: SampleQuery) -> SamplePage:
+        """One page of ``query.site``'s unexpired samples."""
 
     def add_alert(self, record: AlertRecord) -> AddOutcome:
-        """Insert-if-absent by alert_id: DUPLICATE means it was reported before."""
+        """Insert-if-absent by (site, alert_id): DUPLICATE means it was reported before."""
 
-    def alerts(self, limit: int = 100) -> list[AlertRecord]:
-        """Recorded alerts, newest first."""
+    def alerts(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[AlertRecord]:
+        """``site``'s recorded alerts, newest first."""
 
     def put_subscription(self, record: SubscriptionRecord) -> None: ...
 
-    def subscriptions(self) -> list[SubscriptionRecord]: ...
+    def subscriptions(self, *, site: str = DEFAULT_SITE) -> list[SubscriptionRecord]:
+        """``site``'s subscription records, by subscription id."""
 
-    def delete_subscription(self, subscription_id: str) -> None: ...
+    def delete_subscription(self, subscription_id: str, *, site: str = DEFAULT_SITE) -> None: ...
 
     def add_drift(self, record: DriftRecord) -> None: ...
 
-    def drift(self, limit: int = 100) -> list[DriftRecord]:
-        """Recorded drift, newest first."""
+    def drift(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[DriftRecord]:
+        """``site``'s recorded drift, newest first."""
 
     def close(self) -> None: ...
+
+
+def quarantine_id(body: bytes, site: str = DEFAULT_SITE) -> str:
+    """The id of a rejected body: 128 bits of its SHA-256 (with the site's name for a site
+    other than ``default``, like event ids), so the same body rejected again on the same
+    site is the same record."""
+    return site_digest(body, site)[:32]
 
 
 def sortable_timestamp(value: datetime) -> str:
@@ -504,12 +554,16 @@ def iter_samples(store: EventStore, query: SampleQuery) -> Iterator[LoadSample]:
 
 
 def iter_quarantined(
-    store: EventStore, newest_first: bool = True, page_size: int = 100
+    store: EventStore,
+    newest_first: bool = True,
+    page_size: int = 100,
+    *,
+    site: str = DEFAULT_SITE,
 ) -> Iterator[QuarantinedPayload]:
-    """Every unexpired quarantined payload, page by page."""
+    """Every unexpired quarantined payload of ``site``, page by page."""
     cursor: str | None = None
     while True:
-        page = store.quarantined(page_size, cursor, newest_first)
+        page = store.quarantined(page_size, cursor, newest_first, site=site)
         yield from page.items
         if page.next_cursor is None:
             return

@@ -30,6 +30,7 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from gridhook.events import StoredEvent
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store.base import (
     AlertRecord,
     DriftRecord,
@@ -273,6 +274,8 @@ EVENT: RecordCodec[StoredEvent] = RecordCodec(
     record=StoredEvent,
     id_attr="event_id",
     fields=(
+        # The site it belongs to; stored before sites: the default site's.
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
         Field("event_id", Kind.TEXT),
         Field("received_at", Kind.TIME),
         Field("event", Kind.TEXT),
@@ -297,6 +300,7 @@ QUARANTINE: RecordCodec[QuarantinedPayload] = RecordCodec(
     record=QuarantinedPayload,
     id_attr="quarantine_id",
     fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
         Field("quarantine_id", Kind.TEXT),
         Field("received_at", Kind.TIME),
         Field("expires_at", Kind.TIME),
@@ -316,6 +320,7 @@ SAMPLE: RecordCodec[LoadSample] = RecordCodec(
     record=LoadSample,
     id_attr="sample_id",
     fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
         Field("sample_id", Kind.TEXT, derived=True),
         Field("feed_tag", Kind.TEXT),
         Field("sampled_at", Kind.TIME),
@@ -332,6 +337,7 @@ ALERT: RecordCodec[AlertRecord] = RecordCodec(
     record=AlertRecord,
     id_attr="alert_id",
     fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
         Field("alert_id", Kind.TEXT),
         Field("kind", Kind.TEXT),
         Field("detected_at", Kind.TIME),
@@ -352,6 +358,7 @@ SUBSCRIPTION: RecordCodec[SubscriptionRecord] = RecordCodec(
     record=SubscriptionRecord,
     id_attr="subscription_id",
     fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
         Field("subscription_id", Kind.TEXT),
         Field("url", Kind.TEXT),
         Field("events", Kind.TEXTS),
@@ -370,6 +377,7 @@ DRIFT: RecordCodec[DriftRecord] = RecordCodec(
     record=DriftRecord,
     id_attr="drift_id",
     fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
         Field("drift_id", Kind.TEXT),
         Field("feed_tag", Kind.TEXT),
         Field("detected_at", Kind.TIME),

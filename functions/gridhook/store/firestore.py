@@ -7,7 +7,13 @@ no read-before-write, no shared counter document. The payload is kept as a JSON 
 (``payload_json``): Firestore maps reject some valid JSON (nested arrays, empty keys,
 deep nesting), and an event we cannot store would be retried forever.
 
-Collections (names in ``COLLECTIONS``; infra/terraform/firestore.tf indexes them):
+Collections (names in ``COLLECTIONS``; infra/terraform/firestore.tf indexes them), one set
+per site: the ``default`` site's are the root collections (where every record was kept
+before sites, so an older database needs no migration), another site's are subcollections
+of ``sites/{site}`` with the same ids (``sites/phx1/power_events``), so the composite indexes
+and TTL policies, scoped by collection id, apply to every site unchanged. Every read is a
+query of one site's collection (never a collection-group query): sites are kept apart by
+the path, and a document does not repeat its site (the path says it).
 
 - ``power_events``: one document per event, id = event id.
 - ``quarantine``: one per rejected body, id = quarantine id; first receipt wins.
@@ -42,6 +48,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import firestore
 
 from gridhook.events import StoredEvent
+from gridhook.sites import DEFAULT_SITE, check_site_name
 from gridhook.store import codec
 from gridhook.store.base import (
     AddOutcome,
@@ -66,7 +73,13 @@ from gridhook.store.base import (
 )
 from gridhook.store.codec import RecordCodec, as_utc
 
-__all__ = ["COLLECTIONS", "DOCUMENT_MAX_BYTES", "QUARANTINE_MAX_BYTES", "FirestoreEventStore"]
+__all__ = [
+    "COLLECTIONS",
+    "DOCUMENT_MAX_BYTES",
+    "QUARANTINE_MAX_BYTES",
+    "SITES_COLLECTION",
+    "FirestoreEventStore",
+]
 
 #: Collection names (Terraform's indexes and TTL policies refer to these).
 COLLECTIONS = {
@@ -77,6 +90,8 @@ COLLECTIONS = {
     "subscriptions": "subscriptions",
     "drift": "drift",
 }
+#: The collection whose documents hold the collections of every site but ``default``.
+SITES_COLLECTION = "sites"
 
 #: Firestore's limit on a document's storage size.
 DOCUMENT_MAX_BYTES = 1_048_576
@@ -121,12 +136,22 @@ class FirestoreEventStore:
                 "Functions check the service account, locally run `gcloud auth "
                 "application-default login` or set FIRESTORE_EMULATOR_HOST"
             ) from exc
-        self._events = self._client.collection(COLLECTIONS["events"])
-        self._quarantine = self._client.collection(COLLECTIONS["quarantine"])
-        self._samples = self._client.collection(COLLECTIONS["samples"])
-        self._alerts = self._client.collection(COLLECTIONS["alerts"])
-        self._subscriptions = self._client.collection(COLLECTIONS["subscriptions"])
-        self._drift = self._client.collection(COLLECTIONS["drift"])
+        self._collections: dict[tuple[str, str], Any] = {}
+
+    def _collection(self, name: str, site: str) -> Any:
+        """The collection of one site's records of one kind (``COLLECTIONS[name]``)."""
+        ref = self._collections.get((name, site))
+        if ref is None:
+            collection_id = COLLECTIONS[name]
+            if site == DEFAULT_SITE:
+                ref = self._client.collection(collection_id)
+            else:
+                # Checked: the name is a path segment, so nothing else may pass for one.
+                ref = self._client.collection(
+                    SITES_COLLECTION, check_site_name(site), collection_id
+                )
+            self._collections[(name, site)] = ref
+        return ref
 
     def _call(
         self,
@@ -210,17 +235,19 @@ class FirestoreEventStore:
 
     def add_event(self, event: StoredEvent) -> AddOutcome:
         doc = _document(codec.EVENT, stamp_stored(event))
+        ref = self._collection("events", event.site).document(event.event_id)
         try:
-            self._call("create", self._events.document(event.event_id).create, doc)
+            self._call("create", ref.create, doc)
         except gexc.AlreadyExists:
             return AddOutcome.DUPLICATE
         return AddOutcome.ACCEPTED
 
-    def get_event(self, event_id: str) -> StoredEvent | None:
-        snapshot = self._call("get", self._events.document(event_id).get)
-        return codec.EVENT.decode(snapshot.to_dict()) if snapshot.exists else None
+    def get_event(self, event_id: str, *, site: str = DEFAULT_SITE) -> StoredEvent | None:
+        snapshot = self._call("get", self._collection("events", site).document(event_id).get)
+        return _decode(codec.EVENT, snapshot.to_dict(), site) if snapshot.exists else None
 
     def events(self, query: EventQuery) -> Page:
+        collection = self._collection("events", query.site)
         lower, upper = sort_key_range(query.since, query.until, query.cursor, query.newest_first)
         want = query.limit + 1  # +1: is there another page?
         if query.order is EventOrder.STORED:
@@ -235,7 +262,7 @@ class FirestoreEventStore:
             filtered = query.feed_tag is not None or query.correlation_id is not None
             docs = self._ranged(
                 "query",
-                self._events,
+                collection,
                 key="stored_key",
                 lower=lower,
                 upper=upper,
@@ -246,7 +273,7 @@ class FirestoreEventStore:
         else:
             # Equality filters, then one range on sort_key: Firestore needs one composite
             # index per combination of equality filters and direction (firestore.tf).
-            q: Any = self._events
+            q: Any = collection
             if query.feed_tag is not None:
                 q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
             if query.correlation_id is not None:
@@ -262,29 +289,30 @@ class FirestoreEventStore:
                 descending=query.newest_first,
                 want=want,
             )
-        events = [codec.EVENT.decode(d) for d in docs[: query.limit]]
+        events = [_decode(codec.EVENT, d, query.site) for d in docs[: query.limit]]
         more = len(docs) > query.limit
         return Page(events, query.position(events[-1]) if more else None)
 
-    def latest_by_feed(self) -> dict[str, StoredEvent]:
+    def latest_by_feed(self, *, site: str = DEFAULT_SITE) -> dict[str, StoredEvent]:
         # Firestore has no DISTINCT: skip-scan the feed tags, one short query per feed.
+        collection = self._collection("events", site)
         latest: dict[str, StoredEvent] = {}
         last_tag = ""  # sorts before every non-empty tag
         while True:
-            q = self._events.where(filter=firestore.FieldFilter("feed_tag", ">", last_tag))
+            q = collection.where(filter=firestore.FieldFilter("feed_tag", ">", last_tag))
             docs = self._call("query", q.order_by("feed_tag").limit(1).get)
             if not docs:
                 return latest
             tag = docs[0].get("feed_tag")
             newest = self._call(
                 "query",
-                self._events.where(filter=firestore.FieldFilter("feed_tag", "==", tag))
+                collection.where(filter=firestore.FieldFilter("feed_tag", "==", tag))
                 .order_by("sort_key", direction=firestore.Query.DESCENDING)
                 .limit(1)
                 .get,
             )
             if newest:
-                latest[tag] = codec.EVENT.decode(newest[0].to_dict())
+                latest[tag] = _decode(codec.EVENT, newest[0].to_dict(), site)
             last_tag = tag
 
     # -- quarantine -----------------------------------------------------------------
@@ -293,24 +321,32 @@ class FirestoreEventStore:
         # A document holds at most 1 MiB: a longer body is kept as a prefix (truncated).
         # expires_at is a timestamp: the TTL policy deletes by it (firestore.tf).
         doc = _document(codec.QUARANTINE, fit_quarantined(item, QUARANTINE_MAX_BYTES))
-        ref = self._quarantine.document(item.quarantine_id)
+        ref = self._collection("quarantine", item.site).document(item.quarantine_id)
         return self._insert_unless_live("quarantine", ref, doc, datetime.now(UTC))
 
-    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
-        snapshot = self._call("get quarantined", self._quarantine.document(quarantine_id).get)
+    def get_quarantined(
+        self, quarantine_id: str, *, site: str = DEFAULT_SITE
+    ) -> QuarantinedPayload | None:
+        ref = self._collection("quarantine", site).document(quarantine_id)
+        snapshot = self._call("get quarantined", ref.get)
         if not snapshot.exists:
             return None
         doc = snapshot.to_dict()
-        return codec.QUARANTINE.decode(doc) if _live(doc, datetime.now(UTC)) else None
+        return _decode(codec.QUARANTINE, doc, site) if _live(doc, datetime.now(UTC)) else None
 
     def quarantined(
-        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+        self,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = True,
+        *,
+        site: str = DEFAULT_SITE,
     ) -> QuarantinePage:
         now = datetime.now(UTC)
         lower, upper = sort_key_range(None, None, cursor, newest_first)
         docs = self._ranged(
             "list quarantine",
-            self._quarantine,
+            self._collection("quarantine", site),
             key="sort_key",
             lower=lower,
             upper=upper,
@@ -318,17 +354,19 @@ class FirestoreEventStore:
             want=limit + 1,
             keep=lambda doc: _live(doc, now),
         )
-        items: list[QuarantinedPayload] = [codec.QUARANTINE.decode(d) for d in docs[:limit]]
+        items: list[QuarantinedPayload] = [_decode(codec.QUARANTINE, d, site) for d in docs[:limit]]
         last = items[-1] if len(docs) > limit else None
         return QuarantinePage(
             items, encode_position(last.received_at, last.quarantine_id) if last else None
         )
 
-    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
+    def mark_replayed(
+        self, quarantine_id: str, event_id: str, replayed_at: datetime, *, site: str = DEFAULT_SITE
+    ) -> None:
         try:
             self._call(
                 "mark replayed",
-                self._quarantine.document(quarantine_id).update,
+                self._collection("quarantine", site).document(quarantine_id).update,
                 {"replayed_at": replayed_at, "replayed_event_id": event_id},
                 expected=(gexc.NotFound,),
             )
@@ -340,12 +378,12 @@ class FirestoreEventStore:
     def add_sample(self, sample: LoadSample) -> AddOutcome:
         # expires_at is a timestamp: the TTL policy deletes by it (firestore.tf).
         doc = _document(codec.SAMPLE, sample)
-        ref = self._samples.document(sample.sample_id)
+        ref = self._collection("samples", sample.site).document(sample.sample_id)
         return self._insert_unless_live("add sample", ref, doc, datetime.now(UTC))
 
     def samples(self, query: SampleQuery) -> SamplePage:
         now = datetime.now(UTC)
-        q: Any = self._samples
+        q: Any = self._collection("samples", query.site)
         if query.feed_tag is not None:
             q = q.where(filter=firestore.FieldFilter("feed_tag", "==", query.feed_tag))
         lower, upper = sort_key_range(query.since, query.until, query.cursor, newest_first=False)
@@ -359,7 +397,9 @@ class FirestoreEventStore:
             want=query.limit + 1,
             keep=lambda doc: _live(doc, now),
         )
-        samples: list[LoadSample] = [codec.SAMPLE.decode(d) for d in docs[: query.limit]]
+        samples: list[LoadSample] = [
+            _decode(codec.SAMPLE, d, query.site) for d in docs[: query.limit]
+        ]
         last = samples[-1] if len(docs) > query.limit else None
         return SamplePage(
             samples, encode_position(last.sampled_at, last.sample_id) if last else None
@@ -370,51 +410,56 @@ class FirestoreEventStore:
     def add_alert(self, record: AlertRecord) -> AddOutcome:
         doc = _document(codec.ALERT, record)
         try:
-            self._call("add alert", self._alerts.document(record.alert_id).create, doc)
+            ref = self._collection("alerts", record.site).document(record.alert_id)
+            self._call("add alert", ref.create, doc)
         except gexc.AlreadyExists:
             return AddOutcome.DUPLICATE
         return AddOutcome.ACCEPTED
 
-    def alerts(self, limit: int = 100) -> list[AlertRecord]:
+    def alerts(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[AlertRecord]:
         docs = self._call(
             "list alerts",
-            self._alerts.order_by("sort_key", direction=firestore.Query.DESCENDING)
+            self._collection("alerts", site)
+            .order_by("sort_key", direction=firestore.Query.DESCENDING)
             .limit(limit)
             .get,
         )
-        return [codec.ALERT.decode(d.to_dict()) for d in docs]
+        return [_decode(codec.ALERT, d.to_dict(), site) for d in docs]
 
     # -- subscriptions and drift ----------------------------------------------------
 
     def put_subscription(self, record: SubscriptionRecord) -> None:
         self._call(
             "put subscription",
-            self._subscriptions.document(record.subscription_id).set,
+            self._collection("subscriptions", record.site).document(record.subscription_id).set,
             _text_times(codec.SUBSCRIPTION, record),
         )
 
-    def subscriptions(self) -> list[SubscriptionRecord]:
-        docs = self._call("query", self._subscriptions.order_by("subscription_id").get)
-        return [codec.SUBSCRIPTION.decode(d.to_dict()) for d in docs]
+    def subscriptions(self, *, site: str = DEFAULT_SITE) -> list[SubscriptionRecord]:
+        collection = self._collection("subscriptions", site)
+        docs = self._call("query", collection.order_by("subscription_id").get)
+        return [_decode(codec.SUBSCRIPTION, d.to_dict(), site) for d in docs]
 
-    def delete_subscription(self, subscription_id: str) -> None:
-        self._call("delete subscription", self._subscriptions.document(subscription_id).delete)
+    def delete_subscription(self, subscription_id: str, *, site: str = DEFAULT_SITE) -> None:
+        ref = self._collection("subscriptions", site).document(subscription_id)
+        self._call("delete subscription", ref.delete)
 
     def add_drift(self, record: DriftRecord) -> None:
         self._call(
             "add drift",
-            self._drift.document(record.drift_id).set,
+            self._collection("drift", record.site).document(record.drift_id).set,
             _text_times(codec.DRIFT, record),
         )
 
-    def drift(self, limit: int = 100) -> list[DriftRecord]:
+    def drift(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[DriftRecord]:
         docs = self._call(
             "query",
-            self._drift.order_by("detected_at", direction=firestore.Query.DESCENDING)
+            self._collection("drift", site)
+            .order_by("detected_at", direction=firestore.Query.DESCENDING)
             .limit(limit)
             .get,
         )
-        return [codec.DRIFT.decode(d.to_dict()) for d in docs]
+        return [_decode(codec.DRIFT, d.to_dict(), site) for d in docs]
 
     def close(self) -> None:
         self._client.close()
@@ -424,15 +469,27 @@ def _live(doc: dict[str, Any], now: datetime) -> bool:
     return as_utc(doc["expires_at"]) >= now
 
 
+def _plain(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
+    """A record's plain data without its site, which the document's path holds."""
+    plain: dict[str, Any] = record_codec.encode(record)
+    del plain["site"]
+    return plain
+
+
+def _decode(record_codec: RecordCodec[R], doc: dict[str, Any], site: str) -> R:
+    """The record a document of ``site``'s collection holds."""
+    return record_codec.decode({**doc, "site": site})
+
+
 def _document(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
     """A record as a document: its codec's plain data (times as Firestore timestamps)
     and its listing keys."""
-    return record_codec.encode(record) | record_codec.listing_keys(record)
+    return _plain(record_codec, record) | record_codec.listing_keys(record)
 
 
 def _text_times(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
     """A record as a document whose times are strings, as subscriptions and drift have
     always been kept: drift is ordered by ``detected_at``, and Firestore orders values of
     different types apart, so the type of a stored ordering field never changes."""
-    plain = record_codec.encode(record)
+    plain = _plain(record_codec, record)
     return {k: sortable_timestamp(v) if isinstance(v, datetime) else v for k, v in plain.items()}

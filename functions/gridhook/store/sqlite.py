@@ -8,6 +8,11 @@ Events, quarantine records and samples have a column per field of their codec
 (``gridhook.store.codec``); opening a store adds the columns a codec has gained since the
 file was created, so a file written by an older gridhook keeps working (its rows read
 the field's default). Alerts, subscriptions and drift are kept as one JSON document each.
+
+Every table has a ``site`` column: its primary key is (site, id) and every index leads
+with it, so each statement reads one site's rows. A file from before sites is rebuilt once
+when it is opened (a primary key cannot be altered in place): its rows become the
+``default`` site's, with their ids, times and order unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gridhook.events import StoredEvent
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store import codec
 from gridhook.store.base import (
     AddOutcome,
@@ -42,9 +48,12 @@ from gridhook.store.base import (
     sortable_timestamp,
     stamp_stored,
 )
-from gridhook.store.codec import Kind, RecordCodec
+from gridhook.store.codec import REQUIRED, Field, Kind, RecordCodec
 
 __all__ = ["SQLiteEventStore"]
+
+#: The column every table has, first in its primary key and in every index.
+_SITE = "site"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +63,7 @@ class _Table:
     name: str
     codec: RecordCodec[Any]
     without_rowid: bool
-    indexes: tuple[tuple[str, str], ...]  # (name, columns)
+    indexes: tuple[tuple[str, str], ...]  # (name, columns): each begins with the site
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -64,23 +73,38 @@ class _Table:
     def column_list(self) -> str:
         return ", ".join(self.columns)
 
-    def create(self) -> str:
-        columns = []
+    @property
+    def key(self) -> tuple[str, str]:
+        """The primary key: (site, the record's id)."""
+        return (_SITE, self.codec.field_of(self.codec.id_attr).stored_name)
+
+    def column_specs(self) -> list[tuple[str, str]]:
+        """(name, definition) of each column, in codec order."""
+        specs = []
         for field in self.codec.fields:
-            column = f"{field.stored_name} {_COLUMN_TYPES[field.kind]}"
-            if field.attr == self.codec.id_attr:
-                column += " PRIMARY KEY"
-            elif field.required:
-                column += " NOT NULL"
-            columns.append(column)
-        rowid = " WITHOUT ROWID" if self.without_rowid else ""
-        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(columns)}){rowid}"
+            spec = _COLUMN_TYPES[field.kind]
+            default = _sql_default(field)
+            if default is not None:
+                spec += f" NOT NULL DEFAULT {default}"
+            elif field.stored_name in self.key or field.required:
+                spec += " NOT NULL"
+            specs.append((field.stored_name, spec))
+        return specs
+
+    def legacy_sources(self) -> dict[str, tuple[str, ...]]:
+        """Per column, the older names it may be found under in an existing file."""
+        return {f.stored_name: f.legacy for f in self.codec.fields if f.legacy}
+
+    def create(self, name: str | None = None) -> str:
+        return _create_table(
+            name or self.name, self.column_specs(), self.key, without_rowid=self.without_rowid
+        )
 
     def insert(self) -> str:
         marks = ",".join("?" * len(self.columns))
         return (
             f"INSERT INTO {self.name} ({self.column_list}) VALUES ({marks}) "
-            f"ON CONFLICT ({self.codec.field_of(self.codec.id_attr).stored_name}) DO NOTHING"
+            f"ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
         )
 
     def row(self, record: Any) -> tuple[Any, ...]:
@@ -106,10 +130,10 @@ _EVENTS = _Table(
     codec.EVENT,
     without_rowid=True,
     indexes=(
-        ("events_by_time", "received_at, event_id"),
-        ("events_by_feed", "feed_tag, received_at, event_id"),
-        ("events_by_correlation", "correlation_id, received_at, event_id"),
-        ("events_by_storage", "stored_at, event_id"),
+        ("events_by_time", "site, received_at, event_id"),
+        ("events_by_feed", "site, feed_tag, received_at, event_id"),
+        ("events_by_correlation", "site, correlation_id, received_at, event_id"),
+        ("events_by_storage", "site, stored_at, event_id"),
     ),
 )
 _QUARANTINE = _Table(
@@ -117,8 +141,8 @@ _QUARANTINE = _Table(
     codec.QUARANTINE,
     without_rowid=False,
     indexes=(
-        ("quarantine_by_expiry", "expires_at"),
-        ("quarantine_by_time", "received_at, quarantine_id"),
+        ("quarantine_by_expiry", "site, expires_at"),
+        ("quarantine_by_time", "site, received_at, quarantine_id"),
     ),
 )
 _SAMPLES = _Table(
@@ -126,21 +150,78 @@ _SAMPLES = _Table(
     codec.SAMPLE,
     without_rowid=True,
     indexes=(
-        ("samples_by_time", "sampled_at, sample_id"),
-        ("samples_by_feed", "feed_tag, sampled_at, sample_id"),
-        ("samples_by_expiry", "expires_at"),
+        ("samples_by_time", "site, sampled_at, sample_id"),
+        ("samples_by_feed", "site, feed_tag, sampled_at, sample_id"),
+        ("samples_by_expiry", "site, expires_at"),
     ),
 )
 _TABLES = (_EVENTS, _QUARANTINE, _SAMPLES)
 
-# Records read only whole (by id or newest first) are kept as one JSON document each
-# (the codec's to_json), beside the columns they are keyed and ordered by.
-_DOCUMENT_TABLES = {
-    "alerts": "alert_id TEXT PRIMARY KEY, detected_at TEXT NOT NULL, record TEXT NOT NULL",
-    "subscriptions": "subscription_id TEXT PRIMARY KEY, record TEXT NOT NULL",
-    "drift": "drift_id TEXT PRIMARY KEY, detected_at TEXT NOT NULL, record TEXT NOT NULL",
-}
-_DOCUMENT_INDEXES = {"alerts_by_time": ("alerts", "detected_at, alert_id")}
+
+@dataclass(frozen=True, slots=True)
+class _DocumentTable:
+    """Records read only whole (by id or newest first), kept as one JSON document each
+    (the codec's to_json) beside the columns they are keyed and ordered by."""
+
+    name: str
+    codec: RecordCodec[Any]
+    time_column: str | None  # what they are listed newest first by
+    indexes: tuple[tuple[str, str], ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (_SITE, self.codec.id_attr)
+
+    def column_specs(self) -> list[tuple[str, str]]:
+        specs = [(_SITE, f"TEXT NOT NULL DEFAULT {_quoted(DEFAULT_SITE)}")]
+        specs.append((self.codec.id_attr, "TEXT NOT NULL"))
+        if self.time_column is not None:
+            specs.append((self.time_column, "TEXT NOT NULL"))
+        return [*specs, ("record", "TEXT NOT NULL")]
+
+    def legacy_sources(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    def create(self, name: str | None = None) -> str:
+        return _create_table(name or self.name, self.column_specs(), self.key)
+
+
+_ALERTS = _DocumentTable(
+    "alerts", codec.ALERT, "detected_at", (("alerts_by_time", "site, detected_at, alert_id"),)
+)
+_SUBSCRIPTIONS = _DocumentTable("subscriptions", codec.SUBSCRIPTION, None, ())
+_DRIFT = _DocumentTable(
+    "drift", codec.DRIFT, "detected_at", (("drift_by_time", "site, detected_at, drift_id"),)
+)
+_ALL_TABLES: tuple[_Table | _DocumentTable, ...] = (*_TABLES, _ALERTS, _SUBSCRIPTIONS, _DRIFT)
+
+
+def _create_table(
+    name: str,
+    specs: list[tuple[str, str]],
+    key: tuple[str, ...],
+    *,
+    without_rowid: bool = False,
+) -> str:
+    columns = ", ".join(f"{column} {spec}" for column, spec in specs)
+    rowid = " WITHOUT ROWID" if without_rowid else ""
+    return f"CREATE TABLE {name} ({columns}, PRIMARY KEY ({', '.join(key)})){rowid}"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_default(field: Field) -> str | None:
+    """The SQL DEFAULT of a column whose field has a text or number default (the site)."""
+    default = field.default
+    if default is REQUIRED or default is None or field.default_factory is not None:
+        return None
+    if isinstance(default, str):
+        return _quoted(default)
+    if isinstance(default, int | float):  # a bool too: SQLite keeps it as 0 / 1
+        return repr(int(default) if isinstance(default, bool) else default)
+    return None
 
 
 def _sql(value: Any) -> Any:
@@ -193,7 +274,8 @@ def _time_range(
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     """Create what is missing: tables, the columns their codecs have gained since a store
-    was created (renaming one kept under a legacy name), indexes.
+    was created (renaming one kept under a legacy name), indexes; rebuild a table whose
+    primary key is not (site, id) (a file from before sites).
 
     Checked first without a lock, so opening a store that is up to date writes nothing;
     changed in one IMMEDIATE transaction, so two processes opening an old store at once
@@ -220,39 +302,63 @@ def _schema_changes(conn: sqlite3.Connection) -> list[str]:
         )
     }
     changes = []
-    for table in _TABLES:
+    for table in _ALL_TABLES:
+        made = True  # created or rebuilt: none of its indexes is there
         if table.name not in known:
             changes.append(table.create())
-            have: set[str] = set(table.columns)
         else:
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")}
-        for field in table.codec.fields:
-            if field.stored_name in have:
-                continue
-            old = next((name for name in field.legacy if name in have), None)
-            if old is not None:
-                changes.append(
-                    f"ALTER TABLE {table.name} RENAME COLUMN {old} TO {field.stored_name}"
-                )
+            info = conn.execute(f"PRAGMA table_info({table.name})").fetchall()
+            have = {row[1] for row in info}
+            key = tuple(row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
+            if key != table.key:
+                changes += _rebuild(table, have)  # its old indexes go with the old table
             else:
-                kind = _COLUMN_TYPES[field.kind]
-                changes.append(f"ALTER TABLE {table.name} ADD COLUMN {field.stored_name} {kind}")
+                changes += _added_columns(table, have)
+                made = False
         changes += [
             f"CREATE INDEX {name} ON {table.name} ({columns})"
             for name, columns in table.indexes
-            if name not in known
+            if made or name not in known
         ]
-    changes += [
-        f"CREATE TABLE {name} ({columns})"
-        for name, columns in _DOCUMENT_TABLES.items()
-        if name not in known
-    ]
-    changes += [
-        f"CREATE INDEX {name} ON {table} ({columns})"
-        for name, (table, columns) in _DOCUMENT_INDEXES.items()
-        if name not in known
-    ]
     return changes
+
+
+def _added_columns(table: _Table | _DocumentTable, have: set[str]) -> list[str]:
+    """The columns a table's codec gained since the file was made (or a renamed one)."""
+    changes = []
+    legacy = table.legacy_sources()
+    for column, spec in table.column_specs():
+        if column in have:
+            continue
+        old = next((name for name in legacy.get(column, ()) if name in have), None)
+        if old is not None:
+            changes.append(f"ALTER TABLE {table.name} RENAME COLUMN {old} TO {column}")
+        else:
+            # NOT NULL only with a default: the rows already there take it.
+            kind = spec if " DEFAULT " in spec else spec.replace(" NOT NULL", "")
+            changes.append(f"ALTER TABLE {table.name} ADD COLUMN {column} {kind}")
+    return changes
+
+
+def _rebuild(table: _Table | _DocumentTable, have: set[str]) -> list[str]:
+    """Copy a table into its current shape (what a new primary key needs): every row
+    kept, a column it lacks taking its default (the site: ``default``)."""
+    legacy = table.legacy_sources()
+    columns, sources = [], []
+    for column, spec in table.column_specs():
+        source = next((n for n in (column, *legacy.get(column, ())) if n in have), None)
+        if source is None:
+            default = spec.partition(" DEFAULT ")[2]
+            source = default or "NULL"
+        columns.append(column)
+        sources.append(source)
+    new = f"{table.name}__rebuilt"
+    return [
+        table.create(new),
+        f"INSERT INTO {new} ({', '.join(columns)}) SELECT {', '.join(sources)} FROM {table.name}",
+        f"DROP TABLE {table.name}",
+        f"ALTER TABLE {new} RENAME TO {table.name}",
+    ]
 
 
 class SQLiteEventStore:
@@ -324,7 +430,7 @@ class SQLiteEventStore:
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
     def add_events(self, events: Iterable[StoredEvent]) -> int:
-        """Insert each event unless one with its id exists, all in one transaction; returns
+        """Insert each event unless its site has one with its id, all in one transaction; returns
         how many were new. For loading history in bulk (benchmarks, imports): the receiver
         stores one event per request with ``add_event``. On an error nothing is kept."""
         rows = (_EVENTS.row(stamp_stored(event)) for event in events)
@@ -343,9 +449,10 @@ class SQLiteEventStore:
             raise StoreUnavailable(f"SQLite store at {self.path}: {exc}") from exc
         return added
 
-    def get_event(self, event_id: str) -> StoredEvent | None:
+    def get_event(self, event_id: str, *, site: str = DEFAULT_SITE) -> StoredEvent | None:
         row = self._execute(
-            f"SELECT {_EVENTS.column_list} FROM events WHERE event_id = ?", (event_id,)
+            f"SELECT {_EVENTS.column_list} FROM events WHERE site = ? AND event_id = ?",
+            (site, event_id),
         ).fetchone()
         return None if row is None else _EVENTS.record(row)
 
@@ -353,8 +460,8 @@ class SQLiteEventStore:
         # Newest first walks the same indexes backwards; a cursor continues either way.
         order = "DESC" if query.newest_first else "ASC"
         time_column = "stored_at" if query.order is EventOrder.STORED else "received_at"
-        where: list[str] = []
-        params: list[Any] = []
+        where: list[str] = ["site = ?"]
+        params: list[Any] = [query.site]
         if query.feed_tag is not None:
             where.append("feed_tag = ?")
             params.append(query.feed_tag)
@@ -372,8 +479,7 @@ class SQLiteEventStore:
             # of minutes bounds the read, where a feed's whole history would not.
             sql += " INDEXED BY events_by_storage"
             where.append("stored_at IS NOT NULL")  # events stored before it existed
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {time_column} {order}, event_id {order} LIMIT ?"
         params.append(query.limit + 1)  # one extra row tells whether another page exists
         rows = self._execute(sql, tuple(params)).fetchall()
@@ -381,47 +487,63 @@ class SQLiteEventStore:
         more = len(rows) > query.limit
         return Page(events, query.position(events[-1]) if more else None)
 
-    def latest_by_feed(self) -> dict[str, StoredEvent]:
-        # A skip scan over events_by_feed: each step seeks the next distinct feed tag, then
-        # that feed's newest event, so the cost is O(feeds * log(events)), not a table scan.
+    def latest_by_feed(self, *, site: str = DEFAULT_SITE) -> dict[str, StoredEvent]:
+        # A skip scan over events_by_feed within the site: each step seeks the next distinct
+        # feed tag, then that feed's newest event, so the cost is O(feeds * log(events)),
+        # not a table scan.
+        # The newest ids are looked up by primary key (IN), not joined: a join on (site,
+        # event_id) lets an analyzed planner build a Bloom filter, which scans the table.
         rows = self._execute(
             "WITH RECURSIVE tags(tag) AS ("
-            " SELECT MIN(feed_tag) FROM events WHERE feed_tag IS NOT NULL"
+            " SELECT MIN(feed_tag) FROM events WHERE site = ?1 AND feed_tag IS NOT NULL"
             " UNION ALL"
-            " SELECT (SELECT MIN(feed_tag) FROM events WHERE feed_tag > tag)"
-            " FROM tags WHERE tag IS NOT NULL)"
-            f" SELECT {_EVENTS.column_list} FROM tags JOIN events ON events.event_id = ("
-            " SELECT event_id FROM events WHERE feed_tag = tags.tag"
-            " ORDER BY received_at DESC, event_id DESC LIMIT 1)"
+            " SELECT (SELECT MIN(feed_tag) FROM events WHERE site = ?1 AND feed_tag > tag)"
+            " FROM tags WHERE tag IS NOT NULL),"
+            " newest(event_id) AS ("
+            " SELECT (SELECT event_id FROM events WHERE site = ?1 AND feed_tag = tags.tag"
+            " ORDER BY received_at DESC, event_id DESC LIMIT 1) FROM tags WHERE tag IS NOT NULL)"
+            f" SELECT {_EVENTS.column_list} FROM events"
+            " WHERE site = ?1 AND event_id IN (SELECT event_id FROM newest)",
+            (site,),
         ).fetchall()
         latest = (_EVENTS.record(row) for row in rows)
-        return {event.feed_tag: event for event in latest if event.feed_tag is not None}
+        by_feed = {event.feed_tag: event for event in latest if event.feed_tag is not None}
+        return dict(sorted(by_feed.items()))  # by feed tag, as the other backends list them
 
     # -- quarantine -----------------------------------------------------------------
 
     def quarantine(self, item: QuarantinedPayload) -> AddOutcome:
         now = _ts(datetime.now(UTC))
         with self._write_lock:
-            # Expired rows go on every insert: the quarantine stays bounded without a job,
-            # and an expired record of the same body makes way for the new one.
-            self._execute("DELETE FROM quarantine WHERE expires_at < ?", (now,))
+            # Expired rows go on every insert: the site's quarantine stays bounded without a
+            # job, and an expired record of the same body makes way for the new one.
+            self._execute(
+                "DELETE FROM quarantine WHERE site = ? AND expires_at < ?", (item.site, now)
+            )
             cursor = self._execute(_QUARANTINE.insert(), _QUARANTINE.row(item))
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
-    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
+    def get_quarantined(
+        self, quarantine_id: str, *, site: str = DEFAULT_SITE
+    ) -> QuarantinedPayload | None:
         row = self._execute(
             f"SELECT {_QUARANTINE.column_list} FROM quarantine "
-            "WHERE quarantine_id = ? AND expires_at >= ?",
-            (quarantine_id, _ts(datetime.now(UTC))),
+            "WHERE site = ? AND quarantine_id = ? AND expires_at >= ?",
+            (site, quarantine_id, _ts(datetime.now(UTC))),
         ).fetchone()
         return None if row is None else _QUARANTINE.record(row)
 
     def quarantined(
-        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+        self,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = True,
+        *,
+        site: str = DEFAULT_SITE,
     ) -> QuarantinePage:
         order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT {_QUARANTINE.column_list} FROM quarantine WHERE expires_at >= ?"
-        params: list[Any] = [_ts(datetime.now(UTC))]
+        sql = f"SELECT {_QUARANTINE.column_list} FROM quarantine WHERE site = ? AND expires_at >= ?"
+        params: list[Any] = [site, _ts(datetime.now(UTC))]
         conditions, values = _time_range(
             "received_at", "quarantine_id", None, None, cursor, newest_first
         )
@@ -438,10 +560,13 @@ class SQLiteEventStore:
             items, encode_position(last.received_at, last.quarantine_id) if last else None
         )
 
-    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
+    def mark_replayed(
+        self, quarantine_id: str, event_id: str, replayed_at: datetime, *, site: str = DEFAULT_SITE
+    ) -> None:
         self._execute(
-            "UPDATE quarantine SET replayed_at = ?, replayed_event_id = ? WHERE quarantine_id = ?",
-            (_ts(replayed_at), event_id, quarantine_id),
+            "UPDATE quarantine SET replayed_at = ?, replayed_event_id = ? "
+            "WHERE site = ? AND quarantine_id = ?",
+            (_ts(replayed_at), event_id, site, quarantine_id),
             write=True,
         )
 
@@ -449,13 +574,16 @@ class SQLiteEventStore:
 
     def add_sample(self, sample: LoadSample) -> AddOutcome:
         with self._write_lock:
-            self._execute("DELETE FROM samples WHERE expires_at < ?", (_ts(datetime.now(UTC)),))
+            self._execute(
+                "DELETE FROM samples WHERE site = ? AND expires_at < ?",
+                (sample.site, _ts(datetime.now(UTC))),
+            )
             cursor = self._execute(_SAMPLES.insert(), _SAMPLES.row(sample))
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
     def samples(self, query: SampleQuery) -> SamplePage:
-        where = ["expires_at >= ?"]
-        params: list[Any] = [_ts(datetime.now(UTC))]
+        where = ["site = ?", "expires_at >= ?"]
+        params: list[Any] = [query.site, _ts(datetime.now(UTC))]
         if query.feed_tag is not None:
             where.append("feed_tag = ?")
             params.append(query.feed_tag)
@@ -481,16 +609,18 @@ class SQLiteEventStore:
 
     def add_alert(self, record: AlertRecord) -> AddOutcome:
         cursor = self._execute(
-            "INSERT INTO alerts (alert_id, detected_at, record) VALUES (?, ?, ?) "
-            "ON CONFLICT (alert_id) DO NOTHING",
-            (record.alert_id, _ts(record.detected_at), codec.ALERT.to_json(record)),
+            "INSERT INTO alerts (site, alert_id, detected_at, record) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (site, alert_id) DO NOTHING",
+            (record.site, record.alert_id, _ts(record.detected_at), codec.ALERT.to_json(record)),
             write=True,
         )
         return AddOutcome.ACCEPTED if cursor.rowcount == 1 else AddOutcome.DUPLICATE
 
-    def alerts(self, limit: int = 100) -> list[AlertRecord]:
+    def alerts(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[AlertRecord]:
         rows = self._execute(
-            "SELECT record FROM alerts ORDER BY detected_at DESC, alert_id DESC LIMIT ?", (limit,)
+            "SELECT record FROM alerts WHERE site = ? "
+            "ORDER BY detected_at DESC, alert_id DESC LIMIT ?",
+            (site, limit),
         ).fetchall()
         return [codec.ALERT.from_json(r[0]) for r in rows]
 
@@ -498,30 +628,36 @@ class SQLiteEventStore:
 
     def put_subscription(self, record: SubscriptionRecord) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO subscriptions (subscription_id, record) VALUES (?, ?)",
-            (record.subscription_id, codec.SUBSCRIPTION.to_json(record)),
+            "INSERT OR REPLACE INTO subscriptions (site, subscription_id, record) VALUES (?, ?, ?)",
+            (record.site, record.subscription_id, codec.SUBSCRIPTION.to_json(record)),
             write=True,
         )
 
-    def subscriptions(self) -> list[SubscriptionRecord]:
-        rows = self._execute("SELECT record FROM subscriptions ORDER BY subscription_id").fetchall()
+    def subscriptions(self, *, site: str = DEFAULT_SITE) -> list[SubscriptionRecord]:
+        rows = self._execute(
+            "SELECT record FROM subscriptions WHERE site = ? ORDER BY subscription_id", (site,)
+        ).fetchall()
         return [codec.SUBSCRIPTION.from_json(r[0]) for r in rows]
 
-    def delete_subscription(self, subscription_id: str) -> None:
+    def delete_subscription(self, subscription_id: str, *, site: str = DEFAULT_SITE) -> None:
         self._execute(
-            "DELETE FROM subscriptions WHERE subscription_id = ?", (subscription_id,), write=True
+            "DELETE FROM subscriptions WHERE site = ? AND subscription_id = ?",
+            (site, subscription_id),
+            write=True,
         )
 
     def add_drift(self, record: DriftRecord) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO drift (drift_id, detected_at, record) VALUES (?, ?, ?)",
-            (record.drift_id, _ts(record.detected_at), codec.DRIFT.to_json(record)),
+            "INSERT OR REPLACE INTO drift (site, drift_id, detected_at, record) "
+            "VALUES (?, ?, ?, ?)",
+            (record.site, record.drift_id, _ts(record.detected_at), codec.DRIFT.to_json(record)),
             write=True,
         )
 
-    def drift(self, limit: int = 100) -> list[DriftRecord]:
+    def drift(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[DriftRecord]:
         rows = self._execute(
-            "SELECT record FROM drift ORDER BY detected_at DESC LIMIT ?", (limit,)
+            "SELECT record FROM drift WHERE site = ? ORDER BY detected_at DESC LIMIT ?",
+            (site, limit),
         ).fetchall()
         return [codec.DRIFT.from_json(r[0]) for r in rows]
 

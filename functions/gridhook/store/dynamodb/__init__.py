@@ -35,6 +35,13 @@ read forwards or backwards with ``ScanIndexForward``):
 - ``by_stored``: ``kind`` + ``stored_key`` (``stored_at|event_id``) — events in write order,
   what a tail follows; the feed and correlation filters apply to what it reads.
 
+Sites: the table above is the ``default`` site's, keyed as before sites. Another site's
+items qualify their key attributes with the site (``phx1#EVENT#<id>``, ``kind`` =
+``phx1#EVENT``, ``feed_tag`` = ``phx1#main_power_feed``; ``items.qualified``), so every
+query reads one site's partition. A default site's feed tag may itself look qualified
+(``phx1#x`` is a valid tag), so queries on the partitions keyed by a feed tag or a
+correlation id also filter on the item's ``site`` attribute where the two could meet.
+
 Only events carry ``feed_tag`` / ``correlation_id`` as attributes (samples name their feed
 ``sample_feed``; samples, alerts, drift and subscriptions keep the rest as JSON), so the
 feed and correlation indexes hold events alone.
@@ -53,6 +60,7 @@ writes), ``items`` (records as items).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +68,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from gridhook.events import StoredEvent
+from gridhook.sites import DEFAULT_SITE, SITE_NAME
 from gridhook.store import codec
 from gridhook.store.base import (
     AddOutcome,
@@ -81,7 +90,15 @@ from gridhook.store.base import (
 )
 from gridhook.store.dynamodb import table
 from gridhook.store.dynamodb.errors import CONDITION_FAILED, Requests, make_client
-from gridhook.store.dynamodb.items import item_key, plain, record_from_item, to_item, wire
+from gridhook.store.dynamodb.items import (
+    item_key,
+    plain,
+    qualified,
+    record_from_item,
+    to_item,
+    unqualified,
+    wire,
+)
 from gridhook.store.dynamodb.query import expressions, insert, list_range, query_pages
 from gridhook.store.dynamodb.table import INDEXES, TTL_ATTRIBUTE
 
@@ -115,6 +132,27 @@ def _unexpired() -> ConditionBase:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: A value another site's qualified key could equal: ``<site>#…``.
+_LOOKS_QUALIFIED = re.compile(rf"(?:{SITE_NAME.pattern})#")
+
+
+def _of_site(site: str, partition: str) -> ConditionBase | None:
+    """The filter that keeps another site's items out of a partition keyed by a value
+    from a payload (a feed tag, a correlation id), or None where none can be there: a
+    site's qualified value may equal a default site's tag, and the reverse."""
+    if site != DEFAULT_SITE:
+        return Attr("site").eq(site)
+    if _LOOKS_QUALIFIED.match(partition):
+        return Attr("site").not_exists() | Attr("site").eq(DEFAULT_SITE)
+    return None
+
+
+def _both(a: ConditionBase | None, b: ConditionBase | None) -> ConditionBase | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a & b
 
 
 class DynamoDBEventStore:
@@ -155,11 +193,11 @@ class DynamoDBEventStore:
         table.delete_table(self._requests)
 
     def _get(
-        self, what: str, record_codec: codec.RecordCodec[Any], record_id: str
+        self, what: str, record_codec: codec.RecordCodec[Any], record_id: str, site: str
     ) -> dict[str, Any] | None:
         """The item of one record, read from the table (strongly consistent), or None."""
         reply = self._requests(
-            what, "get_item", Key=item_key(record_codec, record_id), ConsistentRead=True
+            what, "get_item", Key=item_key(record_codec, record_id, site), ConsistentRead=True
         )
         return reply.get("Item")
 
@@ -169,30 +207,33 @@ class DynamoDBEventStore:
         item = to_item(codec.EVENT, stamp_stored(event))
         return insert(self._requests, "add event", item, _absent())
 
-    def get_event(self, event_id: str) -> StoredEvent | None:
-        item = self._get("get event", codec.EVENT, event_id)
+    def get_event(self, event_id: str, *, site: str = DEFAULT_SITE) -> StoredEvent | None:
+        item = self._get("get event", codec.EVENT, event_id, site)
         return None if item is None else record_from_item(codec.EVENT, item)
 
     def events(self, query: EventQuery) -> Page:
         # Every range condition (since, until, cursor) is on one listing key, exactly as
         # in firestore.py; the index is chosen by the most selective equality filter.
+        site = query.site
         where: ConditionBase | None = None
         if query.order is EventOrder.STORED:
             # Write order has one index; the filters apply to what it reads (a tail's
             # window of minutes), as in firestore.py.
-            index, partition = "by_stored", codec.EVENT.kind
+            index, partition = "by_stored", qualified(site, codec.EVENT.kind)
             for name in ("feed_tag", "correlation_id"):
                 value = getattr(query, name)
                 if value is not None:
-                    where = Attr(name).eq(value) if where is None else where & Attr(name).eq(value)
+                    where = _both(where, Attr(name).eq(qualified(site, value)))
         elif query.correlation_id is not None:
-            index, partition = "by_correlation", query.correlation_id
+            index, partition = "by_correlation", qualified(site, query.correlation_id)
             if query.feed_tag is not None:  # an episode is few events: filter the feed
-                where = Attr("feed_tag").eq(query.feed_tag)
+                where = Attr("feed_tag").eq(qualified(site, query.feed_tag))
+            where = _both(where, _of_site(site, partition))
         elif query.feed_tag is not None:
-            index, partition = "by_feed", query.feed_tag
+            index, partition = "by_feed", qualified(site, query.feed_tag)
+            where = _of_site(site, partition)
         else:
-            index, partition = "by_kind", codec.EVENT.kind
+            index, partition = "by_kind", qualified(site, codec.EVENT.kind)
         lower, upper = sort_key_range(query.since, query.until, query.cursor, query.newest_first)
         items = list_range(
             self._requests,
@@ -209,33 +250,36 @@ class DynamoDBEventStore:
         more = len(items) > query.limit
         return Page(events, query.position(events[-1]) if more else None)
 
-    def latest_by_feed(self) -> dict[str, StoredEvent]:
-        # Skip-scan the feed tags on the keys-only feed_tags index, then one newest-first
-        # query per feed: 2 requests per feed + 1, whatever the number of events.
+    def latest_by_feed(self, *, site: str = DEFAULT_SITE) -> dict[str, StoredEvent]:
+        # Skip-scan the site's feed tags on the keys-only feed_tags index, then one
+        # newest-first query per feed: 2 requests per feed + 1, whatever the number of
+        # events (a feed whose partition another site's items share may take more).
         latest: dict[str, StoredEvent] = {}
-        last_tag: str | None = None
+        last_key: str | None = None  # qualified, as the index holds it
         while True:
             found = self._requests(
                 "list feeds",
                 "query",
                 IndexName="feed_tags",
                 Limit=1,
-                **expressions(key=_feed_after(last_tag)),
+                **expressions(key=_feed_after(site, last_key)),
             ).get("Items", [])
             if not found:
                 return latest
-            tag = plain(found[0])["feed_tag"]
-            newest = self._requests(
+            last_key = plain(found[0])["feed_tag"]
+            newest = list_range(
+                self._requests,
                 "latest event of a feed",
-                "query",
-                IndexName="by_feed",
-                ScanIndexForward=False,
-                Limit=1,
-                **expressions(key=Key("feed_tag").eq(tag)),
-            ).get("Items", [])
+                "by_feed",
+                last_key,
+                lower=None,
+                upper=None,
+                descending=True,
+                want=1,
+                where=_of_site(site, last_key),
+            )
             if newest:
-                latest[tag] = record_from_item(codec.EVENT, newest[0])
-            last_tag = tag
+                latest[unqualified(site, last_key)] = record_from_item(codec.EVENT, newest[0])
 
     # -- quarantine -----------------------------------------------------------------
 
@@ -249,22 +293,29 @@ class DynamoDBEventStore:
             _absent_or_expired(),
         )
 
-    def get_quarantined(self, quarantine_id: str) -> QuarantinedPayload | None:
-        item = self._get("get quarantined", codec.QUARANTINE, quarantine_id)
+    def get_quarantined(
+        self, quarantine_id: str, *, site: str = DEFAULT_SITE
+    ) -> QuarantinedPayload | None:
+        item = self._get("get quarantined", codec.QUARANTINE, quarantine_id, site)
         if item is None:
             return None
         found: QuarantinedPayload = record_from_item(codec.QUARANTINE, item)
         return None if found.expires_at < _now() else found
 
     def quarantined(
-        self, limit: int = 100, cursor: str | None = None, newest_first: bool = True
+        self,
+        limit: int = 100,
+        cursor: str | None = None,
+        newest_first: bool = True,
+        *,
+        site: str = DEFAULT_SITE,
     ) -> QuarantinePage:
         lower, upper = sort_key_range(None, None, cursor, newest_first)
         items = list_range(
             self._requests,
             "list quarantine",
             "by_kind",
-            codec.QUARANTINE.kind,
+            qualified(site, codec.QUARANTINE.kind),
             lower=lower,
             upper=upper,
             descending=newest_first,
@@ -277,13 +328,15 @@ class DynamoDBEventStore:
             found, encode_position(last.received_at, last.quarantine_id) if last else None
         )
 
-    def mark_replayed(self, quarantine_id: str, event_id: str, replayed_at: datetime) -> None:
+    def mark_replayed(
+        self, quarantine_id: str, event_id: str, replayed_at: datetime, *, site: str = DEFAULT_SITE
+    ) -> None:
         try:
             self._requests(
                 "mark replayed",
                 "update_item",
                 expected=CONDITION_FAILED,
-                Key=item_key(codec.QUARANTINE, quarantine_id),
+                Key=item_key(codec.QUARANTINE, quarantine_id, site),
                 UpdateExpression="SET #at = :at, #event = :event",
                 # Without the condition, UpdateItem would create an item that is not there.
                 **_merged(
@@ -302,10 +355,12 @@ class DynamoDBEventStore:
         return insert(self._requests, "add sample", item, _absent_or_expired())
 
     def samples(self, query: SampleQuery) -> SamplePage:
+        where: ConditionBase | None = _unexpired()
         if query.feed_tag is not None:
-            index, partition = "samples_by_feed", query.feed_tag
+            index, partition = "samples_by_feed", qualified(query.site, query.feed_tag)
+            where = _both(where, _of_site(query.site, partition))
         else:
-            index, partition = "by_kind", codec.SAMPLE.kind
+            index, partition = "by_kind", qualified(query.site, codec.SAMPLE.kind)
         lower, upper = sort_key_range(query.since, query.until, query.cursor, newest_first=False)
         items = list_range(
             self._requests,
@@ -316,7 +371,7 @@ class DynamoDBEventStore:
             upper=upper,
             descending=False,
             want=query.limit + 1,
-            where=_unexpired(),
+            where=where,
         )
         found = [record_from_item(codec.SAMPLE, i) for i in items[: query.limit]]
         last = found[-1] if len(items) > query.limit else None
@@ -327,17 +382,19 @@ class DynamoDBEventStore:
     def add_alert(self, record: AlertRecord) -> AddOutcome:
         return insert(self._requests, "add alert", to_item(codec.ALERT, record), _absent())
 
-    def alerts(self, limit: int = 100) -> list[AlertRecord]:
-        return self._newest("list alerts", codec.ALERT, limit)
+    def alerts(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[AlertRecord]:
+        return self._newest("list alerts", codec.ALERT, limit, site)
 
-    def _newest(self, what: str, record_codec: codec.RecordCodec[Any], limit: int) -> list[Any]:
+    def _newest(
+        self, what: str, record_codec: codec.RecordCodec[Any], limit: int, site: str
+    ) -> list[Any]:
         if limit < 1:
             return []
         items = list_range(
             self._requests,
             what,
             "by_kind",
-            record_codec.kind,
+            qualified(site, record_codec.kind),
             lower=None,
             upper=None,
             descending=True,
@@ -350,8 +407,8 @@ class DynamoDBEventStore:
     def put_subscription(self, record: SubscriptionRecord) -> None:
         self._requests("put subscription", "put_item", Item=to_item(codec.SUBSCRIPTION, record))
 
-    def subscriptions(self) -> list[SubscriptionRecord]:
-        partition = plain(item_key(codec.SUBSCRIPTION, ""))["pk"]
+    def subscriptions(self, *, site: str = DEFAULT_SITE) -> list[SubscriptionRecord]:
+        partition = plain(item_key(codec.SUBSCRIPTION, "", site))["pk"]
         kwargs = {"ConsistentRead": True, **expressions(key=Key("pk").eq(partition))}
         return [
             record_from_item(codec.SUBSCRIPTION, item)
@@ -359,27 +416,28 @@ class DynamoDBEventStore:
             for item in batch
         ]
 
-    def delete_subscription(self, subscription_id: str) -> None:
+    def delete_subscription(self, subscription_id: str, *, site: str = DEFAULT_SITE) -> None:
         self._requests(
             "delete subscription",
             "delete_item",
-            Key=item_key(codec.SUBSCRIPTION, subscription_id),
+            Key=item_key(codec.SUBSCRIPTION, subscription_id, site),
         )
 
     def add_drift(self, record: DriftRecord) -> None:
         self._requests("add drift", "put_item", Item=to_item(codec.DRIFT, record))
 
-    def drift(self, limit: int = 100) -> list[DriftRecord]:
-        return self._newest("list drift", codec.DRIFT, limit)
+    def drift(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[DriftRecord]:
+        return self._newest("list drift", codec.DRIFT, limit, site)
 
     def close(self) -> None:
         self.client.close()
 
 
-def _feed_after(tag: str | None) -> ConditionBase:
-    """The feed_tags index's key condition: event feed tags, after ``tag``."""
-    key = Key("kind").eq(codec.EVENT.kind)
-    return key if tag is None else key & Key("feed_tag").gt(tag)
+def _feed_after(site: str, key: str | None) -> ConditionBase:
+    """The feed_tags index's key condition: the site's event feed tags, after ``key`` (a
+    tag as the index holds it: qualified)."""
+    condition = Key("kind").eq(qualified(site, codec.EVENT.kind))
+    return condition if key is None else condition & Key("feed_tag").gt(key)
 
 
 def _merged(

@@ -6,6 +6,12 @@ attribute per codec field; samples, alerts, drift and subscriptions keep the rec
 one JSON attribute (``record_json``), because their ``feed_tag`` and ``correlation_id``
 must not put them into the events' ``by_feed`` and ``by_correlation`` indexes.
 
+Sites: an item carries its ``site``. The ``default`` site's keys are what they were before
+sites; another site's key attributes (``pk``, ``kind``, and the events' ``feed_tag`` and
+``correlation_id``, the samples' ``sample_feed``) are qualified, ``<site>#<value>``, so each
+site has its own partitions of the table and of every index. An event's record fields are
+read back unqualified.
+
 Values go through boto3's own TypeSerializer / TypeDeserializer. The one rule they lack:
 DynamoDB numbers hold neither inf nor exponents beyond -130..+125, and boto3 refuses
 Python floats, so a float is a Decimal of its repr when DynamoDB can hold it and its
@@ -23,12 +29,24 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from gridhook.sites import DEFAULT_SITE, check_site_name
 from gridhook.store import codec
 from gridhook.store.base import sortable_timestamp
 from gridhook.store.codec import RecordCodec
 from gridhook.store.dynamodb.table import TTL_ATTRIBUTE
 
-__all__ = ["attribute", "item_key", "plain", "record_from_item", "to_item", "wire", "wire_values"]
+__all__ = [
+    "QUALIFIED_EVENT_KEYS",
+    "attribute",
+    "item_key",
+    "plain",
+    "qualified",
+    "record_from_item",
+    "to_item",
+    "unqualified",
+    "wire",
+    "wire_values",
+]
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -47,6 +65,19 @@ _KEYS = {
 _AS_JSON = {codec.SAMPLE.kind, codec.ALERT.kind, codec.DRIFT.kind, codec.SUBSCRIPTION.kind}
 #: The JSON attribute of those.
 RECORD_JSON = "record_json"
+#: An event's fields that are also index partition keys: qualified for a site's events.
+QUALIFIED_EVENT_KEYS = ("feed_tag", "correlation_id")
+
+
+def qualified(site: str, value: str) -> str:
+    """A key attribute's value for ``site``: as it is for the ``default`` site (its keys are
+    those from before sites), ``<site>#<value>`` for any other."""
+    return value if site == DEFAULT_SITE else f"{check_site_name(site)}#{value}"
+
+
+def unqualified(site: str, value: str) -> str:
+    """The value ``qualified(site, value)`` was made from."""
+    return value if site == DEFAULT_SITE else value.removeprefix(f"{site}#")
 
 
 def attribute(value: Any) -> Any:
@@ -81,19 +112,26 @@ def plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
 
 
-def item_key(record_codec: RecordCodec[Any], record_id: str) -> dict[str, Any]:
-    """The primary key of a record, in wire form."""
+def item_key(
+    record_codec: RecordCodec[Any], record_id: str, site: str = DEFAULT_SITE
+) -> dict[str, Any]:
+    """The primary key of a record of ``site``, in wire form."""
     pk, sk = _KEYS[record_codec.kind]
-    return wire({"pk": pk.format(record_id), "sk": sk.format(record_id)})
+    return wire({"pk": qualified(site, pk.format(record_id)), "sk": sk.format(record_id)})
 
 
 def to_item(record_codec: RecordCodec[Any], record: Any) -> dict[str, Any]:
     """A record as an item, in wire form: its header, then the record."""
     record_id = record_codec.record_id(record)
+    site = record.site
     pk, sk = _KEYS[record_codec.kind]
-    header: dict[str, Any] = {"pk": pk.format(record_id), "sk": sk.format(record_id)}
+    header: dict[str, Any] = {
+        "pk": qualified(site, pk.format(record_id)),
+        "sk": sk.format(record_id),
+        "site": site,
+    }
     if record_codec.orders:  # listed by the by_kind index (and by_stored for events)
-        header["kind"] = record_codec.kind
+        header["kind"] = qualified(site, record_codec.kind)
         header |= record_codec.listing_keys(record)
     expires_at = getattr(record, "expires_at", None)
     if expires_at is not None:
@@ -102,12 +140,17 @@ def to_item(record_codec: RecordCodec[Any], record: Any) -> dict[str, Any]:
         header["expires_at"] = expires_at
         header[TTL_ATTRIBUTE] = math.ceil(expires_at.timestamp())
     if record_codec is codec.SAMPLE:
-        header["sample_feed"] = record.feed_tag  # the samples_by_feed index
+        header["sample_feed"] = qualified(site, record.feed_tag)  # the samples_by_feed index
+    if record_codec is codec.EVENT:  # the by_feed and by_correlation indexes
+        for name in QUALIFIED_EVENT_KEYS:
+            value = getattr(record, name)
+            if value is not None:
+                header[name] = qualified(site, value)
     if record_codec.kind in _AS_JSON:
         body: dict[str, Any] = {RECORD_JSON: record_codec.to_json(record)}
     else:
         body = record_codec.encode(record)
-        clash = (set(body) & set(header)) - {"expires_at"}
+        clash = (set(body) & set(header)) - {"expires_at", "site", *QUALIFIED_EVENT_KEYS}
         if clash:
             raise ValueError(f"{record_codec.kind} fields {sorted(clash)} are header attributes")
     return wire(body | header)
@@ -118,4 +161,9 @@ def record_from_item(record_codec: RecordCodec[Any], item: Mapping[str, Any]) ->
     values = plain(item)
     if RECORD_JSON in values:
         return record_codec.from_json(values[RECORD_JSON])
+    site = values.get("site") or DEFAULT_SITE
+    if record_codec is codec.EVENT and site != DEFAULT_SITE:
+        for name in QUALIFIED_EVENT_KEYS:
+            if values.get(name) is not None:
+                values[name] = unqualified(site, values[name])
     return record_codec.decode(values)
