@@ -303,9 +303,6 @@ def observe_feeds(
         status, code, action = classify(exc)
         report.fail(status, code, f"drift check: {exc}", action)
     at = now()
-    """Ask a site's DPS for its status once and compare it with the site's events (drift);
-    then report ramps that started too long ago and never ended. Every record it writes is
-    ``site``'s; every read is of ``site``.
     try:
         deadline = timedelta(seconds=settings.ramp_deadline_seconds)
         ours = current_feed_states(store, now=at, ramp_deadline=deadline, site=site)
