@@ -33,6 +33,7 @@ __all__ = [
     "NvGridEndpoint",
     "TlsMode",
     "credentials_from_env",
+    "credentials_from_file",
     "endpoint_from_env",
     "make_endpoint",
     "split_host_port",
@@ -258,13 +259,20 @@ def credentials_from_env(
     )
 
 
-def _read_credentials_file(path: Path) -> tuple[str, str]:
+def credentials_from_file(path: Path, *, source: str = "NVGRID_CREDENTIALS_FILE") -> Credentials:
+    """Credentials from a mounted secret holding ``username:password`` or
+    ``{"username": ..., "password": ...}``; ``source`` names the setting in errors (a
+    site's ``nvgrid_credentials_file``, say)."""
+    return Credentials(*_read_credentials_file(path, source))
+
+
+def _read_credentials_file(path: Path, source: str = "NVGRID_CREDENTIALS_FILE") -> tuple[str, str]:
     try:
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         # The OS error names the path and the reason; it never contains the file's content.
         raise NvGridConfigError(
-            f"NVGRID_CREDENTIALS_FILE={path} cannot be read ({exc.strerror}): check the mount"
+            f"{source}={path} cannot be read ({exc.strerror}): check the mount"
         ) from None
     if text.startswith("{"):
         try:
@@ -277,13 +285,13 @@ def _read_credentials_file(path: Path) -> tuple[str, str]:
             or not isinstance(data.get("password"), str)
         ):
             raise NvGridConfigError(
-                f"NVGRID_CREDENTIALS_FILE={path} is not JSON with string 'username' and 'password'"
+                f"{source}={path} is not JSON with string 'username' and 'password'"
             )
         return data["username"], data["password"]
     user, sep, secret = text.partition(":")
     if not sep or not user or not secret:
         raise NvGridConfigError(
-            f"NVGRID_CREDENTIALS_FILE={path} must hold 'username:password' or "
+            f"{source}={path} must hold 'username:password' or "
             '{"username": ..., "password": ...}'
         )
     return user, secret

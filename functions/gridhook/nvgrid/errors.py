@@ -108,8 +108,9 @@ def classify(exc: NvGridError) -> tuple[str, str, str]:
         return (
             "error",
             "nvgrid_auth",
-            "DPS refused the credentials: fix the NvGrid credentials secret "
-            "(NVGRID_CREDENTIALS_FILE or NVGRID_USERNAME/NVGRID_PASSWORD)",
+            "DPS refused the credentials: fix the site's NvGrid credentials secret (its "
+            "nvgrid_credentials_file; one site without GRIDHOOK_SITES: NVGRID_CREDENTIALS_FILE "
+            "or NVGRID_USERNAME/NVGRID_PASSWORD)",
         )
     if isinstance(exc, NvGridRejected):
         if "whitelist" in (exc.diag_msg or "").lower():
@@ -121,7 +122,7 @@ def classify(exc: NvGridError) -> tuple[str, str, str]:
             )
         return "error", "nvgrid_rejected", "DPS rejected the request; see its diag_msg"
     if isinstance(exc, NvGridConfigError):
-        return "error", "nvgrid_config", "fix the NVGRID_* settings"
+        return "error", "nvgrid_config", "fix the site's NvGrid settings the message names"
     if isinstance(exc, NvGridCallError):
         return "error", "nvgrid_call", "DPS refused the call; check the NvGrid API version"
     return "error", "nvgrid_error", "see the message"
