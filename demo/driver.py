@@ -258,16 +258,18 @@ class Demo:
         # What the reconcile job reads from its environment, for this process.
         for name in [n for n in os.environ if n.startswith("NVGRID_")]:
             del os.environ[name]
-        os.environ.update(
-            NVGRID_HOST=self.sim_address,
-            NVGRID_TLS="verify",
-            NVGRID_CA_CERT=self.ca_path,
-            NVGRID_USERNAME=DEMO_USER,
-            NVGRID_PASSWORD=self.password,
-        )
+        nvgrid = {
+            "NVGRID_HOST": self.sim_address,
+            "NVGRID_TLS": "verify",
+            "NVGRID_CA_CERT": self.ca_path,
+            "NVGRID_USERNAME": DEMO_USER,
+            "NVGRID_PASSWORD": self.password,
+        }
+        os.environ.update(nvgrid)
         self.settings: Settings = load_settings(
             {
                 **self.demo_store.env,
+                **nvgrid,  # the default site's DPS, as settings read it
                 "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(self.token_path),
                 "GRIDHOOK_WEBHOOK_URL": self.webhook_url,
                 "GRIDHOOK_DEV_CLOCK": self.clock_text,
@@ -360,8 +362,9 @@ class Demo:
 
     def _reconcile(self) -> ReconcileReport:
         from gridhook.jobs import run_reconcile, run_sample
+        from gridhook.sites import DEFAULT_SITE
 
-        report = run_reconcile(self.settings)
+        report = run_reconcile(self.settings).reports[DEFAULT_SITE]
         run_sample(self.settings)  # what each site's sample_load job does, here at each reconcile
         self.reconciles += 1
         if report.status != "ok":

@@ -10,15 +10,21 @@ from gridhook.http import install_error_handlers
 
 # Read and validate settings at cold start: a bad setting fails start-up, naming it.
 # The report and sample_load functions hold no webhook token, so each checks only the
-# settings it reads.
-if os.environ.get("FUNCTION_TARGET") == "power_report":
+# settings it reads; the subscription jobs read each site's files per run, so that one
+# site's missing secret fails that site only.
+_TARGET = os.environ.get("FUNCTION_TARGET")
+if _TARGET == "power_report":
     from gridhook import report_http
 
     report_http.check_startup()
-elif os.environ.get("FUNCTION_TARGET") == "sample_load":
+elif _TARGET == "sample_load":
     from gridhook import jobs
 
     jobs.check_sample_startup()
+elif _TARGET in ("reconcile_subscriptions", "teardown_subscriptions"):
+    from gridhook import jobs
+
+    jobs.check_startup()
 else:
     receiver.check_startup()
 install_error_handlers(functions_framework.errorhandler)

@@ -1,28 +1,39 @@
 """The scheduled and on-demand jobs: reconcile_subscriptions, teardown_subscriptions and
-sample_load.
+sample_load, for one site or for every site.
 
 All are private HTTP functions (Cloud Scheduler calls reconcile and sample_load with an
-OIDC token, one job per site, each naming its site as ``?site=NAME``).
-Answers: 200 with a JSON summary when the world matches; 503 (``Retry-After`` by the jobs'
-policy in ``gridhook.http``) when DPS or the store could not be reached, so Scheduler
-retries; 200 with ``status: error`` for permanent failures
-that retrying cannot fix (not whitelisted, bad credentials), logged at ERROR; 404 JSON
-(``unknown_site``) for a site this deployment does not serve.
+OIDC token, one job per site, each naming its site as ``?site=NAME``; the teardown job
+names none: every site).
+
+**One site** (``?site=NAME``): that site's report. 200 with a JSON summary when the world
+matches; 503 (``Retry-After`` by the jobs' policy in ``gridhook.http``) when DPS or the
+store could not be reached, so Scheduler retries; 200 with ``status: error`` for permanent
+failures that retrying cannot fix (not whitelisted, bad credentials), logged at ERROR; 404
+JSON (``unknown_site``) for a site this deployment does not serve; 400 for ``site`` given
+twice.
+
+**Every site** (no ``?site=``): the sites in parallel, at most
+GRIDHOOK_RECONCILE_CONCURRENCY at once, each within the run's deadline
+(``gridhook.site_runs``); the answer lists each site's outcome and report, and is 503 when
+a retry may fix some site, else 200.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import flask
 
 from gridhook import clock, http, log
 from gridhook.observe import SampleReport, sample_feeds
 from gridhook.settings import ConfigError, Settings, get_settings
-from gridhook.sites import DEFAULT_SITE, UnknownSite
+from gridhook.site_runs import SiteReport, SitesRun, run_on_sites
+from gridhook.sites import DEFAULT_SITE, SiteConfigError, UnknownSite
 from gridhook.store import EventStore, StoreError, open_store
 from gridhook.subscriptions import (
     NvGridApi,
@@ -32,8 +43,12 @@ from gridhook.subscriptions import (
     teardown,
 )
 
+if TYPE_CHECKING:
+    from gridhook.nvgrid import CallPolicy, Credentials, NvGridClient, NvGridEndpoint
+
 __all__ = [
     "check_sample_startup",
+    "check_startup",
     "open_nvgrid",
     "reconcile_http",
     "requested_site",
@@ -46,110 +61,242 @@ __all__ = [
 
 _logger = log.get_logger("gridhook.jobs")
 
+R = TypeVar("R", bound=SiteReport)
 
-def open_nvgrid(settings: Settings) -> Any:
-    """An NvGrid client from the NVGRID_* settings, with calls bounded by the run's deadline."""
-    from gridhook.nvgrid import CallPolicy, NvGridClient, credentials_from_env, endpoint_from_env
 
-    budget = settings.reconcile_deadline_seconds
-    # A few calls per run: each may retry for at most a quarter of the run's deadline.
+def open_nvgrid(
+    settings: Settings, site: str = DEFAULT_SITE, budget_s: float | None = None
+) -> NvGridClient:
+    """A client for ``site``'s DPS, each call (retries included) bounded by a quarter of
+    ``budget_s`` (default: the run's deadline). NvGridError when the site's NvGrid
+    settings or files are wrong (naming the site and the key)."""
+    from gridhook.nvgrid import CallPolicy, NvGridClient
+
+    budget = settings.reconcile_deadline_seconds if budget_s is None else budget_s
+    # A few calls per site: each may retry for at most a quarter of the site's budget.
     policy = CallPolicy(call_timeout=min(10.0, budget / 4), overall_timeout=budget / 4)
-    return NvGridClient(endpoint_from_env(policy=policy), credentials_from_env())
+    return NvGridClient(*_site_nvgrid(settings, site, policy))
 
 
-def _with_resources(
-    settings: Settings,
-    work: Callable[[EventStore, NvGridApi], Any],
-    on_failure: Callable[[str, str, str, str], Any],
-) -> Any:
-    from gridhook.nvgrid import NvGridError, NvGridUnavailable
+def _site_nvgrid(
+    settings: Settings, site: str, policy: CallPolicy
+) -> tuple[NvGridEndpoint, Credentials]:
+    """The endpoint and credentials of ``site``: today's NVGRID_* variables for the one
+    ``default`` site of a deployment without sites settings, else the site's own fields
+    and files."""
+    from gridhook.nvgrid import NvGridConfigError
+    from gridhook.nvgrid.config import (
+        credentials_from_env,
+        credentials_from_file,
+        endpoint_from_env,
+        make_endpoint,
+    )
 
+    sites = settings.sites
+    entry = sites.get(site)
+    if sites.legacy:
+        env = entry.legacy_env
+        return endpoint_from_env(env, policy=policy), credentials_from_env(env)
+    where = f"{sites.source}: site {site}"
+    try:
+        entry.check_files("nvgrid_ca_cert", "nvgrid_credentials_file")
+    except SiteConfigError as exc:
+        raise NvGridConfigError(f"{sites.source}: {exc}") from None
+    try:
+        endpoint = make_endpoint(
+            entry.nvgrid_host,
+            tls=entry.nvgrid_tls,
+            ca_cert_path=entry.nvgrid_ca_cert,
+            policy=policy,
+            environ={},  # a site's own settings only, never another's NVGRID_*
+        )
+    except NvGridConfigError as exc:
+        raise NvGridConfigError(f"{where}: {exc}") from None
+    if entry.nvgrid_credentials_file is None:  # required in a site's table
+        raise NvGridConfigError(f"{where}: nvgrid_credentials_file is missing")
+    path = Path(entry.nvgrid_credentials_file)
+    return endpoint, credentials_from_file(path, source=f"{where}: nvgrid_credentials_file")
+
+
+@dataclass(frozen=True)
+class _Job(Generic[R]):
+    """One job as the fleet runs it: its work on one site with that site's DPS client,
+    and the report of a site that failed before or around that work."""
+
+    name: str
+    work: Callable[[Settings, EventStore, NvGridApi, str], R]
+    failed: Callable[[str, str, str, str, str], R]  # site, status, code, message, action
+
+
+def _run(settings: Settings, sites: Sequence[str] | None, job: _Job[R]) -> SitesRun[R]:
+    """``job`` on ``sites`` (None: every site) with one store, each site with its own
+    DPS client, in parallel with a bound, answering by the run's deadline."""
     log.configure(settings.log_level)
     # Receipt times and ramp deadlines are judged by one clock (a demo's fast one, if set).
     clock.use(settings.dev_clock, _logger, "ramp deadlines and sample times")
-
+    names = tuple(settings.sites.names if sites is None else sites)
+    for name in names:
+        settings.sites.get(name)  # UnknownSite before anything is done
     try:
         store = open_store(settings.store_url, timeout_seconds=settings.store_timeout_seconds)
     except (StoreError, ValueError) as exc:
-        return on_failure("unavailable", "store_unavailable", str(exc), "retry later")
+        message = str(exc)
+        return SitesRun(
+            {
+                n: job.failed(n, "unavailable", "store_unavailable", message, "retry later")
+                for n in names
+            }
+        )
+
+    def one(site: str, budget_s: float) -> R:
+        return _on_site(settings, store, site, budget_s, job)
+
+    def overdue(site: str, why: str) -> R:
+        action = "the site's DPS answers too slowly; the run will be retried"
+        return job.failed(site, "unavailable", "deadline_exceeded", f"{job.name}: {why}", action)
+
+    def crashed(site: str, exc: Exception) -> R:
+        _logger.error(
+            "%s of site %s failed unexpectedly",
+            job.name,
+            site,
+            exc_info=exc,
+            extra={"fields": {"site": site}},
+        )
+        message = f"{job.name}: unexpected {type(exc).__name__}"
+        return job.failed(site, "unavailable", "internal_error", message, "see the log; retry")
+
+    try:
+        run = run_on_sites(
+            names,
+            one,
+            concurrency=settings.reconcile_concurrency,
+            deadline_s=settings.reconcile_deadline_seconds,
+            overdue=overdue,
+            crashed=crashed,
+        )
+    finally:
+        store.close()
+    if len(names) > 1:
+        log.log_event(
+            _logger,
+            logging.INFO if run.outcome == "ok" else logging.WARNING,
+            f"{job.name} of {len(names)} sites: {len(run.sites_with('ok'))} ok, "
+            f"{len(run.sites_with('error', 'unavailable'))} failed in {run.elapsed:.1f} s",
+            failed=run.sites_with("error", "unavailable"),
+        )
+    return run
+
+
+def _on_site(settings: Settings, store: EventStore, site: str, budget_s: float, job: _Job[R]) -> R:
+    """``job`` on one site, each failure of the site's own turned into its report."""
+    from gridhook.nvgrid import NvGridError, NvGridUnavailable
+
+    fix = f"fix site {site}'s setting it names"
     try:
         try:
-            nvgrid = open_nvgrid(settings)
+            nvgrid = open_nvgrid(settings, site, budget_s)
         except NvGridUnavailable as exc:  # skip-verify fetches the certificate up front
-            return on_failure("unavailable", "nvgrid_unavailable", str(exc), "retry later")
+            return job.failed(site, "unavailable", "nvgrid_unavailable", str(exc), "retry later")
         except NvGridError as exc:  # configuration: missing host, credentials, CA file
-            return on_failure("error", "nvgrid_config", str(exc), "fix the NVGRID_* settings")
+            return job.failed(site, "error", "nvgrid_config", str(exc), fix)
         try:
-            return work(store, nvgrid)
+            return job.work(settings, store, nvgrid, site)
         finally:
             nvgrid.close()
     except StoreError as exc:
-        return on_failure("unavailable", "store_unavailable", str(exc), "retry later")
+        return job.failed(site, "unavailable", "store_unavailable", str(exc), "retry later")
     except ConfigError as exc:
-        return on_failure("error", "config", str(exc), "fix the setting it names")
-    finally:
-        store.close()
+        return job.failed(site, "error", "config", str(exc), fix)
 
 
-def run_reconcile(settings: Settings | None = None) -> ReconcileReport:
-    settings = settings or get_settings()
-
-    def failed(status: str, code: str, message: str, action: str) -> ReconcileReport:
-        report = ReconcileReport()
-        report.fail(status, code, message, action)
-        _logger.error(
-            "reconcile failed: %s — %s",
-            message,
-            action,
-            extra={"fields": {"outcome": "reconcile_failed", "code": code}},
-        )
-        return report
-
-    return _with_resources(settings, lambda s, n: reconcile(settings, s, n), failed)
-
-
-def run_teardown(settings: Settings | None = None) -> TeardownReport:
-    settings = settings or get_settings()
-
-    def failed(status: str, code: str, message: str, action: str) -> TeardownReport:
-        report = TeardownReport(unavailable=status == "unavailable")
-        report.left.append({"url": "(unknown: nothing could be read)", "error": message})
-        _logger.error(
-            "teardown failed: %s — %s",
-            message,
-            action,
-            extra={"fields": {"outcome": "teardown_incomplete", "code": code}},
-        )
-        return report
-
-    return _with_resources(settings, lambda s, n: teardown(settings, s, n), failed)
-
-
-def run_sample(settings: Settings | None = None, site: str = DEFAULT_SITE) -> SampleReport:
-    """One sampling run: one GetStatus, one load sample per feed, logged once."""
-    settings = settings or get_settings()
-
-    def failed(status: str, code: str, message: str, action: str) -> SampleReport:
-        report = SampleReport(site=site)
-        report.fail(status, code, message, action)
-        return report
-
-    report: SampleReport = _with_resources(
-        settings, lambda s, n: sample_feeds(settings, s, n, clock.now, site), failed
-    )
-    error = report.error or {}
-    log.log_event(
-        _logger,
-        logging.INFO if report.status == "ok" else logging.ERROR,
-        f"sampling {report.status}"
-        + (f": {error['message']} — {error['action']}" if report.error else ""),
-        outcome="sample_ok" if report.status == "ok" else "sample_failed",
-        site=site,
-        code=error.get("code"),
-        feeds=report.feeds,
-        samples=report.samples,
+def _reconcile_failed(
+    site: str, status: str, code: str, message: str, action: str
+) -> ReconcileReport:
+    report = ReconcileReport(site=site)
+    report.fail(status, code, message, action)
+    _logger.error(
+        "reconcile failed: %s — %s",
+        message,
+        action,
+        extra={"fields": {"outcome": "reconcile_failed", "site": site, "code": code}},
     )
     return report
+
+
+def _teardown_failed(
+    site: str, status: str, code: str, message: str, action: str
+) -> TeardownReport:
+    report = TeardownReport(site=site, unavailable=status == "unavailable")
+    report.left.append({"url": "(unknown: nothing could be read)", "error": message})
+    _logger.error(
+        "teardown failed: %s — %s",
+        message,
+        action,
+        extra={"fields": {"outcome": "teardown_incomplete", "site": site, "code": code}},
+    )
+    return report
+
+
+def _sample_failed(site: str, status: str, code: str, message: str, action: str) -> SampleReport:
+    report = SampleReport(site=site)
+    report.fail(status, code, message, action)
+    return report
+
+
+_RECONCILE = _Job(
+    "reconcile", lambda st, s, n, site: reconcile(st, s, n, site=site), _reconcile_failed
+)
+_TEARDOWN = _Job("teardown", lambda st, s, n, site: teardown(st, s, n, site=site), _teardown_failed)
+_SAMPLE = _Job(
+    "sampling", lambda st, s, n, site: sample_feeds(st, s, n, clock.now, site), _sample_failed
+)
+
+
+def run_reconcile(
+    settings: Settings | None = None, sites: Sequence[str] | None = None
+) -> SitesRun[ReconcileReport]:
+    """Reconcile ``sites`` (None: every site); UnknownSite for a site not served."""
+    return _run(settings or get_settings(), sites, _RECONCILE)
+
+
+def run_teardown(
+    settings: Settings | None = None, sites: Sequence[str] | None = None
+) -> SitesRun[TeardownReport]:
+    """Tear down ``sites``' registrations (None: every site's)."""
+    return _run(settings or get_settings(), sites, _TEARDOWN)
+
+
+def run_sample(
+    settings: Settings | None = None, sites: Sequence[str] | None = None
+) -> SitesRun[SampleReport]:
+    """One sampling run per site: one GetStatus, one load sample per feed, one log line."""
+    run = _run(settings or get_settings(), sites, _SAMPLE)
+    for report in run.reports.values():
+        error = report.error or {}
+        log.log_event(
+            _logger,
+            logging.INFO if report.status == "ok" else logging.ERROR,
+            f"sampling {report.status}"
+            + (f": {error['message']} — {error['action']}" if report.error else ""),
+            outcome="sample_ok" if report.status == "ok" else "sample_failed",
+            site=report.site,
+            code=error.get("code"),
+            feeds=report.feeds,
+            samples=report.samples,
+        )
+    return run
+
+
+def check_startup() -> None:
+    """Cold start of reconcile_subscriptions and teardown_subscriptions: the settings (a
+    bad one fails start-up, naming it) and, without sites settings, the webhook token as
+    before sites. A site's own files (tokens, NvGrid credentials, CA) are read by each run,
+    so one site's missing secret fails that site only."""
+    settings = get_settings()
+    if settings.sites.legacy:
+        settings.require_webhook_auth()
+    log.configure(settings.log_level)
 
 
 def check_sample_startup() -> None:
@@ -157,14 +304,22 @@ def check_sample_startup() -> None:
     log.configure(get_settings().log_level)
 
 
-def requested_site(request: flask.Request) -> str:
-    """The site a job call names with ``?site=NAME`` (each site's Scheduler job sends it),
-    else the default site. Raises UnknownSite for a site this deployment does not serve."""
-    name = request.args.get("site", DEFAULT_SITE)
-    # Until the jobs act per site (the fleet work), the default site is the only one.
-    served = (DEFAULT_SITE,)
-    if name not in served:
-        raise UnknownSite(name[:100], served)
+class _SiteGivenTwice(ValueError):
+    pass
+
+
+def requested_site(request: flask.Request, settings: Settings) -> str | None:
+    """The site a job call names with ``?site=NAME`` (each site's Scheduler job sends
+    it), or None for every site. Raises UnknownSite for a site this deployment does not
+    serve."""
+    named = request.args.getlist("site")
+    if not named:
+        return None
+    if len(named) > 1:
+        raise _SiteGivenTwice("site")
+    name = named[0]
+    if name not in settings.sites.names:
+        raise UnknownSite(name[:100], settings.sites.names)
     return name
 
 
@@ -173,32 +328,39 @@ def _json(body: dict[str, Any], status: int) -> flask.Response:
     return http.answer(status, json.dumps(body), headers=headers)
 
 
-def _unknown_site(exc: UnknownSite) -> flask.Response:
-    return http.error_answer(404, "unknown_site", str(exc), site=exc.name)
+def _answer(
+    request: flask.Request,
+    run: Callable[[Settings, Sequence[str] | None], SitesRun[R]],
+    fleet_status: Callable[[str], str] = str,
+) -> flask.Response:
+    """One site's report when the call names one, else every site's."""
+    settings = get_settings()
+    try:
+        site = requested_site(request, settings)
+    except UnknownSite as exc:
+        return http.error_answer(404, "unknown_site", str(exc), site=exc.name)
+    except _SiteGivenTwice:
+        message = "site is given more than once: name one site, or none for every site"
+        return http.error_answer(400, "invalid_parameter", message, parameter="site")
+    if site is not None:
+        report = run(settings, (site,)).reports[site]
+        return _json(report.to_dict(), 503 if report.outcome == "unavailable" else 200)
+    result = run(settings, None)
+    return _json(result.to_dict(fleet_status), result.http_status)
+
+
+def teardown_status(outcome: str) -> str:
+    """Teardown's word for a run's outcome, as a single site's report says it."""
+    return "clean" if outcome == "ok" else "incomplete"
 
 
 def reconcile_http(request: flask.Request) -> flask.Response:
-    try:
-        requested_site(request)
-    except UnknownSite as exc:
-        return _unknown_site(exc)
-    report = run_reconcile()
-    return _json(report.to_dict(), 503 if report.status == "unavailable" else 200)
+    return _answer(request, run_reconcile)
 
 
 def teardown_http(request: flask.Request) -> flask.Response:
-    try:
-        requested_site(request)
-    except UnknownSite as exc:
-        return _unknown_site(exc)
-    report = run_teardown()
-    return _json(report.to_dict(), 503 if report.unavailable else 200)
+    return _answer(request, run_teardown, teardown_status)
 
 
 def sample_http(request: flask.Request) -> flask.Response:
-    try:
-        site = requested_site(request)
-    except UnknownSite as exc:
-        return _unknown_site(exc)
-    report = run_sample(site=site)
-    return _json(report.to_dict(), 503 if report.status == "unavailable" else 200)
+    return _answer(request, run_sample)

@@ -408,6 +408,10 @@ class SampleReport:
             self.status = status
         self.error = {"code": code, "message": message, "action": action}
 
+    @property
+    def outcome(self) -> str:
+        return self.status
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,

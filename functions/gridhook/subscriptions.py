@@ -11,6 +11,11 @@ nor a token rotation can leave a registration we forgot about.
 The registered URL carries the current webhook token. The store keeps only the redacted
 URL plus a token fingerprint; to unregister an old URL, its token is found again among
 the configured ones (which is why a token is retired only after reconcile removed it).
+
+Per site: each site registers ``GRIDHOOK_WEBHOOK_URL/<site>?token=<its current token>``
+with its own DPS (the ``default`` site ``GRIDHOOK_WEBHOOK_URL`` itself, as before sites),
+and its records, drift and alerts are its own (``SiteHook``; running every site at once is
+``gridhook.jobs``').
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -28,17 +34,23 @@ from gridhook.auth import fingerprint
 from gridhook.log import redact_url
 from gridhook.nvgrid.errors import NvGridError, NvGridRejected, NvGridUnavailable, classify
 from gridhook.observe import Observation, observe_feeds
-from gridhook.settings import ConfigError, Settings
+from gridhook.settings import ConfigError, Settings, parse_tokens
+from gridhook.sites import DEFAULT_SITE, SiteConfigError
 from gridhook.store import EventStore, SubscriptionRecord
 
 __all__ = [
     "DesiredSubscription",
     "ReconcileReport",
+    "SiteHook",
     "TeardownReport",
     "desired_subscription",
     "reconcile",
+    "site_hook",
     "teardown",
 ]
+
+#: Where a site's URL must end for ``…/<site>`` to reach the site's receiving path.
+_WEBHOOK_PATH = "/nvgrid/webhook"
 
 _logger = log.get_logger("gridhook.subscriptions")
 
@@ -61,11 +73,72 @@ class NvGridApi(Protocol):
 
 
 @dataclass(frozen=True)
+class SiteHook:
+    """What one site registers with its DPS: its webhook URL (None when
+    GRIDHOOK_WEBHOOK_URL is not set) and the tokens its receiving path accepts, the
+    current one first; ``token_source`` says where those come from (for messages)."""
+
+    site: str
+    url: str | None
+    tokens: tuple[str, ...] = field(repr=False)
+    events: tuple[str, ...]
+    token_source: str
+
+    @property
+    def current_token(self) -> str | None:
+        return self.tokens[0] if self.tokens else None
+
+
+def site_hook(settings: Settings, site: str = DEFAULT_SITE) -> SiteHook:
+    """``site``'s webhook URL and tokens. ConfigError names the setting, the site and the
+    key when its URL cannot reach it or its token file cannot be read.
+
+    Without GRIDHOOK_SITES[_FILE] the ``default`` site's tokens are
+    GRIDHOOK_WEBHOOK_TOKENS[_FILE], as before sites; otherwise each site's
+    ``webhook_tokens_file``, read now (a rotated file takes effect at the next run)."""
+    sites = settings.sites
+    entry = sites.get(site)
+    url = settings.webhook_url
+    if url and not entry.is_default:
+        base = url.rstrip("/")
+        if not urlsplit(base).path.endswith(_WEBHOOK_PATH):
+            raise ConfigError(
+                f"GRIDHOOK_WEBHOOK_URL must end with {_WEBHOOK_PATH} for site {site}'s URL "
+                f"(…{_WEBHOOK_PATH}/{site}) to reach its receiving path"
+            )
+        url = f"{base}/{site}"
+    if sites.legacy:
+        return SiteHook(
+            site, url, settings.webhook_tokens, settings.events, "GRIDHOOK_WEBHOOK_TOKENS"
+        )
+    where = f"{sites.source}: site {site}: webhook_tokens_file"
+    tokens: tuple[str, ...] = ()
+    if entry.webhook_tokens_file is not None:
+        try:
+            entry.check_files("webhook_tokens_file")
+            raw = Path(entry.webhook_tokens_file).read_text(encoding="utf-8")
+        except SiteConfigError as exc:
+            raise ConfigError(f"{sites.source}: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}: cannot read {entry.webhook_tokens_file} ({exc.strerror})"
+            ) from None
+        tokens = parse_tokens(raw, where)
+    if not tokens and not settings.allow_unauthenticated:  # as the receiver refuses to start
+        raise ConfigError(
+            f"{where}: no webhook token in {entry.webhook_tokens_file}: put the site's token "
+            "there (one per line, the current one first)"
+        )
+    return SiteHook(site, url, tokens, settings.events, f"site {site}'s webhook_tokens_file")
+
+
+@dataclass(frozen=True)
 class DesiredSubscription:
     url: str = field(repr=False)  # carries the token
     redacted_url: str
     token_fingerprint: str | None
     events: tuple[str, ...]
+    site: str = DEFAULT_SITE
 
     @property
     def subscription_id(self) -> str:
@@ -80,6 +153,7 @@ class DesiredSubscription:
             token_fingerprint=self.token_fingerprint,
             desired=True,
             registered=False,
+            site=self.site,
         )
         return replace(base, events=self.events, desired=True)
 
@@ -97,28 +171,33 @@ def url_with_token(url: str, token: str | None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-def desired_subscription(settings: Settings) -> DesiredSubscription:
-    """What this deployment wants registered, from its settings."""
-    if not settings.webhook_url:
+def desired_subscription(settings: Settings, site: str = DEFAULT_SITE) -> DesiredSubscription:
+    """What this deployment wants registered with ``site``'s DPS, from its settings."""
+    return _desired(site_hook(settings, site))
+
+
+def _desired(hook: SiteHook) -> DesiredSubscription:
+    if not hook.url:
         raise ConfigError(
             "GRIDHOOK_WEBHOOK_URL is not set: set it to the receiver's public URL, "
             "e.g. https://REGION-PROJECT.cloudfunctions.net/receive_power_event/nvgrid/webhook"
         )
-    token = settings.current_webhook_token
-    url = url_with_token(settings.webhook_url, token)
+    token = hook.current_token
+    url = url_with_token(hook.url, token)
     return DesiredSubscription(
         url=url,
         redacted_url=redact_url(url),
         token_fingerprint=fingerprint(token) if token else None,
-        events=settings.events,
+        events=hook.events,
+        site=hook.site,
     )
 
 
-def _recover_url(record: SubscriptionRecord, settings: Settings) -> str | None:
+def _recover_url(record: SubscriptionRecord, hook: SiteHook) -> str | None:
     """The full URL of a recorded registration, if its token is still configured."""
     if record.token_fingerprint is None:
         return url_with_token(record.url, None)
-    for token in settings.webhook_tokens:
+    for token in hook.tokens:
         if fingerprint(token) == record.token_fingerprint:
             return url_with_token(record.url, token)
     return None
@@ -133,8 +212,9 @@ def _already_absent(exc: NvGridRejected) -> bool:
 
 @dataclass
 class ReconcileReport:
-    """What one reconcile run did; ``status`` decides the HTTP answer."""
+    """What one reconcile run of one site did; ``status`` decides the HTTP answer."""
 
+    site: str = DEFAULT_SITE
     status: str = "ok"  # ok | error (permanent, 200) | unavailable (503)
     registered: list[str] = field(default_factory=list)
     unregistered: list[str] = field(default_factory=list)
@@ -157,9 +237,14 @@ class ReconcileReport:
             self.status = status
         self.error = {"code": code, "message": message, "action": action}
 
+    @property
+    def outcome(self) -> str:
+        return self.status
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "site": self.site,
             "registered": self.registered,
             "unregistered": self.unregistered,
             "already_absent": self.absent,
@@ -188,13 +273,16 @@ def reconcile(
     store: EventStore,
     nvgrid: NvGridApi,
     *,
+    site: str = DEFAULT_SITE,
     now: Callable[[], datetime] = clock.now,
 ) -> ReconcileReport:
-    """Register what is desired, unregister what is stale, then look at the feeds: record
-    drift, and report stalled ramps once."""
-    report = ReconcileReport()
-    desired = desired_subscription(settings)
-    known = {r.subscription_id: r for r in store.subscriptions()}
+    """Register what ``site`` wants with its DPS (``nvgrid``), unregister what is stale,
+    then look at its feeds: record drift, and report stalled ramps once. Every record it
+    reads or writes is ``site``'s."""
+    report = ReconcileReport(site=site)
+    hook = site_hook(settings, site)
+    desired = _desired(hook)
+    known = {r.subscription_id: r for r in store.subscriptions(site=site)}
     record = desired.record(known.get(desired.subscription_id))
     # Write-ahead: recorded before DPS hears of it, so teardown can never miss it.
     store.put_subscription(record)
@@ -209,7 +297,12 @@ def reconcile(
             exc,
             action,
             extra={
-                "fields": {"outcome": "reconcile_failed", "code": code, "url": desired.redacted_url}
+                "fields": {
+                    "outcome": "reconcile_failed",
+                    "site": site,
+                    "code": code,
+                    "url": desired.redacted_url,
+                }
             },
         )
         return report
@@ -230,14 +323,15 @@ def reconcile(
     for stale in known.values():
         if stale.subscription_id == desired.subscription_id:
             continue
-        _remove(stale, settings, store, nvgrid, report, now)
+        _remove(stale, hook, store, nvgrid, report, now)
 
-    report.absorb(observe_feeds(settings, store, nvgrid, now))
+    report.absorb(observe_feeds(settings, store, nvgrid, now, site))
     log.log_event(
         _logger,
         logging.INFO if report.status == "ok" else logging.ERROR,
         f"reconcile {report.status}",
         outcome="reconcile_ok" if report.status == "ok" else "reconcile_failed",
+        site=site,
         code=report.error["code"] if report.error else None,
         error=report.error["message"] if report.error else None,
         registered=len(report.registered),
@@ -251,17 +345,17 @@ def reconcile(
 
 def _remove(
     record: SubscriptionRecord,
-    settings: Settings,
+    hook: SiteHook,
     store: EventStore,
     nvgrid: NvGridApi,
     report: ReconcileReport | TeardownReport,
     now: Callable[[], datetime],
 ) -> None:
-    url = _recover_url(record, settings)
+    url = _recover_url(record, hook)
     if url is None:
         message = (
             "cannot unregister: its webhook token is no longer configured; put the old token "
-            "back at the end of GRIDHOOK_WEBHOOK_TOKENS and run reconcile again"
+            f"back at the end of {hook.token_source} and run reconcile again"
         )
         _record_failure(store, replace(record, desired=False), message, now())
         report.left.append({"url": record.url, "error": message})
@@ -270,13 +364,18 @@ def _remove(
         outcome = (
             "reconcile_failed" if isinstance(report, ReconcileReport) else "teardown_incomplete"
         )
-        _logger.error("%s (%s)", message, record.url, extra={"fields": {"outcome": outcome}})
+        _logger.error(
+            "%s (%s)",
+            message,
+            record.url,
+            extra={"fields": {"outcome": outcome, "site": hook.site}},
+        )
         return
     try:
         nvgrid.unregister_webhook(url)
     except NvGridRejected as exc:
         if _already_absent(exc):
-            store.delete_subscription(record.subscription_id)
+            store.delete_subscription(record.subscription_id, site=hook.site)
             report.absent.append(record.url)
             return
         _record_failure(store, replace(record, desired=False), str(exc), now())
@@ -294,12 +393,15 @@ def _remove(
         else:
             report.unavailable = report.unavailable or isinstance(exc, NvGridUnavailable)
         return
-    store.delete_subscription(record.subscription_id)
+    store.delete_subscription(record.subscription_id, site=hook.site)
     report.unregistered.append(record.url)
 
 
 @dataclass
 class TeardownReport:
+    """What one teardown of one site did: ``clean`` when nothing is left registered."""
+
+    site: str = DEFAULT_SITE
     unregistered: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     left: list[dict[str, str]] = field(default_factory=list)
@@ -309,9 +411,18 @@ class TeardownReport:
     def clean(self) -> bool:
         return not self.left
 
+    @property
+    def outcome(self) -> str:
+        """ok when clean; unavailable when DPS or the store could not be reached (a retry
+        may finish it); error when what is left needs a person (a retired token)."""
+        if self.clean:
+            return "ok"
+        return "unavailable" if self.unavailable else "error"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "clean" if self.clean else "incomplete",
+            "site": self.site,
             "unregistered": self.unregistered,
             "already_absent": self.absent,
             "left": self.left,
@@ -323,21 +434,25 @@ def teardown(
     store: EventStore,
     nvgrid: NvGridApi,
     *,
+    site: str = DEFAULT_SITE,
     now: Callable[[], datetime] = clock.now,
 ) -> TeardownReport:
-    """Unregister every URL this deployment registered, plus the desired one."""
-    report = TeardownReport()
-    records = {r.subscription_id: r for r in store.subscriptions()}
-    if settings.webhook_url:
-        desired = desired_subscription(settings)
+    """Unregister every URL this deployment registered with ``site``'s DPS, plus the
+    desired one."""
+    report = TeardownReport(site=site)
+    hook = site_hook(settings, site)
+    records = {r.subscription_id: r for r in store.subscriptions(site=site)}
+    if hook.url:
+        desired = _desired(hook)
         records.setdefault(desired.subscription_id, desired.record())
     for record in records.values():
-        _remove(record, settings, store, nvgrid, report, now)
+        _remove(record, hook, store, nvgrid, report, now)
     log.log_event(
         _logger,
         logging.INFO if report.clean else logging.ERROR,
         "teardown clean" if report.clean else f"teardown left {len(report.left)} subscription(s)",
         outcome="teardown_ok" if report.clean else "teardown_incomplete",
+        site=site,
         unregistered=len(report.unregistered),
         left=len(report.left),
     )
