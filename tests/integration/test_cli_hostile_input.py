@@ -73,6 +73,11 @@ CASES: list[tuple[list[str], str]] = [
     # subscriptions
     (["subscriptions", "--drift", INT64_PLUS_ONE], "--drift"),
     (["subscriptions", "--drift", "-1"], "--drift"),
+    (["subscriptions", "--site", "phx9"], "--site"),
+    # the jobs (a site not served is refused before anything is read or called)
+    (["reconcile", "--site", "phx9"], "--site"),
+    (["teardown", "--site", "default", "--site", "x" * 300], "--site"),
+    (["sample-load", "--site", "../default"], "--site"),
     # run (refused before it would replace this process with the server)
     (["run", "--port", "70000"], "--port"),
     (["run", "--port", "0"], "--port"),
@@ -129,8 +134,7 @@ def test_a_hostile_port_from_the_environment_is_refused_the_same_way(
 def test_every_command_is_swept() -> None:
     parser = build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    # reconcile and teardown take only --store (a URL, checked when opened).
-    assert set(commands.choices) - {"reconcile", "teardown"} == {argv[0] for argv, _ in CASES}
+    assert set(commands.choices) == {argv[0] for argv, _ in CASES}
 
 
 def test_a_quarantine_prefix_of_six_characters_is_looked_up(
