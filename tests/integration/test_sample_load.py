@@ -182,9 +182,14 @@ def test_one_get_status_per_run_one_sample_per_feed_in_dps_time(
     assert len(samples(store_url)) == 4
 
 
-def test_without_site_it_samples_the_default_site(app: FlaskClient, store_url: str) -> None:
+def test_without_site_it_samples_every_site(app: FlaskClient, store_url: str) -> None:
+    """Here the one site, default: the answer lists each site's report."""
     answer = app.post("/")
-    assert answer.status_code == 200 and answer.get_json()["site"] == "default"
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert (body["status"], body["ok"], body["failed"]) == ("ok", ["default"], [])
+    (site,) = body["sites"]
+    assert (site["site"], site["status"], site["samples"]) == ("default", "ok", 2)
     assert len(samples(store_url)) == 2
 
 

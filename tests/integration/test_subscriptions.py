@@ -496,18 +496,23 @@ def jobs_env(sim: Simulator, settings: Settings, tokens_file: Path) -> dict[str,
 def test_reconcile_and_teardown_functions_over_http(sim, settings, tokens_file, tmp_path) -> None:
     env = jobs_env(sim, settings, tokens_file)
     with function_app("reconcile_subscriptions", env) as job:
-        answer = job.post("/")
+        # What the site's Scheduler job sends: that site's report.
+        answer = job.post("/?site=default")
         assert answer.status_code == 200, answer.text
-        assert answer.json()["status"] == "ok"
+        assert answer.json()["status"] == "ok" and answer.json()["site"] == "default"
         assert len(sim.registrations()) == 1
         sim.faults.fail_rpcs_for(60)
-        down = job.post("/")
+        down = job.post("/?site=default")
         assert down.status_code == 503 and "Retry-After" in down.headers
         assert down.json()["error"]["code"] == "nvgrid_unavailable"
     sim.faults.reset()
     with function_app("teardown_subscriptions", env) as job:
+        # The teardown job names no site: every site's (here the one) report.
         answer = job.post("/")
         assert answer.status_code == 200 and answer.json()["status"] == "clean"
+        assert answer.json()["ok"] == ["default"]
+        (site,) = answer.json()["sites"]
+        assert site["site"] == "default" and site["status"] == "clean"
     assert sim.registrations() == []
 
 
@@ -558,8 +563,8 @@ def test_reconcile_function_judges_ramps_by_the_dev_clock(
     dev_clock = f"1@{rfc3339(real + timedelta(hours=2))}@{rfc3339(real)}"
     env = {**jobs_env(sim, settings, tokens_file), "GRIDHOOK_DEV_CLOCK": dev_clock}
     with function_server("reconcile_subscriptions", env, cwd=tmp_path) as job:
-        first = requests.post(job.url, timeout=30)
-        second = requests.post(job.url, timeout=30)
+        first = requests.post(f"{job.url}?site=default", timeout=30)
+        second = requests.post(f"{job.url}?site=default", timeout=30)
         logs = [json.loads(line) for line in job.logs().splitlines() if line.startswith("{")]
     assert first.status_code == 200 and first.json()["status"] == "ok", first.text
     (stall,) = first.json()["stalled"]
