@@ -1,6 +1,7 @@
-"""Issue 14's scale, the part the simulator enables today: a fleet of simulated DPS sites
-(50 x 2 feeds by default) served by one ``gridhook-sim --sites`` process, each site a whole
-simulator with its own TLS CA; gridhook's side runs here and in its receiver process.
+"""Issue 14's scale: a fleet of simulated DPS sites (50 x 2 feeds by default) served by one
+``gridhook-sim --sites`` process, each site a whole simulator with its own TLS CA, and one
+gridhook deployment serving them all (``GRIDHOOK_SITES``: each site its DPS, CA, token file;
+the real receiver process, SQLite on disk).
 
 1. **start**: spawning ``gridhook-sim`` until every site has said it listens (a fresh CA and
    server certificate each), then what the idle fleet costs — its threads, memory, and CPU
@@ -8,17 +9,21 @@ simulator with its own TLS CA; gridhook's side runs here and in its receiver pro
 2. **GetStatus across all sites** through gridhook's own ``NvGridClient`` (TLS verified
    against each site's CA, a token each): cold (connect, handshake, token, call) and warm,
    one site after another and 8 at a time (``GRIDHOOK_RECONCILE_CONCURRENCY``'s default).
-3. **a curtailment on every site at once**: every site on one shared development clock
+3. **one all-sites reconcile run** (``gridhook reconcile`` as a process, the defaults:
+   GRIDHOOK_RECONCILE_CONCURRENCY 8, GRIDHOOK_RECONCILE_DEADLINE_SECONDS 120): every site
+   registers ``…/nvgrid/webhook/<site>?token=<its token>`` with its DPS, then drift is
+   checked; its time, each site's, and whether every site was done within the deadline.
+4. **a curtailment on every site at once**: every site on one shared development clock
    schedules the same 1-minute target at the same instant, so its 4 webhooks per feed
-   (start/end ramp down, start/end ramp up) — 400 for 50 x 2 — arrive together at today's
-   receiver (the real functions-framework server, SQLite on disk). Feed tags and
-   correlation ids are distinct per site (``s07-main``, ``fleet-s07``): today's receiver
-   has one site; the check is that each is stored exactly once. When per-site receiving
-   lands, point ``webhook_url`` at ``/nvgrid/webhook/<site>`` (and read each site's store).
+   (start/end ramp down, start/end ramp up) — 400 for 50 x 2 — arrive together at the
+   receiver, each at its site's path (registered by the reconcile run). Every site calls
+   its feeds ``main`` and ``backup``; correlation ids are the site's (``fleet-s07``). The
+   check: each site's store holds exactly its own 8 events, each once.
 
 ``python -m tests.bench --only fleet`` (``--fleet-sites N``) prints the table. The
-machine is shared: absolute times are noisy; the checks (every call answered, every
-webhook stored once) are not.
+machine is shared: absolute times are noisy (the load average is printed with them); the
+checks (every call answered, every site reconciled, every webhook stored once under its
+site) are not.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from gridhook.nvgrid import CallPolicy, Credentials, make_endpoint
 from gridhook.nvgrid.client import NvGridClient
 from gridhook.store import open_store
 from gridhook.store.base import MAX_PAGE_SIZE, EventQuery, StoreNotFound, iter_events
-from tests.harness import FUNCTIONS, REPO, TEST_TOKEN, FunctionServer, stop_process_group
+from tests.harness import FUNCTIONS, REPO, FunctionServer, clean_env, stop_process_group
 
 __all__ = ["bench_fleet", "fleet_table"]
 
@@ -55,6 +60,8 @@ SITES = 50
 FEEDS_PER_SITE = 2
 EVENTS = ("start_ramp_down", "end_ramp_down", "start_ramp_up", "end_ramp_up")
 CONCURRENCY = 8  # GRIDHOOK_RECONCILE_CONCURRENCY's default
+RECONCILE_DEADLINE_S = 120.0  # GRIDHOOK_RECONCILE_DEADLINE_SECONDS' default
+FEED_TAGS = ("main", "backup")  # every site's: the sites keep them apart
 SPEED = 60.0  # simulated seconds per real second
 TARGET_MINUTES = 1.0  # simulated: the ramp up follows one real second after the ramp down
 LEAD_S = 3.0  # real seconds between scheduling the targets and their common start
@@ -77,13 +84,8 @@ def site_name(number: int) -> str:
     return f"s{number:02d}"
 
 
-def site_feed_tags(site: str) -> list[str]:
-    """Feed tags of this site's own, so that one receiver keeps the sites apart."""
-    return [f"{site}-main", f"{site}-backup"]
-
-
 def _feeds_file(site: str, directory: Path) -> Path:
-    main, backup = site_feed_tags(site)
+    main, backup = FEED_TAGS
     feeds = [
         {"tag": main, "min_cap": 2, "max_cap": 12, "default_constraint": 10},
         {"tag": backup, "min_cap": 1, "max_cap": 10, "default_constraint": 8},
@@ -93,10 +95,29 @@ def _feeds_file(site: str, directory: Path) -> Path:
     return path
 
 
-def webhook_url(receiver: str, site: str) -> str:
-    """Where `site` delivers. Today's receiver has one site: every site posts to it
-    (per-site receiving: f"{receiver}/nvgrid/webhook/{site}?token=…")."""
-    return f"{receiver}/nvgrid/webhook?token={TEST_TOKEN}"
+def site_token(site: str) -> str:
+    return f"bench-{site}-webhook-token-0123456789"
+
+
+def sites_setting(sites: Sequence[Site], secrets: Path) -> str:
+    """GRIDHOOK_SITES for the fleet: each site its DPS and CA, a token file of its own, the
+    simulator's one admin user's credentials."""
+    secrets.mkdir()
+    credentials = secrets / "credentials"
+    credentials.write_text(f"{ADMIN.username}:{ADMIN.password}")
+    table = {}
+    for site in sites:
+        tokens = secrets / f"{site.name}-tokens"
+        tokens.write_text(site_token(site.name) + "\n")
+        table[site.name] = {
+            "timezone": "UTC",
+            "nvgrid_host": site.address,
+            "nvgrid_tls": "verify",
+            "nvgrid_ca_cert": str(site.ca),
+            "nvgrid_credentials_file": str(credentials),
+            "webhook_tokens_file": str(tokens),
+        }
+    return json.dumps({"sites": table})
 
 
 def _proc_status(pid: int) -> dict[str, str]:
@@ -234,13 +255,64 @@ def _get_status(sites: Sequence[Site], runs: int) -> dict[str, Any]:
     return figures
 
 
-def _stored(store_url: str) -> list[Any]:
+def _gridhook() -> list[str]:
+    script = Path(sys.executable).with_name("gridhook")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from gridhook.cli import main; sys.exit(main())"]
+
+
+def _reconcile_every_site(
+    sites: Sequence[Site], env: dict[str, str], receiver: FunctionServer, workdir: Path
+) -> dict[str, Any]:
+    """One all-sites reconcile run, as ``gridhook reconcile`` (a fresh process: the run's
+    own time is in its answer), with the default concurrency and deadline."""
+    names = [site.name for site in sites]
+    run_env = clean_env(
+        **env,
+        GRIDHOOK_WEBHOOK_URL=f"{receiver.url}/nvgrid/webhook",
+        GRIDHOOK_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(FUNCTIONS),
+    )
+    started = time.perf_counter()
+    with (workdir / "reconcile.log").open("wb") as log:
+        done = subprocess.run(
+            [*_gridhook(), "reconcile"], env=run_env, cwd=workdir, stdout=subprocess.PIPE,
+            stderr=log, text=True, timeout=RECONCILE_DEADLINE_S + 60, check=False,
+        )  # fmt: skip
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 1, 3) or not done.stdout:
+        tail = (workdir / "reconcile.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"gridhook reconcile exited {done.returncode}:\n{tail}")
+    body = json.loads(done.stdout)
+    per_site = {item["site"]: item for item in body["sites"]}
+    seconds = sorted(item["seconds"] for item in body["sites"])
+    wanted = {name: f"{receiver.url}/nvgrid/webhook/{name}?token=REDACTED" for name in names}
+    return {
+        "exit_code": done.returncode,
+        "run_s": body["seconds"],
+        "process_s": wall,
+        "site_p50_s": statistics.median(seconds),
+        "site_max_s": seconds[-1],
+        "ok": len(body["ok"]),
+        "failed": body["failed"],
+        # Each site registered its own path, and nothing else.
+        "registered_own_url": sum(per_site[n]["registered"] == [wanted[n]] for n in names),
+        "within_deadline": body["seconds"] <= RECONCILE_DEADLINE_S and not body["failed"],
+    }
+
+
+def _stored(store_url: str, sites: Sequence[str]) -> dict[str, list[Any]]:
+    """Every site's events, read site by site."""
     try:
         store = open_store(store_url, create=False)
     except StoreNotFound:  # the receiver creates it with its first event
-        return []
+        return {site: [] for site in sites}
     try:
-        return list(iter_events(store, EventQuery(limit=MAX_PAGE_SIZE)))
+        return {
+            site: list(iter_events(store, EventQuery(site=site, limit=MAX_PAGE_SIZE)))
+            for site in sites
+        }
     finally:
         store.close()
 
@@ -252,7 +324,6 @@ def _curtail_everywhere(
     expected = len(sites) * FEEDS_PER_SITE * len(EVENTS)
     clients = _clients(sites)
     try:
-        _each(clients, lambda site, c: c.register_webhook(webhook_url(receiver.url, site)), 8)
         # One instant on the shared clock, a few real seconds ahead: every site's own clock
         # thread starts its ramp at that instant, none waits for an RPC.
         starts = clock.now() + timedelta(seconds=lead_s * SPEED)
@@ -270,16 +341,17 @@ def _curtail_everywhere(
     ends_real = clock.real_origin + (ends - clock.sim_origin) / SPEED
     store_url = receiver.env["GRIDHOOK_STORE"]
     deadline = time.monotonic() + DELIVERY_LIMIT_S
-    events = _stored(store_url)
-    while len(events) < expected:
+    by_site = _stored(store_url, names)
+    while (count := sum(map(len, by_site.values()))) < expected:
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"{len(events)} of {expected} webhooks stored within {DELIVERY_LIMIT_S:.0f} s"
+                f"{count} of {expected} webhooks stored within {DELIVERY_LIMIT_S:.0f} s"
             )
-        time.sleep(0.1)
-        events = _stored(store_url)
+        time.sleep(0.2)
+        by_site = _stored(store_url, names)
     time.sleep(1.0)  # anything more (a duplicate) would arrive now
-    events = _stored(store_url)
+    by_site = _stored(store_url, names)
+    events = [event for stored in by_site.values() for event in stored]
     down = [e.received_at for e in events if e.event.endswith("ramp_down")]
     up = [e.received_at for e in events if e.event.endswith("ramp_up")]
     return {
@@ -289,25 +361,27 @@ def _curtail_everywhere(
         "ramp_up_burst_s": (max(up) - ends_real).total_seconds(),
         "ramp_down_webhooks": len(down),
         "ramp_up_webhooks": len(up),
-        "stored": _stored_once(events, names),
+        "stored": _stored_once(by_site),
     }
 
 
-def _stored_once(events: Sequence[Any], sites: Sequence[str]) -> dict[str, Any]:
-    """Every (site's feed, event) stored exactly once under that site's correlation id."""
-    counts = Counter((e.feed_tag, e.correlation_id, e.event) for e in events)
-    wanted = {
-        (tag, f"fleet-{site}", event)
-        for site in sites
-        for tag in site_feed_tags(site)
-        for event in EVENTS
-    }
+def _stored_once(by_site: dict[str, Sequence[Any]]) -> dict[str, Any]:
+    """Every site's (feed, event) stored exactly once under that site, with the site's own
+    correlation id: another site's event under it is ``foreign``."""
+    missing = duplicated = foreign = events = 0
+    for site, stored in by_site.items():
+        counts = Counter((e.site, e.feed_tag, e.correlation_id, e.event) for e in stored)
+        wanted = {(site, tag, f"fleet-{site}", event) for tag in FEED_TAGS for event in EVENTS}
+        events += sum(counts.values())
+        missing += len(wanted - set(counts))
+        duplicated += sum(1 for n in counts.values() if n > 1)
+        foreign += len(set(counts) - wanted)
     return {
-        "events": sum(counts.values()),
-        "exactly_once": set(counts) == wanted and set(counts.values()) == {1},
-        "missing": len(wanted - set(counts)),
-        "duplicated": sum(1 for n in counts.values() if n > 1),
-        "foreign": len(set(counts) - wanted),
+        "events": events,
+        "exactly_once": missing == duplicated == foreign == 0,
+        "missing": missing,
+        "duplicated": duplicated,
+        "foreign": foreign,
     }
 
 
@@ -326,19 +400,23 @@ def bench_fleet(
         say(f"  gridhook-sim --sites {sites}, {FEEDS_PER_SITE} feeds each (TLS, a CA each) …")
         with _fleet(sites, workdir, clock, idle_s) as (fleet, results):
             results["sites"], results["feeds"] = sites, sites * FEEDS_PER_SITE
+            results["load_average_before"] = os.getloadavg()
             say(f"  GetStatus across {sites} sites …")
             results["get_status"] = _get_status(fleet, runs)
-            say(f"  a curtailment on all {sites} sites at once …")
             env = {
                 "GRIDHOOK_STORE": f"sqlite:///{workdir}/events.db",
-                "GRIDHOOK_WEBHOOK_TOKENS": TEST_TOKEN,
+                "GRIDHOOK_SITES": sites_setting(fleet, workdir / "secrets"),
             }
             receiver = FunctionServer("receive_power_event", env, cwd=workdir)
             receiver.start()
             try:
+                say(f"  one reconcile run over all {sites} sites …")
+                results["reconcile"] = _reconcile_every_site(fleet, env, receiver, workdir)
+                say(f"  a curtailment on all {sites} sites at once …")
                 results["curtailment"] = _curtail_everywhere(fleet, clock, receiver, lead_s)
             finally:
                 receiver.stop()
+            results["load_average_after"] = os.getloadavg()
         return results
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -346,6 +424,7 @@ def bench_fleet(
 
 def fleet_table(results: dict[str, Any]) -> str:
     status = results["get_status"]
+    reconcile = results["reconcile"]
     curtail = results["curtailment"]
     stored = curtail["stored"]
     n = results["sites"]
@@ -366,22 +445,32 @@ def fleet_table(results: dict[str, Any]) -> str:
          f"{status[f'warm_parallel_{CONCURRENCY}_s']:.3f} s",
          f"p50 {status[f'warm_parallel_{CONCURRENCY}_p50_ms']:.1f} ms, "
          f"max {status[f'warm_parallel_{CONCURRENCY}_max_ms']:.1f} ms"),
+        (f"reconcile, all {n} sites, {CONCURRENCY} at a time", f"{reconcile['run_s']:.2f} s",
+         f"per site p50 {reconcile['site_p50_s']:.2f} s, max {reconcile['site_max_s']:.2f} s; "
+         f"{reconcile['process_s']:.2f} s as a process"),
+        (f"  every site registered within the {RECONCILE_DEADLINE_S:.0f} s deadline",
+         "yes" if reconcile["within_deadline"] else "NO",
+         f"{reconcile['ok']} ok, {reconcile['registered_own_url']} at their own path, "
+         f"failed: {', '.join(reconcile['failed']) or 'none'}"),
         (f"curtailment: {curtail['ramp_down_webhooks']} ramp-down webhooks at once",
          f"{curtail['ramp_down_burst_s']:.2f} s", "target start → last one stored"),
         (f"curtailment: {curtail['ramp_up_webhooks']} ramp-up webhooks at once",
          f"{curtail['ramp_up_burst_s']:.2f} s", "target end → last one stored"),
-        (f"{curtail['webhooks']} webhooks stored exactly once",
+        (f"{curtail['webhooks']} webhooks stored exactly once, under their site",
          "yes" if stored["exactly_once"] else "NO",
          f"{stored['events']} stored, {stored['missing']} missing, "
          f"{stored['duplicated']} duplicated, {stored['foreign']} foreign"),
     ]  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    before = results.get("load_average_before") or (0.0, 0.0, 0.0)
+    after = results.get("load_average_after") or (0.0, 0.0, 0.0)
     lines = [
         f"fleet: {n} simulated DPS sites x {FEEDS_PER_SITE} feeds (one gridhook-sim process); "
-        "today's receiver (functions-framework, SQLite on disk)",
+        f"one deployment of {n} sites (functions-framework receiver, SQLite on disk)",
         "-" * (sum(widths) + 4),
         *(f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}" for a, b, c in rows),
-        "(a shared 2-core machine: absolute times are noisy)",
+        f"(a shared {os.cpu_count()}-core machine, load average {before[0]:.1f} before and "
+        f"{after[0]:.1f} after: absolute times are noisy)",
     ]
     return "\n".join(lines)
 
