@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
@@ -103,15 +103,18 @@ def read_params(
     names: Sequence[str],
     *,
     now: datetime,
+    **extra: Any,
 ) -> _Params:
     """Parameters read by the rules HTTP uses (``report_params``, ``episode_params``) from the
     options given on the command line (named as in HTTP: ``--correlation-id`` is
-    ``correlation_id``)."""
-    values: Mapping[str, str] = {
-        name: getattr(args, name) for name in names if getattr(args, name, None) is not None
-    }
+    ``correlation_id``); ``extra`` goes to ``read`` as it is (the deployment's ``sites``)."""
+    values: dict[str, str | tuple[str, ...]] = {}
+    for name in names:
+        given = getattr(args, name, None)
+        if given is not None:  # a repeatable option (``--site``) holds a list
+            values[name] = tuple(given) if isinstance(given, list) else given
     try:
-        return read(values, now=now)
+        return read(values, now=now, **extra)
     except BadParameter as exc:
         raise command_error(exc) from None
 
