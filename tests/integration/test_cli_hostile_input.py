@@ -73,6 +73,17 @@ CASES: list[tuple[list[str], str]] = [
     # subscriptions
     (["subscriptions", "--drift", INT64_PLUS_ONE], "--drift"),
     (["subscriptions", "--drift", "-1"], "--drift"),
+    # sites, and --site on every reading command (the deployment here: one `default` site)
+    (["sites", "--format", "xml"], "--format"),
+    (["sites", "--site", "phx9"], "--site"),
+    (["events", "--site", "phx9"], "--site"),
+    (["events", "-f", "--site", "default", "--site", "x" * 70], "--site"),
+    (["state", "--site", ""], "--site"),
+    (["episodes", "--site", "Default"], "--site"),
+    (["samples", "--site", "a\x1b[2Jb"], "--site"),
+    (["report", "--site", "phx9"], "--site"),
+    (["quarantine", "list", "--site", "phx9"], "--site"),
+    (["quarantine", "replay", "--all", "--site", "phx9"], "--site"),
     # run (refused before it would replace this process with the server)
     (["run", "--port", "70000"], "--port"),
     (["run", "--port", "0"], "--port"),
