@@ -178,6 +178,7 @@ def hand_built_episode(
     status: str | None = None,
     flags: tuple[str, ...] = (),
     now: datetime | None = None,
+    site: str = DEFAULT_SITE,
 ) -> Episode:
     """A curtailment episode with its real events, received up to ``through``; its figures
     follow from the arguments (the episode derivation itself is tested elsewhere)."""
@@ -214,7 +215,7 @@ def hand_built_episode(
             payload["feed_tag"] = feed
         if correlation_id is not None:
             payload["correlation_id"] = correlation_id
-        events.append(normalise(payload, times[name]))
+        events.append(normalise(payload, times[name], site=site))
     is_open = through != "end_ramp_up"
     until = now or times[through]
     got = set(received)

@@ -105,8 +105,6 @@ def _ago(moment: datetime | None, now: datetime) -> str:
 
 
 def _row(health: SiteHealth, now: datetime) -> dict[str, str]:
-    from gridhook.display import format_offset
-
     reg = health.registration
     registration = reg.state
     if reg.state == "failing" and reg.consecutive_failures:
@@ -117,7 +115,7 @@ def _row(health: SiteHealth, now: datetime) -> dict[str, str]:
     sample = health.last_sample
     return {
         "SITE": health.site.name,
-        "TIMEZONE": f"{health.site.timezone} ({format_offset(now, health.site.zone)})",
+        "TIMEZONE": _zone(health, now),
         "REGISTRATION": registration,
         "LAST RECONCILE": _ago(reg.last_attempt, now),
         "OUTCOME": reg.reconcile_outcome,
@@ -127,6 +125,13 @@ def _row(health: SiteHealth, now: datetime) -> dict[str, str]:
         "OPEN": str(health.open_episodes),
         "STALLED": str(health.stalled_episodes),
     }
+
+
+def _zone(health: SiteHealth, now: datetime) -> str:
+    from gridhook.display import format_offset
+
+    offset = format_offset(now, health.site.zone)
+    return offset if offset == "UTC" else f"{health.site.timezone} ({offset})"
 
 
 def _notes(health: SiteHealth) -> list[str]:
