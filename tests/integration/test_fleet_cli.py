@@ -30,8 +30,10 @@ NOW = ORIGIN + timedelta(hours=20, minutes=50)
 
 
 def dev_clock() -> str:
+    """gridhook's clock at the scenario's now, all but still (a microsecond a second), so
+    "for 50 min" reads the same however long the tests take."""
     real = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"1@{NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}@{real}"
+    return f"0.000001@{NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}@{real}"
 
 
 @pytest.fixture(scope="module")
