@@ -242,6 +242,15 @@ def test_a_constrained_feed_counts_its_requested_reduction_and_its_newest_load()
     assert not stale.sampled and stale.load_w == 9e6
 
 
+def test_a_feed_ramping_down_on_time_is_not_over_its_target_yet() -> None:
+    ramping = FeedNow("s", "main", _state("ramping_down", 6, 10), _sample(1, 9))
+    assert not ramping.over_target
+    stalled = FeedNow("s", "main", _state("ramping_down", 6, 10, stalled=True), _sample(1, 9))
+    assert stalled.over_target and stalled.stalled
+    within = FeedNow("s", "main", _state("constrained", 6, 10), _sample(1, 6.02))
+    assert not within.over_target  # within 0.5 %
+
+
 @pytest.mark.parametrize(
     ("phase", "target", "prev", "off"),
     [

@@ -87,9 +87,11 @@ class FeedNow:
 
     @property
     def over_target(self) -> bool:
-        """Held for the grid and drawing more than its target (by more than 0.5 %)."""
+        """Held at its target (or stalled on the way down to it) and drawing more than it,
+        by more than 0.5 %; a feed still ramping down on time is not over its target yet."""
         load, target = self.load_w, self.target_w
-        if not self.constrained or load is None or target is None or is_default_target(target):
+        held = self.phase == "constrained" or (self.stalled and self.phase == "ramping_down")
+        if not held or load is None or target is None or is_default_target(target):
             return False
         return load > target * 1.005
 

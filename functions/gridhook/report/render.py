@@ -121,6 +121,13 @@ def _zone_label(zone: tzinfo, start: datetime, end: datetime | None = None) -> s
     return zone_label(zone, start, end or start)
 
 
+def _age(seconds: float) -> str:
+    """How long ago, or for how long, to the minute past two minutes (a page that refreshes
+    every 30 s has no use for the seconds of "9 h 50 min")."""
+    seconds = max(0.0, seconds)
+    return format_duration(seconds if seconds < 120 else round(seconds / 60) * 60)
+
+
 def format_rate(rate: float | None) -> str:
     return "—" if rate is None else f"{rate:.0%}"
 
@@ -149,6 +156,7 @@ def _jinja() -> jinja2.Environment:
                     load=format_load,
                     target=format_target,
                     duration=format_duration,
+                    age=_age,
                     when=format_when,
                     local=_local,
                     offset=format_offset,
