@@ -321,3 +321,43 @@ def test_registration_from_the_records() -> None:
         "cannot unregister",
         False,
     )
+
+
+# -- reading several sites at once ------------------------------------------------------------
+
+
+def test_sites_are_read_at_once_answered_in_order_and_a_failure_waits_for_the_rest() -> None:
+    import threading
+    import time
+
+    from gridhook.site_reads import READERS, for_each
+
+    running: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def read(n: int) -> int:
+        with lock:
+            running.append(n)
+            most[0] = max(most[0], len(running))
+        time.sleep(0.02)
+        with lock:
+            running.remove(n)
+        return n * 10
+
+    assert for_each(read, list(range(20))) == [n * 10 for n in range(20)]
+    assert 1 < most[0] <= READERS
+
+    finished: list[int] = []
+
+    def failing(n: int) -> int:
+        time.sleep(0.01 * (n % 3))
+        if n == 2:
+            raise LookupError("site 2's store is down")
+        finished.append(n)
+        return n
+
+    with pytest.raises(LookupError, match="site 2"):
+        for_each(failing, list(range(12)))
+    assert sorted(finished) == [n for n in range(12) if n != 2]  # none left running
+    assert for_each(read, [7]) == [70] and for_each(read, []) == []

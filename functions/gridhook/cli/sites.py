@@ -26,6 +26,7 @@ from gridhook.cli.output import write_csv, write_json, write_table
 
 if TYPE_CHECKING:
     from gridhook.health import SiteHealth
+    from gridhook.sites import Site
 
 __all__ = ["register"]
 
@@ -65,17 +66,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _sites(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
     from gridhook.health import site_health
+    from gridhook.site_reads import for_each
     from gridhook.store import StoreError
 
     settings = settings_from_env("GRIDHOOK_DEV_CLOCK", "GRIDHOOK_RAMP_DEADLINE_SECONDS")
     chosen = arg.chosen_sites(args)
     now = clock.now()
     with opened_store(args.store) as store:
+
+        def health_of(site: Site) -> SiteHealth:
+            return site_health(store, site, now=now, ramp_deadline=settings.ramp_deadline_seconds)
+
         try:
-            health = [
-                site_health(store, site, now=now, ramp_deadline=settings.ramp_deadline_seconds)
-                for site in chosen.sites
-            ]
+            health = for_each(health_of, chosen.sites)  # several sites at a time
         except StoreError as exc:
             raise CommandError(str(exc)) from None
     if args.format == "json":

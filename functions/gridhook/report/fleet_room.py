@@ -4,7 +4,8 @@ constrained now, MW requested off now). Read-only, like every report.
 
 Cost O(sites x feeds), never the history: per site, its feed states (one newest-event
 lookup, one page of each feed's newest events), its samples of the last
-``RECENT_SAMPLES`` and its subscription records. Charts and episode lists are each site's
+``RECENT_SAMPLES`` and its subscription records; up to ``site_reads.READERS`` sites are read
+at once. Charts and episode lists are each site's
 own page (``gridhook.report.control_room``).
 """
 
@@ -197,10 +198,16 @@ def build_fleet_room(
     ramp_deadline: timedelta,
     refresh_seconds: int = 30,
 ) -> FleetRoom:
-    """Every site of ``sites`` now, each read on its own; raises StoreError."""
+    """Every site of ``sites`` now, each read on its own (several at a time: on a networked
+    store each read is a round trip); raises StoreError."""
+    from gridhook.site_reads import for_each
+
+    def read(site: Site) -> SiteNow:
+        return _site_now(store, site, now=now, ramp_deadline=ramp_deadline)
+
     return FleetRoom(
         now=now,
         refresh_seconds=refresh_seconds,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
-        sites=tuple(_site_now(store, site, now=now, ramp_deadline=ramp_deadline) for site in sites),
+        sites=tuple(for_each(read, sites)),  # up to READERS sites at a time
     )
