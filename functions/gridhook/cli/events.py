@@ -83,6 +83,7 @@ _CSV_COLUMNS = (
     "event_id",
 )
 # --follow cannot measure rows it has not seen yet: fixed widths that fit typical values.
+_FOLLOW_SITE_WIDTH = 12
 _FOLLOW_WIDTHS = {
     "received_at": 27,
     "event": 15,
@@ -434,8 +435,10 @@ class _Stream:
         self._fmt = fmt
         self._header_written = False
         self._columns = _table_columns(chosen.several)
-        # --follow cannot measure rows it has not seen yet: the widest site name it may see.
-        self._widths = {**_FOLLOW_WIDTHS, "site": max(4, *(len(s.name) for s in chosen.sites))}
+        # --follow cannot measure rows it has not seen yet: the widest site name it may see,
+        # up to a typical one's (a longer name shifts its own rows, not every row).
+        widest = max(len(s.name) for s in chosen.sites)
+        self._widths = {**_FOLLOW_WIDTHS, "site": max(4, min(widest, _FOLLOW_SITE_WIDTH))}
 
     def write(self, events: list[StoredEvent]) -> None:
         if not self._header_written:
