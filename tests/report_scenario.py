@@ -16,6 +16,7 @@ import pytest
 from gridhook.episodes import Episode
 from gridhook.events import normalise
 from gridhook.report import Report
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store import EventStore, LoadSample
 
 FEED_A = "main_power_feed"
@@ -101,11 +102,16 @@ def _load_at(c: Curtailment, at: timedelta) -> tuple[float, float] | None:
 
 
 def seed_day(
-    store: EventStore, origin: datetime, hours: float = 24, day_tag: str = ""
+    store: EventStore,
+    origin: datetime,
+    hours: float = 24,
+    day_tag: str = "",
+    site: str = DEFAULT_SITE,
 ) -> dict[str, int]:
     """Write the day starting at ``origin`` into ``store``: events and samples up to
     ``origin + hours``; ``day_tag`` is appended to the correlation ids (to seed several
-    days). Returns how many of each were written."""
+    days); ``site``: whose they are (as delivered to its path). Returns how many of each
+    were written."""
     horizon = origin + timedelta(hours=hours)
     events = 0
     for c in curtailments():
@@ -124,7 +130,7 @@ def seed_day(
             if at < horizon:
                 payload = _payload(c, event, load, compliant, origin)
                 payload["correlation_id"] += day_tag
-                store.add_event(normalise(payload, at))
+                store.add_event(normalise(payload, at, site=site))
                 events += 1
     samples = 0
     default = {FEED_A: 10.0, FEED_B: 8.0}
@@ -144,6 +150,7 @@ def seed_day(
                     target_w=target * 1e6,
                     correlation_id=None,
                     expires_at=at + timedelta(days=3650),
+                    site=site,
                 )
             )
             samples += 1
@@ -171,6 +178,7 @@ def hand_built_episode(
     status: str | None = None,
     flags: tuple[str, ...] = (),
     now: datetime | None = None,
+    site: str = DEFAULT_SITE,
 ) -> Episode:
     """A curtailment episode with its real events, received up to ``through``; its figures
     follow from the arguments (the episode derivation itself is tested elsewhere)."""
@@ -207,7 +215,7 @@ def hand_built_episode(
             payload["feed_tag"] = feed
         if correlation_id is not None:
             payload["correlation_id"] = correlation_id
-        events.append(normalise(payload, times[name]))
+        events.append(normalise(payload, times[name], site=site))
     is_open = through != "end_ramp_up"
     until = now or times[through]
     got = set(received)

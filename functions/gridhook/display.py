@@ -1,17 +1,22 @@
-"""Figures for people: durations, powers and energy as gridhook prints them everywhere
-(the CLI's tables, the reports, the control room, episode flags). One function per kind
-of figure, so the same figure reads the same wherever it is shown."""
+"""Figures for people: durations, powers, energy and a site's local times as gridhook prints
+them everywhere (the CLI's tables, the reports, the control room, episode flags). One
+function per kind of figure, so the same figure reads the same wherever it is shown."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
 
 __all__ = [
     "format_duration",
     "format_load",
+    "format_local",
     "format_mw",
     "format_mwh",
+    "format_offset",
     "format_target",
     "is_default_target",
     "to_mw",
+    "zone_label",
 ]
 
 #: A missing figure in a table cell.
@@ -80,3 +85,50 @@ def format_target(watts: float | None, *, unit: bool = True) -> str:
 def format_load(watts: float | None, *, unit: bool = True) -> str:
     """A load DPS calculated: "unknown" when it was not reported (it is no target)."""
     return format_mw(watts, unit=unit, missing="unknown")
+
+
+def _is_utc(zone: tzinfo) -> bool:
+    return zone is UTC or str(zone) in ("UTC", "Etc/UTC")
+
+
+def format_offset(moment: datetime, zone: tzinfo) -> str:
+    """The UTC offset ``zone`` has at ``moment``: ``UTC-07:00``, ``UTC+05:30``; ``UTC`` for
+    the UTC zone itself."""
+    offset = moment.astimezone(zone).utcoffset() or timedelta(0)
+    if _is_utc(zone) and not offset:
+        return "UTC"
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def format_local(
+    moment: datetime | None, zone: tzinfo = UTC, *, seconds: bool = True, missing: str = MISSING
+) -> str:
+    """A time as a site's people read it: local, with the offset it had then
+    (``2026-01-10 13:50:00 UTC-07:00``; in UTC, ``2026-01-10 20:50:00 UTC``)."""
+    if moment is None:
+        return missing
+    local = moment.astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} {format_offset(moment, zone)}"
+
+
+def zone_label(zone: tzinfo, start: datetime, end: datetime) -> str:
+    """What a chart's axis or a page says of its times over [start, end]: ``UTC``, or the
+    zone and its offset (``America/Phoenix, UTC-07:00``), or both offsets when a clock change
+    falls inside (``Europe/Amsterdam, UTC+01:00/+02:00``)."""
+    if _is_utc(zone):
+        return "UTC"
+    offsets: list[str] = []
+    moment, step = start, timedelta(hours=12)
+    while True:  # twice a day: a range of up to 400 days is 800 looks, no clock change missed
+        offset = format_offset(moment, zone)
+        if offset not in offsets:
+            offsets.append(offset)
+        if moment >= end:
+            break
+        moment = min(moment + step, end)
+    shown = offsets[0] + "".join("/" + o.removeprefix("UTC") for o in offsets[1:])
+    return f"{zone}, {shown}"

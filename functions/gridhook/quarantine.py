@@ -104,10 +104,12 @@ class ReplayResult:
     status: ReplayStatus
     event_id: str
     received_at: datetime
+    site: str = DEFAULT_SITE  # the record's, where its event is stored
 
     def to_dict(self) -> dict[str, str]:
         return {
             "quarantine_id": self.quarantine_id,
+            "site": self.site,
             "status": self.status.value,
             "event_id": self.event_id,
             "received_at": rfc3339(self.received_at) or "",
@@ -151,11 +153,17 @@ def replay(
         item = find(store, item, site=site)
     if item.replayed_at is not None and item.replayed_event_id is not None:
         status = ReplayStatus.ALREADY_REPLAYED
-        return ReplayResult(item.quarantine_id, status, item.replayed_event_id, item.received_at)
+        return ReplayResult(
+            item.quarantine_id, status, item.replayed_event_id, item.received_at, item.site
+        )
     event = _event_of(item)
     if dry_run:
         return ReplayResult(
-            item.quarantine_id, ReplayStatus.WOULD_REPLAY, event.event_id, item.received_at
+            item.quarantine_id,
+            ReplayStatus.WOULD_REPLAY,
+            event.event_id,
+            item.received_at,
+            item.site,
         )
     # Store first, then mark: if marking fails, a second replay finds the event stored
     # (DUPLICATE) and only marks, so nothing is ever stored twice.
@@ -164,7 +172,7 @@ def replay(
     status = (
         ReplayStatus.REPLAYED if outcome is AddOutcome.ACCEPTED else ReplayStatus.ALREADY_STORED
     )
-    return ReplayResult(item.quarantine_id, status, event.event_id, item.received_at)
+    return ReplayResult(item.quarantine_id, status, event.event_id, item.received_at, item.site)
 
 
 def replay_all(

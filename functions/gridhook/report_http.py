@@ -1,17 +1,22 @@
-"""power_report: the control room, curtailment reports and episodes over HTTP (read-only).
+"""power_report: the control rooms, curtailment reports and episodes over HTTP (read-only).
 
 | request | answer |
 |---|---|
-| ``GET /`` | the control-room page (HTML, refreshes itself) |
-| ``GET /report?since=&until=&feed=&format=html|json|csv`` | a report (default: 30 days, HTML) |
-| ``GET /episodes?since=&until=&feed=&status=&correlation_id=`` | episodes, JSON (7 days) |
+| ``GET /`` | the fleet's control-room page; a one-site deployment's is that site's page |
+| ``GET /sites/<site>`` | one site's control-room page, in its local time (HTML, refreshes itself) |
+| ``GET /report?since=&until=&site=&feed=&format=`` | a report: html, json or csv (30 days) |
+| ``GET /episodes?since=&until=&site=&feed=&status=&correlation_id=`` | episodes, JSON (7 days) |
 | a bad, unknown, repeated or empty parameter | 400, the error names the parameter |
+| ``site=`` a site the deployment does not serve | 400 naming it and the sites it serves |
+| ``/sites/<site>`` of a site the deployment does not serve | 404 ``unknown_site``, naming it |
 | any other path | 404 · not GET or HEAD: 405 with ``Allow`` |
 | no store where ``GRIDHOOK_STORE`` points (no such SQLite file) | 503 naming the setting |
 | store unavailable, or any unexpected failure | 503 with ``Retry-After``; never a 500 |
 
 Errors are JSON like the receiver's: ``{"error": {"code", "message", "details"}}``. It
 only reads: nothing here calls a store method that writes. Private by IAM in the cloud.
+``site`` may be repeated (``?site=phx1&site=ams2``), as ``--site`` on the command line;
+without it a report or an episode list covers every site.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from gridhook.report.params import (
 )
 from gridhook.report.render import CONTENT_SECURITY_POLICY
 from gridhook.settings import Settings, get_settings
+from gridhook.sites import Site, UnknownSite
 from gridhook.store import EventStore, LazyStore, StoreError, StoreNotFound
 
 __all__ = ["ReportService", "check_startup", "handle"]
@@ -45,6 +51,8 @@ _ROUTES = {
     "/report": REPORT_PARAMETERS,
     "/episodes": EPISODE_PARAMETERS,
 }
+#: One site's page: /sites/<site> (no parameters).
+_SITE_PAGES = "/sites/"
 _JSON = http.JSON
 # The pages' own policy, plus frame-ancestors, which only works as a header.
 _HTML_HEADERS = {
@@ -142,8 +150,9 @@ class ReportService:
 
     def _process(self, request: flask.Request) -> _Answer:
         path = request.path.rstrip("/") or "/"
-        if path not in _ROUTES:
-            known = ", ".join(_ROUTES)
+        site_page = path.startswith(_SITE_PAGES) and "/" not in path[len(_SITE_PAGES) :]
+        if path not in _ROUTES and not site_page:
+            known = ", ".join([*_ROUTES, f"{_SITE_PAGES}<site>"])
             return _error(
                 404,
                 "not_found",
@@ -159,36 +168,77 @@ class ReportService:
             )
             answer.headers["Allow"] = _ALLOWED_METHODS
             return answer
-        params = single_values(request.args.to_dict(flat=False), _ROUTES[path])
+        params = single_values(request.args.to_dict(flat=False), () if site_page else _ROUTES[path])
         now = clock.now()
+        if site_page:
+            return self._site_page(path[len(_SITE_PAGES) :], now)
         if path == "/report":
             return self._report(params, now)
         if path == "/episodes":
             return self._episodes(params, now)
-        return self._control_room(now)
+        sites = self.settings.sites
+        if sites.several:
+            return self._fleet_page(now)
+        # One site: its page is what its reader wants at the root, as before sites.
+        return self._control_room(sites.sites[0], now, root="")
 
-    def _control_room(self, now: datetime) -> _Answer:
+    def _site_page(self, name: str, now: datetime) -> _Answer:
+        try:
+            site = self.settings.sites.get(name)
+        except UnknownSite:
+            answer = _error(
+                404,
+                "unknown_site",
+                f"unknown site {name[:63]!r}: this deployment serves "
+                f"{', '.join(self.settings.sites.names)}",
+                "not_found",
+                details=[{"site": name[:63]}],
+            )
+            answer.detail = f"unknown site {name[:63]!r}"
+            return answer
+        return self._control_room(site, now, root="../")
+
+    def _control_room(self, site: Site, now: datetime, *, root: str) -> _Answer:
         from gridhook.report.control_room import build_control_room
         from gridhook.report.render import render_control_room
 
-        room = build_control_room(self.store(), now=now, ramp_deadline=self.ramp_deadline)
-        html = render_control_room(room)
+        room = build_control_room(
+            self.store(),
+            now=now,
+            ramp_deadline=self.ramp_deadline,
+            site=site.name,
+            zone=site.zone,
+            several=self.settings.sites.several,
+        )
+        html = render_control_room(room, root=root)
         answer = _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
         answer.episodes = len(room.recent_episodes)
         return answer
 
-    def _report(self, params: dict[str, str], now: datetime) -> _Answer:
-        from gridhook.report import build_report
-        from gridhook.report import render as renderers
+    def _fleet_page(self, now: datetime) -> _Answer:
+        from gridhook.report.fleet_room import build_fleet_room
+        from gridhook.report.render import render_fleet_room
 
-        query = report_params(params, now=now)
-        report = build_report(
+        room = build_fleet_room(
+            self.store(), self.settings.sites.sites, now=now, ramp_deadline=self.ramp_deadline
+        )
+        html = render_fleet_room(room)
+        return _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
+
+    def _report(self, params: dict[str, str | tuple[str, ...]], now: datetime) -> _Answer:
+        from gridhook.report import render as renderers
+        from gridhook.report.fleet import build_fleet_report
+
+        query = report_params(params, now=now, sites=self.settings.sites)
+        report = build_fleet_report(
             self.store(),
+            query.sites,
             since=query.since,
             until=query.until,
             feed_tag=query.feed_tag,
             now=now,
             ramp_deadline=self.ramp_deadline,
+            several=self.settings.sites.several,
         )
         if query.format == "json":
             answer = _Answer(200, renderers.render_json(report), _JSON, "ok")
@@ -207,23 +257,28 @@ class ReportService:
         answer.episodes = len(report.episodes)
         return answer
 
-    def _episodes(self, params: dict[str, str], now: datetime) -> _Answer:
+    def _episodes(self, params: dict[str, str | tuple[str, ...]], now: datetime) -> _Answer:
         from gridhook.episodes.load import load_episodes
         from gridhook.report.render import render_episodes_json
 
-        query = episode_params(params, now=now)
-        episodes = load_episodes(
-            self.store(),
-            since=query.since,
-            until=query.until,
-            feed_tag=query.feed_tag,
-            correlation_id=query.correlation_id,
-            status=query.status,
-            now=now,
-            ramp_deadline=self.ramp_deadline,
-        )
+        query = episode_params(params, now=now, sites=self.settings.sites)
+        episodes = [  # by site, in the deployment's order; each site's oldest first
+            episode
+            for site in query.sites
+            for episode in load_episodes(
+                self.store(),
+                since=query.since,
+                until=query.until,
+                feed_tag=query.feed_tag,
+                correlation_id=query.correlation_id,
+                status=query.status,
+                now=now,
+                ramp_deadline=self.ramp_deadline,
+                site=site.name,
+            )
+        ]
         body = render_episodes_json(
-            list(episodes), since=query.since, until=query.until, generated_at=now
+            episodes, since=query.since, until=query.until, generated_at=now
         )
         return _Answer(200, body, _JSON, "ok", episodes=len(episodes))
 

@@ -23,6 +23,9 @@ Figures (each with its baseline, measured in this run, and the ratio):
 7. fleet (tests/bench/fleet.py): 50 simulated DPS sites x 2 feeds in one process — their
    start, GetStatus across all of them, and a curtailment on all at once (400 webhooks to
    the receiver, each stored exactly once).
+8. fleet views (tests/bench/fleet_views.py): the fleet control room and a 30-day fleet
+   report over the same 50 sites x 2 feeds, on SQLite (target: the page in 1 s), and the
+   fleet page on the Firestore emulator with its RPCs.
 
 Sizes come from the options below or GRIDHOOK_BENCH_* environment variables; the default
 full run takes about ten minutes on a shared 2-core machine: the scale section about five
@@ -54,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.fleet import bench_fleet, fleet_table
+from tests.bench.fleet_views import bench_fleet_views, fleet_views_table
 from tests.bench.load import AUTH_HEADERS, Request, bench_bodies, bench_payload, send_all
 from tests.bench.scale import bench_scale, scale_table
 from tests.harness import (
@@ -80,6 +84,7 @@ SECTIONS = (
     "reliability",
     "scale",
     "fleet",
+    "fleet_views",
 )
 
 TARGETS = {
@@ -865,6 +870,11 @@ def main(argv: list[str] | None = None) -> int:
         if "fleet" in sections and args.fleet_sites > 0:
             print(f"fleet: {args.fleet_sites} simulated sites …", flush=True)
             results["fleet"] = bench_fleet(args.fleet_sites, runs=args.scale_runs)
+        if "fleet_views" in sections and args.fleet_sites > 0:
+            print(f"fleet views: {args.fleet_sites} sites …", flush=True)
+            results["fleet_views"] = bench_fleet_views(
+                args.fleet_sites, runs=args.scale_runs, emulator_host=emulator.host
+            )
     finally:
         emulator.stop()
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -881,6 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     if "fleet" in results:
         print()
         print(fleet_table(results["fleet"]))
+    if "fleet_views" in results:
+        print()
+        print(fleet_views_table(results["fleet_views"]))
     print(f"\n{results['duration_s']} s; results in {args.output}")
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0

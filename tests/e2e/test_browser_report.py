@@ -7,6 +7,10 @@ It checks that the charts are there and drawn, that the episode rows are the sto
 that nothing is fetched from anywhere and nothing is logged as an error, and that the
 printed report puts each feed on its own pages. Screenshots and the printed PDF are kept
 in var/test-artifacts/BACKEND/ (git-ignored) for a person to look at.
+
+And a fleet (tests/fleet_scenario.py, on SQLite): the fleet page, a site's page reached by
+its link, its report, and the way back; a site with a 63-character name and no power event;
+the fleet on a narrow screen. Screenshots in var/test-artifacts/fleet/.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pytest
 
 from gridhook.episodes.load import load_episodes
 from gridhook.store import open_store
+from tests.fleet_scenario import AMS, LAB, LONG, PHX, seed_fleet, sites_json
 from tests.harness import FUNCTIONS, REPO, FunctionServer, clean_env, function_server
 from tests.report_scenario import FEED_A, FEED_B, seed_day
 
@@ -306,4 +311,104 @@ def test_the_control_room_on_a_narrow_screen(browser, artifacts: Path, control_r
     assert width <= 420 + 1, f"the page is {width}px wide on a 420px screen"
     assert seen.errors == []
     page.screenshot(path=artifacts / "control-room-narrow.png", full_page=True)
+    page.close()
+
+
+# -- the fleet: its page, a site's page, and the links between them --------------------------
+
+
+@pytest.fixture(scope="module")
+def fleet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionServer]:
+    """power_report on a four-site fleet (tests/fleet_scenario.py), on SQLite."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser-fleet') / 'events.db'}"
+    store = open_store(url)
+    try:
+        seed_fleet(store, ORIGIN, NOW)
+    finally:
+        store.close()
+    env = {
+        "GRIDHOOK_STORE": url,
+        "GRIDHOOK_SITES": sites_json(),
+        "GRIDHOOK_DEV_CLOCK": dev_clock_at(NOW),
+        "GRIDHOOK_RAMP_DEADLINE_SECONDS": str(int(DEADLINE.total_seconds())),
+    }
+    with function_server("power_report", env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fleet_artifacts() -> Path:
+    directory = ARTIFACTS / "fleet"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def test_the_fleet_page_as_a_person_sees_it(browser, fleet_server, fleet_artifacts: Path) -> None:
+    seen = visit(browser, fleet_server.url + "/")
+    page = seen.page
+
+    assert page.title() == "gridhook fleet control room"
+    figures = page.locator("section.totals .figure dd").all_inner_texts()
+    assert [f.split("\n")[0] for f in figures] == ["2 of 4", "2 of 5", "8 MW", "2"]
+    assert page.locator("svg").count() == 0  # the fleet page draws no chart: a site's does
+    # Every site a group of rows, its feeds in it: the silent site says so.
+    groups = page.locator("tbody.site-rows")
+    assert groups.evaluate_all("gs => gs.map(g => g.dataset.site)") == [PHX, AMS, LONG, LAB]
+    assert page.locator("tbody.site-rows tr[data-feed-tag]").count() == 5
+    assert page.locator("tr.row-stalled").count() == 2
+    assert "No feed has reported" in groups.nth(3).inner_text()
+    attention = page.locator("div.attention")
+    assert attention.is_visible() and attention.locator("li").count() == 4
+    # The 63-character site name wraps inside its cell: nothing is wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    long_cell = page.locator(f'tbody[data-site="{LONG}"] th.site-cell')
+    box = long_cell.bounding_box()
+    assert box is not None and box["width"] < 300
+    assert seen.errors == []
+    assert all(url.startswith(fleet_server.url) for url in seen.requests), seen.requests
+    page.screenshot(path=fleet_artifacts / "fleet.png", full_page=True)
+
+    # A site's name leads to its page, in its local time.
+    page.locator(f'tbody[data-site="{AMS}"] th.site-cell a').click()
+    page.wait_for_load_state("load")
+    assert page.url == f"{fleet_server.url}/sites/{AMS}"
+    assert page.title() == f"{AMS} · gridhook control room"
+    assert_charts_drawn(page, 2)
+    assert page.locator("svg text", has_text="Time (Europe/Amsterdam, UTC+01:00)").count() == 2
+    assert page.locator("article.feed-card.stalled").count() == 1
+    assert "12:00:00 UTC+01:00" in page.locator("article.feed-card.stalled").inner_text()
+    page.screenshot(path=fleet_artifacts / "site-ams2.png", full_page=True)
+
+    # Its report links stay on the site; the fleet link goes back.
+    page.get_by_role("link", name="7 days").click()
+    page.wait_for_load_state("load")
+    assert page.url == f"{fleet_server.url}/report?site={AMS}&since=7d"
+    assert page.locator("section.site").count() == 1 and page.locator("section.feed").count() == 2
+    assert page.locator("svg text", has_text="Day (Europe/Amsterdam, 2026)").count() == 2
+    page.screenshot(path=fleet_artifacts / "report-ams2.png", full_page=True)
+    page.go_back()
+    page.get_by_role("link", name="Fleet").click()
+    page.wait_for_load_state("load")
+    assert page.title() == "gridhook fleet control room"
+    page.close()
+
+
+def test_a_quiet_site_and_the_fleet_on_a_narrow_screen(
+    browser, fleet_server, fleet_artifacts: Path
+) -> None:
+    seen = visit(browser, f"{fleet_server.url}/sites/{LONG}")
+    page = seen.page
+    assert "No feed of this site has reported a power event yet." in page.inner_text("body")
+    assert "UTC+05:30" in page.locator("header").inner_text()
+    assert_charts_drawn(page, 1)  # its one feed, sampled: load, no webhook
+    assert seen.errors == []
+    page.screenshot(path=fleet_artifacts / "site-long-name.png", full_page=True)
+    page.close()
+
+    seen = visit(browser, fleet_server.url + "/", width=420)
+    page = seen.page
+    # Only the table scrolls, inside its own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 421
+    assert seen.errors == []
+    page.screenshot(path=fleet_artifacts / "fleet-narrow.png", full_page=True)
     page.close()

@@ -120,7 +120,7 @@ def test_events_cli_filters_and_formats(tmp_path) -> None:
     assert len(json.loads(run("--format", "json", "--since", "150m"))) == 2
     assert len(json.loads(run("--format", "json", "--limit", "1"))) == 1
     csv_lines = run("--format", "csv", "--feed", "b").splitlines()
-    assert csv_lines[0].startswith("received_at,event,feed_tag") and len(csv_lines) == 2
+    assert csv_lines[0].startswith("site,received_at,event,feed_tag") and len(csv_lines) == 2
     bad = subprocess.run(
         [str(GRIDHOOK), "events", "--store", "nope://x"],
         capture_output=True,

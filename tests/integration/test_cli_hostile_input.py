@@ -78,6 +78,17 @@ CASES: list[tuple[list[str], str]] = [
     (["reconcile", "--site", "phx9"], "--site"),
     (["teardown", "--site", "default", "--site", "x" * 300], "--site"),
     (["sample-load", "--site", "../default"], "--site"),
+    # sites, and --site on every reading command (the deployment here: one `default` site)
+    (["sites", "--format", "xml"], "--format"),
+    (["sites", "--site", "phx9"], "--site"),
+    (["events", "--site", "phx9"], "--site"),
+    (["events", "-f", "--site", "default", "--site", "x" * 70], "--site"),
+    (["state", "--site", ""], "--site"),
+    (["episodes", "--site", "Default"], "--site"),
+    (["samples", "--site", "a\x1b[2Jb"], "--site"),
+    (["report", "--site", "phx9"], "--site"),
+    (["quarantine", "list", "--site", "phx9"], "--site"),
+    (["quarantine", "replay", "--all", "--site", "phx9"], "--site"),
     # run (refused before it would replace this process with the server)
     (["run", "--port", "70000"], "--port"),
     (["run", "--port", "0"], "--port"),

@@ -11,23 +11,33 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from gridhook.cli import CommandError
 from gridhook.report.params import BadParameter, parse_choice, parse_tag, parse_when
+
+if TYPE_CHECKING:
+    from gridhook.sites import Site, Sites
 
 _Params = TypeVar("_Params")
 
 __all__ = [
     "MAX_LIMIT",
+    "SITE_SETTINGS",
+    "Chosen",
     "Once",
     "Parser",
     "add_format",
+    "add_site_argument",
     "choice",
+    "chosen_sites",
     "command_error",
+    "deployment_sites",
     "flag",
     "integer",
     "number",
@@ -39,6 +49,8 @@ __all__ = [
 
 #: The most rows one listing prints (``--limit``); more is a job for an export, not a terminal.
 MAX_LIMIT = 1_000_000
+#: What the commands read of the environment to know the deployment's sites.
+SITE_SETTINGS = ("GRIDHOOK_SITES_FILE", "GRIDHOOK_SITES", "GRIDHOOK_TIMEZONE")
 
 # argparse says "argument --limit/-n: …"; gridhook says "--limit: …".
 _ARGUMENT_PREFIX = re.compile(r"^argument ([^\s/:]+)(?:/[^\s:]+)*: ")
@@ -103,15 +115,18 @@ def read_params(
     names: Sequence[str],
     *,
     now: datetime,
+    **extra: Any,
 ) -> _Params:
     """Parameters read by the rules HTTP uses (``report_params``, ``episode_params``) from the
     options given on the command line (named as in HTTP: ``--correlation-id`` is
-    ``correlation_id``)."""
-    values: Mapping[str, str] = {
-        name: getattr(args, name) for name in names if getattr(args, name, None) is not None
-    }
+    ``correlation_id``); ``extra`` goes to ``read`` as it is (the deployment's ``sites``)."""
+    values: dict[str, str | tuple[str, ...]] = {}
+    for name in names:
+        given = getattr(args, name, None)
+        if given is not None:  # a repeatable option (``--site``) holds a list
+            values[name] = tuple(given) if isinstance(given, list) else given
     try:
-        return read(values, now=now)
+        return read(values, now=now, **extra)
     except BadParameter as exc:
         raise command_error(exc) from None
 
@@ -190,3 +205,48 @@ def when(name: str) -> Callable[[str], str]:
         return text
 
     return _checked(parse, "time")
+
+
+def add_site_argument(parser: argparse.ArgumentParser) -> None:
+    """``--site NAME``, repeatable (like HTTP's ``site=``): the sites to read; without it,
+    every site of the deployment."""
+    parser.add_argument(
+        "--site",
+        action="append",
+        type=tag("site"),
+        metavar="NAME",
+        help="only this site; repeat it for more (default: every site of the deployment)",
+    )
+
+
+def deployment_sites() -> Sites:
+    """The sites the deployment serves, from the settings the functions read
+    (GRIDHOOK_SITES_FILE or GRIDHOOK_SITES, else one ``default`` site in GRIDHOOK_TIMEZONE);
+    a bad one is a CommandError naming the setting, the site and the key."""
+    from gridhook.sites import SiteConfigError, load_sites
+
+    try:
+        return load_sites({name: os.environ[name] for name in SITE_SETTINGS if name in os.environ})
+    except SiteConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The sites a command reads, and whether its tables name each row's site."""
+
+    sites: tuple[Site, ...]  # in the deployment's order
+    several: bool  # the deployment has more than one site: tables have a SITE column
+
+
+def chosen_sites(args: argparse.Namespace) -> Chosen:
+    """The sites ``--site`` names (every site without it); an unknown one is refused in one
+    line naming it and the sites the deployment serves (``--site: unknown site ...``)."""
+    from gridhook.report.params import parse_sites
+
+    deployment = deployment_sites()
+    try:
+        sites = parse_sites(getattr(args, "site", None) or (), deployment)
+    except BadParameter as exc:
+        raise command_error(exc) from None
+    return Chosen(sites, deployment.several)

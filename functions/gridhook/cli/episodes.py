@@ -3,6 +3,8 @@
 Episodes are derived from the stored events (docs/episodes.md); samples are the loads
 DPS reported to the scheduled reconcile (GetStatus), one per feed per run. Times are
 gridhook's clock: GRIDHOOK_DEV_CLOCK makes ages like ``7d`` count in simulated time.
+Both list every site's (``--site`` picks), site by site in the deployment's order; a
+deployment of several sites shows each row's SITE (JSON and CSV always carry it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ _SAMPLES_DEFAULT_RANGE = timedelta(hours=24)
 # Units in the names, numbers in the cells (gridhook.csv_format).
 _EPISODE_CSV = (
     "episode_id",
+    "site",
     "feed_tag",
     "correlation_id",
     "status",
@@ -55,6 +58,7 @@ _EPISODE_CSV = (
     "flags",
 )
 _SAMPLE_CSV = (
+    "site",
     "sampled_at",
     "feed_tag",
     "calculated_mw",
@@ -126,6 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _filter_arguments(parser: argparse.ArgumentParser) -> None:
+    arg.add_site_argument(parser)
     parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
     arg.add_format(parser, ("table", "json", "csv"))
 
@@ -140,19 +145,23 @@ def _episodes(args: argparse.Namespace) -> int:
 
     settings = settings_from_env("GRIDHOOK_DEV_CLOCK", "GRIDHOOK_RAMP_DEADLINE_SECONDS")
     now = clock.now()
-    query = arg.read_params(episode_params, args, EPISODE_PARAMETERS, now=now)
+    deployment = arg.deployment_sites()
+    query = arg.read_params(episode_params, args, EPISODE_PARAMETERS, now=now, sites=deployment)
+    episodes: list[Episode] = []
     with opened_store(args.store) as store:
         try:
-            episodes = load_episodes(
-                store,
-                since=query.since,
-                until=query.until,
-                feed_tag=query.feed_tag,
-                correlation_id=query.correlation_id,
-                status=query.status,
-                now=now,
-                ramp_deadline=settings.ramp_deadline_seconds,
-            )
+            for site in query.sites:  # each site on its own, in the deployment's order
+                episodes += load_episodes(
+                    store,
+                    since=query.since,
+                    until=query.until,
+                    feed_tag=query.feed_tag,
+                    correlation_id=query.correlation_id,
+                    status=query.status,
+                    now=now,
+                    ramp_deadline=settings.ramp_deadline_seconds,
+                    site=site.name,
+                )
         except StoreError as exc:
             raise _error(str(exc)) from None
     fmt, since, until = args.format, query.since, query.until
@@ -161,7 +170,7 @@ def _episodes(args: argparse.Namespace) -> int:
     elif fmt == "csv":
         write_csv([_episode_csv_row(e, since, until) for e in episodes], _EPISODE_CSV)
     elif episodes:
-        rows = [_episode_row(e, episodes, since, until) for e in episodes]
+        rows = [_episode_row(e, episodes, since, until, deployment.several) for e in episodes]
         write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
@@ -172,9 +181,10 @@ def _episodes(args: argparse.Namespace) -> int:
 
 
 def _episode_row(
-    episode: Episode, listed: list[Episode], since: datetime, until: datetime
+    episode: Episode, listed: list[Episode], since: datetime, until: datetime, several: bool
 ) -> dict[str, str]:
-    """Whole-episode figures, and beside them its share of [since, until)."""
+    """Whole-episode figures, and beside them its share of [since, until); its SITE first
+    when the deployment has several."""
     from gridhook.display import format_duration, format_mwh, format_target
 
     def duration(seconds: float | None) -> str:
@@ -191,7 +201,9 @@ def _episode_row(
     share = episode.share(since, until)
     target = f"{format_target(episode.prev_target_w, unit=False)} → "
     target += format_target(episode.target_w, unit=False)
+    site = {"SITE": episode.site} if several else {}
     return {
+        **site,
         "FEED": episode.feed_tag or "(none)",
         "CORRELATION ID": episode.correlation_id or "-",
         "STATUS": episode.status,
@@ -215,7 +227,10 @@ def _notes(episode: Episode, listed: list[Episode]) -> str:
     if episode.missing:
         notes.append("missing " + ", ".join(episode.missing))
     if episode.superseded_by:
-        by = next((e for e in listed if e.episode_id == episode.superseded_by), None)
+        by = next(
+            (e for e in listed if e.episode_id == episode.superseded_by and e.site == episode.site),
+            None,
+        )
         label = by.correlation_id if by is not None and by.correlation_id else "a new target"
         notes.append(f"replaced by {label}")
     kinds = dict.fromkeys(flag.split(":", 1)[0] for flag in episode.flags)
@@ -227,6 +242,7 @@ def _episode_csv_row(episode: Episode, since: datetime, until: datetime) -> dict
     share = episode.share(since, until)
     return {
         "episode_id": episode.episode_id,
+        "site": episode.site,
         "feed_tag": episode.feed_tag or "",
         "correlation_id": episode.correlation_id or "",
         "status": episode.status,
@@ -263,6 +279,7 @@ def _samples(args: argparse.Namespace) -> int:
     from gridhook.store import SampleQuery, StoreError, iter_samples
 
     settings_from_env("GRIDHOOK_DEV_CLOCK")
+    chosen = arg.chosen_sites(args)
     now = clock.now()
     try:
         if args.until is None:  # no end: a sample stamped on a faster clock still shows
@@ -275,10 +292,14 @@ def _samples(args: argparse.Namespace) -> int:
             )
     except BadParameter as exc:
         raise arg.command_error(exc) from None
+    samples: list[LoadSample] = []
     with opened_store(args.store) as store:
         try:
-            query = SampleQuery(feed_tag=args.feed, since=since, until=until, limit=1000)
-            samples = list(iter_samples(store, query))
+            for site in chosen.sites:  # each site on its own, oldest first
+                query = SampleQuery(
+                    site=site.name, feed_tag=args.feed, since=since, until=until, limit=1000
+                )
+                samples += iter_samples(store, query)
         except StoreError as exc:
             raise _error(str(exc)) from None
     fmt = args.format
@@ -287,7 +308,7 @@ def _samples(args: argparse.Namespace) -> int:
     elif fmt == "csv":
         write_csv([_sample_csv_row(s) for s in samples], _SAMPLE_CSV)
     elif samples:
-        rows = [_sample_row(s) for s in samples]
+        rows = [_sample_row(s, chosen.several) for s in samples]
         write_table(rows, list(rows[0]), headers=list(rows[0]))
     else:
         print(
@@ -298,10 +319,12 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_row(sample: LoadSample) -> dict[str, str]:
+def _sample_row(sample: LoadSample, several: bool) -> dict[str, str]:
     from gridhook.display import format_load, format_target
 
+    site = {"SITE": sample.site} if several else {}
     return {
+        **site,
         "SAMPLED AT": _when(sample.sampled_at),
         "FEED": sample.feed_tag,
         "CALCULATED MW": format_load(sample.calculated_w, unit=False),
@@ -312,6 +335,7 @@ def _sample_row(sample: LoadSample) -> dict[str, str]:
 
 def _sample_csv_row(sample: LoadSample) -> dict[str, str]:
     return {
+        "site": sample.site,
         "sampled_at": csv_format.when(sample.sampled_at),
         "feed_tag": sample.feed_tag,
         "calculated_mw": csv_format.mw(sample.calculated_w),
@@ -335,6 +359,7 @@ def _filters(args: argparse.Namespace) -> str:
     parts = [
         f"{name} {value}"
         for name, value in (
+            ("site", ", ".join(args.site) if getattr(args, "site", None) else None),
             ("feed", args.feed),
             ("correlation id", getattr(args, "correlation_id", None)),
             ("status", getattr(args, "status", None)),

@@ -3,23 +3,27 @@
     gridhook events                          # the latest 20, newest first
     gridhook events --since 2h --reverse     # oldest first: the first 20 of the last two hours
     gridhook events --follow                 # the latest 20, then each new event, until Ctrl-C
+    gridhook events --site phx1 --site ams2  # two sites' (default: every site's), merged
 
 --follow prints the latest --limit events (received since --since) oldest first, then every
 event stored after it started, once each, in the order they were stored, whatever their
 receipt time: a quarantined payload that `gridhook quarantine replay` stores with its
 original (older) receipt time is printed when it is stored. --feed and --correlation-id
-apply throughout. Every backend is polled. With --format json, --follow prints JSON Lines.
+apply throughout. Every backend is polled, each site on its own. With --format json,
+--follow prints JSON Lines. A deployment of several sites shows each event's SITE (JSON and
+CSV always carry it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
@@ -29,6 +33,7 @@ from gridhook.cli import args as arg
 from gridhook.cli.output import write_csv, write_json, write_table
 from gridhook.events import StoredEvent
 from gridhook.settings import DEFAULT_STORE
+from gridhook.sites import DEFAULT_SITE
 from gridhook.store import EventOrder, EventQuery, StoreError, iter_events, open_store
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LIMIT",
     "EventFollower",
+    "FleetFollower",
     "add_order_arguments",
     "add_store_argument",
     "opened_store",
@@ -65,6 +71,7 @@ _COLUMNS = (
 )
 # CSV by gridhook's convention: loads as numbers in MW (the table shows them as received).
 _CSV_COLUMNS = (
+    "site",
     "received_at",
     "event",
     "feed_tag",
@@ -76,6 +83,7 @@ _CSV_COLUMNS = (
     "event_id",
 )
 # --follow cannot measure rows it has not seen yet: fixed widths that fit typical values.
+_FOLLOW_SITE_WIDTH = 12
 _FOLLOW_WIDTHS = {
     "received_at": 27,
     "event": 15,
@@ -97,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_store_argument(parser)
+    arg.add_site_argument(parser)
     parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
     parser.add_argument(
         "--correlation-id",
@@ -198,7 +207,8 @@ def settings_from_env(*names: str) -> Settings:
 
 
 class EventFollower:
-    """Every event stored after it started, once each, in write order; on every backend.
+    """Every event of one site stored after it started, once each, in write order; on every
+    backend.
 
     It follows the store's write order (``EventOrder.STORED``: the time each event was
     stored, then its id), not receipt times, so an event stored with an older receipt
@@ -217,8 +227,10 @@ class EventFollower:
         correlation_id: str | None = None,
         since: datetime | None = None,
         look_back: timedelta = FOLLOW_LOOK_BACK,
+        site: str = DEFAULT_SITE,
     ) -> None:
         self._store = store
+        self._site = site
         self._feed_tag = feed_tag
         self._correlation_id = correlation_id
         self._since = since  # of the backlog's receipt times
@@ -228,27 +240,36 @@ class EventFollower:
 
     def start(self, backlog: int) -> list[StoredEvent]:
         """The latest ``backlog`` events oldest first, then any stored meanwhile."""
-        # Where the write order stands: what is stored up to here is not new. The events
-        # in the window behind it are marked seen, so a poll does not print them.
+        self.prime()
+        shown = self.latest(backlog)[::-1]
+        for event in shown:
+            self.remember(event)
+        return shown + self._poll()
+
+    def prime(self) -> None:
+        """Find where the write order stands: what is stored up to here is not new. The
+        events in the window behind it are marked seen, so a poll does not print them."""
         newest = self._store.events(
-            EventQuery(order=EventOrder.STORED, newest_first=True, limit=1)
+            EventQuery(site=self._site, order=EventOrder.STORED, newest_first=True, limit=1)
         ).events
         if newest:
             self._newest = newest[0].stored_at
             self._poll(quiet=True)
-        shown: list[StoredEvent] = []
-        if backlog:
-            latest = EventQuery(
-                feed_tag=self._feed_tag,
-                correlation_id=self._correlation_id,
-                since=self._since,
-                limit=min(backlog, _PAGE),
-                newest_first=True,
-            )
-            shown = list(islice(iter_events(self._store, latest), backlog))[::-1]
-        for event in shown:
-            self._remember(event)
-        return shown + self._poll()
+
+    def latest(self, backlog: int) -> list[StoredEvent]:
+        """The latest ``backlog`` events by receipt time, newest first (not remembered:
+        ``remember`` the ones printed)."""
+        if not backlog:
+            return []
+        latest = EventQuery(
+            site=self._site,
+            feed_tag=self._feed_tag,
+            correlation_id=self._correlation_id,
+            since=self._since,
+            limit=min(backlog, _PAGE),
+            newest_first=True,
+        )
+        return list(islice(iter_events(self._store, latest), backlog))
 
     def poll(self) -> list[StoredEvent]:
         """Events stored since the last look and not printed yet, in write order."""
@@ -256,6 +277,7 @@ class EventFollower:
 
     def _poll(self, *, quiet: bool = False) -> list[StoredEvent]:
         query = EventQuery(
+            site=self._site,
             feed_tag=self._feed_tag,
             correlation_id=self._correlation_id,
             since=None if self._newest is None else self._newest - self._look_back,
@@ -266,7 +288,7 @@ class EventFollower:
         for event in iter_events(self._store, query):
             if event.event_id in self._seen:
                 continue
-            self._remember(event)
+            self.remember(event)
             if not quiet:
                 fresh.append(event)
         if self._newest is not None:
@@ -274,7 +296,8 @@ class EventFollower:
             self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
         return fresh
 
-    def _remember(self, event: StoredEvent) -> None:
+    def remember(self, event: StoredEvent) -> None:
+        """Mark ``event`` printed: no poll prints it again."""
         if event.stored_at is None:
             return  # stored before write order existed: it will never be listed in it
         self._seen[event.event_id] = event.stored_at
@@ -287,6 +310,46 @@ class EventFollower:
         return len(self._seen)
 
 
+def _received(event: StoredEvent) -> tuple[datetime, str]:
+    return (event.received_at, event.event_id)
+
+
+def _stored(event: StoredEvent) -> tuple[datetime, str, str]:
+    return (event.stored_at or event.received_at, event.site, event.event_id)
+
+
+class FleetFollower:
+    """Every event stored after it started on several sites, each site followed on its own
+    (an ``EventFollower`` each: every read names one site), merged: the backlog is the
+    latest events of all of them by receipt time, then each poll's new events in the
+    order they were stored."""
+
+    def __init__(self, followers: Sequence[EventFollower]) -> None:
+        self._followers = list(followers)
+
+    def start(self, backlog: int) -> list[StoredEvent]:
+        """The latest ``backlog`` events of every site, oldest first, then any stored
+        meanwhile."""
+        for follower in self._followers:
+            follower.prime()
+        per_site = [(f, f.latest(backlog)) for f in self._followers]
+        merged = heapq.merge(
+            *([(e, f) for e in events] for f, events in per_site),
+            key=lambda pair: _received(pair[0]),
+            reverse=True,
+        )
+        shown = list(islice(merged, backlog))[::-1]
+        for event, follower in shown:
+            follower.remember(event)
+        return [e for e, _ in shown] + self.poll()
+
+    def poll(self) -> list[StoredEvent]:
+        """Every site's events stored since the last look and not printed yet, in write
+        order."""
+        fresh = [e for follower in self._followers for e in follower.poll()]
+        return sorted(fresh, key=_stored)
+
+
 # -- the command -----------------------------------------------------------------------------
 
 
@@ -294,6 +357,7 @@ def _events(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
     from gridhook.report.params import BadParameter, parse_when
 
+    chosen = arg.chosen_sites(args)
     try:
         now = clock.now()
         since = None if args.since is None else parse_when("since", args.since, now)
@@ -303,35 +367,52 @@ def _events(args: argparse.Namespace) -> int:
     if args.follow:
         if until is not None:
             raise CommandError("--until: cannot be combined with --follow (it never ends)")
-        return _follow(args, since)
+        return _follow(args, since, chosen)
     if args.limit < 1:
         raise CommandError("--limit: must be at least 1 (0 only with --follow)")
-    query = EventQuery(
-        feed_tag=args.feed,
-        correlation_id=args.correlation_id,
-        since=since,
-        until=until,
-        limit=min(args.limit, _PAGE),
-        newest_first=not args.reverse,
-    )
+    queries = [
+        EventQuery(
+            site=site.name,
+            feed_tag=args.feed,
+            correlation_id=args.correlation_id,
+            since=since,
+            until=until,
+            limit=min(args.limit, _PAGE),
+            newest_first=not args.reverse,
+        )
+        for site in chosen.sites
+    ]
     with opened_store(args.store) as store:
         try:
-            events = list(islice(iter_events(store, query), args.limit))
+            # Each site read on its own, merged in the order asked for.
+            merged = heapq.merge(
+                *(iter_events(store, q) for q in queries), key=_received, reverse=not args.reverse
+            )
+            events = list(islice(merged, args.limit))
         except StoreError as exc:
             raise CommandError(str(exc)) from None
-    _print(events, args.format)
+    _print(events, args.format, several=chosen.several)
     return 0
 
 
-def _follow(args: argparse.Namespace, since: datetime | None) -> int:
+def _follow(args: argparse.Namespace, since: datetime | None, chosen: arg.Chosen) -> int:
     """Print events until Ctrl-C, which ends it normally (exit code 0)."""
     from gridhook.cli import CommandError
 
-    out = _Stream(sys.stdout, args.format)
+    out = _Stream(sys.stdout, args.format, chosen)
     try:
         with opened_store(args.store) as store:
-            follower = EventFollower(
-                store, feed_tag=args.feed, correlation_id=args.correlation_id, since=since
+            follower = FleetFollower(
+                [
+                    EventFollower(
+                        store,
+                        feed_tag=args.feed,
+                        correlation_id=args.correlation_id,
+                        since=since,
+                        site=site.name,
+                    )
+                    for site in chosen.sites
+                ]
             )
             try:
                 out.write(follower.start(args.limit))
@@ -349,16 +430,21 @@ def _follow(args: argparse.Namespace, since: datetime | None) -> int:
 class _Stream:
     """Rows printed as they come, each line flushed (the reader may be a pipe)."""
 
-    def __init__(self, out: IO[str], fmt: str) -> None:
+    def __init__(self, out: IO[str], fmt: str, chosen: arg.Chosen) -> None:
         self._out = out
         self._fmt = fmt
         self._header_written = False
+        self._columns = _table_columns(chosen.several)
+        # --follow cannot measure rows it has not seen yet: the widest site name it may see,
+        # up to a typical one's (a longer name shifts its own rows, not every row).
+        widest = max(len(s.name) for s in chosen.sites)
+        self._widths = {**_FOLLOW_WIDTHS, "site": max(4, min(widest, _FOLLOW_SITE_WIDTH))}
 
     def write(self, events: list[StoredEvent]) -> None:
         if not self._header_written:
             self._header_written = True
             if self._fmt == "table":
-                self._line(_fixed({c: c.upper() for c in _COLUMNS}))
+                self._line(self._fixed({c: c.upper() for c in self._columns}))
             elif self._fmt == "csv":
                 csv_format.writer(self._out, _CSV_COLUMNS).writeheader()
         for event in events:
@@ -367,15 +453,19 @@ class _Stream:
             elif self._fmt == "csv":
                 csv_format.writer(self._out, _CSV_COLUMNS).writerow(_csv_row(event))
             else:
-                self._line(_fixed(_row(event)))
+                self._line(self._fixed(_row(event)))
         self._out.flush()
 
     def _line(self, text: str) -> None:
         self._out.write(text + "\n")
 
+    def _fixed(self, row: dict[str, Any]) -> str:
+        return "  ".join(str(row[c]).ljust(self._widths[c]) for c in self._columns).rstrip()
 
-def _fixed(row: dict[str, Any]) -> str:
-    return "  ".join(str(row[c]).ljust(_FOLLOW_WIDTHS[c]) for c in _COLUMNS).rstrip()
+
+def _table_columns(several: bool) -> tuple[str, ...]:
+    """The table's columns: with SITE first when the deployment has several sites."""
+    return ("site", *_COLUMNS) if several else _COLUMNS
 
 
 # -- printing --------------------------------------------------------------------------------
@@ -390,6 +480,7 @@ def _load(load: Any) -> str:
 def _row(event: StoredEvent) -> dict[str, Any]:
     payload = event.payload
     return {
+        "site": event.site,
         "received_at": event.received_at.isoformat().replace("+00:00", "Z"),
         "event": event.event,
         "feed_tag": event.feed_tag or "",
@@ -404,6 +495,7 @@ def _row(event: StoredEvent) -> dict[str, Any]:
 
 def _csv_row(event: StoredEvent) -> dict[str, str]:
     return {
+        "site": event.site,
         "received_at": csv_format.when(event.received_at),
         "event": event.event,
         "feed_tag": event.feed_tag or "",
@@ -416,12 +508,12 @@ def _csv_row(event: StoredEvent) -> dict[str, str]:
     }
 
 
-def _print(events: list[StoredEvent], fmt: str) -> None:
+def _print(events: list[StoredEvent], fmt: str, *, several: bool) -> None:
     if fmt == "json":
         write_json([e.to_dict() for e in events])
     elif fmt == "csv":
         write_csv([_csv_row(e) for e in events], _CSV_COLUMNS)
     elif events:
-        write_table([_row(e) for e in events], _COLUMNS)
+        write_table([_row(e) for e in events], _table_columns(several))
     else:
         print("no events", file=sys.stderr)

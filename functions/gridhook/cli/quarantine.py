@@ -10,13 +10,19 @@ stored once as the event a delivery of it would have been (same event id, origin
 receipt time) and the record is marked replayed, so replaying again changes nothing.
 A body that still fails is reported per violation; a truncated body cannot be replayed.
 Exit codes: 0 done, 1 some payloads could not be replayed, 2 bad arguments or store.
+
+Every command reads every site's quarantine (``--site`` picks): a record is replayed into
+the site it was delivered to. A deployment of several sites shows each record's SITE.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import sys
+from collections.abc import Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from gridhook.cli import args as arg
@@ -25,7 +31,8 @@ from gridhook.cli.output import write_json, write_table
 
 if TYPE_CHECKING:
     from gridhook.quarantine import QuarantineError, ReplayResult
-    from gridhook.store import QuarantinedPayload
+    from gridhook.sites import Site
+    from gridhook.store import EventStore, QuarantinedPayload
 
 __all__ = ["register"]
 
@@ -49,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "list", help="quarantined payloads, newest first", description="Quarantined payloads."
     )
     add_store_argument(listing)
+    arg.add_site_argument(listing)
     add_order_arguments(listing, what="payloads")
     arg.add_format(listing, ("table", "json"))
     listing.set_defaults(handler=_list)
@@ -57,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "show", help="one payload: why it failed, and its body", description="One payload."
     )
     add_store_argument(show)
+    arg.add_site_argument(show)
     show.add_argument(
         "quarantine_id",
         type=_quarantine_id,
@@ -73,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "it once as its event with the original receipt time. Replaying twice changes nothing.",
     )
     add_store_argument(replay)
+    arg.add_site_argument(replay)
     replay.add_argument(
         "ids",
         nargs="*",
@@ -110,15 +120,24 @@ def _list(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise CommandError("--limit must be at least 1")
+    chosen = arg.chosen_sites(args)
     with opened_store(args.store) as store:
-        items = []
         try:
-            for item in iter_quarantined(
-                store, newest_first=not args.reverse, page_size=min(args.limit, 500)
-            ):
-                items.append(item)
-                if len(items) >= args.limit:
-                    break
+            # Each site's on its own, merged by receipt time.
+            merged = heapq.merge(
+                *(
+                    iter_quarantined(
+                        store,
+                        newest_first=not args.reverse,
+                        page_size=min(args.limit, 500),
+                        site=site.name,
+                    )
+                    for site in chosen.sites
+                ),
+                key=lambda q: (q.received_at, q.quarantine_id),
+                reverse=not args.reverse,
+            )
+            items = list(islice(merged, args.limit))
         except (StoreError, ValueError) as exc:
             raise CommandError(str(exc)) from None
     if args.format == "json":
@@ -129,6 +148,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = [
         {
+            "site": item.site,
             "received_at": _time(item.received_at),
             "quarantine_id": item.quarantine_id,
             "state": _state(item),
@@ -137,7 +157,7 @@ def _list(args: argparse.Namespace) -> int:
         }
         for item in items
     ]
-    write_table(rows, _LIST_COLUMNS)
+    write_table(rows, ("site", *_LIST_COLUMNS) if chosen.several else _LIST_COLUMNS)
     return 0
 
 
@@ -162,12 +182,13 @@ def _problem(item: QuarantinedPayload) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     from gridhook.cli import CommandError
-    from gridhook.quarantine import QuarantineError, find
+    from gridhook.quarantine import QuarantineError
     from gridhook.store import StoreError
 
+    chosen = arg.chosen_sites(args)
     with opened_store(args.store) as store:
         try:
-            item = find(store, args.quarantine_id)
+            item = _find(store, args.quarantine_id, chosen.sites)
         except (QuarantineError, StoreError) as exc:
             raise CommandError(str(exc)) from None
     if args.format == "json":
@@ -180,6 +201,7 @@ def _show(args: argparse.Namespace) -> int:
         kept = len(item.body.encode("utf-8"))
         state += f": only the first {kept} of {item.body_bytes} bytes were kept; not replayable"
     lines = [
+        *([f"site           {item.site}"] if chosen.several else []),
         f"quarantine_id  {item.quarantine_id}",
         f"received_at    {_time(item.received_at)}",
         f"expires_at     {_time(item.expires_at)}",
@@ -212,21 +234,24 @@ def _replay(args: argparse.Namespace) -> int:
 
     if args.all == bool(args.ids):
         raise CommandError("give the ids to replay, or --all (not both)")
+    chosen = arg.chosen_sites(args)
     outcomes: list[ReplayResult | QuarantineError] = []
     with opened_store(args.store, create=True) as store:
         try:
             if args.all:
-                for outcome in replay_all(store, dry_run=args.dry_run):
-                    outcomes.append(outcome)
-                    _report(outcome, args.format)
+                for site in chosen.sites:  # each site's oldest first, into its own site
+                    for outcome in replay_all(store, dry_run=args.dry_run, site=site.name):
+                        outcomes.append(outcome)
+                        _report(outcome, args.format, chosen.several)
             else:
                 for quarantine_id in args.ids:
                     try:
-                        outcome = replay(store, quarantine_id, dry_run=args.dry_run)
+                        item = _find(store, quarantine_id, chosen.sites)
+                        outcome = replay(store, item, dry_run=args.dry_run)
                     except QuarantineError as exc:
                         outcome = exc
                     outcomes.append(outcome)
-                    _report(outcome, args.format)
+                    _report(outcome, args.format, chosen.several)
         except StoreError as exc:
             raise CommandError(str(exc)) from None
     if args.all and not outcomes:
@@ -238,7 +263,7 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(outcome: ReplayResult | QuarantineError, fmt: str) -> None:
+def _report(outcome: ReplayResult | QuarantineError, fmt: str, several: bool) -> None:
     """One outcome as it happens: results on stdout, what failed (and why) on stderr."""
     from gridhook.quarantine import QuarantineError, StillRejected
 
@@ -253,8 +278,9 @@ def _report(outcome: ReplayResult | QuarantineError, fmt: str) -> None:
         else:
             print(str(outcome), file=sys.stderr)
         return
+    site = f"{outcome.site}  " if several else ""
     print(
-        f"{outcome.quarantine_id}  {outcome.status.value}  event {outcome.event_id}  "
+        f"{site}{outcome.quarantine_id}  {outcome.status.value}  event {outcome.event_id}  "
         f"received {_time(outcome.received_at)}",
         flush=True,
     )
@@ -288,6 +314,26 @@ def _outcome_dict(outcome: ReplayResult | QuarantineError) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _find(store: EventStore, quarantine_id: str, sites: Sequence[Site]) -> QuarantinedPayload:
+    """The record this id (or unique prefix) names on one of ``sites``, each read on its own;
+    a prefix that matches records of two sites is ambiguous, like one of one site."""
+    from gridhook.quarantine import AmbiguousId, NotQuarantined, find
+
+    found: list[QuarantinedPayload] = []
+    for site in sites:
+        try:
+            found.append(find(store, quarantine_id, site=site.name))
+        except NotQuarantined:
+            continue
+        except AmbiguousId as exc:
+            raise AmbiguousId(quarantine_id, [f"{site.name}:{m}" for m in exc.matches]) from None
+    if not found:
+        raise NotQuarantined(quarantine_id)
+    if len(found) > 1:
+        raise AmbiguousId(quarantine_id, [f"{q.site}:{q.quarantine_id}" for q in found])
+    return found[0]
 
 
 def _time(value: Any) -> str:

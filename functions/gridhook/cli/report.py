@@ -2,10 +2,13 @@
 
     gridhook report --since 30d --output var/report.html
     gridhook report --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z --format csv
+    gridhook report --site phx1 --site ams2 --since 7d
 
 The HTML is one self-contained file (no network needed to open or print it). Times are
 RFC 3339 or ages such as 30d, 12h before now (on GRIDHOOK_DEV_CLOCK when it is set);
-GRIDHOOK_RAMP_DEADLINE_SECONDS decides when a ramp counts as stalled.
+GRIDHOOK_RAMP_DEADLINE_SECONDS decides when a ramp counts as stalled. The report covers
+every site (``--site`` picks), grouped by site, then feed; each site's days are its local
+days and its section is in its local time.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action=arg.Once,
         help="end, exclusive: RFC 3339 or an age (default: now)",
     )
+    arg.add_site_argument(parser)
     parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
     arg.add_format(parser, FORMATS)
     parser.add_argument(
@@ -56,22 +60,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from gridhook import clock
     from gridhook.cli import CommandError
-    from gridhook.report import build_report, render
+    from gridhook.report import render
+    from gridhook.report.fleet import build_fleet_report
     from gridhook.report.params import REPORT_PARAMETERS, report_params
     from gridhook.store import StoreError
 
     settings = settings_from_env(*_SETTINGS)
     now = clock.now()
-    query = arg.read_params(report_params, args, REPORT_PARAMETERS, now=now)
+    deployment = arg.deployment_sites()
+    query = arg.read_params(report_params, args, REPORT_PARAMETERS, now=now, sites=deployment)
     with opened_store(args.store) as store:
         try:
-            report = build_report(
+            report = build_fleet_report(
                 store,
+                query.sites,
                 since=query.since,
                 until=query.until,
                 feed_tag=query.feed_tag,
                 now=now,
                 ramp_deadline=timedelta(seconds=settings.ramp_deadline_seconds),
+                several=deployment.several,
             )
         except (StoreError, ValueError) as exc:
             raise CommandError(str(exc)) from None
@@ -81,9 +89,10 @@ def _report(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     _write(Path(args.output), text)
+    sites = f" of {len(report.sites)} site(s)" if deployment.several else ""
     print(
-        f"wrote {args.output}: {len(report.episodes)} episode(s) on {len(report.feeds)} feed(s), "
-        f"from {render.format_when(query.since, seconds=False)} "
+        f"wrote {args.output}: {len(report.episodes)} episode(s) on {len(report.feeds)} feed(s)"
+        f"{sites}, from {render.format_when(query.since, seconds=False)} "
         f"to {render.format_when(query.until, seconds=False)} UTC",
         file=sys.stderr,
     )

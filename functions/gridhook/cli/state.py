@@ -3,7 +3,8 @@
 Derived from the stored events (each feed's last event and its episode, judged as
 ``gridhook episodes`` judges it: stalled, target met), never kept as a separate mutable
 record. Stalled ramps are judged by gridhook's clock (GRIDHOOK_DEV_CLOCK moves it) and
-GRIDHOOK_RAMP_DEADLINE_SECONDS.
+GRIDHOOK_RAMP_DEADLINE_SECONDS. Every site's feeds (``--site`` picks), by site and feed
+tag; a deployment of several sites shows each row's SITE (JSON always carries it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "state", help="each feed's current phase, derived from stored events", description=__doc__
     )
     add_store_argument(parser)
+    arg.add_site_argument(parser)
     arg.add_format(parser, ("table", "json"))
     parser.set_defaults(handler=_state)
 
@@ -46,21 +48,27 @@ def _state(args: argparse.Namespace) -> int:
     from gridhook.store import StoreError
 
     settings = settings_from_env("GRIDHOOK_DEV_CLOCK", "GRIDHOOK_RAMP_DEADLINE_SECONDS")
+    chosen = arg.chosen_sites(args)
+    now = clock.now()
+    states = []
     with opened_store(args.store) as store:
         try:
-            states = current_feed_states(
-                store, now=clock.now(), ramp_deadline=settings.ramp_deadline_seconds
-            )
+            for site in chosen.sites:  # each site on its own, in the deployment's order
+                found = current_feed_states(
+                    store, now=now, ramp_deadline=settings.ramp_deadline_seconds, site=site.name
+                )
+                states += [found[tag] for tag in sorted(found)]
         except StoreError as exc:
             raise CommandError(str(exc)) from None
     if args.format == "json":
-        write_json([s.to_dict() for s in states.values()])
+        write_json([s.to_dict() for s in states])
         return 0
     if not states:
         print("no feed has reported an event yet", file=sys.stderr)
         return 0
     rows = [
         {
+            "site": s.site,
             "feed_tag": s.feed_tag,
             "phase": s.phase,
             "since": s.since.isoformat().replace("+00:00", "Z"),
@@ -71,7 +79,7 @@ def _state(args: argparse.Namespace) -> int:
             # The episode's status: "stalled" is what needs a look.
             "episode": s.episode_status or "",
         }
-        for s in sorted(states.values(), key=lambda s: s.feed_tag)
+        for s in states
     ]
-    write_table(rows, _COLUMNS)
+    write_table(rows, ("site", *_COLUMNS) if chosen.several else _COLUMNS)
     return 0

@@ -80,6 +80,12 @@ class Episode:
     as_of: datetime | None = None  # when it was judged; an open episode goes on up to then
 
     @property
+    def site(self) -> str:
+        """The site of its events (an episode never spans sites: each is derived from one
+        site's events)."""
+        return self.events[0].site
+
+    @property
     def started_at(self) -> datetime:
         """Receipt of the episode's first event in the order they happened."""
         return self.events[0].received_at
@@ -131,6 +137,7 @@ class Episode:
     def _fields(self) -> dict[str, Any]:
         return {
             "episode_id": self.episode_id,
+            "site": self.site,
             "feed_tag": self.feed_tag,
             "correlation_id": self.correlation_id,
             "status": self.status,

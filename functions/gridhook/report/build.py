@@ -7,7 +7,7 @@ Cost follows the range asked for: one episode load and one sample query over
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from gridhook.episodes import Episode
 from gridhook.report.model import FeedReport, Report
@@ -34,8 +34,11 @@ def assemble_report(
     ramp_deadline_seconds: float,
     include_feeds: Iterable[str | None] = (),
     feeds_seen_before: Collection[str | None] = (),
+    site: str = DEFAULT_SITE,
+    zone: tzinfo = UTC,
 ) -> Report:
-    """The report for [since, until) from already-loaded episodes and samples (pure).
+    """``site``'s report for [since, until) from already-loaded episodes and samples of it
+    (pure); its days are local days in ``zone``.
 
     Feeds with an episode or a sample in the range get a section; ``include_feeds`` (and
     the feed filter) get one even when nothing happened on them. ``feeds_seen_before``:
@@ -71,8 +74,9 @@ def assemble_report(
                     now=now,
                     seen_before=tag in feeds_seen_before,
                 ),
-                compliance_by_day=compliance_by_day(feed_episodes, since, until),
+                compliance_by_day=compliance_by_day(feed_episodes, since, until, zone),
                 episodes=tuple(feed_episodes),
+                site=site,
             )
         )
     return Report(
@@ -83,6 +87,8 @@ def assemble_report(
         ramp_deadline_seconds=ramp_deadline_seconds,
         overall=summarise(in_range, since, until),
         feeds=tuple(feeds),
+        site=site,
+        zone=zone,
     )
 
 
@@ -131,9 +137,10 @@ def build_report(
     now: datetime,
     ramp_deadline: timedelta,
     site: str = DEFAULT_SITE,
+    zone: tzinfo = UTC,
 ) -> Report:
-    """One site's curtailment report for [since, until), on one feed or all; raises
-    StoreError."""
+    """One site's curtailment report for [since, until), on one feed or all, its days local
+    days in ``zone``; raises StoreError."""
     from gridhook.episodes.load import load_episodes
 
     episodes = load_episodes(
@@ -154,4 +161,6 @@ def build_report(
         feed_filter=feed_tag,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
         feeds_seen_before=feeds_seen_before(store, episodes, since, site),
+        site=site,
+        zone=zone,
     )

@@ -14,10 +14,10 @@ import math
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from gridhook.display import to_mw
+from gridhook.display import to_mw, zone_label
 from gridhook.report.model import DayCompliance, LoadPoint, Timeline
 
 if TYPE_CHECKING:
@@ -107,16 +107,17 @@ def _svg(figure: Any, chart_id: str) -> str:
     return _GROUP_ID.sub(lambda m: f'<g id="{chart_id}-{m[1]}"', text)
 
 
-def _time_axis(axes: Any, start: datetime, end: datetime) -> None:
+def _time_axis(axes: Any, start: datetime, end: datetime, zone: tzinfo) -> None:
+    """Ticks and labels in the site's local time; the label names the zone and offset."""
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=10)
+    locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)
     # Month-day labels at day boundaries, hours between; the offset names the year (or
     # the date, when the window is within one day).
     within_a_day = end - start <= timedelta(days=1)
     formatter = mdates.ConciseDateFormatter(
         locator,
-        tz=UTC,
+        tz=zone,
         formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S"],
         zero_formats=["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
         offset_formats=[
@@ -131,7 +132,7 @@ def _time_axis(axes: Any, start: datetime, end: datetime) -> None:
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(formatter)
     axes.set_xlim(start, end)
-    axes.set_xlabel("Time (UTC)")
+    axes.set_xlabel(f"Time ({zone_label(zone, start, end)})")
 
 
 def _message(axes: Any, text: str) -> None:
@@ -230,14 +231,15 @@ def _shade_phases(axes: Any, timeline: Timeline) -> list[Any]:
     return handles
 
 
-def timeline_svg(timeline: Timeline, chart_id: str) -> str:
-    """Target and calculated load (MW) over the timeline's window, phases shaded."""
+def timeline_svg(timeline: Timeline, chart_id: str, zone: tzinfo = UTC) -> str:
+    """Target and calculated load (MW) over the timeline's window, phases shaded; times in
+    ``zone`` (the site's)."""
     from matplotlib.lines import Line2D
 
     with _drawing(chart_id):
         figure = _figure(10, 3.7)
         axes = figure.add_subplot()
-        _time_axis(axes, timeline.start, timeline.end)
+        _time_axis(axes, timeline.start, timeline.end, zone)
         axes.set_ylabel("Load (MW)")
         axes.grid(axis="y", color="#e3e3e3", linewidth=0.6)
         axes.set_axisbelow(True)
@@ -360,8 +362,9 @@ def timeline_svg(timeline: Timeline, chart_id: str) -> str:
         return _svg(figure, chart_id)
 
 
-def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
-    """Ramp downs per UTC day, split by DPS's verdict (target met or not)."""
+def compliance_svg(days: Sequence[DayCompliance], chart_id: str, zone: tzinfo = UTC) -> str:
+    """Ramp downs per day (local days in ``zone``), split by DPS's verdict (target met or
+    not)."""
     import matplotlib.dates as mdates
     from matplotlib.ticker import FixedLocator, MaxNLocator
 
@@ -372,6 +375,8 @@ def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
         axes.grid(axis="y", color="#e3e3e3", linewidth=0.6)
         axes.set_axisbelow(True)
         axes.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        # Each bar stands for a date (the site's local day): placed on a plain calendar,
+        # labelled by that date, whatever the day's length.
         midnight = datetime.min.time()
         centres = [datetime.combine(d.day, midnight, UTC) + timedelta(hours=12) for d in days]
         top = max((d.judged for d in days), default=0)
@@ -382,7 +387,8 @@ def compliance_svg(days: Sequence[DayCompliance], chart_id: str) -> str:
             axes.xaxis.set_major_locator(FixedLocator(mdates.date2num(centres[::every])))
             axes.xaxis.set_major_formatter(mdates.DateFormatter("%b %d", tz=UTC))
             years = "/".join(str(y) for y in sorted({d.day.year for d in days}))
-            axes.set_xlabel(f"Day (UTC, {years})")
+            where = "UTC" if zone_label(zone, centres[0], centres[0]) == "UTC" else str(zone)
+            axes.set_xlabel(f"Day ({where}, {years})")
             met = [d.compliant for d in days]
             # Bars as wide as a week's would be, so one day is not one giant bar.
             width = 0.7 * min(1.0, len(days) / 7)

@@ -1,14 +1,16 @@
-"""What the control-room page shows: each feed now, open episodes, the last 24 hours as
-a timeline, and recent episodes. Read-only, like every report."""
+"""What one site's control-room page shows: each feed now, open episodes, the last 24 hours
+as a timeline, and recent episodes, in the site's local time. Read-only, like every report.
+(The fleet's page, every site at once, is ``gridhook.report.fleet_room``.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from gridhook.episodes import Episode
 from gridhook.report.build import assemble_report, feeds_seen_before, load_samples
 from gridhook.report.model import LoadPoint, Report
+from gridhook.sites import DEFAULT_SITE
 from gridhook.state import FeedState
 from gridhook.store import EventStore
 
@@ -28,6 +30,9 @@ class ControlRoom:
     recent_episodes: tuple[Episode, ...]  # newest first, at most RECENT_LIMIT
     recent_total: int  # episodes in RECENT_WINDOW, before the limit
     day: Report  # the last DAY_WINDOW, one timeline per feed
+    site: str = DEFAULT_SITE
+    zone: tzinfo = UTC  # the site's: every time on its page is local, with its offset
+    several: bool = False  # the deployment has several sites: the page names its site
 
     @property
     def recent_window(self) -> timedelta:
@@ -47,30 +52,44 @@ class ControlRoom:
 
 
 def build_control_room(
-    store: EventStore, *, now: datetime, ramp_deadline: timedelta, refresh_seconds: int = 30
+    store: EventStore,
+    *,
+    now: datetime,
+    ramp_deadline: timedelta,
+    refresh_seconds: int = 30,
+    site: str = DEFAULT_SITE,
+    zone: tzinfo = UTC,
+    several: bool = False,
 ) -> ControlRoom:
-    """Everything the page shows, from one state lookup, one 7-day episode load and one
-    24-hour sample query; raises StoreError."""
+    """Everything ``site``'s page shows, from one state lookup, one 7-day episode load and
+    one 24-hour sample query; raises StoreError."""
     from gridhook.episodes.load import load_episodes
     from gridhook.state.load import current_feed_states
 
     # `until` is exclusive: a second past now keeps an event received this instant.
     until = now + timedelta(seconds=1)
     # The cards' phase, stalled and target met: the same episode derivation, the same now.
-    states = current_feed_states(store, now=now, ramp_deadline=ramp_deadline)
+    states = current_feed_states(store, now=now, ramp_deadline=ramp_deadline, site=site)
     episodes = load_episodes(
-        store, since=now - RECENT_WINDOW, until=until, now=now, ramp_deadline=ramp_deadline
+        store,
+        since=now - RECENT_WINDOW,
+        until=until,
+        now=now,
+        ramp_deadline=ramp_deadline,
+        site=site,
     )
     day_start = now - DAY_WINDOW
     day = assemble_report(
         episodes,
-        load_samples(store, since=day_start, until=until),
+        load_samples(store, since=day_start, until=until, site=site),
         since=day_start,
         until=until,
         now=now,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
         include_feeds=states.keys(),
-        feeds_seen_before=feeds_seen_before(store, episodes, day_start),
+        feeds_seen_before=feeds_seen_before(store, episodes, day_start, site),
+        site=site,
+        zone=zone,
     )
     newest_first = sorted(episodes, key=lambda e: (e.started_at, e.episode_id), reverse=True)
     return ControlRoom(
@@ -81,4 +100,7 @@ def build_control_room(
         recent_episodes=tuple(newest_first[:RECENT_LIMIT]),
         recent_total=len(newest_first),
         day=day,
+        site=site,
+        zone=zone,
+        several=several,
     )

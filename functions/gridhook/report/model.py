@@ -12,11 +12,12 @@ Three kinds of figure, and the report says which is which:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.events import rfc3339
+from gridhook.sites import DEFAULT_SITE
 
 __all__ = [
     "FIGURE_SOURCES",
@@ -24,6 +25,7 @@ __all__ = [
     "DurationStats",
     "FeedReport",
     "FeedSummary",
+    "FleetReport",
     "LoadPoint",
     "PhaseSpan",
     "Report",
@@ -195,7 +197,8 @@ class Timeline:
 
 @dataclass(frozen=True, slots=True)
 class DayCompliance:
-    """Ramp downs that ended on one UTC day, and how many DPS called compliant."""
+    """Ramp downs that ended on one day (the site's local day), and how many DPS called
+    compliant."""
 
     day: date
     judged: int
@@ -225,6 +228,7 @@ class FeedReport:
     timeline: Timeline
     compliance_by_day: tuple[DayCompliance, ...]
     episodes: tuple[Episode, ...]  # oldest first
+    site: str = DEFAULT_SITE
 
     @property
     def label(self) -> str:
@@ -233,6 +237,7 @@ class FeedReport:
     def to_dict(self, since: datetime, until: datetime) -> dict[str, Any]:
         """As JSON data; each episode with its share of [since, until) (``in_range``)."""
         return {
+            "site": self.site,
             "feed_tag": self.feed_tag,
             "summary": self.summary.to_dict(),
             "compliance_by_day": [d.to_dict() for d in self.compliance_by_day],
@@ -243,7 +248,8 @@ class FeedReport:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Curtailment over [since, until) on every feed (or one), as of ``generated_at``."""
+    """One site's curtailment over [since, until) on every feed (or one), as of
+    ``generated_at``; its days are local days in ``zone``."""
 
     since: datetime
     until: datetime
@@ -252,6 +258,8 @@ class Report:
     ramp_deadline_seconds: float
     overall: FeedSummary
     feeds: tuple[FeedReport, ...]
+    site: str = DEFAULT_SITE
+    zone: tzinfo = UTC
 
     @property
     def empty(self) -> bool:
@@ -261,7 +269,62 @@ class Report:
     def episodes(self) -> tuple[Episode, ...]:
         return tuple(e for f in self.feeds for e in f.episodes)
 
+    @property
+    def timezone(self) -> str:
+        return str(self.zone)
+
     def to_dict(self) -> dict[str, Any]:
+        return FleetReport.of(self).to_dict()
+
+
+@dataclass(frozen=True, slots=True)
+class FleetReport:
+    """Curtailment over [since, until) on the sites asked for: each site's report (its
+    feeds, its local days), in the deployment's order, and every site's figures together.
+
+    ``several``: the deployment has more than one site, so what is shown names each row's
+    site; a deployment of one site reads as it did before sites.
+    """
+
+    since: datetime
+    until: datetime
+    generated_at: datetime
+    feed_filter: str | None
+    ramp_deadline_seconds: float
+    sites: tuple[Report, ...]
+    overall: FeedSummary  # every site's episodes together
+    several: bool = False
+
+    @classmethod
+    def of(cls, report: Report, *, several: bool = False) -> FleetReport:
+        """One site's report as a fleet report of that site alone."""
+        return cls(
+            since=report.since,
+            until=report.until,
+            generated_at=report.generated_at,
+            feed_filter=report.feed_filter,
+            ramp_deadline_seconds=report.ramp_deadline_seconds,
+            sites=(report,),
+            overall=report.overall,
+            several=several,
+        )
+
+    @property
+    def feeds(self) -> tuple[FeedReport, ...]:
+        """Every feed, by site (in the deployment's order), then by feed tag."""
+        return tuple(f for site in self.sites for f in site.feeds)
+
+    @property
+    def episodes(self) -> tuple[Episode, ...]:
+        return tuple(e for site in self.sites for e in site.episodes)
+
+    @property
+    def empty(self) -> bool:
+        return all(site.empty for site in self.sites)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON data: ``feeds`` lists every site's feeds, each with its ``site``; ``sites``
+        each site's time zone and figures."""
         return {
             "since": rfc3339(self.since),
             "until": rfc3339(self.until),
@@ -271,5 +334,9 @@ class Report:
             "statuses": list(EPISODE_STATUSES),
             "definitions": FIGURE_SOURCES,
             "overall": self.overall.to_dict(),
+            "sites": [
+                {"site": s.site, "timezone": s.timezone, "overall": s.overall.to_dict()}
+                for s in self.sites
+            ],
             "feeds": [f.to_dict(self.since, self.until) for f in self.feeds],
         }

@@ -7,16 +7,22 @@ before *now* — gridhook's clock, so a demo on the development clock asks about
 day. Choices (format, status) are case-insensitive; tags are kept as given. A bad value raises
 :class:`BadParameter` naming the parameter (the HTTP name: ``correlation_id``; the CLI shows it
 as ``--correlation-id``).
+
+``site`` is the one parameter that may be given more than once, on the command line
+(``--site phx1 --site ams2``) as over HTTP (``?site=phx1&site=ams2``): each names one more
+site to read; none means every site of the deployment. A site the deployment does not serve
+is refused, naming the sites it does.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gridhook.episodes import EPISODE_STATUSES
+from gridhook.sites import Site, Sites, one_default_site
 
 __all__ = [
     "EARLIEST",
@@ -25,14 +31,17 @@ __all__ = [
     "FORMATS",
     "LATEST",
     "MAX_RANGE",
+    "REPEATABLE",
     "REPORT_DEFAULT_RANGE",
     "REPORT_PARAMETERS",
     "BadParameter",
     "EpisodeParams",
+    "ParamValues",
     "ReportParams",
     "episode_params",
     "parse_choice",
     "parse_range",
+    "parse_sites",
     "parse_status",
     "parse_tag",
     "parse_when",
@@ -50,8 +59,13 @@ EPISODES_DEFAULT_RANGE = timedelta(days=7)
 #: around a range (look-backs, look-aheads) never leaves what a datetime can hold.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-REPORT_PARAMETERS = ("since", "until", "feed", "format")
-EPISODE_PARAMETERS = ("since", "until", "feed", "status", "correlation_id")
+REPORT_PARAMETERS = ("since", "until", "site", "feed", "format")
+EPISODE_PARAMETERS = ("since", "until", "site", "feed", "status", "correlation_id")
+#: The parameters that may be given more than once (each value names one more).
+REPEATABLE = ("site",)
+
+#: Parameters by name: one text each, a tuple of texts for a repeatable one.
+ParamValues = Mapping[str, str | tuple[str, ...]]
 
 _AGE = re.compile(r"(\d{1,7})([smhd])", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -73,6 +87,7 @@ class ReportParams:
     until: datetime
     feed_tag: str | None
     format: str
+    sites: tuple[Site, ...] = ()  # the sites asked for, in the deployment's order
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,44 +97,89 @@ class EpisodeParams:
     feed_tag: str | None
     correlation_id: str | None
     status: str | None
+    sites: tuple[Site, ...] = ()  # the sites asked for, in the deployment's order
 
 
-def report_params(values: Mapping[str, str], *, now: datetime) -> ReportParams:
-    """A report's parameters (names as in ``REPORT_PARAMETERS``): 30 days to now, HTML."""
+def report_params(
+    values: ParamValues, *, now: datetime, sites: Sites | None = None
+) -> ReportParams:
+    """A report's parameters (names as in ``REPORT_PARAMETERS``): 30 days to now, HTML, every
+    site of ``sites`` (the deployment's; default: one ``default`` site)."""
     since, until = parse_range(
-        values.get("since"), values.get("until"), now=now, default_since=REPORT_DEFAULT_RANGE
+        _one(values, "since"),
+        _one(values, "until"),
+        now=now,
+        default_since=REPORT_DEFAULT_RANGE,
     )
     return ReportParams(
         since=since,
         until=until,
         feed_tag=_tag(values, "feed"),
-        format=parse_choice("format", values.get("format", "html"), FORMATS),
+        format=parse_choice("format", _one(values, "format") or "html", FORMATS),
+        sites=parse_sites(_many(values, "site"), sites or one_default_site()),
     )
 
 
-def episode_params(values: Mapping[str, str], *, now: datetime) -> EpisodeParams:
+def episode_params(
+    values: ParamValues, *, now: datetime, sites: Sites | None = None
+) -> EpisodeParams:
     """Episode filters (names as in ``EPISODE_PARAMETERS``): 7 days to now, or with a
-    correlation id and no ``since`` any time (its events are read by id, not by range)."""
+    correlation id and no ``since`` any time (its events are read by id, not by range);
+    every site of ``sites`` unless ``site`` names some."""
     correlation_id = _tag(values, "correlation_id")
     since, until = parse_range(
-        values.get("since"),
-        values.get("until"),
+        _one(values, "since"),
+        _one(values, "until"),
         now=now,
         default_since=None if correlation_id is not None else EPISODES_DEFAULT_RANGE,
     )
-    status = values.get("status")
+    status = _one(values, "status")
     return EpisodeParams(
         since=since,
         until=until,
         feed_tag=_tag(values, "feed"),
         correlation_id=correlation_id,
         status=None if status is None else parse_status(status),
+        sites=parse_sites(_many(values, "site"), sites or one_default_site()),
     )
 
 
-def _tag(values: Mapping[str, str], name: str) -> str | None:
+def _one(values: ParamValues, name: str) -> str | None:
     text = values.get(name)
+    if isinstance(text, tuple):  # only a repeatable parameter may hold several
+        if len(text) != 1:
+            raise BadParameter(name, "given more than once")
+        return text[0]
+    return text
+
+
+def _many(values: ParamValues, name: str) -> tuple[str, ...]:
+    given = values.get(name)
+    if given is None:
+        return ()
+    return given if isinstance(given, tuple) else (given,)
+
+
+def _tag(values: ParamValues, name: str) -> str | None:
+    text = _one(values, name)
     return None if text is None else parse_tag(name, text)
+
+
+def parse_sites(names: Sequence[str], deployment: Sites) -> tuple[Site, ...]:
+    """The sites ``names`` ask for, each once, in the deployment's order; none: every site.
+    A name the deployment does not serve is refused, naming the ones it does."""
+    wanted: set[str] = set()
+    for name in names:
+        if not name:
+            raise BadParameter("site", "is empty")
+        if name not in deployment.names:
+            shown = name[:63] + ("..." if len(name) > 63 else "")
+            raise BadParameter(
+                "site",
+                f"unknown site {shown!r}: this deployment serves {', '.join(deployment.names)}",
+            )
+        wanted.add(name)
+    return tuple(s for s in deployment if not wanted or s.name in wanted)
 
 
 def parse_when(name: str, text: str, now: datetime) -> datetime:
@@ -215,16 +275,22 @@ def parse_status(text: str) -> str:
     return parse_choice("status", text, EPISODE_STATUSES)
 
 
-def single_values(args: Mapping[str, list[str]], allowed: tuple[str, ...]) -> dict[str, str]:
-    """Query parameters as one value each; unknown, repeated or empty ones are refused."""
-    values: dict[str, str] = {}
+def single_values(
+    args: Mapping[str, list[str]], allowed: tuple[str, ...]
+) -> dict[str, str | tuple[str, ...]]:
+    """Query parameters as one value each (a tuple of values for a ``REPEATABLE`` one);
+    unknown, empty or repeated ones (but the repeatable) are refused."""
+    values: dict[str, str | tuple[str, ...]] = {}
     for name, given in args.items():
         if name not in allowed:
             known = ", ".join(allowed) if allowed else "none"
             raise BadParameter(name[:40], f"unknown parameter (this path takes: {known})")
-        if len(given) != 1:
-            raise BadParameter(name, "given more than once")
-        if given[0] == "":
+        if "" in given:
             raise BadParameter(name, "is empty")
-        values[name] = given[0]
+        if name in REPEATABLE:
+            values[name] = tuple(given)
+        elif len(given) != 1:
+            raise BadParameter(name, "given more than once")
+        else:
+            values[name] = given[0]
     return values

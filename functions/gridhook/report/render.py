@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,18 +16,22 @@ from gridhook import csv_format
 from gridhook.display import (
     format_duration,
     format_load,
+    format_local,
     format_mw,
     format_mwh,
+    format_offset,
     format_target,
+    zone_label,
 )
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.events import rfc3339
-from gridhook.report.model import FIGURE_SOURCES, Report
+from gridhook.report.model import FIGURE_SOURCES, FleetReport, Report
 
 if TYPE_CHECKING:
     import jinja2
 
     from gridhook.report.control_room import ControlRoom
+    from gridhook.report.fleet_room import FleetRoom
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -36,6 +40,7 @@ __all__ = [
     "render_control_room",
     "render_csv",
     "render_episodes_json",
+    "render_fleet_room",
     "render_html",
     "render_json",
 ]
@@ -51,8 +56,10 @@ CONTENT_SECURITY_POLICY = (
 
 #: One CSV row per episode, written by gridhook's CSV convention (``gridhook.csv_format``):
 #: loads in MW, energy in MWh, durations in seconds, times RFC 3339 UTC, CRLF line ends.
-#: The ``_in_range`` columns are the episode's share of the report's range.
+#: The ``_in_range`` columns are the episode's share of the report's range; ``site`` is the
+#: site the episode's feed belongs to (in every CSV, however many sites the deployment has).
 CSV_COLUMNS = (
+    "site",
     "feed_tag",
     "correlation_id",
     "status",
@@ -106,6 +113,21 @@ def format_when(moment: datetime | None, seconds: bool = True) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
+def _local(moment: datetime | None, zone: tzinfo, seconds: bool = True) -> str:
+    return format_local(moment, zone, seconds=seconds)
+
+
+def _zone_label(zone: tzinfo, start: datetime, end: datetime | None = None) -> str:
+    return zone_label(zone, start, end or start)
+
+
+def _age(seconds: float) -> str:
+    """How long ago, or for how long, to the minute past two minutes (a page that refreshes
+    every 30 s has no use for the seconds of "9 h 50 min")."""
+    seconds = max(0.0, seconds)
+    return format_duration(seconds if seconds < 120 else round(seconds / 60) * 60)
+
+
 def format_rate(rate: float | None) -> str:
     return "—" if rate is None else f"{rate:.0%}"
 
@@ -134,7 +156,11 @@ def _jinja() -> jinja2.Environment:
                     load=format_load,
                     target=format_target,
                     duration=format_duration,
+                    age=_age,
                     when=format_when,
+                    local=_local,
+                    offset=format_offset,
+                    zone_label=_zone_label,
                     rate=format_rate,
                     status_label=_status_label,
                     number=_number,
@@ -152,39 +178,61 @@ def _jinja() -> jinja2.Environment:
 # -- HTML -----------------------------------------------------------------------------
 
 
-def _feed_charts(report: Report, prefix: str, compliance: bool = True) -> list[dict[str, str]]:
-    """Each feed's charts as SVG text; the templates insert them unescaped (``| safe``):
-    matplotlib writes the SVG and escapes any text in it."""
+def _feed_charts(
+    reports: tuple[Report, ...], prefix: str, compliance: bool = True
+) -> list[dict[str, str]]:
+    """Each feed's charts as SVG text, site by site, in the site's local time; the templates
+    insert them unescaped (``| safe``): matplotlib writes the SVG and escapes any text in it."""
     from gridhook.report.charts import compliance_svg, timeline_svg
 
     charts = []
-    for index, feed in enumerate(report.feeds, start=1):
-        chart = {"timeline": timeline_svg(feed.timeline, f"{prefix}-{index}-timeline")}
-        if compliance:
-            chart["compliance"] = compliance_svg(
-                feed.compliance_by_day, f"{prefix}-{index}-compliance"
-            )
-        charts.append(chart)
+    index = 0
+    for report in reports:
+        for feed in report.feeds:
+            index += 1
+            chart_id = f"{prefix}-{index}"
+            chart = {"timeline": timeline_svg(feed.timeline, f"{chart_id}-timeline", report.zone)}
+            if compliance:
+                chart["compliance"] = compliance_svg(
+                    feed.compliance_by_day, f"{chart_id}-compliance", report.zone
+                )
+            charts.append(chart)
     return charts
 
 
-def render_html(report: Report) -> str:
-    """The report as one self-contained HTML page."""
+def _fleet(report: Report | FleetReport) -> FleetReport:
+    return report if isinstance(report, FleetReport) else FleetReport.of(report)
+
+
+def render_html(report: Report | FleetReport) -> str:
+    """The report as one self-contained HTML page: by site (each in its local time), then
+    by feed."""
+    fleet = _fleet(report)
     template = _jinja().get_template("report.html")
-    return template.render(report=report, charts=_feed_charts(report, "feed"))
+    return template.render(report=fleet, charts=_feed_charts(fleet.sites, "feed"))
 
 
-def render_control_room(room: ControlRoom) -> str:
-    """The control-room page: feeds now, open episodes, the last 24 h, recent episodes."""
+def render_control_room(room: ControlRoom, *, root: str = "") -> str:
+    """One site's control-room page: feeds now, open episodes, the last 24 h, recent
+    episodes, in the site's local time. ``root``: the way from the page's path back to the
+    function's (``../`` from ``sites/<site>``), where its links to reports go."""
     template = _jinja().get_template("control_room.html")
-    return template.render(room=room, charts=_feed_charts(room.day, "now", compliance=False))
+    charts = _feed_charts((room.day,), "now", compliance=False)
+    return template.render(room=room, zone=room.zone, charts=charts, root=root)
+
+
+def render_fleet_room(room: FleetRoom) -> str:
+    """The fleet's control-room page: every site's feeds now and the fleet's totals."""
+    template = _jinja().get_template("fleet.html")
+    return template.render(room=room)
 
 
 # -- JSON and CSV ---------------------------------------------------------------------
 
 
-def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def render_json(report: Report | FleetReport) -> str:
+    body = _fleet(report).to_dict()
+    return json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def render_episodes_json(
@@ -205,6 +253,7 @@ def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str,
     loads = episode.load_w
     share = episode.share(since, until)
     return {
+        "site": episode.site,
         "feed_tag": episode.feed_tag or "",
         "correlation_id": episode.correlation_id or "",
         "status": episode.status,
@@ -237,8 +286,9 @@ def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str,
     }
 
 
-def render_csv(report: Report) -> str:
-    """The report's episodes, one row each, oldest first per feed."""
+def render_csv(report: Report | FleetReport) -> str:
+    """The report's episodes, one row each: by site, then feed, oldest first."""
+    fleet = _fleet(report)
     return csv_format.text(
-        CSV_COLUMNS, (episode_row(e, report.since, report.until) for e in report.episodes)
+        CSV_COLUMNS, (episode_row(e, fleet.since, fleet.until) for e in fleet.episodes)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.report.model import DayCompliance, DurationStats, FeedSummary
@@ -68,8 +68,8 @@ def summarise(episodes: Sequence[Episode], since: datetime, until: datetime) -> 
     )
 
 
-def _utc_day(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
+def _local_day(moment: datetime, zone: tzinfo) -> date:
+    return moment.astimezone(zone).date()
 
 
 def judged_at(episode: Episode) -> datetime:
@@ -79,18 +79,20 @@ def judged_at(episode: Episode) -> datetime:
 
 
 def compliance_by_day(
-    episodes: Sequence[Episode], since: datetime, until: datetime
+    episodes: Sequence[Episode], since: datetime, until: datetime, zone: tzinfo = UTC
 ) -> tuple[DayCompliance, ...]:
-    """Every UTC day of [since, until), with the curtailments DPS judged that day (the
-    same ones the summary counts as judged)."""
+    """Every day of [since, until) as the site counts its days (local days in ``zone``:
+    a day of a clock change has 23 or 25 hours), with the curtailments DPS judged that day
+    (the same ones the summary counts as judged)."""
     judged: dict[date, list[bool]] = {}
     for episode in episodes:
         if episode.kind != "curtailment" or episode.compliant is None:
             continue
         moment = judged_at(episode)
         if since <= moment < until:
-            judged.setdefault(_utc_day(moment), []).append(episode.compliant)
-    first, last = _utc_day(since), _utc_day(until - timedelta(microseconds=1))
+            judged.setdefault(_local_day(moment, zone), []).append(episode.compliant)
+    first = _local_day(since, zone)
+    last = _local_day(until - timedelta(microseconds=1), zone)
     days = []
     day = first
     while day <= last:

@@ -30,6 +30,7 @@ from typing import Any
 from gridhook.episodes import Episode, derive_episodes
 from gridhook.episodes.ordering import effective_times
 from gridhook.events import StoredEvent, rfc3339
+from gridhook.sites import DEFAULT_SITE
 
 __all__ = ["FeedState", "feed_state", "feed_states"]
 
@@ -53,9 +54,13 @@ class FeedState:
     episode_id: str | None = None  # the episode of the last event (gridhook episodes)
     episode_status: str | None = None  # its status: complete, in_progress, stalled, partial
     last_received_at: datetime | None = None  # the newest receipt of any of the feed's events
+    # Added with sites: the site of the feed's events; whether its episode is still open.
+    site: str = DEFAULT_SITE
+    episode_open: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "site": self.site,
             "feed_tag": self.feed_tag,
             "phase": self.phase,
             "since": rfc3339(self.since),
@@ -70,6 +75,7 @@ class FeedState:
             "last_event": self.last_event,
             "last_event_id": self.last_event_id,
             "last_received_at": rfc3339(self.last_received_at),
+            "episode_open": self.episode_open,
         }
 
 
@@ -112,6 +118,8 @@ def feed_states(
             episode_id=episode.episode_id if episode is not None else None,
             episode_status=episode.status if episode is not None else None,
             last_received_at=max(e.received_at for e in members),
+            site=last.site,
+            episode_open=episode is not None and episode.open,
         )
     return states
 
