@@ -1086,7 +1086,8 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
     """Collection -> fields the store filters or orders on (FieldFilter / order_by).
 
     A method's fields belong to the collections it reaches through ``self._x``, which
-    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``. A method that
+    ``__init__`` binds to ``self._client.collection(COLLECTIONS["k"])``, or through
+    ``self._collection("k", site)`` (a site's collection: the same collection id). A method that
     calls a helper (``self._ranged(...)``) queries what the helper filters or orders on
     too, for the collections the caller passes it, and the listing key it passes as
     ``key="..."``.
@@ -1144,13 +1145,24 @@ def firestore_queries(path: Path = FIRESTORE_PY) -> dict[str, set[str]]:
                 fields |= fields_of(func.attr, seen | {name})
         return fields
 
+    def by_site(method: ast.FunctionDef) -> set[str]:
+        """The collections ``self._collection("k", site)`` calls in ``method`` reach."""
+        return {
+            collections[key]
+            for call in ast.walk(method)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "_collection"
+            and (key := _str_arg(call)) in collections
+        }
+
     queried: dict[str, set[str]] = {name: set() for name in collections.values()}
     for name, method in methods.items():
         used = {
             handles[n.attr]
             for n in ast.walk(method)
             if isinstance(n, ast.Attribute) and n.attr in handles
-        }
+        } | by_site(method)
         fields = fields_of(name)
         for collection in used:
             queried[collection] |= fields

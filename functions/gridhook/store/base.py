@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from gridhook.events import StoredEvent, rfc3339
+from gridhook.store.intervals import IntervalStore
 
 __all__ = [
     "AddOutcome",
@@ -328,7 +329,7 @@ class DriftRecord:
 
 
 @runtime_checkable
-class EventStore(Protocol):
+class EventStore(IntervalStore, Protocol):
     """The storage port. Every backend passes tests/integration/test_store_contract.py."""
 
     def add_event(self, event: StoredEvent) -> AddOutcome:
