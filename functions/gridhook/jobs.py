@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import flask
@@ -135,7 +136,7 @@ def run_sample(settings: Settings | None = None, site: str = DEFAULT_SITE) -> Sa
         return report
 
     report: SampleReport = _with_resources(
-        settings, lambda s, n: sample_feeds(settings, s, n, clock.now, site), failed
+        settings, lambda s, n: _sample_and_roll_up(settings, s, n, site), failed
     )
     error = report.error or {}
     log.log_event(
@@ -148,7 +149,36 @@ def run_sample(settings: Settings | None = None, site: str = DEFAULT_SITE) -> Sa
         code=error.get("code"),
         feeds=report.feeds,
         samples=report.samples,
+        rollups=report.rollups,
     )
+    return report
+
+
+def _sample_and_roll_up(
+    settings: Settings, store: EventStore, nvgrid: NvGridApi, site: str
+) -> SampleReport:
+    """Sample once; then write the rollups of the last complete hours that lack theirs
+    (insert-if-absent: a run at the same time, or a retry, writes none twice)."""
+    report = sample_feeds(settings, store, nvgrid, clock.now, site)
+    if report.sampled_at is None or report.status == "unavailable":
+        return report  # nothing asked of DPS, or the store is down: the next run catches up
+    from gridhook.intervals.rollups import RECENT_HOURS, roll_up
+
+    try:
+        run = roll_up(
+            store,
+            site=site,
+            since=report.sampled_at - timedelta(hours=RECENT_HOURS),
+            until=report.sampled_at,
+            now=report.sampled_at,  # DPS's time, as the samples are stamped
+            retention=timedelta(days=settings.sample_retention_days),
+            feeds=report.dps_feeds,
+        )
+    except StoreError as exc:
+        action = "the store is unavailable; the run will be retried"
+        report.fail("unavailable", "store_unavailable", f"rolling up hours: {exc}", action)
+        return report
+    report.rollups = run.written
     return report
 
 

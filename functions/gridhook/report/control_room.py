@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gridhook.episodes import Episode
-from gridhook.report.build import assemble_report, feeds_seen_before, load_samples
+from gridhook.intervals.readings import load_readings
+from gridhook.report.build import assemble_report, feeds_seen_before
 from gridhook.report.model import LoadPoint, Report
 from gridhook.state import FeedState
 from gridhook.store import EventStore
@@ -49,8 +50,9 @@ class ControlRoom:
 def build_control_room(
     store: EventStore, *, now: datetime, ramp_deadline: timedelta, refresh_seconds: int = 30
 ) -> ControlRoom:
-    """Everything the page shows, from one state lookup, one 7-day episode load and one
-    24-hour sample query; raises StoreError."""
+    """Everything the page shows, from one state lookup, one 7-day episode load and the
+    last 24 hours' readings (rollups, and raw samples for the hours without one); raises
+    StoreError."""
     from gridhook.episodes.load import load_episodes
     from gridhook.state.load import current_feed_states
 
@@ -62,15 +64,17 @@ def build_control_room(
         store, since=now - RECENT_WINDOW, until=until, now=now, ramp_deadline=ramp_deadline
     )
     day_start = now - DAY_WINDOW
+    readings = load_readings(store, since=day_start, until=until)
     day = assemble_report(
         episodes,
-        load_samples(store, since=day_start, until=until),
+        readings.samples,
         since=day_start,
         until=until,
         now=now,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
         include_feeds=states.keys(),
         feeds_seen_before=feeds_seen_before(store, episodes, day_start),
+        rollups=readings.rollups,
     )
     newest_first = sorted(episodes, key=lambda e: (e.started_at, e.episode_id), reverse=True)
     return ControlRoom(
