@@ -23,6 +23,11 @@ Figures (each with its baseline, measured in this run, and the ratio):
 7. fleet (tests/bench/fleet.py): 50 simulated DPS sites x 2 feeds in one process — their
    start, GetStatus across all of them, and a curtailment on all at once (400 webhooks to
    the receiver, each stored exactly once).
+8. settlement (tests/bench/settlement.py, settlement_store.py): 60 days of 1-minute samples
+   on 2 feeds (≈172k): the pure core (baselines, a 30-day settlement in memory), then
+   through the store — rolled up, a 30-day settlement end to end on SQLite (≤ 1 s), and a
+   30-day report and interval load on the Firestore emulator (≤ 2 s each, with their RPCs
+   and documents).
 
 Sizes come from the options below or GRIDHOOK_BENCH_* environment variables; the default
 full run takes about ten minutes on a shared 2-core machine: the scale section about five
@@ -56,6 +61,8 @@ from typing import Any
 from tests.bench.fleet import bench_fleet, fleet_table
 from tests.bench.load import AUTH_HEADERS, Request, bench_bodies, bench_payload, send_all
 from tests.bench.scale import bench_scale, scale_table
+from tests.bench.settlement import bench_settlement, settlement_table
+from tests.bench.settlement_store import bench_settlement_store, settlement_store_table
 from tests.harness import (
     FUNCTIONS,
     REPO,
@@ -80,6 +87,7 @@ SECTIONS = (
     "reliability",
     "scale",
     "fleet",
+    "settlement",
 )
 
 TARGETS = {
@@ -865,6 +873,12 @@ def main(argv: list[str] | None = None) -> int:
         if "fleet" in sections and args.fleet_sites > 0:
             print(f"fleet: {args.fleet_sites} simulated sites …", flush=True)
             results["fleet"] = bench_fleet(args.fleet_sites, runs=args.scale_runs)
+        if "settlement" in sections:
+            print("settlement …", flush=True)
+            results["settlement"] = {
+                "core": bench_settlement(runs=args.scale_runs, say=lambda s: print(f"  {s}")),
+                "store": bench_settlement_store(args.scale_runs, emulator.host),
+            }
     finally:
         emulator.stop()
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -881,6 +895,10 @@ def main(argv: list[str] | None = None) -> int:
     if "fleet" in results:
         print()
         print(fleet_table(results["fleet"]))
+    if "settlement" in results:
+        print()
+        print(settlement_table(results["settlement"]["core"]))
+        print(settlement_store_table(results["settlement"]["store"]))
     print(f"\n{results['duration_s']} s; results in {args.output}")
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
