@@ -85,7 +85,7 @@ def test_samples_rollup_leaves_the_open_hour_to_the_raw_samples(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--since", "2026-01-11T00:00:00Z", "--until", "2026-01-10T00:00:00Z"], "--until must"),
+        (["--since", "2026-01-11T00:00:00Z", "--until", "2026-01-10T00:00:00Z"], "--until: must"),
         (["--since", "yesterday"], "--since: 'yesterday' is neither an RFC 3339 time"),
         (["--site", "phx1"], "unknown site 'phx1': this deployment serves default"),
     ],

@@ -70,7 +70,9 @@ def _import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         site = load_sites(os.environ).get(args.site)
-    except (SiteConfigError, UnknownSite) as exc:
+    except UnknownSite as exc:
+        raise CommandError(f"--site: {exc}") from None
+    except SiteConfigError as exc:
         raise CommandError(str(exc)) from None
     try:
         text = path.read_text(encoding="utf-8")

@@ -87,11 +87,13 @@ def _rollup(args: argparse.Namespace) -> int:
     except BadParameter as exc:
         raise arg.command_error(exc) from None
     if until <= since:
-        raise CommandError("--until must be after --since")
+        raise CommandError("--until: must be after --since")
     try:
         sites = load_sites(os.environ)
         names = [sites.get(name).name for name in args.site] if args.site else list(sites.names)
-    except (SiteConfigError, UnknownSite) as exc:
+    except UnknownSite as exc:
+        raise CommandError(f"--site: {exc}") from None
+    except SiteConfigError as exc:
         raise CommandError(str(exc)) from None
     runs = []
     with opened_store(args.store) as store:
