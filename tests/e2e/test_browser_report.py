@@ -111,6 +111,9 @@ def write_report(store_url: str, out: Path, *args: str) -> None:
     env.update(
         {"PYTHONPATH": f"{FUNCTIONS}{os.pathsep}{REPO}", "GRIDHOOK_DEV_CLOCK": dev_clock_at(NOW)}
     )
+    # The emulator the store_url fixture set for the module (clean_env strips it).
+    if "FIRESTORE_EMULATOR_HOST" in os.environ:
+        env["FIRESTORE_EMULATOR_HOST"] = os.environ["FIRESTORE_EMULATOR_HOST"]
     cli = "import sys; from gridhook.cli import main; sys.exit(main())"
     subprocess.run(
         [sys.executable, "-c", cli, "report", "--store", store_url, "--output", str(out), *args],

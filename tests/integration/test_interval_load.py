@@ -6,6 +6,7 @@ cost raw samples, meter data wins where present (samples the shadow), and a repo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from gridhook.intervals.load import load_intervals
 from gridhook.intervals.rollups import roll_up
 from gridhook.report import build_report
 from gridhook.settlement import SettlementInputError, load_from_samples
-from gridhook.store import EventStore, LoadSample, MeterRecord, RollupQuery
+from gridhook.store import EventStore, LoadSample, MeterRecord, RollupQuery, open_store
 
 T0 = datetime(2026, 3, 7, 22, tzinfo=UTC)  # 17:00 in New York
 TZ = ZoneInfo("America/New_York")
@@ -46,10 +47,14 @@ def _samples() -> list[LoadSample]:
 
 
 @pytest.fixture
-def loaded(store: EventStore) -> EventStore:
+def loaded(store_url: str) -> Iterator[EventStore]:
+    # A longer timeout than the shared store fixture's 5 s: moto takes seconds to answer a
+    # Query of a few hundred items when the suite keeps the machine busy.
+    store = open_store(store_url, timeout_seconds=60.0)
     for sample in _samples():
         store.add_sample(sample)
-    return store
+    yield store
+    store.close()
 
 
 def _raw(feed: str, resolution: str) -> np.ndarray:

@@ -27,6 +27,17 @@ from gridhook.store import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[EventStore]:
+    """The shared store fixture's, with a longer timeout: moto takes seconds to answer a
+    Query of a few hundred items when the suite keeps the machine busy."""
+    opened = open_store(store_url, timeout_seconds=60.0)
+    yield opened
+    opened.close()
+
+
 HOUR = timedelta(hours=1)
 LATER = datetime.now(UTC) + timedelta(days=30)
 
@@ -269,7 +280,7 @@ def test_firestore_listings_read_only_the_range(firestore_env: dict[str, str]) -
 
 @pytest.mark.dynamodb
 def test_dynamodb_listings_read_only_the_range(dynamodb_env: dict[str, str]) -> None:
-    store = open_store(dynamodb_env["GRIDHOOK_STORE"], timeout_seconds=5.0)
+    store = open_store(dynamodb_env["GRIDHOOK_STORE"], timeout_seconds=60.0)
     calls: Counter[str] = Counter()
     scanned: list[int] = []
 
