@@ -24,6 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -249,7 +250,7 @@ _RECONCILE = _Job(
 )
 _TEARDOWN = _Job("teardown", lambda st, s, n, site: teardown(st, s, n, site=site), _teardown_failed)
 _SAMPLE = _Job(
-    "sampling", lambda st, s, n, site: sample_feeds(st, s, n, clock.now, site), _sample_failed
+    "sampling", lambda st, s, n, site: _sample_and_roll_up(st, s, n, site), _sample_failed
 )
 
 
@@ -284,6 +285,7 @@ def run_sample(
             code=error.get("code"),
             feeds=report.feeds,
             samples=report.samples,
+            rollups=report.rollups,
         )
     return run
 
@@ -297,6 +299,34 @@ def check_startup() -> None:
     if settings.sites.legacy:
         settings.require_webhook_auth()
     log.configure(settings.log_level)
+
+
+def _sample_and_roll_up(
+    settings: Settings, store: EventStore, nvgrid: NvGridApi, site: str
+) -> SampleReport:
+    """Sample once; then write the rollups of the last complete hours that lack theirs
+    (insert-if-absent: a run at the same time, or a retry, writes none twice)."""
+    report = sample_feeds(settings, store, nvgrid, clock.now, site)
+    if report.sampled_at is None or report.status == "unavailable":
+        return report  # nothing asked of DPS, or the store is down: the next run catches up
+    from gridhook.intervals.rollups import RECENT_HOURS, roll_up
+
+    try:
+        run = roll_up(
+            store,
+            site=site,
+            since=report.sampled_at - timedelta(hours=RECENT_HOURS),
+            until=report.sampled_at,
+            now=report.sampled_at,  # DPS's time, as the samples are stamped
+            retention=timedelta(days=settings.sample_retention_days),
+            feeds=report.dps_feeds,
+        )
+    except StoreError as exc:
+        action = "the store is unavailable; the run will be retried"
+        report.fail("unavailable", "store_unavailable", f"rolling up hours: {exc}", action)
+        return report
+    report.rollups = run.written
+    return report
 
 
 def check_sample_startup() -> None:

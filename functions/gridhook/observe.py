@@ -402,6 +402,8 @@ class SampleReport:
     feeds: int = 0
     samples: int = 0  # stored by this run (a retried run stores no sample twice)
     error: dict[str, str] | None = None
+    rollups: int = 0  # hourly rollups written by this run (gridhook.intervals.rollups)
+    dps_feeds: tuple[str, ...] = ()  # the feeds GetStatus reported
 
     def fail(self, status: str, code: str, message: str, action: str) -> None:
         if self.status != "unavailable":  # a retry may still fix the run
@@ -419,6 +421,7 @@ class SampleReport:
             "sampled_at": rfc3339(self.sampled_at) if self.sampled_at else None,
             "feeds": self.feeds,
             "samples": self.samples,
+            "rollups": self.rollups,
             "error": self.error,
         }
 
@@ -441,7 +444,9 @@ def sample_feeds(
         return report
     report.sampled_at = _dps_time(nvgrid, now)
     report.feeds = len(dps_status)
-    retention = timedelta(days=settings.sample_retention_days)
+    report.dps_feeds = tuple(sorted(dps_status))
+    # Raw samples keep the short retention; their hourly rollups the long one.
+    retention = timedelta(days=settings.raw_sample_retention_days)
     try:
         for sample in load_samples(dps_status, report.sampled_at, retention, site):
             if store.add_sample(sample) is AddOutcome.ACCEPTED:

@@ -49,6 +49,15 @@ locals {
   }
   # quarantined() (sort_key, either order), alerts() (sort_key descending), drift() and
   # subscriptions() have no equality filter: single-field indexes serve them.
+  rollup_indexes = {
+    # rollups(feed=...): feed == X, sort_key range ("<hour>|<id>"), oldest first. A
+    # listing of every feed (feed=None) uses the single-field index on sort_key.
+    by_feed = [["feed", "ASCENDING"], ["sort_key", "ASCENDING"]]
+  }
+  meter_indexes = {
+    # meter_records(feed): feed == X, sort_key range ("<interval start>|<id>").
+    by_feed = [["feed", "ASCENDING"], ["sort_key", "ASCENDING"]]
+  }
 }
 
 resource "google_firestore_index" "power_events" {
@@ -74,6 +83,40 @@ resource "google_firestore_index" "samples" {
   project     = var.project_id
   database    = google_firestore_database.gridhook.name
   collection  = "samples"
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+resource "google_firestore_index" "rollups" {
+  for_each = local.rollup_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.gridhook.name
+  collection  = "rollups"
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+resource "google_firestore_index" "meter_intervals" {
+  for_each = local.meter_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.gridhook.name
+  collection  = "meter_intervals"
   query_scope = "COLLECTION"
 
   dynamic "fields" {
@@ -123,10 +166,45 @@ locals {
     alerts_sort_key = { collection = "alerts", field = "sort_key", indexes = ["DESCENDING"] }
     alerts_details  = { collection = "alerts", field = "details_json", indexes = [] }
   }
+  interval_field_overrides = {
+    # Rollups: listed oldest first by sort_key, alone or after feed ==; one write per feed
+    # and hour. The hour alone and the buckets (JSON text) are never queried.
+    rollups_sort_key   = { collection = "rollups", field = "sort_key", indexes = ["ASCENDING"] }
+    rollups_hour_start = { collection = "rollups", field = "hour_start", indexes = [] }
+    rollups_counts     = { collection = "rollups", field = "counts", indexes = [] }
+    rollups_means      = { collection = "rollups", field = "means", indexes = [] }
+    rollups_minima     = { collection = "rollups", field = "minima", indexes = [] }
+    rollups_maxima     = { collection = "rollups", field = "maxima", indexes = [] }
+    rollups_covered_s  = { collection = "rollups", field = "covered_s", indexes = [] }
+    # Meter intervals: listed by feed == and sort_key only.
+    meter_interval_start = { collection = "meter_intervals", field = "interval_start", indexes = [] }
+    meter_interval_end   = { collection = "meter_intervals", field = "interval_end", indexes = [] }
+    meter_imported_at    = { collection = "meter_intervals", field = "imported_at", indexes = [] }
+    meter_source         = { collection = "meter_intervals", field = "source", indexes = [] }
+  }
 }
 
 resource "google_firestore_field" "overrides" {
   for_each = local.field_overrides
+
+  project    = var.project_id
+  database   = google_firestore_database.gridhook.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {
+    dynamic "indexes" {
+      for_each = each.value.indexes
+      content {
+        order       = indexes.value
+        query_scope = "COLLECTION"
+      }
+    }
+  }
+}
+
+resource "google_firestore_field" "interval_overrides" {
+  for_each = local.interval_field_overrides
 
   project    = var.project_id
   database   = google_firestore_database.gridhook.name
@@ -162,6 +240,20 @@ resource "google_firestore_field" "samples_ttl" {
   project    = var.project_id
   database   = google_firestore_database.gridhook.name
   collection = "samples"
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
+}
+
+# Hourly rollups keep the long retention (GRIDHOOK_SAMPLE_RETENTION_DAYS; raw samples the
+# short one): Firestore deletes one once its expires_at has passed. Meter intervals are the
+# settlement record and never expire.
+resource "google_firestore_field" "rollups_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.gridhook.name
+  collection = "rollups"
   field      = "expires_at"
 
   ttl_config {}

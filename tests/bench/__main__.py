@@ -26,6 +26,11 @@ Figures (each with its baseline, measured in this run, and the ratio):
 8. fleet views (tests/bench/fleet_views.py): the fleet control room and a 30-day fleet
    report over the same 50 sites x 2 feeds, on SQLite (target: the page in 1 s), and the
    fleet page on the Firestore emulator with its RPCs.
+9. settlement (tests/bench/settlement.py, settlement_store.py): 60 days of 1-minute samples
+   on 2 feeds (≈172k): the pure core (baselines, a 30-day settlement in memory), then
+   through the store — rolled up, a 30-day settlement end to end on SQLite (≤ 1 s), and a
+   30-day report and interval load on the Firestore emulator (≤ 2 s each, with their RPCs
+   and documents).
 
 Sizes come from the options below or GRIDHOOK_BENCH_* environment variables; the default
 full run takes about ten minutes on a shared 2-core machine: the scale section about five
@@ -60,6 +65,8 @@ from tests.bench.fleet import bench_fleet, fleet_table
 from tests.bench.fleet_views import bench_fleet_views, fleet_views_table
 from tests.bench.load import AUTH_HEADERS, Request, bench_bodies, bench_payload, send_all
 from tests.bench.scale import bench_scale, scale_table
+from tests.bench.settlement import bench_settlement, settlement_table
+from tests.bench.settlement_store import bench_settlement_store, settlement_store_table
 from tests.harness import (
     FUNCTIONS,
     REPO,
@@ -85,6 +92,7 @@ SECTIONS = (
     "scale",
     "fleet",
     "fleet_views",
+    "settlement",
 )
 
 TARGETS = {
@@ -875,6 +883,12 @@ def main(argv: list[str] | None = None) -> int:
             results["fleet_views"] = bench_fleet_views(
                 args.fleet_sites, runs=args.scale_runs, emulator_host=emulator.host
             )
+        if "settlement" in sections:
+            print("settlement …", flush=True)
+            results["settlement"] = {
+                "core": bench_settlement(runs=args.scale_runs, say=lambda s: print(f"  {s}")),
+                "store": bench_settlement_store(args.scale_runs, emulator.host),
+            }
     finally:
         emulator.stop()
     results["machine"]["load_average_at_end"] = os.getloadavg()
@@ -894,6 +908,10 @@ def main(argv: list[str] | None = None) -> int:
     if "fleet_views" in results:
         print()
         print(fleet_views_table(results["fleet_views"]))
+    if "settlement" in results:
+        print()
+        print(settlement_table(results["settlement"]["core"]))
+        print(settlement_store_table(results["settlement"]["store"]))
     print(f"\n{results['duration_s']} s; results in {args.output}")
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0

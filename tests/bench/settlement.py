@@ -1,6 +1,6 @@
 """Settlement's pure core at issue 16's scale: 60 days of 1-minute samples on 2 feeds
-(172,800 samples) and a 30-day settlement over them, all in memory (no store: the loader
-and its queries are measured once the wiring exists).
+(172,800 samples) and a 30-day settlement over them, all in memory (no store: the same
+workload through the store, end to end, is tests/bench/settlement_store.py).
 
 ``python -m tests.bench.settlement`` prints the table; ``bench_settlement()`` returns the
 figures for ``make bench``. Medians of warm runs after one unmeasured run; the machine is

@@ -829,14 +829,20 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
         ("power_events", (("correlation_id", asc), ("sort_key", desc))),
         ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", desc))),
         ("samples", (("feed_tag", asc), ("sort_key", asc))),
+        ("rollups", (("feed", asc), ("sort_key", asc))),
+        ("meter_intervals", (("feed", asc), ("sort_key", asc))),
     }
     queried = tfcheck.firestore_queries()
+    assert queried["rollups"] == {"feed", "sort_key"}
+    assert queried["meter_intervals"] == {"feed", "sort_key"}
     assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key", "stored_key"}
     assert queried["quarantine"] == {"sort_key"}
     assert queried["samples"] == {"feed_tag", "sort_key"}
     assert queried["alerts"] == {"sort_key"}
     fields = {(f["collection"], f["field"]): f for f in tfcheck.firestore_fields(stack)}
     assert fields["quarantine", "expires_at"]["ttl"] and fields["samples", "expires_at"]["ttl"]
+    assert fields["rollups", "expires_at"]["ttl"]
+    assert ("meter_intervals", "expires_at") not in fields  # the settlement record: kept
     assert fields["quarantine", "sort_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "sort_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "stored_key"]["indexes"] == [asc, desc]
@@ -905,6 +911,24 @@ def _send_every_query(store) -> None:
         store.subscriptions(site=site)
 
 
+def _send_every_interval_query(store) -> None:
+    """Every read of interval data (rollups, meter intervals), on the default site and
+    another (its sites/{site} subcollections)."""
+    from datetime import UTC, datetime, timedelta
+
+    from gridhook.store import MeterQuery, RollupQuery
+
+    now = datetime.now(UTC)
+    for site in ("default", "phx1"):
+        for feed in (None, "feed_a"):
+            store.rollups(
+                RollupQuery(since=now - timedelta(days=1), until=now, feed=feed, site=site)
+            )
+        store.meter_records(
+            MeterQuery(feed="feed_a", since=now - timedelta(days=1), until=now, site=site)
+        )
+
+
 @pytest.mark.firestore
 def test_every_query_the_store_sends_has_its_index(
     stack: tfcheck.Stack, firestore_env: dict[str, str]
@@ -927,6 +951,7 @@ def test_every_query_the_store_sends_has_its_index(
     store = FirestoreEventStore(project, database, client=client)
     try:
         _send_every_query(store)
+        _send_every_interval_query(store)
     finally:
         store.close()
     assert tfcheck.firestore_index_problems(stack, recorder.shapes) == []

@@ -52,6 +52,17 @@ CASES: list[tuple[list[str], str]] = [
     (["samples", "--since", "0001-01-01T00:00:00+01:00"], "--since"),
     (["samples", "--since", "1h", "--until", "2h"], "--until"),
     (["samples", "--format", "xml"], "--format"),
+    (["samples", "rollup", "--since", "0001-01-01T00:00:00+01:00"], "--since"),
+    (["samples", "rollup", "--since", "1d", "--since", "2d"], "--since"),
+    (["samples", "rollup", "--since", "1h", "--until", "2h"], "--until"),
+    (["samples", "rollup", "--site", "Not A Site"], "--site"),
+    (["samples", "rollup", "--format", "csv"], "--format"),
+    # meter
+    (["meter", "import", "m.csv", "--feed", ""], "--feed"),
+    (["meter", "import", "m.csv", "--feed", "a\x1b[2Jb"], "--feed"),
+    (["meter", "import", "m.csv", "--feed", "a", "--site", "phx1"], "--site"),
+    (["meter", "import", "m.csv", "--feed", "a", "--site", "a", "--site", "b"], "--site"),
+    (["meter", "import", "m.csv", "--feed", "a", "--format", "yaml"], "--format"),
     # report
     (["report", "--since", "401d"], "--since"),
     (["report", "--since", "1d", "--since", "2d"], "--since"),

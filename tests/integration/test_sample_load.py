@@ -15,6 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,11 +27,13 @@ from gridhook.log import JsonFormatter
 from gridhook.nvgrid import CallPolicy, Credentials, make_endpoint
 from gridhook.nvgrid.client import NvGridClient
 from gridhook.settings import get_settings
-from gridhook.store import SampleQuery, open_store
+from gridhook.store import RollupQuery, RollupRecord, SampleQuery, open_store
 from simulator import Simulator, SimulatorConfig, start_simulator
 from tests.harness import FUNCTIONS
 from tests.infra import tfcheck
 
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 FAST = CallPolicy(
     call_timeout=1.0, overall_timeout=2.0, max_attempts=3, initial_backoff=0.01, max_backoff=0.05
 )
@@ -86,6 +89,7 @@ def sample_load_app(sim: Simulator, store_url: str, **env: str) -> Iterator[Flas
         "GRIDHOOK_STORE": store_url,
         "GRIDHOOK_RECONCILE_DEADLINE_SECONDS": "8",  # each DPS call may take 2 s, retries included
         "GRIDHOOK_SAMPLE_RETENTION_DAYS": "10",
+        "GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS": "3",
         "NVGRID_HOST": sim.address,
         "NVGRID_TLS": "plaintext",
         "NVGRID_USERNAME": "admin",
@@ -169,10 +173,11 @@ def test_one_get_status_per_run_one_sample_per_feed_in_dps_time(
     assert (main.target_w, main.correlation_id) == (6e6, "cut-1")
     assert 0 < main.calculated_w <= 6e6
     assert (backup.target_w, backup.correlation_id) == (None, None) and backup.calculated_w > 0
-    # Stamped with DPS's time (six hours ahead), one time per run, kept the retention.
+    # Stamped with DPS's time (six hours ahead), one time per run, kept the raw samples'
+    # retention (their hourly rollups keep GRIDHOOK_SAMPLE_RETENTION_DAYS).
     assert main.sampled_at == backup.sampled_at >= earliest
     assert body["sampled_at"] == main.sampled_at.isoformat().replace("+00:00", "Z")
-    assert main.expires_at - main.sampled_at == timedelta(days=10)
+    assert main.expires_at - main.sampled_at == timedelta(days=3)
     (line,) = outcomes(log_lines)
     assert line["outcome"] == "sample_ok" and line["severity"] == "INFO"
     assert (line["site"], line["feeds"], line["samples"]) == ("default", 2, 2)
@@ -180,6 +185,57 @@ def test_one_get_status_per_run_one_sample_per_feed_in_dps_time(
     # Each run adds one sample per feed.
     assert app.post("/?site=default").get_json()["samples"] == 2
     assert len(samples(store_url)) == 4
+
+
+def rollups_of(store_url: str, hour: datetime) -> dict[str, RollupRecord]:
+    store = open_store(store_url)
+    try:
+        return {r.feed: r for r in store.rollups(RollupQuery(since=hour, until=hour + HOUR))}
+    finally:
+        store.close()
+
+
+def all_rollups(store_url: str) -> list[RollupRecord]:
+    store = open_store(store_url)
+    try:
+        now = datetime.now(UTC)
+        return store.rollups(RollupQuery(since=now - 6 * HOUR, until=now + 2 * DAY))
+    finally:
+        store.close()
+
+
+def test_a_complete_hour_is_rolled_up_once_per_feed(
+    sim: Simulator, app: FlaskClient, store_url: str
+) -> None:
+    first = app.post("/?site=default").get_json()
+    sampled_at = datetime.fromisoformat(first["sampled_at"])
+    hour = sampled_at.replace(minute=0, second=0, microsecond=0)
+    assert rollups_of(store_url, hour) == {}  # the hour is still open
+    # DPS's clock, which stamps the samples, two hours on: that hour is complete now.
+    sim.advance(timedelta(hours=2))
+    second = app.post("/?site=default").get_json()
+    assert second["status"] == "ok" and second["rollups"] >= 2
+    rolled = rollups_of(store_url, hour)
+    assert sorted(rolled) == ["backup_power_feed", "main_power_feed"]
+    kept = {s.feed_tag: s for s in samples(store_url) if s.sampled_at == sampled_at}
+    for feed, rollup in rolled.items():
+        # The hour's one sample, in its 5-minute bucket: count, mean, minimum, maximum.
+        k = (sampled_at - hour) // timedelta(minutes=5)
+        assert rollup.counts[k] == 1 and sum(rollup.counts) == 1
+        watts = kept[feed].calculated_w
+        assert rollup.means[k] == rollup.minima[k] == rollup.maxima[k] == watts
+        assert rollup.expires_at == hour + HOUR + timedelta(days=10)  # the long retention
+    # A run again at once writes nothing; two at once, an hour on, each hour's rollups once.
+    assert app.post("/?site=default").get_json()["rollups"] == 0
+    before = all_rollups(store_url)
+    sim.advance(HOUR)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: app.post("/?site=default").get_json(), range(2)))
+    after = all_rollups(store_url)
+    assert [a["status"] for a in answers] == ["ok", "ok"]
+    assert sum(a["rollups"] for a in answers) == len(after) - len(before) >= 2
+    assert len({(r.feed, r.hour_start) for r in after}) == len(after)
+    assert rollups_of(store_url, hour) == rolled
 
 
 def test_without_site_it_samples_every_site(app: FlaskClient, store_url: str) -> None:

@@ -177,6 +177,7 @@ def settings(tmp_path: Path):
             "GRIDHOOK_WEBHOOK_URL": "http://127.0.0.1:9/nvgrid/webhook",
             "GRIDHOOK_ALLOW_UNAUTHENTICATED": "1",
             "GRIDHOOK_SAMPLE_RETENTION_DAYS": "10",
+            "GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS": "5",
             "GRIDHOOK_RAMP_DEADLINE_SECONDS": "60",
         }
     )
@@ -194,7 +195,8 @@ def test_without_dps_time_samples_take_our_clock(settings) -> None:
         store.close()
     assert report.status == "ok" and (report.feeds, report.samples) == (1, 1)
     assert report.sampled_at == ours and report.to_dict()["site"] == "default"
-    assert sample.sampled_at == ours and sample.expires_at == ours + timedelta(days=10)
+    # Raw samples keep the short retention (their hourly rollups the long one).
+    assert sample.sampled_at == ours and sample.expires_at == ours + timedelta(days=5)
 
 
 def test_reconcile_keeps_no_samples(settings) -> None:

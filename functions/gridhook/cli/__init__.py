@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "gridhook.cli.episodes",
     "gridhook.cli.report",
     "gridhook.cli.sites",
+    "gridhook.cli.meter",
     "gridhook.cli.nvgrid",
     "gridhook.cli.subscriptions",
 )

@@ -18,6 +18,7 @@ from gridhook import clock, csv_format
 from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
 from gridhook.cli.output import write_csv, write_json, write_table
+from gridhook.cli.samples import register_rollup
 from gridhook.episodes import EPISODE_STATUSES
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sampled before: RFC 3339 or an age (default: no end)",
     )
     samples.set_defaults(handler=_samples)
+    register_rollup(samples)  # gridhook samples rollup
 
 
 def _filter_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
-"""Build a report: load the range's episodes and samples, then aggregate them per feed.
+"""Build a report: load the range's episodes and DPS's load readings, then aggregate them
+per feed.
 
-Cost follows the range asked for: one episode load and one sample query over
-[since, until), never the whole history.
+Cost follows the range asked for: one episode load, one rollup listing and a sample query
+for the hours without a rollup (``gridhook.intervals.readings``), never the whole history.
 """
 
 from __future__ import annotations
@@ -10,11 +11,19 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from gridhook.episodes import Episode
+from gridhook.intervals.readings import load_readings
 from gridhook.report.model import FeedReport, Report
 from gridhook.report.summary import compliance_by_day, summarise
 from gridhook.report.timeline import feed_timeline
 from gridhook.sites import DEFAULT_SITE
-from gridhook.store import EventQuery, EventStore, LoadSample, SampleQuery, iter_samples
+from gridhook.store import (
+    EventQuery,
+    EventStore,
+    LoadSample,
+    RollupRecord,
+    SampleQuery,
+    iter_samples,
+)
 
 __all__ = ["assemble_report", "build_report", "feeds_seen_before", "load_samples"]
 
@@ -34,16 +43,18 @@ def assemble_report(
     ramp_deadline_seconds: float,
     include_feeds: Iterable[str | None] = (),
     feeds_seen_before: Collection[str | None] = (),
+    rollups: Sequence[RollupRecord] = (),
     site: str = DEFAULT_SITE,
     zone: tzinfo = UTC,
 ) -> Report:
     """``site``'s report for [since, until) from already-loaded episodes and samples of it
-    (pure); its days are local days in ``zone``.
+    (pure): raw ``samples``, and ``rollups`` for the hours rolled up (their 5-minute
+    means); its days are local days in ``zone``.
 
-    Feeds with an episode or a sample in the range get a section; ``include_feeds`` (and
-    the feed filter) get one even when nothing happened on them. ``feeds_seen_before``:
-    the feeds with events before ``since`` (the others' charts draw no target before
-    their first event).
+    Feeds with an episode, a sample or a rollup in the range get a section;
+    ``include_feeds`` (and the feed filter) get one even when nothing happened on them.
+    ``feeds_seen_before``: the feeds with events before ``since`` (the others' charts draw
+    no target before their first event).
     """
     # Charts stop at now: nothing after it has happened yet.
     end = min(until, now) if now > since else until
@@ -51,7 +62,9 @@ def assemble_report(
     if feed_filter is not None:
         in_range = [e for e in in_range if e.feed_tag == feed_filter]
         samples = [s for s in samples if s.feed_tag == feed_filter]
+        rollups = [r for r in rollups if r.feed == feed_filter]
     tags = {e.feed_tag for e in in_range} | {s.feed_tag for s in samples}
+    tags |= {r.feed for r in rollups if r.sample_count}
     if feed_filter is not None:
         tags.add(feed_filter)
     else:
@@ -73,6 +86,7 @@ def assemble_report(
                     end=end,
                     now=now,
                     seen_before=tag in feeds_seen_before,
+                    rollups=[r for r in rollups if r.feed == tag],
                 ),
                 compliance_by_day=compliance_by_day(feed_episodes, since, until, zone),
                 episodes=tuple(feed_episodes),
@@ -152,15 +166,17 @@ def build_report(
         ramp_deadline=ramp_deadline,
         site=site,
     )
+    readings = load_readings(store, since=since, until=until, feed=feed_tag, site=site)
     return assemble_report(
         episodes,
-        load_samples(store, since=since, until=until, feed_tag=feed_tag, site=site),
+        readings.samples,
         since=since,
         until=until,
         now=now,
         feed_filter=feed_tag,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
         feeds_seen_before=feeds_seen_before(store, episodes, since, site),
+        rollups=readings.rollups,
         site=site,
         zone=zone,
     )

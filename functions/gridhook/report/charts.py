@@ -249,8 +249,10 @@ def timeline_svg(timeline: Timeline, chart_id: str, zone: tzinfo = UTC) -> str:
 
         readings = [p for p in timeline.points if p.calculated_w is not None]
         samples = _thin([p for p in readings if p.source == "sample"])
+        # 5-minute means of the hours rolled up: in the line, never marked as samples.
+        means = _thin([p for p in readings if p.source == "rollup"])
         events = [p for p in readings if p.source == "event"]
-        line = sorted([*samples, *events], key=lambda p: p.at)
+        line = sorted([*means, *samples, *events], key=lambda p: p.at)
         if line:
             axes.plot(
                 [p.at for p in line],

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from gridhook.episodes import Episode
-from gridhook.report.build import assemble_report, feeds_seen_before, load_samples
+from gridhook.intervals.readings import load_readings
+from gridhook.report.build import assemble_report, feeds_seen_before
 from gridhook.report.model import LoadPoint, Report
 from gridhook.sites import DEFAULT_SITE
 from gridhook.state import FeedState
@@ -62,7 +63,8 @@ def build_control_room(
     several: bool = False,
 ) -> ControlRoom:
     """Everything ``site``'s page shows, from one state lookup, one 7-day episode load and
-    one 24-hour sample query; raises StoreError."""
+    the last 24 hours' readings (rollups, and raw samples for the hours without one);
+    raises StoreError."""
     from gridhook.episodes.load import load_episodes
     from gridhook.state.load import current_feed_states
 
@@ -79,15 +81,17 @@ def build_control_room(
         site=site,
     )
     day_start = now - DAY_WINDOW
+    readings = load_readings(store, since=day_start, until=until, site=site)
     day = assemble_report(
         episodes,
-        load_samples(store, since=day_start, until=until, site=site),
+        readings.samples,
         since=day_start,
         until=until,
         now=now,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
         include_feeds=states.keys(),
         feeds_seen_before=feeds_seen_before(store, episodes, day_start, site),
+        rollups=readings.rollups,
         site=site,
         zone=zone,
     )

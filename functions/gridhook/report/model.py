@@ -113,10 +113,12 @@ class FeedSummary:
 
 @dataclass(frozen=True, slots=True)
 class LoadPoint:
-    """One reading of a feed's load: from a webhook (``event``) or a GetStatus ``sample``."""
+    """One reading of a feed's load: from a webhook (``event``), a GetStatus ``sample``, or
+    a ``rollup``: the mean of the samples of the 5 minutes from ``at`` (an hourly rollup's
+    bucket, for hours rolled up; it carries no target)."""
 
     at: datetime
-    source: str  # "event" | "sample"
+    source: str  # "event" | "sample" | "rollup"
     calculated_w: float | None  # measured by DPS
     target_w: float | None  # requested; None = the feed's default constraint
     event: str | None = None  # the event type, for event points
@@ -167,6 +169,7 @@ class Timeline:
     # (time, target in watts from then on; None = default constraint), in time order
     target_steps: tuple[tuple[datetime, float | None], ...]
     phases: tuple[PhaseSpan, ...]
+    rollup_hours: int = 0  # hours whose samples were read as an hourly rollup
 
     @property
     def empty(self) -> bool:
@@ -185,6 +188,27 @@ class Timeline:
     def sample_points(self) -> int:
         return sum(1 for p in self.points if p.source == "sample")
 
+    @property
+    def rollup_points(self) -> int:
+        return sum(1 for p in self.points if p.source == "rollup")
+
+    @property
+    def load_source(self) -> dict[str, Any]:
+        """Where DPS's load on the chart came from: raw samples, 5-minute means of hourly
+        rollups (hours rolled up), or both (``drawn``: samples | rollups | rollups+samples
+        | none)."""
+        drawn = "+".join(
+            name
+            for name, count in (("rollups", self.rollup_points), ("samples", self.sample_points))
+            if count
+        )
+        return {
+            "drawn": drawn or "none",
+            "rollup_hours": self.rollup_hours,
+            "rollup_points": self.rollup_points,
+            "sample_points": self.sample_points,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "start": rfc3339(self.start),
@@ -192,6 +216,7 @@ class Timeline:
             "points": [p.to_dict() for p in self.points],
             "target_steps": [{"at": rfc3339(at), "target_w": w} for at, w in self.target_steps],
             "phases": [p.to_dict() for p in self.phases],
+            "load_source": self.load_source,
         }
 
 

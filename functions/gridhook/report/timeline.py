@@ -9,8 +9,9 @@ from datetime import datetime
 from gridhook.episodes import Episode
 from gridhook.episodes.grouping import target_watts
 from gridhook.events import StoredEvent
+from gridhook.intervals.readings import HOUR, bucket_means
 from gridhook.report.model import LoadPoint, PhaseSpan, Timeline
-from gridhook.store import LoadSample
+from gridhook.store import LoadSample, RollupRecord
 
 __all__ = ["feed_timeline", "phase_spans"]
 
@@ -35,6 +36,13 @@ def _sample_point(sample: LoadSample) -> LoadPoint:
         target_w=target_watts(sample.target_w),
         correlation_id=sample.correlation_id,
     )
+
+
+def _rollup_points(rollup: RollupRecord, start: datetime, end: datetime) -> list[LoadPoint]:
+    return [
+        LoadPoint(at=at, source="rollup", calculated_w=mean, target_w=None)
+        for at, mean, _, _ in bucket_means(rollup, start, end)
+    ]
 
 
 def _target_steps(
@@ -120,21 +128,28 @@ def feed_timeline(
     end: datetime,
     now: datetime,
     seen_before: bool = False,
+    rollups: Sequence[RollupRecord] = (),
 ) -> Timeline:
-    """One feed's timeline over [start, end) from its episodes' events and DPS's samples;
-    ``seen_before``: the feed had events before ``start`` (see ``_target_steps``)."""
+    """One feed's timeline over [start, end) from its episodes' events and DPS's samples:
+    raw ``samples``, and ``rollups`` (5-minute means) for the hours rolled up;
+    ``seen_before``: the feed had events before ``start`` (see ``_target_steps``).
+
+    The target line follows the webhooks and the raw samples (a rollup keeps no target)."""
     events = sorted(
         {e.event_id: e for episode in episodes for e in episode.events}.values(),
         key=lambda e: (e.received_at, e.event_id),
     )
-    readings = sorted(
+    targeted = sorted(
         [*map(_event_point, events), *map(_sample_point, samples)],
         key=lambda p: (p.at, p.source),
     )
+    means = [p for rollup in rollups for p in _rollup_points(rollup, start, end)]
+    readings = sorted([*targeted, *means], key=lambda p: (p.at, p.source))
     return Timeline(
         start=start,
         end=end,
         points=tuple(p for p in readings if start <= p.at < end),
-        target_steps=_target_steps(readings, events, start, end, seen_before),
+        target_steps=_target_steps(targeted, events, start, end, seen_before),
         phases=phase_spans(episodes, start, end, now),
+        rollup_hours=sum(1 for r in rollups if r.hour_start < end and r.hour_start + HOUR > start),
     )

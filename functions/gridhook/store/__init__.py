@@ -41,6 +41,14 @@ from gridhook.store.base import (
     iter_samples,
     quarantine_id,
 )
+from gridhook.store.intervals import (
+    IntervalStore,
+    MeterQuery,
+    MeterRecord,
+    RollupQuery,
+    RollupRecord,
+    current_meter,
+)
 from gridhook.store.url import DynamoDBURL, FirestoreURL, SQLiteURL, parse_store_url
 
 __all__ = [
@@ -50,18 +58,24 @@ __all__ = [
     "EventOrder",
     "EventQuery",
     "EventStore",
+    "IntervalStore",
     "InvalidCursor",
     "LazyStore",
     "LoadSample",
+    "MeterQuery",
+    "MeterRecord",
     "Page",
     "QuarantinePage",
     "QuarantinedPayload",
+    "RollupQuery",
+    "RollupRecord",
     "SamplePage",
     "SampleQuery",
     "StoreError",
     "StoreNotFound",
     "StoreUnavailable",
     "SubscriptionRecord",
+    "current_meter",
     "iter_events",
     "iter_quarantined",
     "iter_samples",

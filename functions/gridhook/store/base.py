@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from gridhook.events import StoredEvent, rfc3339
 from gridhook.sites import DEFAULT_SITE, check_site_name, site_digest
+from gridhook.store.intervals import IntervalStore
 
 __all__ = [
     "AddOutcome",
@@ -352,7 +353,7 @@ class DriftRecord:
 
 
 @runtime_checkable
-class EventStore(Protocol):
+class EventStore(IntervalStore, Protocol):
     """The storage port. Every backend passes tests/integration/test_store_contract.py.
 
     Writes take the site from the record (``record.site``); every read names one site

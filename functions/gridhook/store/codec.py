@@ -40,13 +40,16 @@ from gridhook.store.base import (
     sort_key,
     sortable_timestamp,
 )
+from gridhook.store.intervals import MeterRecord, RollupRecord
 
 __all__ = [
     "ALERT",
     "CODECS",
     "DRIFT",
     "EVENT",
+    "METER",
     "QUARANTINE",
+    "ROLLUP",
     "SAMPLE",
     "SUBSCRIPTION",
     "Field",
@@ -388,7 +391,56 @@ DRIFT: RecordCodec[DriftRecord] = RecordCodec(
     orders=(("sort_key", "detected_at"),),
 )
 
+# -- interval data (gridhook.store.intervals) ------------------------------------------------
+
+
+def _rollup(**values: Any) -> RollupRecord:
+    # The buckets come back as JSON arrays: the record keeps tuples.
+    for name in ("counts", "means", "minima", "maxima", "covered_s"):
+        values[name] = tuple(values[name])
+    return RollupRecord(**values)
+
+
+ROLLUP: RecordCodec[RollupRecord] = RecordCodec(
+    kind="ROLLUP",
+    record=_rollup,
+    id_attr="rollup_id",
+    fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
+        Field("rollup_id", Kind.TEXT, derived=True),
+        Field("feed", Kind.TEXT),
+        Field("hour_start", Kind.TIME),
+        # Twelve 5-minute buckets each, as JSON arrays (null: a bucket without samples).
+        Field("counts", Kind.JSON),
+        Field("means", Kind.JSON),
+        Field("minima", Kind.JSON),
+        Field("maxima", Kind.JSON),
+        Field("covered_s", Kind.JSON),
+        Field("expires_at", Kind.TIME),
+    ),
+    orders=(("sort_key", "hour_start"),),
+)
+
+METER: RecordCodec[MeterRecord] = RecordCodec(
+    kind="METER",
+    record=MeterRecord,
+    id_attr="meter_id",
+    fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
+        Field("meter_id", Kind.TEXT, derived=True),
+        Field("feed", Kind.TEXT),
+        Field("interval_start", Kind.TIME),
+        Field("interval_end", Kind.TIME),
+        Field("revision", Kind.INT),
+        Field("mean_w", Kind.REAL, default=None),  # None: withdrawn by this revision
+        Field("imported_at", Kind.TIME),
+        Field("source", Kind.TEXT),
+    ),
+    orders=(("sort_key", "interval_start"),),
+)
+
 #: Every codec, by kind.
 CODECS: dict[str, RecordCodec[Any]] = {
-    codec.kind: codec for codec in (EVENT, QUARANTINE, SAMPLE, ALERT, SUBSCRIPTION, DRIFT)
+    codec.kind: codec
+    for codec in (EVENT, QUARANTINE, SAMPLE, ALERT, SUBSCRIPTION, DRIFT, ROLLUP, METER)
 }

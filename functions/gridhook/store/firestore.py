@@ -38,7 +38,7 @@ new record with its id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -72,6 +72,7 @@ from gridhook.store.base import (
     stamp_stored,
 )
 from gridhook.store.codec import RecordCodec, as_utc
+from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
 
 __all__ = [
     "COLLECTIONS",
@@ -84,6 +85,8 @@ __all__ = [
 #: Collection names (Terraform's indexes and TTL policies refer to these).
 COLLECTIONS = {
     "events": "power_events",
+    "rollups": "rollups",
+    "meter": "meter_intervals",
     "quarantine": "quarantine",
     "samples": "samples",
     "alerts": "alerts",
@@ -461,6 +464,128 @@ class FirestoreEventStore:
         )
         return [_decode(codec.DRIFT, d.to_dict(), site) for d in docs]
 
+    # -- interval data (rollups, meter intervals) --------------------------------------
+    #
+    # Per site as FLEET.md decides: the default site's documents in the root collections,
+    # another site's under sites/{site}/ with the same collection ids (so the indexes and
+    # TTL policies of firestore.tf apply to both). A document does not repeat its site.
+
+    def add_rollups(self, rollups: Sequence[RollupRecord]) -> int:
+        docs = [
+            (self._collection("rollups", r.site).document(r.rollup_id), _document(codec.ROLLUP, r))
+            for r in rollups
+        ]
+        return self._create_all("add rollups", docs, expiring=True)
+
+    def rollups(self, query: RollupQuery) -> list[RollupRecord]:
+        now = datetime.now(UTC)
+        q: Any = self._collection("rollups", query.site)
+        if query.feed is not None:
+            q = q.where(filter=firestore.FieldFilter("feed", "==", query.feed))
+        docs = self._ranged_all(
+            "list rollups", q, query.since, query.until, keep=lambda doc: _live(doc, now)
+        )
+        found = [_decode(codec.ROLLUP, doc, query.site) for doc in docs]
+        return sorted(found, key=lambda r: (r.hour_start, r.feed))
+
+    def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
+        docs = [
+            (self._collection("meter", r.site).document(r.meter_id), _document(codec.METER, r))
+            for r in records
+        ]
+        return self._create_all("add meter records", docs, expiring=False)
+
+    def meter_records(self, query: MeterQuery) -> list[MeterRecord]:
+        q = self._collection("meter", query.site).where(
+            filter=firestore.FieldFilter("feed", "==", query.feed)
+        )
+        docs = self._ranged_all("list meter records", q, query.since, query.until)
+        found = [_decode(codec.METER, doc, query.site) for doc in docs]
+        return sorted(found, key=lambda r: (r.interval_start, r.revision))
+
+    def _ranged_all(
+        self,
+        what: str,
+        query: Any,
+        since: datetime,
+        until: datetime,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every document of ``query`` whose listing key lies in [since, until), a page of
+        ``_PAGE`` a query: one range of sort_key, so O(documents in the range)."""
+        lower, upper = sort_key_range(since, until, None, newest_first=False)
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._ranged(
+                what,
+                query,
+                key="sort_key",
+                lower=lower,
+                upper=upper,
+                descending=False,
+                want=_PAGE,
+                keep=keep,
+            )
+            found += page
+            if len(page) < _PAGE:
+                return found
+            lower = (page[-1]["sort_key"], False)
+
+    def _create_all(
+        self, what: str, docs: Sequence[tuple[Any, dict[str, Any]]], *, expiring: bool
+    ) -> int:
+        """Create each document unless it exists (or, ``expiring``, exists unexpired: TTL
+        deletes lazily, so an expired one makes way); how many were new.
+
+        ``_BATCH`` at a time: one BatchGetDocuments says which exist, one batched Commit
+        creates the others (``create``: each fails if it exists, so a writer racing this
+        one still cannot store a record twice). A Commit that meets one created since is
+        done again one by one. No transaction (the emulator has none to lean on).
+        """
+        added = 0
+        now = datetime.now(UTC)
+        mask = ["expires_at"] if expiring else ["feed"]
+        for first in range(0, len(docs), _BATCH):
+            chunk = docs[first : first + _BATCH]
+            kept = self._existing(what, [ref for ref, _ in chunk], mask)
+            batch, writes = self._client.batch(), []
+            for ref, doc in chunk:
+                existing = kept.get(ref.path)
+                if existing is None:
+                    batch.create(ref, doc)
+                elif expiring and not _live(existing.to_dict(), now):
+                    batch.set(ref, doc)  # two writers may both replace it: the same record
+                else:
+                    continue
+                writes.append((ref, doc))
+            if not writes:
+                continue
+            try:
+                self._call(what, batch.commit)
+                added += len(writes)
+                continue
+            except gexc.AlreadyExists:
+                pass  # another writer created one of them meanwhile
+            for ref, doc in writes:
+                if expiring:
+                    outcome = self._insert_unless_live(what, ref, doc, now)
+                else:
+                    try:
+                        self._call(what, ref.create, doc)
+                        outcome = AddOutcome.ACCEPTED
+                    except gexc.AlreadyExists:
+                        outcome = AddOutcome.DUPLICATE
+                added += outcome is AddOutcome.ACCEPTED
+        return added
+
+    def _existing(self, what: str, refs: list[Any], mask: list[str]) -> dict[str, Any]:
+        """The snapshots of those of ``refs`` that exist (one BatchGetDocuments), by path."""
+
+        def read(**kwargs: Any) -> list[Any]:  # get_all streams: read it all inside the call
+            return list(self._client.get_all(refs, field_paths=mask, **kwargs))
+
+        return {s.reference.path: s for s in self._call(what, read) if s.exists}
+
     def close(self) -> None:
         self._client.close()
 
@@ -476,11 +601,6 @@ def _plain(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
     return plain
 
 
-def _decode(record_codec: RecordCodec[R], doc: dict[str, Any], site: str) -> R:
-    """The record a document of ``site``'s collection holds."""
-    return record_codec.decode({**doc, "site": site})
-
-
 def _document(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
     """A record as a document: its codec's plain data (times as Firestore timestamps)
     and its listing keys."""
@@ -493,3 +613,16 @@ def _text_times(record_codec: RecordCodec[R], record: R) -> dict[str, Any]:
     different types apart, so the type of a stored ordering field never changes."""
     plain = _plain(record_codec, record)
     return {k: sortable_timestamp(v) if isinstance(v, datetime) else v for k, v in plain.items()}
+
+
+# -- interval data (rollups, meter intervals) ----------------------------------------------
+
+#: Documents a listing query asks for at a time.
+_PAGE = 1000
+#: Writes to one batched Commit (Firestore's limit is 500).
+_BATCH = 500
+
+
+def _decode(record_codec: RecordCodec[R], doc: dict[str, Any], site: str) -> R:
+    """The record a document of ``site``'s collection holds."""
+    return record_codec.decode({**doc, "site": site})

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ from gridhook.store.base import (
     stamp_stored,
 )
 from gridhook.store.codec import REQUIRED, Field, Kind, RecordCodec
+from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
 
 __all__ = ["SQLiteEventStore"]
 
@@ -392,6 +393,7 @@ class SQLiteEventStore:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             _create_schema(self._connection())
+            _create_interval_tables(self._connection())
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
 
@@ -661,9 +663,175 @@ class SQLiteEventStore:
         ).fetchall()
         return [codec.DRIFT.from_json(r[0]) for r in rows]
 
+    # -- interval data (rollups, meter intervals) --------------------------------------
+
+    def add_rollups(self, rollups: Sequence[RollupRecord]) -> int:
+        if not rollups:
+            return 0
+        now = _ts(datetime.now(UTC))
+        rows = [_ROLLUPS.row(r) for r in rollups]
+        sites = sorted({r.site for r in rollups})
+        # Expired rollups go as new ones come (retention without a job), so an expired
+        # rollup makes way for a new one of its hour.
+        drop = "DELETE FROM rollups WHERE site = ? AND expires_at < ?"
+        expired = [(drop, (site, now)) for site in sites]
+        return self._insert_all(_ROLLUPS.insert(), rows, before=expired)
+
+    def rollups(self, query: RollupQuery) -> list[RollupRecord]:
+        # One index range: (site, feed, hour_start) is the primary key, and
+        # rollups_by_time (site, hour_start, feed) serves a listing of every feed.
+        where = ["site = ?", "hour_start >= ?", "hour_start < ?", "expires_at >= ?"]
+        params: list[Any] = [query.site, _ts(query.since), _ts(query.until)]
+        params.append(_ts(datetime.now(UTC)))
+        if query.feed is not None:
+            where.insert(1, "feed = ?")
+            params.insert(1, query.feed)
+        rows = self._execute(
+            f"SELECT {_ROLLUPS.column_list} FROM rollups WHERE {' AND '.join(where)} "
+            "ORDER BY hour_start, feed",
+            tuple(params),
+        ).fetchall()
+        return [_ROLLUPS.record(row) for row in rows]
+
+    def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
+        if not records:
+            return 0
+        return self._insert_all(_METER.insert(), [_METER.row(r) for r in records])
+
+    def meter_records(self, query: MeterQuery) -> list[MeterRecord]:
+        rows = self._execute(
+            f"SELECT {_METER.column_list} FROM meter WHERE site = ? AND feed = ? "
+            "AND interval_start >= ? AND interval_start < ? ORDER BY interval_start, revision",
+            (query.site, query.feed, _ts(query.since), _ts(query.until)),
+        ).fetchall()
+        return [_METER.record(row) for row in rows]
+
+    def _insert_all(
+        self,
+        sql: str,
+        rows: list[tuple[Any, ...]],
+        before: Sequence[tuple[str, tuple[Any, ...]]] = (),
+    ) -> int:
+        """Insert-if-absent rows in one transaction (all or none kept); how many were new."""
+        try:
+            conn = self._connection()
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement, params in before:
+                        conn.execute(statement, params)
+                    added = conn.executemany(sql, rows).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store at {self.path}: {exc}") from exc
+        return added
+
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+# -- interval data (rollups, meter intervals) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyedTable:
+    """A table with one column per codec field and a primary key of several columns (the
+    site first, as every index); created with its site column from the start."""
+
+    name: str
+    codec: RecordCodec[Any]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, str], ...]  # (name, columns): each begins with the site
+
+    @property
+    def fields(self) -> tuple[Any, ...]:
+        return tuple(f for f in self.codec.fields if not f.derived)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.stored_name for f in self.fields)
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(self.columns)
+
+    def create(self) -> str:
+        columns = [
+            f"{f.stored_name} {_COLUMN_TYPES[f.kind]}"
+            + (" NOT NULL" if f.required or f.stored_name in self.key else "")
+            for f in self.fields
+        ]
+        return (
+            f"CREATE TABLE {self.name} ({', '.join(columns)}, "
+            f"PRIMARY KEY ({', '.join(self.key)})) WITHOUT ROWID"
+        )
+
+    def insert(self) -> str:
+        marks = ",".join("?" * len(self.columns))
+        return (
+            f"INSERT INTO {self.name} ({self.column_list}) VALUES ({marks}) "
+            f"ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
+        )
+
+    def row(self, record: Any) -> tuple[Any, ...]:
+        plain = self.codec.encode(record)
+        return tuple(_sql(plain[column]) for column in self.columns)
+
+    def record(self, row: tuple[Any, ...]) -> Any:
+        return self.codec.decode(dict(zip(self.columns, row, strict=True)))
+
+
+_ROLLUPS = _KeyedTable(
+    "rollups",
+    codec.ROLLUP,
+    key=("site", "feed", "hour_start"),
+    indexes=(
+        ("rollups_by_time", "site, hour_start, feed"),
+        ("rollups_by_expiry", "site, expires_at"),
+    ),
+)
+_METER = _KeyedTable(
+    "meter", codec.METER, key=("site", "feed", "interval_start", "revision"), indexes=()
+)
+_INTERVAL_TABLES = (_ROLLUPS, _METER)
+
+
+def _create_interval_tables(conn: sqlite3.Connection) -> None:
+    """Create the interval tables and their indexes where missing: checked first without a
+    lock (an up-to-date store is not written to), created in one IMMEDIATE transaction."""
+
+    def missing() -> list[str]:
+        known = {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+            )
+        }
+        changes = []
+        for table in _INTERVAL_TABLES:
+            if table.name not in known:
+                changes.append(table.create())
+            changes += [
+                f"CREATE INDEX {name} ON {table.name} ({columns})"
+                for name, columns in table.indexes
+                if name not in known
+            ]
+        return changes
+
+    if not missing():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in missing():
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -21,6 +21,8 @@ drift          ``DRIFT#<id>``              ``DRIFT``               ``by_kind``, 
 subscription   ``SUBSCRIPTIONS``           ``SUBSCRIPTION#<id>``   the table (consistent read)
 =============  ==========================  ======================  ==========================
 
+Rollups and meter intervals are one partition per feed, ranged by time (``intervals.py``).
+
 Global secondary indexes (``table.INDEXES``; ``sort_key`` is ``sortable_timestamp(time)|id``,
 the same string the Firestore backend orders by, so since/until/cursor are one key range,
 read forwards or backwards with ``ScanIndexForward``):
@@ -61,6 +63,7 @@ writes), ``items`` (records as items).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,7 +91,7 @@ from gridhook.store.base import (
     sort_key_range,
     stamp_stored,
 )
-from gridhook.store.dynamodb import table
+from gridhook.store.dynamodb import intervals, table
 from gridhook.store.dynamodb.errors import CONDITION_FAILED, Requests, make_client
 from gridhook.store.dynamodb.items import (
     item_key,
@@ -101,6 +104,7 @@ from gridhook.store.dynamodb.items import (
 )
 from gridhook.store.dynamodb.query import expressions, insert, list_range, query_pages
 from gridhook.store.dynamodb.table import INDEXES, TTL_ATTRIBUTE
+from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
 
 __all__ = [
     "INDEXES",
@@ -428,6 +432,20 @@ class DynamoDBEventStore:
 
     def drift(self, limit: int = 100, *, site: str = DEFAULT_SITE) -> list[DriftRecord]:
         return self._newest("list drift", codec.DRIFT, limit, site)
+
+    # -- interval data (rollups, meter intervals: dynamodb/intervals.py) ---------------
+
+    def add_rollups(self, rollups: Sequence[RollupRecord]) -> int:
+        return intervals.add_rollups(self._requests, rollups)
+
+    def rollups(self, query: RollupQuery) -> list[RollupRecord]:
+        return intervals.rollups(self._requests, query)
+
+    def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
+        return intervals.add_meter_records(self._requests, records)
+
+    def meter_records(self, query: MeterQuery) -> list[MeterRecord]:
+        return intervals.meter_records(self._requests, query)
 
     def close(self) -> None:
         self.client.close()
