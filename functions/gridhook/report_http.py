@@ -141,7 +141,10 @@ class ReportService:
             )
         except Exception as exc:
             # Nothing may answer 500 or an HTML error page.
-            _logger.exception("unexpected error while serving a report")
+            _logger.exception(
+                "unexpected error while serving a report",
+                extra={"fields": self._site_fields(request)},
+            )
             answer = _unavailable(
                 "the report failed unexpectedly; retry later", "internal_error", repr(exc)
             )
@@ -291,9 +294,27 @@ class ReportService:
             outcome=answer.outcome,
             started=started,
             path=request.path,
+            **self._site_fields(request),
             episodes=answer.episodes,
             error=answer.detail,
         )
+
+    def _site_fields(self, request: flask.Request) -> dict[str, str | list[str] | None]:
+        """The site a request concerns, for its log lines (the log metrics' ``site`` label):
+        the site of ``/sites/<site>``, the one ``site=`` names, or a one-site deployment's
+        only site; ``sites`` when ``site=`` names several. A name is logged as asked for,
+        known or not (cut to a site name's length), as the receiver does."""
+        path = request.path.rstrip("/") or "/"
+        if path.startswith(_SITE_PAGES):
+            names = [path[len(_SITE_PAGES) :]]
+        else:
+            names = list(dict.fromkeys(request.args.getlist("site")))
+        if not names and not self.settings.sites.several:
+            names = list(self.settings.sites.names)
+        names = [name[:63] for name in names]
+        if len(names) > 1:
+            return {"site": None, "sites": names}
+        return {"site": names[0] if names else None, "sites": None}
 
 
 def _response(answer: _Answer) -> flask.Response:
