@@ -1,35 +1,49 @@
-"""The demo's run: a day of curtailments, end to end, in about a minute.
+"""The demo's run: a day of curtailments on two sites, end to end, in about a minute.
 
-It starts `gridhook-sim` on a fast clock and the receiver (`gridhook run`, the real
-functions-framework server) on its store — SQLite in a fresh `var/demo/`, or the one
-`GRIDHOOK_STORE` names (Firestore through the emulator, which it starts if none runs) — both
-on the same `GRIDHOOK_DEV_CLOCK`; reconciles (registers the webhook) and keeps reconciling
-every half second; schedules the day of `demo/plan.py` through NvGrid's SetLoadTarget; prints
-a line per curtailment as its events reach the store; then writes `var/report.html`, prints
-the episode table and stops everything it started, on Ctrl-C too (exit 130).
+It writes the fleet's settings into a fresh `var/demo/` (a sites file, each site's webhook
+tokens and NvGrid credentials); writes 45 days of meter history from the simulator's load
+model (`gridhook-sim --history`) and imports it with `gridhook meter import`; starts
+`gridhook-sim` serving both sites on a fast clock and the receiver (`gridhook run`, the real
+functions-framework server) on its store — SQLite in `var/demo/`, or the one `GRIDHOOK_STORE`
+names (Firestore through the emulator, which it starts if none runs) — both on the same
+`GRIDHOOK_DEV_CLOCK`; reconciles every site (registers its webhook) and keeps reconciling and
+sampling every half second; schedules each site's day of `demo/plan.py` through its DPS's
+SetLoadTarget; prints a line per curtailment as its events reach the store; then writes
+`var/report.html`, prints the episode table and where to look, and stops everything it
+started, on Ctrl-C too (exit 130).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
-import secrets
 import selectors
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
 
 from demo.errors import DemoError
 from demo.firestore_emulator import EmulatorError, FirestoreEmulator
-from demo.plan import FEEDS, RAMP_RATE_MW_PER_MINUTE, DayPlan, PlannedCurtailment, plan_day
+from demo.plan import (
+    FEEDS,
+    LOAD_SEED,
+    RAMP_RATE_MW_PER_MINUTE,
+    SITES,
+    DayPlan,
+    DemoSite,
+    PlannedCurtailment,
+    plan_day,
+)
 from demo.processes import (
     ChildProcess,
     ProcessExited,
@@ -39,6 +53,7 @@ from demo.processes import (
     port_is_free,
     wait_until,
 )
+from demo.settings import SitesFiles, write_sites
 from demo.stop import TICK, StopFlag
 from demo.stores import DemoStore, choose_store, emulator_address, may_start_emulator, require_empty
 from gridhook.clock import DevClock, parse_dev_clock
@@ -56,10 +71,19 @@ DEFAULT_SPEED = 1440.0  # a day in a minute
 RECONCILE_EVERY = 0.5  # real seconds
 START_TIMEOUT = 60.0  # real seconds a child may take to come up
 DAY_OVERRUN = 15.0  # real seconds to wait past the day's end for missing events
-COMMAND_TIMEOUT = 180.0  # real seconds for `gridhook report` / `episodes`
+COMMAND_TIMEOUT = 180.0  # real seconds for `gridhook report` / `episodes` / the history
+HISTORY_DAYS = 45  # the meter history imported before the day: the baselines' lookback
+# Hourly meter intervals: the baselines' default interval, and a quarter of the records of
+# 15-minute data, which keeps the import into the Firestore emulator short.
+HISTORY_INTERVAL = "1h"
+IMPORT_ATTEMPTS = 3  # an import is idempotent: one that timed out half-way is run again
 SCHEDULE_MARGIN = timedelta(minutes=15)  # simulated: the first target must still be ahead
-DEMO_USER = "demo"
-_LISTENING = re.compile(r"gridhook-sim listening on (?P<address>\S+) tls=on ca=(?P<ca>\S+)")
+_LISTENING = re.compile(
+    r"gridhook-sim listening on (?P<address>\S+) tls=on ca=(?P<ca>\S+) site=(?P<site>\S+)"
+)
+# Which of the simulator's two meter formats each site imports: a US utility's Green Button
+# download for Phoenix, gridhook's own CSV for Amsterdam (both are read by the same command).
+METER_FORMATS = {"phx1": "green-button", "ams1": "csv"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,7 @@ class Demo:
         self.reconcile_failures = 0
         self.store: EventStore | None = None
         self.reconcile_log: TextIO | None = None
+        self.meter_intervals: dict[tuple[str, str], int] = {}  # (site, feed): imported
 
     # --- the whole run ------------------------------------------------------------------------
 
@@ -107,6 +132,10 @@ class Demo:
         try:
             try:
                 self._prepare()
+                self._import_history()
+                # The day starts after its history is in: the start-up allowance is for the
+                # processes alone.
+                self._start_the_clock()
                 sim, receiver = self._start_simulator(), self._start_receiver()  # side by side
                 self._await_simulator(sim)
                 self._await_receiver(receiver)
@@ -136,30 +165,105 @@ class Demo:
         # The store before the plan: starting an emulator must not eat the start-up allowance.
         store_note = self._prepare_store()
         self.plan: DayPlan = plan_day(datetime.now(UTC), o.speed, o.startup_seconds)
-        # Every clock (simulator, receiver, this process) parses this one string.
-        self.clock_text = str(self.plan.clock)
-        self.clock: DevClock = parse_dev_clock(self.clock_text)
         self.receiver_port = o.receiver_port or free_port()
         if o.receiver_port and not port_is_free(o.receiver_port):
             raise DemoError(
                 f"port {o.receiver_port} is in use: stop what listens there, or leave "
                 "--receiver-port out to pick a free port"
             )
+        # The sites' DPS ports are chosen now: the sites file names them before either
+        # process starts (the simulator serves site i on PORT + i - 1).
+        self.sim_port = o.sim_port or _free_ports(len(self.plan.sites))
+        self.tls_dir = self.dir / "sim-tls"
+        self.webhook_url = f"http://127.0.0.1:{self.receiver_port}/nvgrid/webhook"
         (self.dir / "feeds.json").write_text(json.dumps(FEEDS, indent=2) + "\n")
         (self.dir / "scenario.json").write_text(json.dumps(self.plan.to_dict(), indent=2) + "\n")
-        self.token_path = self.dir / "webhook-token"
-        fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as token_file:
-            token_file.write(secrets.token_urlsafe(32) + "\n")
-        self.password = secrets.token_urlsafe(16)
+        self.sites: SitesFiles = write_sites(
+            self.dir, self.plan.sites, sim_port=self.sim_port, tls_dir=self.tls_dir
+        )
         self.env = _clean_environment()
-        day_seconds = self.plan.real_seconds_until(self.plan.end)
         self.say(
-            f"gridhook demo: the simulated day {self.plan.day} {_hm(self.plan.start)}-"
-            f"{_hm(self.plan.end)} (local time) at {o.speed:g}x: about {day_seconds:.0f} s"
+            f"gridhook demo: the simulated day {self.plan.day}, 05:00-22:00 at each of "
+            f"{len(self.plan.sites)} sites ({_site_list(self.plan.sites)}), at {o.speed:g}x"
         )
         if store_note:
             self.say(store_note)
+        self.say(f"  sites      {self.sites.path} (tokens and credentials beside it)")
+
+    def _start_the_clock(self) -> None:
+        o = self.options
+        now = datetime.now(UTC)
+        self.plan = self.plan.starting_at(now + timedelta(seconds=o.startup_seconds))
+        # Every clock (simulator, receiver, this process) parses this one string.
+        self.clock_text = str(self.plan.clock)
+        self.clock: DevClock = parse_dev_clock(self.clock_text)
+        (self.dir / "scenario.json").write_text(json.dumps(self.plan.to_dict(), indent=2) + "\n")
+        day_seconds = self.plan.real_seconds_until(self.plan.end)
+        self.say(
+            f"  the day    {_hm_utc(self.plan.start)}-{_hm_utc(self.plan.end)} UTC "
+            f"(from {self.plan.sites[-1].name}'s 05:00 to {self.plan.sites[0].name}'s 22:00): "
+            f"about {day_seconds:.0f} s"
+        )
+
+    # --- the history --------------------------------------------------------------------------
+
+    def _import_history(self) -> None:
+        """45 days of meter data before the day, from the load model the simulator serves,
+        written by `gridhook-sim --history` and stored with `gridhook meter import`."""
+        began = time.monotonic()
+        out = self.dir / "history"
+        argv = [
+            sys.executable, "-m", "simulator.cli", *self._fleet_flags(),
+            "--clock", str(self.plan.clock),  # its SIM_TIME: the history ends where the day begins
+            "--history", str(HISTORY_DAYS), "--history-interval", HISTORY_INTERVAL,
+            "--out", str(out),
+        ]  # fmt: skip
+        self._run_to_end("history", argv, self.env, what="gridhook-sim --history")
+        try:
+            index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DemoError(f"gridhook-sim --history wrote no index ({exc}); see {out}") from None
+        files = [f for f in index["files"] if METER_FORMATS.get(f["site"], "csv") == f["format"]]
+        for file in files:
+            self._meter_import(Path(file["path"]), file["site"], file["feed"])
+        total = sum(self.meter_intervals.values())
+        self.say(
+            f"  history    {HISTORY_DAYS} days of meter data imported: {total} intervals of "
+            f"{len(files)} feeds ({time.monotonic() - began:.1f} s)   files {out}"
+        )
+        for file in files:
+            count = self.meter_intervals[(file["site"], file["feed"])]
+            self.say(
+                f"     {file['site']:<5} {file['feed']:<18} {count} intervals "
+                f"({_meter_format(file['format'])})"
+            )
+
+    def _meter_import(self, path: Path, site: str, feed: str) -> None:
+        """`gridhook meter import PATH --site SITE --feed FEED`, in-process: the command's
+        own code path (its parsing, its refusals), without a process per file."""
+        from gridhook.cli import main as gridhook_main
+
+        argv = ["meter", "import", str(path), "--site", site, "--feed", feed]
+        argv += ["--store", self.store_url, "--format", "json"]
+        settings = {**self.demo_store.env, "GRIDHOOK_SITES_FILE": str(self.sites.path)}
+        for _ in range(IMPORT_ATTEMPTS):
+            self.stop.check()
+            stdout, stderr = io.StringIO(), io.StringIO()
+            with (
+                _environment(settings),
+                contextlib.redirect_stdout(stdout),
+                contextlib.redirect_stderr(stderr),
+            ):
+                code = gridhook_main(argv)
+            if code == 0:
+                break
+        else:
+            raise DemoError(
+                f"gridhook {' '.join(argv)} failed {IMPORT_ATTEMPTS} times: "
+                f"{stderr.getvalue().strip()}"
+            )
+        done = json.loads(stdout.getvalue())
+        self.meter_intervals[(site, feed)] = int(done["intervals"])
 
     def _prepare_store(self) -> str | None:
         """Start the Firestore emulator if the store needs one and none answers (and say so);
@@ -169,7 +273,7 @@ class Demo:
         if store.emulator_host:
             note = self._start_emulator_unless_running(store.emulator_host)
         if not store.own:
-            require_empty(store)
+            require_empty(store, [site.name for site in SITES])
         return note
 
     def _start_emulator_unless_running(self, host: str) -> str | None:
@@ -193,41 +297,57 @@ class Demo:
             f"FIRESTORE_EMULATOR_HOST); stopped at the end   log {self.emulator.log_path}"
         )
 
+    def _fleet_flags(self) -> list[str]:
+        """The fleet the simulator plays, the same for its history and its live day."""
+        flags = []
+        for site in self.plan.sites:
+            flags += ["--site-name", site.name, "--timezone", f"{site.name}={site.timezone}"]
+        return [*flags, "--feeds", str(self.dir / "feeds.json"), "--load-seed", str(LOAD_SEED)]
+
     def _start_simulator(self) -> ChildProcess:
-        self.tls_dir = self.dir / "sim-tls"
         argv = [
-            sys.executable, "-m", "simulator.cli",
+            sys.executable, "-m", "simulator.cli", *self._fleet_flags(),
             "--host", "127.0.0.1",
-            "--port", str(self.options.sim_port),
+            "--port", str(self.sim_port),
             "--tls-dir", str(self.tls_dir),
             "--clock", self.clock_text,
-            "--feeds", str(self.dir / "feeds.json"),
             "--ramp-rate", f"{RAMP_RATE_MW_PER_MINUTE:g}",
-            "--user", f"{DEMO_USER}:{self.password}",
             "--whitelist", "http://127.0.0.1/nvgrid/webhook",
             "--call-timeout", "10",
         ]  # fmt: skip
+        for site in self.sites.sites:  # each site's DPS its own user
+            argv += ["--user", f"{site.name}={site.username}:{site.password}"]
         for rule in self.plan.drop_rules:
             argv += ["--drop-event", str(rule)]
         return self._spawn("simulator", argv, self.env, stdout="pipe")
 
     def _await_simulator(self, sim: ChildProcess) -> None:
-        line = self._read_first_line(sim)
-        match = _LISTENING.search(line)
-        if match is None:
-            raise DemoError(self._died("the simulator did not start", sim))
-        self.sim_address, self.ca_path = match["address"], match["ca"]
-        self.say(f"  simulator  {self.sim_address} (TLS, CA {self.ca_path})   log {sim.log_path}")
+        lines = self._read_lines(sim, len(self.sites.sites))
+        for site, line in zip(self.sites.sites, lines, strict=True):  # one per site, in order
+            match = _LISTENING.search(line)
+            if match is None:
+                raise DemoError(self._died("the simulator did not start", sim))
+            if (match["site"], match["address"]) != (site.name, site.nvgrid_host) or Path(
+                match["ca"]
+            ).resolve() != site.ca_cert:
+                raise DemoError(
+                    f"the simulator serves {match['site']} at {match['address']} with CA "
+                    f"{match['ca']}, not {site.name} at {site.nvgrid_host} with CA "
+                    f"{site.ca_cert} as {self.sites.path} says"
+                )
+            self.say(
+                f"  simulator  {site.name} at {site.nvgrid_host} (TLS, CA {match['ca']})"
+                f"   log {sim.log_path}"
+            )
 
     def _start_receiver(self) -> ChildProcess:
         env = {
             **self.env,
             **self.demo_store.env,
-            "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(self.token_path),
+            "GRIDHOOK_SITES_FILE": str(self.sites.path),
             "GRIDHOOK_DEV_CLOCK": self.clock_text,
         }
         argv = [*_gridhook(), "run", "--host", "127.0.0.1", "--port", str(self.receiver_port)]
-        self.webhook_url = f"http://127.0.0.1:{self.receiver_port}/nvgrid/webhook"
         return self._spawn("receiver", argv, env)
 
     def _await_receiver(self, receiver: ChildProcess) -> None:
@@ -246,7 +366,8 @@ class Demo:
                 self._died(f"the receiver did not answer within {START_TIMEOUT:.0f} s", receiver)
             ) from None
         self.say(
-            f"  receiver   {self.webhook_url}   store {self.store_url}   log {receiver.log_path}"
+            f"  receiver   {self.webhook_url}/<site>   store {self.store_url}   "
+            f"log {receiver.log_path}"
         )
         self.say(f"  clock      GRIDHOOK_DEV_CLOCK={self.clock_text} (all three)")
 
@@ -255,22 +376,11 @@ class Demo:
         from gridhook.settings import load_settings
         from gridhook.store import open_store
 
-        # What the reconcile job reads from its environment, for this process.
-        for name in [n for n in os.environ if n.startswith("NVGRID_")]:
-            del os.environ[name]
-        nvgrid = {
-            "NVGRID_HOST": self.sim_address,
-            "NVGRID_TLS": "verify",
-            "NVGRID_CA_CERT": self.ca_path,
-            "NVGRID_USERNAME": DEMO_USER,
-            "NVGRID_PASSWORD": self.password,
-        }
-        os.environ.update(nvgrid)
         self.settings: Settings = load_settings(
             {
                 **self.demo_store.env,
-                **nvgrid,  # the default site's DPS, as settings read it
-                "GRIDHOOK_WEBHOOK_TOKENS_FILE": str(self.token_path),
+                # Each site's DPS, credentials and tokens, as the jobs read them.
+                "GRIDHOOK_SITES_FILE": str(self.sites.path),
                 "GRIDHOOK_WEBHOOK_URL": self.webhook_url,
                 "GRIDHOOK_DEV_CLOCK": self.clock_text,
                 # Short RPC deadlines: a stuck call must not hold up the demo (or a Ctrl-C).
@@ -283,62 +393,70 @@ class Demo:
         clock.configure(self.settings.dev_clock)
         self.reconcile_log = open(self.dir / "reconcile.log", "w", buffering=1)  # noqa: SIM115
         log.configure(self.settings.log_level, stream=self.reconcile_log)
-        report = self._reconcile()
-        if report.status != "ok" or not report.registered:
-            raise DemoError(
-                f"reconcile could not register the webhook: {report.error}; see "
-                f"{self.reconcile_log.name} and {self.dir / 'simulator.log'}"
-            )
+        reports = self._reconcile()
+        for site, report in reports.items():
+            if report.status != "ok" or not report.registered:
+                raise DemoError(
+                    f"reconcile could not register site {site}'s webhook: {report.error}; "
+                    f"see {self.reconcile_log.name} and {self.dir / 'simulator.log'}"
+                )
         self.store = open_store(self.store_url)
         self.say(
-            f"  reconcile  webhook registered {time.monotonic() - self.began:.1f} s after the "
-            f"start; again every {RECONCILE_EVERY:g} s   log {self.reconcile_log.name}"
+            f"  reconcile  {len(reports)} sites' webhooks registered "
+            f"({', '.join(f'{site} {self.webhook_url}/{site}' for site in reports)}) "
+            f"{time.monotonic() - self.began:.1f} s after the start; again every "
+            f"{RECONCILE_EVERY:g} s   log {self.reconcile_log.name}"
         )
 
     def _schedule(self) -> None:
-        from gridhook.nvgrid import Load, LoadTarget, NvGridClient, NvGridError
+        from gridhook.jobs import open_nvgrid
+        from gridhook.nvgrid import Load, LoadTarget, NvGridError
 
         first = self.plan.curtailments[0]
         if self.clock.now() + SCHEDULE_MARGIN > first.start:
             raise DemoError(
                 f"start-up took too long: the simulated clock already shows "
-                f"{_hm(self.clock.now())}, too close to the first curtailment at "
-                f"{_hm(first.start)}; run again with a larger --startup-seconds "
+                f"{_hm_utc(self.clock.now())} UTC, too close to the first curtailment at "
+                f"{_hm_utc(first.start)} UTC; run again with a larger --startup-seconds "
                 f"(now {self.options.startup_seconds:g})"
             )
-        targets = [
-            LoadTarget(
-                start_time=c.start,
-                end_time=c.end,
-                target_load=Load(c.target_mw, "mw"),
-                feed_tags=(c.feed_tag,),
-                correlation_id=c.correlation_id,
-            )
-            for c in self.plan.curtailments
-        ]
-        try:
-            with NvGridClient.from_env() as nvgrid:
-                nvgrid.set_load_targets(targets)
-        except NvGridError as exc:
-            raise DemoError(f"scheduling the day through SetLoadTarget failed: {exc}") from None
+        for site in self.plan.sites:
+            targets = [
+                LoadTarget(
+                    start_time=c.start,
+                    end_time=c.end,
+                    target_load=Load(c.target_mw, "mw"),
+                    feed_tags=(c.feed_tag,),
+                    correlation_id=c.correlation_id,
+                )
+                for c in self.plan.of_site(site.name)
+            ]
+            try:
+                with open_nvgrid(self.settings, site.name) as nvgrid:  # the site's own DPS
+                    nvgrid.set_load_targets(targets)
+            except NvGridError as exc:
+                raise DemoError(
+                    f"scheduling site {site.name}'s day through SetLoadTarget failed: {exc}"
+                ) from None
         self.say(
-            f"  scheduled  {len(targets)} curtailments on 2 feeds, day-ahead "
-            f"({self.dir / 'scenario.json'}):"
+            f"  scheduled  {len(self.plan.curtailments)} curtailments on 2 sites x 2 feeds, "
+            f"day-ahead, each site's in its local time ({self.dir / 'scenario.json'}):"
         )
         for c in self.plan.curtailments:
             note = "" if c.expectation == "target met" else f"   ({c.expectation})"
             self.say(
-                f"     {_hm(c.start)}-{_hm(c.end)}  {c.feed_tag:<18} {c.label:<16} "
-                f"{c.default_mw:g} -> {c.target_mw:g} MW{note}"
+                f"     {c.site:<5} {_hm(c.start, c.zone)}-{_hm(c.end, c.zone)} "
+                f"{_zone_name(c.start, c.zone):<4} {c.feed_tag:<18} {c.label:<16} "
+                f"-> {c.target_mw:g} MW{note}"
             )
         self.say()
-        self.say("  as it happens (simulated local time):")
+        self.say("  as it happens (simulated time, each site's local time):")
 
     # --- the day ------------------------------------------------------------------------------
 
     def _play_the_day(self) -> None:
         self.tracked = {c.correlation_id: Tracked(c) for c in self.plan.curtailments}
-        self.seen: set[str] = set()
+        self.seen: set[tuple[str, str]] = set()  # (site, event id)
         self.unexpected: list[StoredEvent] = []
         next_reconcile = time.monotonic() + RECONCILE_EVERY
         overrun_deadline: float | None = None
@@ -360,33 +478,36 @@ class Demo:
                     return
             self.stop.sleep(TICK * 2)
 
-    def _reconcile(self) -> ReconcileReport:
+    def _reconcile(self) -> dict[str, ReconcileReport]:
+        """One all-sites reconcile run (the sites in parallel, as `gridhook reconcile`)
+        and one all-sites sampling run (each site's sample_load job)."""
         from gridhook.jobs import run_reconcile, run_sample
-        from gridhook.sites import DEFAULT_SITE
 
-        report = run_reconcile(self.settings).reports[DEFAULT_SITE]
-        run_sample(self.settings)  # what each site's sample_load job does, here at each reconcile
+        reports = run_reconcile(self.settings).reports
+        run_sample(self.settings)
         self.reconciles += 1
-        if report.status != "ok":
+        failed = {site: r.error for site, r in reports.items() if r.status != "ok"}
+        if failed:
             self.reconcile_failures += 1
             if self.reconcile_failures == 1:  # once: the log has every run
-                self.problems.append(
-                    f"reconcile failed ({report.error}); see {self.dir}/reconcile.log"
-                )
-        return report
+                self.problems.append(f"reconcile failed ({failed}); see {self.dir}/reconcile.log")
+        return reports
 
     def _follow_store(self) -> None:
         from gridhook.store import EventQuery, iter_events
 
         store = self.store
         assert store is not None  # opened by _connect
-        fresh = [
-            e for e in iter_events(store, EventQuery(limit=500)) if e.event_id not in self.seen
+        fresh = [  # every store read names one site: each site's, merged
+            e
+            for site in self.plan.sites
+            for e in iter_events(store, EventQuery(limit=500, site=site.name))
+            if (e.site, e.event_id) not in self.seen
         ]
         for event in sorted(fresh, key=lambda e: e.received_at):
-            self.seen.add(event.event_id)
+            self.seen.add((event.site, event.event_id))
             tracked = self.tracked.get(event.correlation_id or "")
-            if tracked is None:
+            if tracked is None or tracked.plan.site != event.site:
                 self.unexpected.append(event)
                 continue
             tracked.events.setdefault(event.event, event)
@@ -396,7 +517,7 @@ class Demo:
                 self._line(
                     event.received_at,
                     tracked,
-                    f"ramping down {c.default_mw:g} -> {c.target_mw:g} MW until {_hm(c.end)}",
+                    f"ramping down {_mw(event)} -> {c.target_mw:g} MW until {_hm(c.end, c.zone)}",
                 )
             if event.event == "end_ramp_up" and tracked.outcome != "recovered":
                 # Late (after the stall deadline) on a busy machine: then it did recover.
@@ -429,7 +550,10 @@ class Demo:
 
     def _line(self, at: datetime, tracked: Tracked, text: str) -> None:
         c = tracked.plan
-        self.say(f"  {_hm(at)}  {c.feed_tag:<18} {c.label:<16} {text}")
+        self.say(
+            f"  {c.site:<5} {_hm(at, c.zone)} {_zone_name(at, c.zone):<4} {c.feed_tag:<18} "
+            f"{c.label:<16} {text}"
+        )
 
     def _missing_events(self) -> None:
         for tracked in self.tracked.values():
@@ -459,7 +583,12 @@ class Demo:
 
     def _report(self) -> None:
         self._check_against_plan()
-        env = {**self.env, **self.demo_store.env, "GRIDHOOK_DEV_CLOCK": self.clock_text}
+        env = {
+            **self.env,
+            **self.demo_store.env,
+            "GRIDHOOK_SITES_FILE": str(self.sites.path),
+            "GRIDHOOK_DEV_CLOCK": self.clock_text,
+        }
         self.say()
         # The report covers the simulated day (from an hour before it began), not a fixed
         # age, so its charts show the day rather than two days with one busy half.
@@ -473,21 +602,30 @@ class Demo:
         self.say(self._gridhook("episodes", ["episodes", "--since", since], env))
 
     def _gridhook(self, name: str, args: Sequence[str], env: dict[str, str]) -> str:
-        """Run `gridhook ARGS` to completion (stoppable) and return its stdout."""
+        """Run `gridhook ARGS` to completion (stoppable) and return its stdout; a failure
+        is one of the run's problems."""
+        try:
+            return self._run_to_end(name, [*_gridhook(), *args], env, what=f"gridhook {name}")
+        except DemoError as error:
+            self.problems.append(str(error))
+            return ""
+
+    def _run_to_end(self, name: str, argv: Sequence[str], env: dict[str, str], what: str) -> str:
+        """Run `argv` (`what`, its log `name`.log) to completion, stoppable, and return its
+        stdout; DemoError if it fails or takes longer than COMMAND_TIMEOUT."""
         output = self.dir / f"{name}.out"
-        child = self._spawn(name, [*_gridhook(), *args], env, stdout=output)
+        child = self._spawn(name, argv, env, stdout=output)
         deadline = time.monotonic() + COMMAND_TIMEOUT
         try:
             while child.poll() is None:
                 if time.monotonic() > deadline:
-                    self.problems.append(f"gridhook {name} took over {COMMAND_TIMEOUT:g} s")
-                    return ""
+                    raise DemoError(f"{what} took over {COMMAND_TIMEOUT:g} s")
                 self.stop.sleep(TICK)
         finally:
             child.stop()
             self.children.remove(child)
         if child.poll() != 0:
-            self.problems.append(self._died(f"gridhook {name} failed", child))
+            raise DemoError(self._died(f"{what} failed", child))
         return output.read_text(encoding="utf-8", errors="replace").rstrip()
 
     def _check_against_plan(self) -> None:
@@ -505,19 +643,25 @@ class Demo:
             self.problems.append(f"unexpected event {event.event} {event.correlation_id}")
 
     def _summary(self, wall_seconds: float) -> None:
-        feeds: dict[str, int] = {}
+        sites: dict[str, int] = {site.name: 0 for site in self.plan.sites}
         for tracked in self.tracked.values():
-            feeds[tracked.plan.feed_tag] = feeds.get(tracked.plan.feed_tag, 0) + len(tracked.events)
+            sites[tracked.plan.site] += len(tracked.events)
         not_met = [t.plan for t in self.tracked.values() if _not_met(t)]
         stalled = [t.plan for t in self.tracked.values() if t.outcome == "stalled"]
-        per_feed = ", ".join(f"{tag} {count}" for tag, count in feeds.items())
+        per_site = ", ".join(f"{site} {count}" for site, count in sites.items())
         self.say()
         self.say(
-            f"Done in {wall_seconds:.1f} s: {len(self.seen)} power events stored ({per_feed}); "
-            f"{len(self.tracked)} curtailments: {len(self.tracked) - len(not_met) - len(stalled)} "
-            f"met, {len(not_met)} not met, {len(stalled)} stalled. "
-            f"Reconcile ran {self.reconciles} times ({self.reconcile_failures} failed)."
+            f"Done in {_duration(wall_seconds)}: {len(self.seen)} power events stored "
+            f"({per_site}); {len(self.tracked)} curtailments: "
+            f"{len(self.tracked) - len(not_met) - len(stalled)} met, {len(not_met)} not met, "
+            f"{len(stalled)} stalled. Reconcile ran {self.reconciles} times "
+            f"({self.reconcile_failures} failed)."
         )
+        for c in (t.plan for t in self.tracked.values() if _not_met(t)):
+            self.say(
+                f"Short:   {c.site} {c.feed_tag} {c.label} delivered less than needed: "
+                f"{c.target_mw:g} MW asked, {c.floor_mw:g} MW is as low as it goes"
+            )
         if self.report_path.exists():
             url = self.report_path.resolve().as_uri()
             self.say(f"Report:  {self.report_path} (open it in a browser: {url})")
@@ -542,16 +686,27 @@ class Demo:
 
     def _how_to_look_further(self) -> None:
         # The control room, as if right after the demo day: a clock at normal speed that
-        # shows the simulated end of the day now (the demo's own clock runs 1440x on).
-        after_the_day = DevClock(1.0, self.plan.clock.now(), datetime.now(UTC))
-        settings = {**self.demo_store.env, "GRIDHOOK_DEV_CLOCK": str(after_the_day)}
+        # shows the simulated end of the day now (the demo's own clock has run on at 1440x
+        # while the report was made).
+        after_the_day = DevClock(1.0, self.plan.end, datetime.now(UTC))
+        settings = {
+            **self.demo_store.env,
+            "GRIDHOOK_SITES_FILE": str(self.sites.path),
+            "GRIDHOOK_DEV_CLOCK": str(after_the_day),
+        }
         env = " ".join(f"{name}={value}" for name, value in settings.items())
         self.say(f"More:    export {env}")
-        self.say("         .venv/bin/gridhook episodes --since 1d")
+        self.say("         .venv/bin/gridhook sites; .venv/bin/gridhook episodes --since 2d")
         self.say(
             "         .venv/bin/gridhook run --function power_report --port 8081"
-            "   # the control room on http://localhost:8081/"
+            "   # the control room:"
         )
+        self.say("           http://localhost:8081/   the fleet: both sites' feeds now")
+        for site in self.plan.sites:
+            self.say(
+                f"           http://localhost:8081/sites/{site.name}   {site.name}'s page, in "
+                f"{site.timezone} time"
+            )
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -564,16 +719,29 @@ class Demo:
         self.children.append(child)
         return child
 
-    def _read_first_line(self, child: ChildProcess) -> str:
+    def _read_lines(self, child: ChildProcess, count: int) -> list[str]:
+        """The first `count` lines of the child's stdout (fewer, padded with "", if it
+        exits or START_TIMEOUT passes first). Read from the file descriptor itself: a
+        buffered readline could take several lines at once and leave the next wait blind."""
         assert child.stdout is not None
+        fd = child.stdout.fileno()
+        received = b""
         deadline = time.monotonic() + START_TIMEOUT
         with selectors.DefaultSelector() as selector:
-            selector.register(child.stdout, selectors.EVENT_READ)
-            while not selector.select(TICK):
+            selector.register(fd, selectors.EVENT_READ)
+            while received.count(b"\n") < count:
                 self.stop.check()
-                if child.poll() is not None or time.monotonic() > deadline:
-                    return ""
-        return child.stdout.readline().decode("utf-8", "replace")
+                if time.monotonic() > deadline:
+                    break
+                if selector.select(TICK):
+                    chunk = os.read(fd, 65536)
+                    if not chunk:  # it closed its stdout: it has exited
+                        break
+                    received += chunk
+                elif child.poll() is not None:
+                    break
+        lines = received.decode("utf-8", "replace").splitlines()[:count]
+        return lines + [""] * (count - len(lines))
 
     def _died(self, what: str, child: ChildProcess) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -592,12 +760,63 @@ def _not_met(tracked: Tracked) -> bool:
     return end is not None and end.compliant is False
 
 
-def _hm(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M")
+def _hm(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
+def _hm_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M")
+
+
+def _zone_name(moment: datetime, zone: ZoneInfo) -> str:
+    """The zone's abbreviation at `moment` (MST, CET): which local time a line shows."""
+    return moment.astimezone(zone).strftime("%Z")
+
+
+def _site_list(sites: Sequence[DemoSite]) -> str:
+    return ", ".join(f"{site.name} {site.timezone}" for site in sites)
+
+
+def _meter_format(name: str) -> str:
+    return "Green Button CSV, local times" if name == "green-button" else "gridhook CSV, UTC"
+
+
+def _duration(seconds: float) -> str:
+    """`54.3 s`, or `9 min 54 s` from a minute on: as the demo prints a run's length."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def _free_ports(count: int) -> int:
+    """A free port followed by `count - 1` more free ones (the simulator's sites), checked
+    now; the simulator says so if one is taken by the time it listens."""
+    for _ in range(50):
+        first = free_port()
+        if all(port_is_free(first + i) for i in range(1, count)):
+            return first
+    raise DemoError(f"found no {count} consecutive free ports for the simulator's sites")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in os.environ for the block (what a command run in-process reads), then
+    as before."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _mw(event: StoredEvent) -> str:
-    return f"{(event.calculated_w or 0) / 1e6:g}"
+    return f"{round((event.calculated_w or 0) / 1e6, 1):g}"
 
 
 def _minutes(delta: timedelta) -> str:

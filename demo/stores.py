@@ -7,7 +7,7 @@ The demo writes a made-up day, so Firestore only ever means the emulator
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -82,9 +82,9 @@ def may_start_emulator(host: str) -> bool:
     return emulator_address(host)[0] in _LOOPBACK_NAMES
 
 
-def require_empty(store: DemoStore) -> None:
-    """Raise DemoError unless the store holds no events: the demo's day would mix with them
-    (its own store is new each run, so only a store named by GRIDHOOK_STORE can)."""
+def require_empty(store: DemoStore, sites: Sequence[str]) -> None:
+    """Raise DemoError unless the store holds no events of `sites`: the demo's day would mix
+    with them (its own store is new each run, so only a store named by GRIDHOOK_STORE can)."""
     from gridhook.store import EventQuery, StoreError, open_store
 
     try:
@@ -92,7 +92,7 @@ def require_empty(store: DemoStore) -> None:
     except ValueError as exc:
         raise DemoError(f"GRIDHOOK_STORE={store.url}: {exc}") from None
     try:
-        held = opened.events(EventQuery(limit=1)).events
+        held = [s for s in sites if opened.events(EventQuery(limit=1, site=s)).events]
     except StoreError as exc:
         raise DemoError(f"cannot read the store {store.url}: {exc}") from None
     finally:
@@ -104,6 +104,7 @@ def require_empty(store: DemoStore) -> None:
     else:
         fresh = "name a new file, or unset GRIDHOOK_STORE for the demo's own (new each run)"
     raise DemoError(
-        f"GRIDHOOK_STORE={store.url} already holds events: the demo plays its day into an "
+        f"GRIDHOOK_STORE={store.url} already holds events of {', '.join(held)}: the demo plays "
+        "its day into an "
         f"empty store, so as not to mix it with anything else; {fresh}"
     )

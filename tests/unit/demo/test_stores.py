@@ -72,11 +72,13 @@ def test_the_emulator_address() -> None:
 
 def test_a_store_that_holds_events_is_refused_and_an_empty_one_taken(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/mine.db"
-    require_empty(DemoStore(url))  # new: nothing in it
+    sites = ["phx1", "ams1"]
+    require_empty(DemoStore(url), sites)  # new: nothing in it
     store = open_store(url)
     try:
-        store.add_event(normalise(dict(SEED_PAYLOAD), datetime.now(UTC)))
+        store.add_event(normalise(dict(SEED_PAYLOAD), datetime.now(UTC), site="ams1"))
     finally:
         store.close()
-    with pytest.raises(DemoError, match=f"GRIDHOOK_STORE={url} already holds events"):
-        require_empty(DemoStore(url))
+    with pytest.raises(DemoError, match=f"GRIDHOOK_STORE={url} already holds events of ams1"):
+        require_empty(DemoStore(url), sites)
+    require_empty(DemoStore(url), ["phx1"])  # another site's events are not the demo's sites'
