@@ -1,8 +1,15 @@
 """`make demo` end to end: `python -m demo` on a faster clock, as a process in a
-scratch directory, with every part real (gridhook-sim, the functions-framework receiver,
-reconcile, the store, the gridhook CLI): on SQLite, and on Firestore through the emulator
-(one already running, which the demo uses and leaves; none running, which it starts and
-stops). Then a Ctrl-C in the middle of the day."""
+scratch directory, with every part real (gridhook-sim serving two sites, the
+functions-framework receiver, reconcile, the store, the gridhook CLI, the meter import):
+on SQLite, and on Firestore through the emulator (one already running, which the demo uses
+and leaves; none running, which it starts and stops). Then a Ctrl-C in the middle of the day.
+
+What the day must show: both sites' events stored under their own site, each site's meter
+history imported (every interval of 45 days, the same load model the live day draws), the
+fleet page and each site's page in its local time, and the one curtailment that delivers
+less than needed. The settlement (issue 16, `gridhook settlement`) has not landed yet, so
+"less than needed" is checked on what it will be computed from: the imported baseline days
+and the load the feed was held at (the delivered reduction B - L below the needed B - T)."""
 
 from __future__ import annotations
 
@@ -17,13 +24,28 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import mean
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from demo.processes import free_port, port_accepts
-from gridhook.store import EventQuery, iter_events, open_store
-from tests.harness import REPO, FirestoreEmulator, clean_env
+from gridhook.store import (
+    EventQuery,
+    EventStore,
+    SampleQuery,
+    iter_events,
+    iter_samples,
+    open_store,
+)
+from gridhook.store.intervals import MeterQuery, current_meter
+from tests.harness import REPO, FirestoreEmulator, clean_env, function_app
+
+SITES = {"phx1": "America/Phoenix", "ams1": "Europe/Amsterdam"}
+FEEDS = {"main_power_feed", "backup_power_feed"}
+HISTORY_DAYS = 45
 
 # A 17-hour day at 7200x takes about 8.5 s; the start-up allowance is generous because the
 # machine is shared (a slow start fails the demo with a clear message, not a wrong result).
@@ -119,32 +141,66 @@ def test_the_demo_plays_a_day_into_a_running_firestore_emulator(
 
 def assert_the_day_is_stored_and_reported(tmp_path: Path, out: str, store_url: str) -> None:
     plan = json.loads((tmp_path / "var/demo/scenario.json").read_text())
+    assert {s["name"]: s["timezone"] for s in plan["sites"]} == SITES
     store = open_store(store_url)
     try:
-        events = list(iter_events(store, EventQuery(limit=500)))
+        by_site = {
+            site: list(iter_events(store, EventQuery(limit=500, site=site))) for site in SITES
+        }
+        meter = {
+            (site, feed): _meter_load(store, site, feed, plan) for site in SITES for feed in FEEDS
+        }
+        samples = {site: _samples(store, site, plan) for site in SITES}
     finally:
         store.close()
-    assert {e.feed_tag for e in events} == {"main_power_feed", "backup_power_feed"}
-    stored = {(e.correlation_id, e.event) for e in events}
+    events = [e for site_events in by_site.values() for e in site_events]
+    stored = {(e.site, e.correlation_id, e.event) for e in events}
+    for site, site_events in by_site.items():  # events flowed on both sites, on both feeds
+        assert {e.site for e in site_events} == {site}
+        assert {e.feed_tag for e in site_events} == FEEDS
     for curtailment in plan["curtailments"]:
-        expected = {
-            (curtailment["correlation_id"], name) for name in curtailment["expected_events"]
-        }
-        assert {s for s in stored if s[0] == curtailment["correlation_id"]} == expected
+        cid = curtailment["correlation_id"]
+        events_of = {(curtailment["site"], cid, name) for name in curtailment["expected_events"]}
+        assert {s for s in stored if s[1] == cid} == events_of  # under its own site only
 
     not_met = [e for e in events if e.event == "end_ramp_down" and e.compliant is False]
     [below_floor] = [c for c in plan["curtailments"] if c["target_mw"] < c["floor_mw"]]
-    assert [e.correlation_id for e in not_met] == [below_floor["correlation_id"]]
-    assert not_met[0].calculated_w == below_floor["floor_mw"] * 1e6
+    assert [(e.site, e.correlation_id) for e in not_met] == [
+        (below_floor["site"], below_floor["correlation_id"])
+    ]
+    held_w = not_met[0].calculated_w
+    assert held_w is not None and held_w == below_floor["floor_mw"] * 1e6
+
+    assert_the_history_was_imported(tmp_path, out, plan, meter, samples)
+    # The curtailment that delivers less than needed, by issue 16's definitions, from the
+    # data the settlement will read: the baseline B (here the mean of the imported meter
+    # data over the event's local hours on the 10 most recent days) against the load held
+    # L and the target T: delivered B - L is short of needed B - T, and still above 0.
+    start = datetime.fromisoformat(below_floor["start"])
+    end = datetime.fromisoformat(below_floor["end"])
+    history = meter[(below_floor["site"], below_floor["feed_tag"])]
+    baseline_w = mean(
+        w
+        for day in range(1, 11)
+        for at, w in history.items()
+        if start - timedelta(days=day) <= at < end - timedelta(days=day)
+    )
+    target_w = below_floor["target_mw"] * 1e6
+    assert 0 < baseline_w - held_w < baseline_w - target_w
 
     [dropped] = [c for c in plan["curtailments"] if c["webhook_dropped"]]
     assert dropped["start"] == max(c["start"] for c in plan["curtailments"])  # the day's last
-    assert (dropped["correlation_id"], "end_ramp_up") not in stored
+    assert (dropped["site"], dropped["correlation_id"], "end_ramp_up") not in stored
     assert "STALLED" in out
+
+    assert f"Short:   {below_floor['site']} {below_floor['feed_tag']} " in out
 
     report = tmp_path / "var/report.html"
     assert "Report:  var/report.html" in out
     html = report.read_text(encoding="utf-8")
+    for site, zone in SITES.items():  # grouped by site, in each site's local time
+        assert site in html and zone in html
+    assert "UTC-07:00" in html and "UTC+0" in html
     # Every curtailment of the plan is in the report and in the printed episode table,
     # the dropped one as stalled.
     table = out[out.index("Episodes (gridhook episodes") :]
@@ -153,6 +209,90 @@ def assert_the_day_is_stored_and_reported(tmp_path: Path, out: str, store_url: s
         row = next(line for line in table.splitlines() if curtailment["correlation_id"] in line)
         expected = "stalled" if curtailment["webhook_dropped"] else "complete"
         assert f" {expected} " in row, row
+        assert row.startswith(curtailment["site"]), row
+
+    assert_the_control_room_shows_both_sites(tmp_path, out, store_url)
+
+
+def _meter_load(store: EventStore, site: str, feed: str, plan: dict) -> dict[datetime, float]:
+    """Each imported interval's mean load, by its start, up to the demo day's start."""
+    until = datetime.fromisoformat(plan["start"])
+    since = until - timedelta(days=HISTORY_DAYS + 2)
+    records = current_meter(store.meter_records(MeterQuery(feed, since, until, site=site)))
+    return {r.interval_start: r.mean_w for r in records if r.mean_w is not None}
+
+
+def _samples(store: EventStore, site: str, plan: dict) -> list:
+    since, until = (datetime.fromisoformat(plan[key]) for key in ("start", "end"))
+    return list(iter_samples(store, SampleQuery(since=since, until=until, limit=1000, site=site)))
+
+
+def assert_the_history_was_imported(
+    tmp_path: Path, out: str, plan: dict, meter: dict, samples: dict
+) -> None:
+    """Every interval of every site's and feed's history is stored under its site, 45
+    local days of it (both formats: Green Button for phx1, gridhook CSV for ams1), from
+    the same load model the live day then drew."""
+    index = json.loads((tmp_path / "var/demo/history/index.json").read_text())
+    formats = {"phx1": "green-button", "ams1": "csv"}
+    imported = {
+        (f["site"], f["feed"]): f["intervals"]
+        for f in index["files"]
+        if f["format"] == formats[f["site"]]
+    }
+    assert set(imported) == set(meter)
+    for (site, feed), intervals in imported.items():
+        assert len(meter[(site, feed)]) == intervals >= HISTORY_DAYS * 24, (site, feed)
+        assert f"{site:<5} {feed:<18} {intervals} intervals" in out
+    day_start = datetime.fromisoformat(plan["start"])
+    for (site, feed), load in meter.items():
+        assert max(load) < day_start <= max(load) + timedelta(hours=1)  # up to the day
+        # Live samples outside the feed's curtailments against the same local hour a week
+        # before (the same kind of day): the one load model, within its day-to-day spread.
+        zone = ZoneInfo(SITES[site])
+        curtailed = [
+            (datetime.fromisoformat(c["start"]), datetime.fromisoformat(c["end"]))
+            for c in plan["curtailments"]
+            if c["site"] == site and c["feed_tag"] == feed
+        ]
+        free = [
+            sample
+            for sample in samples[site]
+            if sample.feed_tag == feed
+            and not any(a <= sample.sampled_at < b + timedelta(hours=1) for a, b in curtailed)
+        ]
+        assert free, (site, feed)
+        for sample in free:
+            local = sample.sampled_at.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+            week_before = (local - timedelta(days=7)).astimezone(UTC)
+            assert abs(sample.calculated_w - load[week_before]) < 0.15 * load[week_before]
+
+
+def assert_the_control_room_shows_both_sites(tmp_path: Path, out: str, store_url: str) -> None:
+    """power_report on the demo's store and sites file, at the clock the demo prints (the
+    end of the day): the fleet page lists both sites, each site's page its local time."""
+    clock = next(
+        word.partition("=")[2]
+        for word in out[out.index("More:    export ") :].split()
+        if word.startswith("GRIDHOOK_DEV_CLOCK=")
+    )
+    env = {
+        "GRIDHOOK_STORE": store_url,
+        "GRIDHOOK_SITES_FILE": str(tmp_path / "var/demo/sites.toml"),
+        "GRIDHOOK_DEV_CLOCK": clock,
+    }
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        env["FIRESTORE_EMULATOR_HOST"] = os.environ["FIRESTORE_EMULATOR_HOST"]
+    with function_app("power_report", env) as app:
+        fleet = app.get("/")
+        assert fleet.status_code == 200, fleet.text
+        for site in SITES:
+            assert f'href="sites/{site}"' in fleet.text, site
+            assert f"http://localhost:8081/sites/{site}" in out
+        phx1 = app.get("/sites/phx1")
+        assert phx1.status_code == 200 and "UTC-07:00" in phx1.text
+        ams1 = app.get("/sites/ams1")
+        assert ams1.status_code == 200 and ("UTC+01:00" in ams1.text or "UTC+02:00" in ams1.text)
 
 
 def test_a_child_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None:
