@@ -304,7 +304,7 @@ def test_a_child_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None
     assert demo.returncode == 1, err
     assert "the simulator did not start (exit code 2)" in err
     assert "its port is in use" in err
-    assert "gridhook-sim: error: cannot listen on" in err  # the tail of its log
+    assert "gridhook-sim: error: site phx1: cannot listen on" in err  # the tail of its log
     assert _wait_until_gone(tmp_path) == []
 
 
