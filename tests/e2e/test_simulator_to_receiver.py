@@ -133,6 +133,9 @@ def test_ramp_down_scheduled_through_the_cli_reaches_the_receivers_store(tmp_pat
         hook = f"{receiver.url}/nvgrid/webhook?token={TEST_TOKEN}"
         registered = nvgrid(address, ca, "register-webhook", "--url", hook)
         assert registered["result"]["ok"] is True
+        # The store exists (schema made) before the first delivery, so this test's own
+        # opening never races the receiver's first one: the simulator does not retry a 503.
+        store = open_store(f"sqlite:///{db}", timeout_seconds=5.0)
 
         # Let the simulator's clock get well ahead of ours (>= 1.5 real s = 88.5 simulated s),
         # so a "now" resolved on the local clock would be visibly wrong.
@@ -152,7 +155,6 @@ def test_ramp_down_scheduled_through_the_cli_reaches_the_receivers_store(tmp_pat
         )  # fmt: skip
         assert scheduled["ok"] is True
 
-        store = open_store(f"sqlite:///{db}", timeout_seconds=5.0)
         try:
             deadline = time.monotonic() + WAIT
             stored = []
@@ -173,9 +175,12 @@ def test_ramp_down_scheduled_through_the_cli_reaches_the_receivers_store(tmp_pat
             if logged >= len(EXPECTED) or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
+        receiver_log = receiver.logs()
 
     names = [event.event for event in stored]
-    assert names == EXPECTED, f"store holds {names}; simulator log:\n{log_text}"
+    assert names == EXPECTED, (
+        f"store holds {names}; simulator log:\n{log_text}\nreceiver log:\n{receiver_log}"
+    )
     for event in stored:
         assert violations(event.payload) == [], event.payload
         assert event.payload["feed_tag"] == "main_power_feed"

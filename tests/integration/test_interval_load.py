@@ -144,12 +144,19 @@ def test_meter_data_wins_where_present_and_samples_are_the_shadow(loaded: EventS
         load_intervals(loaded, feed="aux", tz=TZ, since=T0, until=NOW, source="both")
 
 
-def test_another_sites_samples_are_refused_not_read_as_the_default_sites(
-    loaded: EventStore,
-) -> None:
-    # Until samples carry their site, the store's samples are the default site's.
-    with pytest.raises(ValueError, match="default site's only"):
-        load_intervals(loaded, feed="aux", tz=TZ, since=T0, until=NOW, site="phx1")
+def test_another_site_never_reads_the_default_sites_samples(loaded: EventStore) -> None:
+    # Samples carry their site: phx1 has none here, so every one of its intervals is
+    # missing (never the default site's load under another name), with or without rollups.
+    own = load_intervals(loaded, feed="aux", tz=TZ, since=T0, until=NOW)
+    assert not all(i.missing for i in own.series.intervals())
+    for rolled in (False, True):
+        if rolled:
+            roll_up(
+                loaded, site="default", since=T0, until=NOW, now=NOW, retention=timedelta(days=400)
+            )
+        other = load_intervals(loaded, feed="aux", tz=TZ, since=T0, until=NOW, site="phx1")
+        assert other.raw_samples == 0 and other.rollup_hours == 0
+        assert all(i.missing for i in other.series.intervals())
 
 
 def test_the_report_draws_five_minute_means_of_the_hours_rolled_up(loaded: EventStore) -> None:
