@@ -47,8 +47,9 @@ SITES = {"phx1": "America/Phoenix", "ams1": "Europe/Amsterdam"}
 FEEDS = {"main_power_feed", "backup_power_feed"}
 HISTORY_DAYS = 45
 
-# A 17-hour day at 7200x takes about 8.5 s; the start-up allowance is generous because the
-# machine is shared (a slow start fails the demo with a clear message, not a wrong result).
+# The fleet's 25-hour day at 7200x takes about 12.5 s, after the history's import; the start-up
+# allowance is generous because the machine is shared (a slow start fails the demo with a clear
+# message, not a wrong result).
 FAST = ["--speed", "7200", "--startup-seconds", "10"]
 WAIT = 180.0  # every wait is bounded by this many real seconds
 
