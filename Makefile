@@ -23,7 +23,7 @@ emulator: $(EMULATOR_DIR)/node_modules/.installed
 run: $(VENV)/.installed
 	$(BIN)/gridhook run
 
-## demo: a simulated day of curtailments through gridhook in about a minute; writes var/report.html
+## demo: 45 days of meter history, then a simulated day of curtailments on two sites (phx1, ams1) through gridhook in about a minute and a half; writes var/report.html
 ##       (into GRIDHOOK_STORE if set: sqlite:///PATH, or firestore://P/D with FIRESTORE_EMULATOR_HOST)
 demo: $(VENV)/.installed
 	$(PY) -m demo
