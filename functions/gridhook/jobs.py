@@ -150,7 +150,8 @@ def _run(settings: Settings, sites: Sequence[str] | None, job: _Job[R]) -> Sites
         )
 
     def one(site: str, budget_s: float) -> R:
-        return _on_site(settings, store, site, budget_s, job)
+        with log.about_site(site):  # the NvGrid client's lines (retries, logins) name it too
+            return _on_site(settings, store, site, budget_s, job)
 
     def overdue(site: str, why: str) -> R:
         action = "the site's DPS answers too slowly; the run will be retried"

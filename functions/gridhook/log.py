@@ -7,14 +7,17 @@ Nothing secret is passed here: callers log redacted URLs and never tokens.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["configure", "get_logger", "log_event", "log_request", "redact_url"]
+__all__ = ["about_site", "configure", "get_logger", "log_event", "log_request", "redact_url"]
 
 _SEVERITY = {
     logging.DEBUG: "DEBUG",
@@ -23,6 +26,10 @@ _SEVERITY = {
     logging.ERROR: "ERROR",
     logging.CRITICAL: "CRITICAL",
 }
+
+
+# The site the work of this thread (or task) concerns: see about_site.
+_current_site: ContextVar[str | None] = ContextVar("gridhook_log_site", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,12 +44,29 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if fields:
             entry.update({k: v for k, v in fields.items() if v is not None})
+        # Formatted in the thread that logged (StreamHandler): its about_site, if any.
+        site = _current_site.get()
+        if site is not None and "site" not in entry and "sites" not in entry:
+            entry["site"] = site
         if record.exc_info:
             entry["stack_trace"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 _configured = False
+
+
+@contextlib.contextmanager
+def about_site(name: str) -> Iterator[None]:
+    """Every gridhook log line written inside the block, in this thread, names ``name`` as its
+    site unless it names one itself: so the lines of code that knows nothing of sites (the
+    NvGrid client's retries and logins, a token file's reload) still say which site they
+    concern, which the log metrics' ``site`` label is taken from."""
+    token = _current_site.set(name)
+    try:
+        yield
+    finally:
+        _current_site.reset(token)
 
 
 def configure(level: str = "INFO", stream: TextIO | None = None) -> None:

@@ -105,7 +105,11 @@ def site_verifiers(settings: Settings) -> dict[str, Verifier]:
     if settings.sites.legacy:
         settings.require_webhook_auth()
         return {site.name: _legacy_verifier(settings) for site in settings.sites}
-    return {site.name: _site_verifier(settings, site) for site in settings.sites}
+    verifiers = {}
+    for site in settings.sites:
+        with log.about_site(site.name):  # a token file's first read logs under its site
+            verifiers[site.name] = _site_verifier(settings, site)
+    return verifiers
 
 
 def _legacy_verifier(settings: Settings) -> Verifier:
@@ -160,6 +164,11 @@ class Receiver:
         return self._store.get()
 
     def handle(self, request: flask.Request) -> flask.Response:
+        # Every line logged meanwhile names the path's site (a token file's reload too).
+        with log.about_site(site_of_path(request.path)[:63]):
+            return self._handle(request)
+
+    def _handle(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
         try:
             result = self._process(request)
