@@ -568,6 +568,8 @@ class Demo:
     # --- the end ------------------------------------------------------------------------------
 
     def _stop_children(self) -> None:
+        if hasattr(self, "clock"):  # the simulated moment the day's processes stopped at
+            self.stopped_at = self.clock.now()
         for child in self.children:  # the simulator first: nothing is sent to a stopped receiver
             child.stop()
 
@@ -686,9 +688,9 @@ class Demo:
 
     def _how_to_look_further(self) -> None:
         # The control room, as if right after the demo day: a clock at normal speed that
-        # shows the simulated end of the day now (the demo's own clock has run on at 1440x
-        # while the report was made).
-        after_the_day = DevClock(1.0, self.plan.end, datetime.now(UTC))
+        # shows now when the simulator and the receiver stopped (the demo's own clock has run
+        # on at 1440x while the report was made; the last reconcile and sample came then).
+        after_the_day = DevClock(1.0, self.stopped_at, datetime.now(UTC))
         settings = {
             **self.demo_store.env,
             "GRIDHOOK_SITES_FILE": str(self.sites.path),
