@@ -74,18 +74,25 @@ def _rollup_means(
     """The rollups' 5-minute buckets as means over ``step``, each bucket weighed by its
     sample count (so a step's mean is the mean of its samples, as if read raw)."""
     step_s = step.total_seconds()
-    sums: dict[datetime, list[float]] = {}
-    for rollup in rollups:
-        for k, mean in enumerate(rollup.means):
-            at = rollup.hour_start + k * BUCKET
-            count = rollup.counts[k]
-            if mean is None or count <= 0 or not start <= at < end:
+    bucket_s = BUCKET.total_seconds()
+    lo, hi = start.timestamp(), end.timestamp()
+    sums: dict[float, list[float]] = {}
+    for rollup in rollups:  # epoch seconds: a month of a fleet is millions of buckets
+        hour = rollup.hour_start.timestamp()
+        for k, (mean, count) in enumerate(zip(rollup.means, rollup.counts, strict=True)):
+            at = hour + k * bucket_s
+            if mean is None or count <= 0 or not lo <= at < hi:
                 continue
-            acc = sums.setdefault(_slot(at, step_s), [0.0, 0.0])
+            acc = sums.setdefault(at - at % step_s, [0.0, 0.0])
             acc[0] += mean * count
             acc[1] += count
     return [
-        LoadPoint(at=max(at, start), source="rollup", calculated_w=total / n, target_w=None)
+        LoadPoint(
+            at=datetime.fromtimestamp(max(at, lo), UTC),
+            source="rollup",
+            calculated_w=total / n,
+            target_w=None,
+        )
         for at, (total, n) in sorted(sums.items())
     ]
 
