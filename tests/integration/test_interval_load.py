@@ -173,6 +173,7 @@ def test_the_report_draws_five_minute_means_of_the_hours_rolled_up(loaded: Event
         "rollup_hours": 0,
         "rollup_points": 0,
         "sample_points": HOURS * 60 + 30,
+        "step_seconds": 300,
     }
     roll_up(loaded, site="default", since=T0, until=NOW, now=NOW, retention=timedelta(days=400))
     after = timeline("aux")
@@ -182,6 +183,7 @@ def test_the_report_draws_five_minute_means_of_the_hours_rolled_up(loaded: Event
         "rollup_hours": HOURS,
         "rollup_points": HOURS * 12,
         "sample_points": 30,
+        "step_seconds": 300,
     }
     means = [p for p in after["points"] if p["source"] == "rollup"]
     rolled_until = rfc3339(T0 + timedelta(hours=HOURS))

@@ -59,6 +59,7 @@ def test_samples_rollup_writes_each_hour_once_and_the_report_draws_it(day_store:
             "rollup_hours": 24,
             "rollup_points": 144,
             "sample_points": 0,
+            "step_seconds": 300,
         }
         # One sample per 5-minute bucket here: each mean is that sample's load.
         raw = [p["calculated_w"] for p in old["timeline"]["points"] if p["source"] == "sample"]

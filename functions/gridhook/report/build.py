@@ -14,7 +14,7 @@ from gridhook.episodes import Episode
 from gridhook.intervals.readings import load_readings
 from gridhook.report.model import FeedReport, Report
 from gridhook.report.summary import compliance_by_day, summarise
-from gridhook.report.timeline import feed_timeline
+from gridhook.report.timeline import chart_step, feed_timeline
 from gridhook.sites import DEFAULT_SITE
 from gridhook.store import (
     EventQuery,
@@ -69,6 +69,7 @@ def assemble_report(
         tags.add(feed_filter)
     else:
         tags.update(include_feeds)
+    step = chart_step(since, end)
     feeds = []
     for tag in sorted(tags, key=_feed_key):
         feed_episodes = sorted(
@@ -87,6 +88,7 @@ def assemble_report(
                     now=now,
                     seen_before=tag in feeds_seen_before,
                     rollups=[r for r in rollups if r.feed == tag],
+                    step=step,
                 ),
                 compliance_by_day=compliance_by_day(feed_episodes, since, until, zone),
                 episodes=tuple(feed_episodes),

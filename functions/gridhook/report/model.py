@@ -170,6 +170,15 @@ class Timeline:
     target_steps: tuple[tuple[datetime, float | None], ...]
     phases: tuple[PhaseSpan, ...]
     rollup_hours: int = 0  # hours whose samples were read as an hourly rollup
+    step_seconds: int = 300  # DPS's load drawn as means over this (300: each sample too)
+
+    @property
+    def step_label(self) -> str:
+        """What each mean point stands for: "5-minute", "hourly", "3-hour"…"""
+        minutes = self.step_seconds // 60
+        if minutes == 60:
+            return "hourly"
+        return f"{minutes // 60}-hour" if minutes % 60 == 0 else f"{minutes}-minute"
 
     @property
     def empty(self) -> bool:
@@ -207,6 +216,7 @@ class Timeline:
             "rollup_hours": self.rollup_hours,
             "rollup_points": self.rollup_points,
             "sample_points": self.sample_points,
+            "step_seconds": self.step_seconds,
         }
 
     def to_dict(self) -> dict[str, Any]:
