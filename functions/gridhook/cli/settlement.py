@@ -403,6 +403,7 @@ def _settlement_table(run: SettlementRun, several: bool) -> str:
 
     from gridhook.cli.output import write_table
     from gridhook.display import format_local, format_mw, format_mwh
+    from gridhook.report import settlement as view
     from gridhook.settlement import range_totals
 
     out = io.StringIO()
@@ -414,7 +415,8 @@ def _settlement_table(run: SettlementRun, several: bool) -> str:
     rows: list[dict[str, str]] = []
     notes: list[str] = []
 
-    def total(label_site: str, label_feed: str, t: Any) -> dict[str, str]:
+    def total(label_site: str, label_feed: str, t: Any, group: Any) -> dict[str, str]:
+        known = view.figures_known(group)
         return {
             "site": label_site,
             "feed": label_feed,
@@ -423,8 +425,8 @@ def _settlement_table(run: SettlementRun, several: bool) -> str:
             "target": "",
             "source": "",
             "status": ", ".join(f"{n} {k}" for k, n in t.statuses.items()) or "-",
-            "delivered": format_mwh(t.delivered_wh, unit=False),
-            "needed": format_mwh(t.needed_wh, unit=False),
+            "delivered": format_mwh(t.delivered_wh, unit=False) if known else "no figures",
+            "needed": format_mwh(t.needed_wh, unit=False) if known else "no figures",
             "pf": f"{_pf(t.performance_factor)} / {_pf(t.performance_factor_uncapped)}",
             "below": "",
         }
@@ -456,10 +458,10 @@ def _settlement_table(run: SettlementRun, several: bool) -> str:
                         else f"{s.intervals_at_or_below_target}/{len(s.intervals)}",
                     }
                 )
-            rows.append(total(name, f"{feed.feed} total", feed.totals))
-        if several or len(site.feeds) > 1:
-            rows.append(total(name, "all feeds", site.totals))
-    rows.append(total("fleet" if several else "", "TOTAL", run.totals))
+            rows.append(total(name, f"{feed.feed} total", feed.totals, feed.settlements))
+        if several:
+            rows.append(total(name, "all feeds", site.totals, site.settlements))
+    rows.append(total("fleet" if several else "", "TOTAL", run.totals, run.settlements))
     columns = [
         "site",
         "feed",

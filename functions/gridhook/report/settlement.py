@@ -10,7 +10,7 @@ says the method and the source (meter or samples) it used.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import tzinfo
 from typing import Any
 
@@ -22,6 +22,7 @@ from gridhook.settlement import Settlement, SettlementTotals, range_totals
 __all__ = [
     "CSV_COLUMNS",
     "csv_rows",
+    "figures_known",
     "render_csv",
     "render_html",
     "render_json",
@@ -114,10 +115,21 @@ def _episode_csv(
     }
 
 
+def figures_known(settlements: Iterable[Settlement]) -> bool:
+    """Whether any of these has figures (a baseline): a total of none is unknown, not 0."""
+    return any(s.delivered_wh is not None for s in settlements)
+
+
 def _totals_csv(
-    row: str, site: str, feed: str, totals: SettlementTotals, method: str
+    row: str,
+    site: str,
+    feed: str,
+    totals: SettlementTotals,
+    method: str,
+    group: Iterable[Settlement],
 ) -> dict[str, str]:
     cells = dict.fromkeys(CSV_COLUMNS, "")
+    known = figures_known(group)
     cells.update(
         row=row,
         site=site,
@@ -125,8 +137,8 @@ def _totals_csv(
         method=method,
         status=" | ".join(f"{k}: {v}" for k, v in totals.statuses.items()),
         episodes=str(totals.episodes),
-        delivered_mwh_in_range=csv_format.mwh(totals.delivered_wh),
-        needed_mwh_in_range=csv_format.mwh(totals.needed_wh),
+        delivered_mwh_in_range=csv_format.mwh(totals.delivered_wh) if known else "",
+        needed_mwh_in_range=csv_format.mwh(totals.needed_wh) if known else "",
         performance_factor_in_range=_factor(totals.performance_factor),
     )
     return cells
@@ -140,9 +152,9 @@ def csv_rows(run: SettlementRun) -> Iterator[dict[str, str]]:
             shadows = _shadow_of(feed)
             for s in feed.settlements:
                 yield _episode_csv(run, s, site.site.zone, shadows.get(s.episode_id))
-            yield _totals_csv("feed", name, feed.feed, feed.totals, run.method)
-        yield _totals_csv("site", name, "", site.totals, run.method)
-    yield _totals_csv("fleet", "", "", run.totals, run.method)
+            yield _totals_csv("feed", name, feed.feed, feed.totals, run.method, feed.settlements)
+        yield _totals_csv("site", name, "", site.totals, run.method, site.settlements)
+    yield _totals_csv("fleet", "", "", run.totals, run.method, run.settlements)
 
 
 def render_csv(run: SettlementRun) -> str:
@@ -229,4 +241,5 @@ def render_html(run: SettlementRun, *, several: bool = False, root: str = "") ->
         in_range=lambda s: range_totals([s], run.since, run.until),
         shadow_of=_shadow_of,
         status_text=_status_text,
+        known=figures_known,
     )
