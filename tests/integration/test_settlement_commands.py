@@ -107,9 +107,11 @@ def check_json(body: dict[str, Any], expected: SettlementRun) -> None:
     (young,) = feeds["young"]["settlements"]
     assert young["status"] == "insufficient_history" and young["reason"]
     assert young["delivered_mwh"] is None and young["performance_factor"] is None
+    assert young["in_range"] is None
     for f in feeds.values():
         for s in f["settlements"]:
-            assert s["method"] == "caiso-10-in-10" and s["in_range"]["episodes"] == 1
+            assert s["method"] == "caiso-10-in-10"
+            assert s["in_range"] is None or s["in_range"]["episodes"] == 1
 
 
 def check_csv(text: str, expected: SettlementRun) -> None:
@@ -123,6 +125,7 @@ def check_csv(text: str, expected: SettlementRun) -> None:
     (young,) = episodes["young"]
     assert young["status"] == "insufficient_history" and young["reason"]
     assert young["delivered_mwh"] == "" and young["performance_factor"] == ""
+    assert young["delivered_mwh_in_range"] == "" and young["needed_mwh_in_range"] == ""
     totals = _by_feed(rows, "feed")
     assert totals["young"][0]["delivered_mwh_in_range"] == ""  # no figure, not 0
     (fleet,) = [r for r in rows if r["row"] == "fleet"]

@@ -82,6 +82,7 @@ def _episode_csv(
     run: SettlementRun, s: Settlement, zone: tzinfo, shadow: Settlement | None
 ) -> dict[str, str]:
     share = range_totals([s], run.since, run.until)
+    known = s.delivered_wh is not None  # without a baseline, no figure: empty, never 0
     return {
         "row": "episode",
         "site": s.site,
@@ -107,8 +108,10 @@ def _episode_csv(
         "intervals_counted": str(s.intervals_counted),
         "intervals_missing": str(s.intervals_missing),
         "episodes": "1" if share.episodes else "0",
-        "delivered_mwh_in_range": csv_format.mwh(share.delivered_wh),
-        "needed_mwh_in_range": csv_format.mwh(share.needed_wh),
+        "delivered_mwh_in_range": csv_format.mwh(share.delivered_wh) if known else "",
+        "needed_mwh_in_range": csv_format.mwh(share.needed_wh)
+        if known and s.needed_wh is not None
+        else "",
         "performance_factor_in_range": _factor(share.performance_factor),
         "shadow_source": "" if shadow is None else shadow.source,
         "shadow_delivered_mwh": "" if shadow is None else csv_format.mwh(shadow.delivered_wh),
@@ -168,7 +171,9 @@ def _settlement_json(run: SettlementRun, s: Settlement, zone: tzinfo) -> dict[st
     data = s.to_dict()
     data["event_start_local"] = _local_rfc3339(s.event_start, zone) or None
     data["event_end_local"] = _local_rfc3339(s.event_end, zone) or None
-    data["in_range"] = range_totals([s], run.since, run.until).to_dict()
+    # Its part inside the range; None without figures (a status is never a zero).
+    share = range_totals([s], run.since, run.until).to_dict()
+    data["in_range"] = share if s.delivered_wh is not None else None
     return data
 
 
