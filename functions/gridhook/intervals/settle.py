@@ -33,6 +33,7 @@ from gridhook.events import rfc3339
 from gridhook.intervals.load import LOAD_SOURCES, FeedLoad, load_intervals
 from gridhook.settlement import (
     BaselineParams,
+    LoadSeries,
     Settlement,
     SettlementInputError,
     SettlementTotals,
@@ -496,7 +497,7 @@ def baseline_for(
     read = load_episodes(
         store,
         since=event_start - _lookback(params),
-        until=max(end, event_start + timedelta(seconds=1)),
+        until=end if end > event_start else event_start + timedelta(seconds=1),
         feed_tag=feed,
         now=now,
         ramp_deadline=chosen.ramp_deadline,
@@ -537,7 +538,7 @@ def baseline_for(
     )
     windows = [(e.interval_start, e.interval_end) for e in others]
 
-    def settled(series: Any) -> Settlement:
+    def settled(series: LoadSeries) -> Settlement:
         return settle(
             series,
             event_start=event_start,
