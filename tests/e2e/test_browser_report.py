@@ -198,7 +198,8 @@ def test_the_html_report_as_a_person_sees_it(
     page = seen.page
 
     assert page.title().startswith("Curtailment report")
-    assert_charts_drawn(page, 4)  # per feed: the timeline and compliance by day
+    # Per feed: the timeline, delivered against needed, and compliance by day.
+    assert_charts_drawn(page, 6)
     assert page.locator("svg text", has_text="Load (MW)").count() == 2
     assert page.locator("svg text", has_text="Ramp downs").count() == 2
     for label in ("Measured by DPS", "Requested", "Timed by gridhook"):
@@ -220,7 +221,7 @@ def test_the_html_report_as_a_person_sees_it(
     )
     assert breaks == ["page", "page"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 718, "wider than the paper"
-    for box in (page.locator("figure.chart svg").nth(i).bounding_box() for i in range(4)):
+    for box in (page.locator("figure.chart svg").nth(i).bounding_box() for i in range(6)):
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 718
     page.screenshot(path=artifacts / "report-print.png", full_page=True)
     pdf = artifacts / "report.pdf"

@@ -512,6 +512,8 @@ def delivery_svg(
         bottom = min([0.0, *finite])
         span = (top - bottom) or 1.0
         axes.set_ylim(bottom - (0.05 * span if bottom < 0 else 0), top + 0.3 * span)
+        if not finite:  # no figure at all: no scale to read either
+            axes.set_yticks([])
         if bottom < 0:
             axes.axhline(0, color="#9a9a9a", linewidth=0.8)
         missing = [(p, b) for p, b in zip(positions, bars, strict=True) if b.word is not None]

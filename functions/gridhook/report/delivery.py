@@ -43,9 +43,9 @@ class DeliveryTotals:
     @property
     def words(self) -> str:
         """The statuses in words, for when no figure is shown."""
-        parts = [f"{n} {status.replace('_', ' ')}" for status, n in self.totals.statuses.items()]
+        parts = [status.replace("_", " ") for status in self.totals.statuses]
         if self.not_settled:
-            parts.append(f"{self.not_settled} not settled")
+            parts.append("not settled")
         return " · ".join(parts) or "nothing to settle"
 
     def to_dict(self) -> dict[str, Any]:
