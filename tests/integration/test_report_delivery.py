@@ -362,3 +362,31 @@ def _row(html: str, feed: str) -> str:
     start = html.index('<tr class="phase-', html.index('class="fleet-table"'))
     start = html.index(f'data-feed-tag="{feed}"', start)
     return html[start : html.index("</tr>", start)]
+
+
+def test_a_site_whose_zone_cannot_carry_the_grid_still_gets_its_report(
+    settlement_store_url: str,
+) -> None:
+    """Lord Howe moves its clocks by half an hour (on 5 April 2026, inside the baselines'
+    look-back): no hourly grid fits, so nothing is settled — and the report and the site's
+    page still answer, saying why, instead of failing."""
+    env = _env(settlement_store_url, NOW, GRIDHOOK_TIMEZONE="Australia/Lord_Howe")
+    with function_app("power_report", env) as lord_howe:
+        body = lord_howe.get(
+            "/report",
+            params={
+                "since": _rfc3339(RANGE_SINCE),
+                "until": _rfc3339(RANGE_UNTIL),
+                "format": "json",
+            },
+        )
+        html = lord_howe.get(
+            "/report", params={"since": _rfc3339(RANGE_SINCE), "until": _rfc3339(RANGE_UNTIL)}
+        )
+        page = lord_howe.get("/")
+    assert body.status_code == html.status_code == page.status_code == 200
+    main = _feed(body.json(), "main")
+    assert "Lord_Howe" in main["delivery"]["unavailable"]
+    assert all(e["delivery"]["status"] is None for e in main["episodes"])
+    assert "by a fraction of 60 minutes" in main["episodes"][0]["delivery"]["reason"]
+    assert "not settled: Australia/Lord_Howe" in html.text

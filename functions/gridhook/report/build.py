@@ -53,12 +53,13 @@ def assemble_report(
     zone: tzinfo = UTC,
     delivery: DeliveryOptions | None = None,
     deliveries: Mapping[str | None, FeedDelivery] | None = None,
+    unsettled: str = "",
 ) -> Report:
     """``site``'s report for [since, until) from already-loaded episodes and samples of it
     (pure): raw ``samples``, and ``rollups`` for the hours rolled up (their 5-minute
     means); its days are local days in ``zone``. ``delivery``: how its curtailments were
     settled, ``deliveries`` each feed's settlements (a feed missing there had nothing to
-    settle).
+    settle); ``unsettled``: why none could be settled at all.
 
     Feeds with an episode, a sample or a rollup in the range get a section;
     ``include_feeds`` (and the feed filter) get one even when nothing happened on them.
@@ -100,7 +101,7 @@ def assemble_report(
                 compliance_by_day=compliance_by_day(feed_episodes, since, until, zone),
                 episodes=tuple(feed_episodes),
                 site=site,
-                delivery=_feed_delivery(tag, deliveries, site, since, until, delivery),
+                delivery=_feed_delivery(tag, deliveries, site, since, until, delivery, unsettled),
             )
         )
     return Report(
@@ -124,6 +125,7 @@ def _feed_delivery(
     since: datetime,
     until: datetime,
     options: DeliveryOptions | None,
+    unsettled: str,
 ) -> FeedDelivery | None:
     if options is None:
         return None
@@ -132,7 +134,7 @@ def _feed_delivery(
         return found
     from gridhook.report.settled import nothing_settled
 
-    return nothing_settled(site, tag, since, until, options)
+    return nothing_settled(site, tag, since, until, options, unsettled)
 
 
 def load_samples(
@@ -199,21 +201,25 @@ def build_report(
         site=site,
     )
     readings = load_readings(store, since=since, until=until, feed=feed_tag, site=site)
-    deliveries = None
+    deliveries, unsettled = None, ""
     if delivery is not None:
         from gridhook.report.settled import settle_for_view
+        from gridhook.settlement import SettlementInputError
 
-        deliveries = settle_for_view(
-            store,
-            site=site,
-            zone=zone,
-            since=since,
-            until=until,
-            now=now,
-            ramp_deadline=ramp_deadline,
-            options=delivery,
-            feeds=None if feed_tag is None else [feed_tag],
-        )
+        try:
+            deliveries = settle_for_view(
+                store,
+                site=site,
+                zone=zone,
+                since=since,
+                until=until,
+                now=now,
+                ramp_deadline=ramp_deadline,
+                options=delivery,
+                feeds=None if feed_tag is None else [feed_tag],
+            )
+        except SettlementInputError as exc:  # the report stands; its figures say why not
+            unsettled = str(exc)
     return assemble_report(
         episodes,
         readings.samples,
@@ -228,4 +234,5 @@ def build_report(
         zone=zone,
         delivery=delivery,
         deliveries=deliveries,
+        unsettled=unsettled,
     )

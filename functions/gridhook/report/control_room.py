@@ -105,21 +105,25 @@ def build_control_room(
     )
     day_start = now - DAY_WINDOW
     readings = load_readings(store, since=day_start, until=until, site=site)
-    deliveries = None
+    deliveries, unsettled = None, ""
     if delivery is not None:
         from gridhook.report.settled import CONTROL_ROOM_RESOLUTION, settle_for_view
+        from gridhook.settlement import SettlementInputError
 
         delivery = dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION)
-        deliveries = settle_for_view(
-            store,
-            site=site,
-            zone=zone,
-            since=day_start,
-            until=until,
-            now=now,
-            ramp_deadline=ramp_deadline,
-            options=delivery,
-        )
+        try:
+            deliveries = settle_for_view(
+                store,
+                site=site,
+                zone=zone,
+                since=day_start,
+                until=until,
+                now=now,
+                ramp_deadline=ramp_deadline,
+                options=delivery,
+            )
+        except SettlementInputError as exc:  # the page stands; the figures say why not
+            unsettled = str(exc)
     day = assemble_report(
         episodes,
         readings.samples,
@@ -134,6 +138,7 @@ def build_control_room(
         zone=zone,
         delivery=delivery,
         deliveries=deliveries,
+        unsettled=unsettled,
     )
     newest_first = sorted(episodes, key=lambda e: (e.started_at, e.episode_id), reverse=True)
     return ControlRoom(

@@ -118,6 +118,9 @@ class FeedDelivery:
     requested_source: str  # auto | meter | samples, as asked
     settlements: tuple[Settlement, ...] = ()
     not_settled: dict[str, str] = field(default_factory=dict)
+    # Why nothing of the feed could be settled at all (its site's time zone cannot carry
+    # the interval grid, say); "" when it could.
+    unavailable: str = ""
     _by_episode: dict[str, Settlement] = field(init=False, repr=False, compare=False)
     _in_range: dict[str, SettlementTotals] = field(init=False, repr=False, compare=False)
 
@@ -135,7 +138,7 @@ class FeedDelivery:
         return self._by_episode.get(episode_id)
 
     def reason_not_settled(self, episode_id: str) -> str | None:
-        return self.not_settled.get(episode_id)
+        return self.not_settled.get(episode_id) or self.unavailable or None
 
     def in_range(self, episode_id: str) -> SettlementTotals | None:
         """The episode's figures inside ``[since, until)``."""
@@ -281,6 +284,7 @@ class FeedDelivery:
             "requested_source": self.requested_source,
             "totals": self.totals.to_dict(),
             "not_settled": dict(self.not_settled),
+            "unavailable": self.unavailable or None,
         }
 
 

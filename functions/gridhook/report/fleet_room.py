@@ -204,20 +204,33 @@ def _delivering(
     constrained = sorted(tag for tag, s in states.items() if s.phase in CONSTRAINED_PHASES)
     if delivery is None or not constrained:
         return {}
-    from gridhook.report.settled import CONTROL_ROOM_RESOLUTION, settle_for_view
-
-    deliveries = settle_for_view(
-        store,
-        site=site.name,
-        zone=site.zone,
-        # Any episode open now overlaps the last second.
-        since=now - timedelta(seconds=1),
-        until=now + timedelta(seconds=1),
-        now=now,
-        ramp_deadline=ramp_deadline,
-        options=dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION),
-        feeds=constrained,
+    from gridhook.report.settled import (
+        CONTROL_ROOM_RESOLUTION,
+        nothing_settled,
+        settle_for_view,
     )
+    from gridhook.settlement import SettlementInputError
+
+    options = dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION)
+    # Any episode open now overlaps the last second.
+    since, until = now - timedelta(seconds=1), now + timedelta(seconds=1)
+    try:
+        deliveries = settle_for_view(
+            store,
+            site=site.name,
+            zone=site.zone,
+            since=since,
+            until=until,
+            now=now,
+            ramp_deadline=ramp_deadline,
+            options=options,
+            feeds=constrained,
+        )
+    except SettlementInputError as exc:  # the page stands; the feed's row says why not
+        deliveries = {
+            tag: nothing_settled(site.name, tag, since, until, options, str(exc))
+            for tag in constrained
+        }
     live = {}
     for tag in constrained:
         found = deliveries.get(tag)

@@ -87,9 +87,15 @@ def deliveries_of(
 
 
 def nothing_settled(
-    site: str, feed: str | None, since: datetime, until: datetime, options: DeliveryOptions
+    site: str,
+    feed: str | None,
+    since: datetime,
+    until: datetime,
+    options: DeliveryOptions,
+    unavailable: str = "",
 ) -> FeedDelivery:
-    """A feed with no curtailment in the range: nothing to settle."""
+    """A feed with no curtailment in the range (nothing to settle), or, with
+    ``unavailable``, one whose curtailments could not be settled at all, and why."""
     return FeedDelivery(
         site=site,
         feed_tag=feed,
@@ -99,6 +105,7 @@ def nothing_settled(
         resolution=options.resolution,
         source=None,
         requested_source=options.source,
+        unavailable=unavailable,
     )
 
 
@@ -115,8 +122,9 @@ def settle_for_view(
     feeds: Sequence[str] | None = None,
 ) -> dict[str | None, FeedDelivery]:
     """The delivered figures of one site's feeds (``feeds``; None: every feed with an
-    episode) over ``[since, until)``, by feed. Raises SettlementInputError (a method,
-    source or resolution it does not know) and StoreError."""
+    episode) over ``[since, until)``, by feed. Raises StoreError, and SettlementInputError
+    for what cannot be settled at all (an unknown method or source, a time zone that
+    cannot carry the interval grid): :func:`why_not` turns it into the page's words."""
     from gridhook.intervals.settle import settle_range
 
     run = settle_range(
