@@ -47,7 +47,7 @@ from gridhook.sites import Site, UnknownSite
 from gridhook.store import EventStore, LazyStore, StoreError, StoreNotFound
 
 if TYPE_CHECKING:
-    from gridhook.report.settled import DeliveryOptions
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["ReportService", "check_startup", "handle"]
 
@@ -119,6 +119,10 @@ class ReportService:
             store=store,
             create=False,
         )
+        # The control rooms' settlements, reused within a quarter hour (pages refresh
+        # every 30 s; settling reads 45 days of a feed's load). Made on first use.
+        self._settled: QuarterHourCache | None = None
+        self._settled_lock = threading.Lock()
 
     @property
     def ramp_deadline(self) -> timedelta:
@@ -133,6 +137,15 @@ class ReportService:
             source=source,
             min_coverage=self.settings.interval_min_coverage,
         )
+
+    def settled_cache(self) -> QuarterHourCache:
+        if self._settled is None:
+            with self._settled_lock:
+                if self._settled is None:
+                    from gridhook.report.settled import QuarterHourCache
+
+                    self._settled = QuarterHourCache()
+        return self._settled
 
     def store(self) -> EventStore:
         return self._store.get()
@@ -226,6 +239,7 @@ class ReportService:
             zone=site.zone,
             several=self.settings.sites.several,
             delivery=self.delivery(),
+            cache=self.settled_cache(),
         )
         html = render_control_room(room, root=root)
         answer = _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
@@ -242,6 +256,7 @@ class ReportService:
             now=now,
             ramp_deadline=self.ramp_deadline,
             delivery=self.delivery(),
+            cache=self.settled_cache(),
         )
         html = render_fleet_room(room)
         return _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from gridhook.report import render
 from gridhook.report.build import assemble_report
 from gridhook.report.charts import delivery_svg, timeline_svg
 from gridhook.report.delivery import FeedDelivery, delivery_totals
-from gridhook.report.settled import DeliveryOptions
+from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 from gridhook.settlement import Settlement, load_from_samples, settle_episodes
 from tests.report_scenario import hand_built_episode
 
@@ -162,3 +163,28 @@ def test_live_delivery_at_the_latest_interval_or_why_not() -> None:
     assert missing.delivered_w is None and "eligible" in missing.reason
     unknown = delivery.live("no-such-episode")
     assert unknown.delivered_w is None and unknown.reason
+
+
+def test_the_control_rooms_settle_once_a_quarter_hour_per_key() -> None:
+    cache = QuarterHourCache(size=2)
+    calls: list[str] = []
+
+    def settle(name: str) -> Callable[[], str]:
+        def run() -> str:
+            calls.append(name)
+            return f"{name}#{len(calls)}"
+
+        return run
+
+    at = datetime(2026, 5, 14, 18, 31, tzinfo=UTC)
+    first = cache.get("main", at, settle("main"))
+    # The same key in the same quarter hour (18:30-18:45): kept, not settled again.
+    assert cache.get("main", at + timedelta(minutes=13, seconds=59), settle("main")) == first
+    assert calls == ["main"]
+    # The next quarter hour, or another key (an episode began): settled again.
+    assert cache.get("main", at + timedelta(minutes=14), settle("main")) != first
+    cache.get("other", at, settle("other"))
+    assert calls == ["main", "main", "other"]
+    # At most two kept: the least recently used (main at 18:30) went.
+    cache.get("main", at, settle("main"))
+    assert calls == ["main", "main", "other", "main"]

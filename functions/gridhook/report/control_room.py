@@ -5,6 +5,7 @@ as a timeline, and recent episodes, in the site's local time. Read-only, like ev
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from gridhook.store import EventStore
 
 if TYPE_CHECKING:
     from gridhook.report.delivery import LiveDelivery
-    from gridhook.report.settled import DeliveryOptions
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["DAY_WINDOW", "RECENT_LIMIT", "RECENT_WINDOW", "ControlRoom", "build_control_room"]
 
@@ -72,6 +73,12 @@ class ControlRoom:
         return None
 
 
+def _doing(states: Mapping[str, FeedState]) -> tuple[tuple[str, str, str], ...]:
+    """What each feed is doing: its episode and phase (a cached settlement is reused only
+    while these stay the same)."""
+    return tuple(sorted((tag, s.episode_id or "", s.phase) for tag, s in states.items()))
+
+
 def build_control_room(
     store: EventStore,
     *,
@@ -82,12 +89,14 @@ def build_control_room(
     zone: tzinfo = UTC,
     several: bool = False,
     delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
 ) -> ControlRoom:
     """Everything ``site``'s page shows, from one state lookup, one 7-day episode load and
     the last 24 hours' readings (rollups, and raw samples for the hours without one);
     with ``delivery``, the last 24 hours' curtailments settled against that baseline on
-    15-minute intervals (``CONTROL_ROOM_RESOLUTION``: each feed's intervals read once).
-    Raises StoreError."""
+    15-minute intervals (``CONTROL_ROOM_RESOLUTION``: each feed's intervals read once;
+    with ``cache``, once a quarter hour while the feeds' episodes and phases stay the
+    same). Raises StoreError."""
     from gridhook.episodes.load import load_episodes
     from gridhook.state.load import current_feed_states
 
@@ -121,6 +130,8 @@ def build_control_room(
                 now=now,
                 ramp_deadline=ramp_deadline,
                 options=delivery,
+                cache=cache,
+                cache_key=_doing(states),
             )
         except SettlementInputError as exc:  # the page stands; the figures say why not
             unsettled = str(exc)

@@ -30,7 +30,7 @@ from gridhook.store import EventStore, LoadSample
 
 if TYPE_CHECKING:
     from gridhook.report.delivery import LiveDelivery
-    from gridhook.report.settled import DeliveryOptions
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["CONSTRAINED_PHASES", "FeedNow", "FleetRoom", "SiteNow", "build_fleet_room"]
 
@@ -197,6 +197,7 @@ def _delivering(
     now: datetime,
     ramp_deadline: timedelta,
     delivery: DeliveryOptions | None,
+    cache: QuarterHourCache | None = None,
 ) -> dict[str, LiveDelivery]:
     """What each constrained feed of ``site`` delivers now against the baseline: its open
     episode settled on 15-minute intervals (the feed's intervals read once). Nothing is
@@ -225,6 +226,10 @@ def _delivering(
             ramp_deadline=ramp_deadline,
             options=options,
             feeds=constrained,
+            cache=cache,
+            cache_key=tuple(
+                (tag, states[tag].episode_id or "", states[tag].phase) for tag in constrained
+            ),
         )
     except SettlementInputError as exc:  # the page stands; the feed's row says why not
         deliveries = {
@@ -246,6 +251,7 @@ def _site_now(
     now: datetime,
     ramp_deadline: timedelta,
     delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
 ) -> SiteNow:
     from gridhook.state.load import current_feed_states
 
@@ -254,7 +260,9 @@ def _site_now(
     for sample in recent_samples(store, site.name, now):  # oldest first: the last one wins
         newest[sample.feed_tag] = sample
     tags = sorted(set(states) | set(newest))
-    live = _delivering(store, site, states, now=now, ramp_deadline=ramp_deadline, delivery=delivery)
+    live = _delivering(
+        store, site, states, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
+    )
     return SiteNow(
         site=site,
         feeds=tuple(
@@ -272,15 +280,19 @@ def build_fleet_room(
     ramp_deadline: timedelta,
     refresh_seconds: int = 30,
     delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
 ) -> FleetRoom:
     """Every site of ``sites`` now, each read on its own (several at a time: on a networked
     store each read is a round trip); with ``delivery``, each constrained feed's delivery
     against that baseline (only a site with a feed constrained reads more: its look-back
-    episodes and that feed's intervals). Raises StoreError."""
+    episodes and that feed's intervals; with ``cache``, once a quarter hour while its
+    episode and phase stay the same). Raises StoreError."""
     from gridhook.site_reads import for_each
 
     def read(site: Site) -> SiteNow:
-        return _site_now(store, site, now=now, ramp_deadline=ramp_deadline, delivery=delivery)
+        return _site_now(
+            store, site, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
+        )
 
     return FleetRoom(
         now=now,
