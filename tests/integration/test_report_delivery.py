@@ -390,3 +390,38 @@ def test_a_site_whose_zone_cannot_carry_the_grid_still_gets_its_report(
     assert all(e["delivery"]["status"] is None for e in main["episodes"])
     assert "by a fraction of 60 minutes" in main["episodes"][0]["delivery"]["reason"]
     assert "not settled: Australia/Lord_Howe" in html.text
+
+
+def test_gridhook_report_takes_method_and_source_and_the_settings_default(
+    settlement_store_url: str,
+) -> None:
+    from tests.integration.test_report_cli import gridhook
+
+    env = {k: v for k, v in _env(settlement_store_url, NOW).items() if k != "GRIDHOOK_STORE"}
+    range_args = ("--since", _rfc3339(RANGE_SINCE), "--until", _rfc3339(RANGE_UNTIL))
+    store = ("--store", settlement_store_url)
+
+    def report(*args: str, **more: str) -> Any:
+        done = gridhook(
+            "report", *store, *range_args, "--format", "json", *args, env={**env, **more}
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert report()["delivery"]["method"] == METHOD
+    assert report(GRIDHOOK_BASELINE_METHOD="pjm-high-4-of-5")["delivery"]["method"] == (
+        "pjm-high-4-of-5"
+    )
+    chosen = report(
+        "--method",
+        "PJM-SAME-DAY",
+        "--source",
+        "samples",
+        GRIDHOOK_BASELINE_METHOD="pjm-high-4-of-5",
+    )
+    assert chosen["delivery"]["method"] == "pjm-same-day"
+    assert _feed(chosen, "aux")["delivery"]["source"] == "samples"
+
+    refused = gridhook("report", *store, "--method", "10-in-10", env=env)
+    assert refused.returncode == 2 and "--method" in refused.stderr
+    assert "'10-in-10'" in refused.stderr and refused.stdout == ""
