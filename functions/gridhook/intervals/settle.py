@@ -33,6 +33,7 @@ from gridhook.events import rfc3339
 from gridhook.intervals.load import LOAD_SOURCES, FeedLoad, load_intervals
 from gridhook.settlement import (
     BaselineParams,
+    LoadSeries,
     Settlement,
     SettlementInputError,
     SettlementTotals,
@@ -378,13 +379,15 @@ def settle_range(
     """
     if until <= since:
         raise ValueError("until must be after since")
+    from gridhook.site_reads import for_each
+
     chosen = _defaults(method, min_coverage, ramp_deadline)
     _check(chosen.method, source)
     wanted = None if feeds is None else list(dict.fromkeys(feeds))
-    results: dict[str, SiteSettlement] = {}
-    for site in sites:
-        only = wanted[0] if wanted is not None and len(wanted) == 1 else None
-        listed, read = _site_episodes(
+    only = wanted[0] if wanted is not None and len(wanted) == 1 else None
+
+    def episodes_of(site: Site) -> tuple[list[Episode], list[Episode]]:
+        return _site_episodes(
             store,
             site,
             since=since,
@@ -394,41 +397,59 @@ def settle_range(
             feed=only,
             params=params,
         )
-        unsettled: list[Unsettled] = []
+
+    # Two rounds of reads, each in parallel (round trips overlap; a flat list of jobs, so
+    # no read waits on another for a thread): every site's episodes, then every feed's
+    # intervals.
+    site_episodes = for_each(episodes_of, list(sites))
+    jobs: list[tuple[Site, str, list[Episode], list[Episode]]] = []
+    unsettled: dict[str, list[Unsettled]] = {}
+    for site, (listed, read) in zip(sites, site_episodes, strict=True):
         by_feed: dict[str, list[Episode]] = {f: [] for f in wanted or ()}
+        unsettled[site.name] = []
         for episode in listed:
             if wanted is not None and episode.feed_tag not in wanted:
                 continue
             why = _why_unsettled(episode)
             if why is not None:
-                unsettled.append(Unsettled(site.name, episode.feed_tag, episode.episode_id, why))
+                unsettled[site.name].append(
+                    Unsettled(site.name, episode.feed_tag, episode.episode_id, why)
+                )
                 continue
             assert episode.feed_tag is not None
             by_feed.setdefault(episode.feed_tag, []).append(episode)
-        feed_results = {}
         for feed in sorted(by_feed):
             others = [e for e in read if e.feed_tag == feed and e.interval_start is not None]
-            feed_results[feed] = _settle_feed(
-                store,
-                site,
-                feed,
-                sorted(by_feed[feed], key=_feed_order),
-                others,
-                since=since,
-                until=until,
-                now=now,
-                method=chosen.method,
-                source=source,
-                resolution=resolution,
-                min_coverage=chosen.min_coverage,
-                params=params,
-            )
+            jobs.append((site, feed, sorted(by_feed[feed], key=_feed_order), others))
+
+    def settle_job(job: tuple[Site, str, list[Episode], list[Episode]]) -> FeedSettlement:
+        site, feed, listed, others = job
+        return _settle_feed(
+            store,
+            site,
+            feed,
+            listed,
+            others,
+            since=since,
+            until=until,
+            now=now,
+            method=chosen.method,
+            source=source,
+            resolution=resolution,
+            min_coverage=chosen.min_coverage,
+            params=params,
+        )
+
+    settled = for_each(settle_job, jobs)
+    results: dict[str, SiteSettlement] = {}
+    for site in sites:
+        feed_results = {f.feed: f for f in settled if f.site == site.name}
         site_settlements = [s for f in feed_results.values() for s in f.settlements]
         results[site.name] = SiteSettlement(
             site=site,
             feeds=feed_results,
             totals=range_totals(site_settlements, since, until),
-            unsettled=tuple(unsettled),
+            unsettled=tuple(unsettled[site.name]),
         )
     every = [s for r in results.values() for s in r.settlements]
     return SettlementRun(
@@ -476,7 +497,7 @@ def baseline_for(
     read = load_episodes(
         store,
         since=event_start - _lookback(params),
-        until=max(end, event_start + timedelta(seconds=1)),
+        until=end if end > event_start else event_start + timedelta(seconds=1),
         feed_tag=feed,
         now=now,
         ramp_deadline=chosen.ramp_deadline,
@@ -517,7 +538,7 @@ def baseline_for(
     )
     windows = [(e.interval_start, e.interval_end) for e in others]
 
-    def settled(series: Any) -> Settlement:
+    def settled(series: LoadSeries) -> Settlement:
         return settle(
             series,
             event_start=event_start,
