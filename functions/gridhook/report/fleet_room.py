@@ -7,19 +7,30 @@ lookup, one page of each feed's newest events), its samples of the last
 ``RECENT_SAMPLES`` and its subscription records; up to ``site_reads.READERS`` sites are read
 at once. Charts and episode lists are each site's
 own page (``gridhook.report.control_room``).
+
+The one read beyond that: a feed constrained now says what it delivers against the baseline
+("delivering X MW against the baseline (method)"), which takes its site's episodes of the
+baselines' look-back and that feed's interval load (rollups). A site with no feed
+constrained reads nothing more.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gridhook.display import is_default_target
 from gridhook.health import Registration, recent_samples, registration
 from gridhook.sites import Site
 from gridhook.state import FeedState
 from gridhook.store import EventStore, LoadSample
+
+if TYPE_CHECKING:
+    from gridhook.report.delivery import FeedDelivery, LiveDelivery
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["CONSTRAINED_PHASES", "FeedNow", "FleetRoom", "SiteNow", "build_fleet_room"]
 
@@ -36,6 +47,9 @@ class FeedNow:
     feed_tag: str
     state: FeedState | None  # None: DPS samples it, no power event has come yet
     sample: LoadSample | None  # its newest of the last RECENT_SAMPLES
+    # Constrained now: what it delivers against the baseline (None: not constrained, or
+    # the page does not settle).
+    delivery: LiveDelivery | None = None
 
     @property
     def label(self) -> str:
@@ -175,6 +189,75 @@ class FleetRoom:
         return tuple(s for s in self.sites if s.registration.state != "registered")
 
 
+def _delivering(
+    store: EventStore,
+    sites: Sequence[SiteNow],
+    *,
+    now: datetime,
+    ramp_deadline: timedelta,
+    delivery: DeliveryOptions,
+    cache: QuarterHourCache | None = None,
+) -> dict[tuple[str, str], LiveDelivery]:
+    """What each feed constrained now delivers against the baseline, by (site, feed): its
+    open episode settled on 15-minute intervals, every such feed of the fleet in one
+    settlement (each feed's intervals read once). Nothing is read when no feed is
+    constrained. Called from the request's thread, never from the site readers' pool: the
+    settlement reads in that pool itself."""
+    held = [(site, f) for site in sites for f in site.feeds if f.constrained and f.state]
+    if not held:
+        return {}
+    from gridhook.intervals.settle import settle_range
+    from gridhook.report.settled import CONTROL_ROOM_RESOLUTION, deliveries_of, nothing_settled
+    from gridhook.settlement import SettlementInputError
+
+    options = dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION)
+    # Any episode open now overlaps the last second.
+    since, until = now - timedelta(seconds=1), now + timedelta(seconds=1)
+    chosen = list({site.name: site.site for site, _ in held}.values())
+    feeds = sorted({f.feed_tag for _, f in held})
+
+    def settle() -> dict[str, dict[str | None, FeedDelivery]]:
+        run = settle_range(
+            store,
+            chosen,
+            since=since,
+            until=until,
+            now=now,
+            feeds=feeds,
+            method=options.method,
+            source=options.source,
+            resolution=options.resolution,
+            ramp_deadline=ramp_deadline,
+            min_coverage=options.min_coverage,
+        )
+        return {site.name: deliveries_of(run, site.name, options) for site in chosen}
+
+    try:
+        if cache is None:
+            by_site = settle()
+        else:
+            doing = tuple(
+                (site.name, f.feed_tag, f.state.episode_id or "", f.phase)
+                for site, f in held
+                if f.state is not None
+            )
+            by_site = cache.get(("fleet", doing, options), now, settle)
+    except SettlementInputError as exc:  # the page stands; the feeds' rows say why not
+        why = str(exc)
+        by_site = {
+            site.name: {
+                f.feed_tag: nothing_settled(site.name, f.feed_tag, since, until, options, why)
+            }
+            for site, f in held
+        }
+    live: dict[tuple[str, str], LiveDelivery] = {}
+    for site, feed in held:
+        found = by_site.get(site.name, {}).get(feed.feed_tag)
+        if found is not None and feed.state is not None:
+            live[(site.name, feed.feed_tag)] = found.live(feed.state.episode_id)
+    return live
+
+
 def _site_now(store: EventStore, site: Site, *, now: datetime, ramp_deadline: timedelta) -> SiteNow:
     from gridhook.state.load import current_feed_states
 
@@ -197,17 +280,37 @@ def build_fleet_room(
     now: datetime,
     ramp_deadline: timedelta,
     refresh_seconds: int = 30,
+    delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
 ) -> FleetRoom:
     """Every site of ``sites`` now, each read on its own (several at a time: on a networked
-    store each read is a round trip); raises StoreError."""
+    store each read is a round trip); with ``delivery``, each constrained feed's delivery
+    against that baseline (only a site with a feed constrained reads more: its look-back
+    episodes and that feed's intervals; with ``cache``, once a quarter hour while its
+    episode and phase stay the same). Raises StoreError."""
     from gridhook.site_reads import for_each
 
     def read(site: Site) -> SiteNow:
         return _site_now(store, site, now=now, ramp_deadline=ramp_deadline)
 
+    read_sites = for_each(read, sites)  # up to READERS sites at a time
+    if delivery is not None:
+        live = _delivering(
+            store, read_sites, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
+        )
+        read_sites = [
+            dataclasses.replace(
+                site,
+                feeds=tuple(
+                    dataclasses.replace(f, delivery=live.get((site.name, f.feed_tag)))
+                    for f in site.feeds
+                ),
+            )
+            for site in read_sites
+        ]
     return FleetRoom(
         now=now,
         refresh_seconds=refresh_seconds,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
-        sites=tuple(for_each(read, sites)),  # up to READERS sites at a time
+        sites=tuple(read_sites),
     )
