@@ -6,6 +6,7 @@
 | ``GET /sites/<site>`` | one site's control-room page, in its local time (HTML, refreshes itself) |
 | ``GET /report?since=&until=&site=&feed=&format=`` | a report: html, json or csv (30 days) |
 | ``GET /episodes?since=&until=&site=&feed=&status=&correlation_id=`` | episodes, JSON (7 days) |
+| ``GET /settlement?…`` (/report's, and method, source, interval) | settlement: html, json, csv |
 | a bad, unknown, repeated or empty parameter | 400, the error names the parameter |
 | ``site=`` a site the deployment does not serve | 400 naming it and the sites it serves |
 | ``/sites/<site>`` of a site the deployment does not serve | 404 ``unknown_site``, naming it |
@@ -33,9 +34,11 @@ from gridhook import clock, http, log
 from gridhook.report.params import (
     EPISODE_PARAMETERS,
     REPORT_PARAMETERS,
+    SETTLEMENT_PARAMETERS,
     BadParameter,
     episode_params,
     report_params,
+    settlement_params,
     single_values,
 )
 from gridhook.report.render import CONTENT_SECURITY_POLICY
@@ -50,6 +53,7 @@ _ROUTES = {
     "/": (),
     "/report": REPORT_PARAMETERS,
     "/episodes": EPISODE_PARAMETERS,
+    "/settlement": SETTLEMENT_PARAMETERS,
 }
 #: One site's page: /sites/<site> (no parameters).
 _SITE_PAGES = "/sites/"
@@ -179,6 +183,8 @@ class ReportService:
             return self._report(params, now)
         if path == "/episodes":
             return self._episodes(params, now)
+        if path == "/settlement":
+            return self._settlement(params, now)
         sites = self.settings.sites
         if sites.several:
             return self._fleet_page(now)
@@ -284,6 +290,36 @@ class ReportService:
             episodes, since=query.since, until=query.until, generated_at=now
         )
         return _Answer(200, body, _JSON, "ok", episodes=len(episodes))
+
+    def _settlement(self, params: dict[str, str | tuple[str, ...]], now: datetime) -> _Answer:
+        from gridhook.intervals.settle import settle_range
+        from gridhook.report import settlement as view
+
+        query = settlement_params(params, now=now, sites=self.settings.sites)
+        run = settle_range(
+            self.store(),
+            query.sites,
+            since=query.since,
+            until=query.until,
+            now=now,
+            feeds=None if query.feed_tag is None else [query.feed_tag],
+            method=query.method or self.settings.baseline_method,
+            source=query.source,
+            resolution=query.interval,
+            ramp_deadline=self.ramp_deadline,
+            min_coverage=self.settings.interval_min_coverage,
+        )
+        if query.format == "json":
+            answer = _Answer(200, view.render_json(run), _JSON, "ok")
+        elif query.format == "csv":
+            name = f"gridhook-settlement-{query.since:%Y%m%dT%H%M}-{query.until:%Y%m%dT%H%M}.csv"
+            answer = _Answer(200, view.render_csv(run), "text/csv; charset=utf-8", "ok")
+            answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        else:
+            html = view.render_html(run, several=self.settings.sites.several)
+            answer = _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
+        answer.episodes = len(run.settlements)
+        return answer
 
     def _log(self, request: flask.Request, answer: _Answer, started: float) -> None:
         log.log_request(

@@ -109,32 +109,47 @@ def _samples(data: dict[str, Any], since: datetime | None = None) -> Iterator[Lo
 
 
 def settle_from_store(store: Any) -> tuple[list[Any], Any, dict[str, Any]]:
-    """The 30-day settlement as a command runs it: episodes from the events, each feed's
-    interval load from the store, every episode of the range settled, totals."""
-    from gridhook.episodes.load import load_episodes
-    from gridhook.intervals.load import load_intervals
-    from gridhook.settlement import range_totals, settle_episodes
+    """The 30-day settlement as ``gridhook settlement`` runs it (``settle_range``): the
+    site's episodes loaded once, each feed's intervals once for the union of its episodes'
+    data ranges, every episode listed in the range settled, totals per feed, site, fleet."""
+    from gridhook.intervals.settle import settle_range
+    from gridhook.sites import Site
 
     settle_since = NOW - timedelta(days=SETTLE_DAYS)
-    data_since = settle_since - LOOKBACK
-    episodes = load_episodes(
-        store, since=data_since, until=NOW, now=NOW, ramp_deadline=RAMP_DEADLINE
+    run = settle_range(
+        store,
+        [Site(name="default", timezone=TZ.key)],
+        since=settle_since,
+        until=NOW,
+        now=NOW,
+        method="caiso-10-in-10",
+        ramp_deadline=RAMP_DEADLINE,
+        min_coverage=0.8,
     )
-    results, loads = [], {}
-    for feed in FEEDS:
-        load = load_intervals(store, feed=feed, tz=TZ, since=data_since, until=NOW)
-        loads[feed] = load.to_dict()
-        mine = [e for e in episodes if e.feed_tag == feed]
-        chosen = [e for e in mine if e.interval_start and e.interval_start >= settle_since]
-        results += settle_episodes(load.series, chosen, now=NOW, other_episodes=mine)
-    return results, range_totals(results, settle_since, NOW), loads
+    loads = {f.feed: f.load.to_dict() for f in run.feeds if f.load is not None}
+    return run.settlements, run.totals, loads
+
+
+def _statements_every_thread(store: Any, fn: Callable[[], Any]) -> int:
+    """The SQL statements ``fn`` runs on every connection the store has opened (white-box:
+    a settlement reads its feeds in parallel, a connection per thread; they exist after
+    the warm runs)."""
+    statements: list[str] = []
+    connections = list(store._connections)
+    for conn in connections:
+        conn.set_trace_callback(statements.append)
+    try:
+        fn()
+    finally:
+        for conn in connections:
+            conn.set_trace_callback(None)
+    return len(statements)
 
 
 def sqlite_figures(runs: int, say: Callable[[str], None]) -> dict[str, Any]:
     from gridhook.intervals.rollups import roll_up
     from gridhook.store import sqlite as backend
     from gridhook.store.sqlite import SQLiteEventStore
-    from tests.bench.scale import _sql_statements
 
     data, episodes = workload()
     figures: dict[str, Any] = {}
@@ -177,7 +192,7 @@ def sqlite_figures(runs: int, say: Callable[[str], None]) -> dict[str, Any]:
 
             seconds, (results, totals, loads) = _timed(lambda: settle_from_store(store), runs)
             figures["settlement_30d_s"] = seconds
-            figures["settlement_30d_statements"] = _sql_statements(
+            figures["settlement_30d_statements"] = _statements_every_thread(
                 store, lambda: settle_from_store(store)
             )
             figures["settled"] = len(results)
@@ -268,8 +283,12 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
                 load_intervals(store, feed=feed, tz=TZ, since=since, until=NOW) for feed in FEEDS
             ]
 
+        def settlement() -> Any:
+            return settle_from_store(store)
+
         measured = (
             ("report_30d", report),
+            ("settlement_30d", settlement),
             ("intervals_30d", intervals),
             ("intervals_settlement", settlement_range),
         )
@@ -286,6 +305,10 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
             if name == "report_30d":
                 figures[name]["points"] = {f.feed_tag: f.timeline.load_source for f in result.feeds}
                 figures[name]["episodes"] = len(result.episodes)
+            elif name == "settlement_30d":
+                figures[name]["settled"] = len(result[0])
+                figures[name]["statuses"] = result[1].statuses
+                figures[name]["loads"] = list(result[2].values())
             else:
                 figures[name]["loads"] = [load.to_dict() for load in result]
     finally:
@@ -299,7 +322,7 @@ def bench_settlement_store(
     say("  SQLite: 60 days of 1-minute samples, rolled up, a 30-day settlement …")
     results: dict[str, Any] = {"sqlite": sqlite_figures(runs, say)}
     if emulator_host:
-        say("  Firestore emulator: a 30-day report and interval load …")
+        say("  Firestore emulator: a 30-day report, settlement and interval load …")
         results["firestore"] = firestore_figures(emulator_host, min(runs, 3), say)
     return results
 
@@ -326,6 +349,7 @@ def settlement_store_table(results: dict[str, Any]) -> str:
     if fs:
         for key, label in (
             ("report_30d", "30-day report"),
+            ("settlement_30d", "30-day settlement"),
             ("intervals_30d", "30-day intervals"),
             ("intervals_settlement", "a settlement's intervals*"),
         ):

@@ -64,6 +64,22 @@ CASES: list[tuple[list[str], str]] = [
     (["meter", "import", "m.csv", "--feed", "a", "--site", "a", "--site", "b"], "--site"),
     (["meter", "import", "m.csv", "--feed", "a", "--format", "yaml"], "--format"),
     # report
+    # settlement and baseline
+    (["settlement", "--since", "401d"], "--since"),
+    (["settlement", "--method", "x" * 300], "--method"),
+    (["settlement", "--interval", "1e309"], "--interval"),
+    (["settlement", "--site", "a\x1b[2Jb"], "--site"),
+    (["settlement", "--format", "pdf"], "--format"),
+    (
+        ["baseline", "--feed", "a", "--event-start", "9999999d", "--event-end", "1d"],
+        "--event-start",
+    ),
+    (["baseline", "--feed", "a", "--event-start", "2d", "--event-end", "3d"], "--event-end"),
+    (
+        ["baseline", "--feed", "a", "--event-start", "2d", "--event-end", "1d", "--site", "phx9"],
+        "--site",
+    ),
+    (["baseline", "--feed", "a\x1b[2Jb", "--event-start", "2d", "--event-end", "1d"], "--feed"),
     (["report", "--since", "401d"], "--since"),
     (["report", "--since", "1d", "--since", "2d"], "--since"),
     (["report", "--until", "99999999999999999999d"], "--until"),

@@ -22,7 +22,7 @@ class _BrokenStore:
         return fail
 
 
-@pytest.mark.parametrize("path", ["/", "/report", "/episodes"])
+@pytest.mark.parametrize("path", ["/", "/report", "/episodes", "/settlement"])
 def test_an_unexpected_failure_is_a_503_not_a_500(path) -> None:
     service = ReportService(Settings(), store=_BrokenStore())
     app = flask.Flask(__name__)

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "gridhook.cli.state",
     "gridhook.cli.episodes",
     "gridhook.cli.report",
+    "gridhook.cli.settlement",
     "gridhook.cli.sites",
     "gridhook.cli.meter",
     "gridhook.cli.nvgrid",

@@ -34,10 +34,15 @@ __all__ = [
     "REPEATABLE",
     "REPORT_DEFAULT_RANGE",
     "REPORT_PARAMETERS",
+    "SETTLEMENT_INTERVALS",
+    "SETTLEMENT_METHODS",
+    "SETTLEMENT_PARAMETERS",
+    "SETTLEMENT_SOURCES",
     "BadParameter",
     "EpisodeParams",
     "ParamValues",
     "ReportParams",
+    "SettlementParams",
     "episode_params",
     "parse_choice",
     "parse_range",
@@ -46,6 +51,7 @@ __all__ = [
     "parse_tag",
     "parse_when",
     "report_params",
+    "settlement_params",
     "single_values",
 ]
 
@@ -294,3 +300,55 @@ def single_values(
         else:
             values[name] = given[0]
     return values
+
+
+# -- settlement ------------------------------------------------------------------------------
+
+#: What ``/settlement`` and ``gridhook settlement`` take: the report's range and sites, and
+#: how to settle (the method, the load's source, the interval).
+SETTLEMENT_PARAMETERS = ("since", "until", "site", "feed", "method", "source", "interval", "format")
+SETTLEMENT_SOURCES = ("auto", "meter", "samples")
+SETTLEMENT_INTERVALS = ("1h", "15m", "5m")
+#: gridhook.settlement.METHODS, spelled out (params must not import numpy: the CLI's
+#: argument parsing uses them); tests/unit/test_settlement_params.py keeps the two equal.
+SETTLEMENT_METHODS = ("caiso-10-in-10", "pjm-high-4-of-5", "pjm-same-day", "meter-before")
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementParams:
+    since: datetime
+    until: datetime
+    feed_tag: str | None
+    method: str | None  # None: GRIDHOOK_BASELINE_METHOD
+    source: str
+    interval: str
+    format: str
+    sites: tuple[Site, ...] = ()
+
+
+def settlement_params(
+    values: ParamValues,
+    *,
+    now: datetime,
+    sites: Sites | None = None,
+    formats: tuple[str, ...] = FORMATS,
+) -> SettlementParams:
+    """A settlement's parameters (``SETTLEMENT_PARAMETERS``), by the report's rules: 30 days
+    to now, every site unless ``site`` names some; the first of ``formats`` by default."""
+    since, until = parse_range(
+        _one(values, "since"),
+        _one(values, "until"),
+        now=now,
+        default_since=REPORT_DEFAULT_RANGE,
+    )
+    method = _one(values, "method")
+    return SettlementParams(
+        since=since,
+        until=until,
+        feed_tag=_tag(values, "feed"),
+        method=None if method is None else parse_choice("method", method, SETTLEMENT_METHODS),
+        source=parse_choice("source", _one(values, "source") or "auto", SETTLEMENT_SOURCES),
+        interval=parse_choice("interval", _one(values, "interval") or "1h", SETTLEMENT_INTERVALS),
+        format=parse_choice("format", _one(values, "format") or formats[0], formats),
+        sites=parse_sites(_many(values, "site"), sites or one_default_site()),
+    )
