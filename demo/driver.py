@@ -807,7 +807,10 @@ class Demo:
         }
         env = " ".join(f"{name}={value}" for name, value in settings.items())
         self.say(f"More:    export {env}")
-        self.say("         .venv/bin/gridhook sites; .venv/bin/gridhook episodes --since 2d")
+        self.say(
+            "         .venv/bin/gridhook sites; .venv/bin/gridhook episodes --since 2d; "
+            ".venv/bin/gridhook settlement --since 2d"
+        )
         self.say(
             "         .venv/bin/gridhook run --function power_report --port 8081"
             "   # the control room:"
