@@ -4,7 +4,8 @@ samples and events; the CLI and power_report's ``/report?format=csv`` alike).
 - RFC 4180: comma-separated, a field quoted only when it must be, every line ending CRLF;
 - one header row; a figure's unit is in its column's name (``target_mw``,
   ``requested_energy_mwh``, ``ramp_down_seconds``) and its cell is a plain number: MW and MWh
-  to 6 decimals (1 W, 1 Wh), seconds to 3; no unit, no thousands separator, no exponent;
+  to 6 decimals (1 W, 1 Wh), seconds to 3, ratios (``performance_factor``: 1 is 100 %) to 6;
+  no unit, no thousands separator, no exponent;
 - times RFC 3339 in UTC; booleans ``true`` / ``false``; a list ``a | b``; an unknown value is
   an empty cell.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "items",
     "mw",
     "mwh",
+    "ratio",
     "seconds",
     "text",
     "when",
@@ -52,6 +54,11 @@ def mw(watts: float | None) -> str:
 def mwh(watt_hours: float | None) -> str:
     """Watt-hours as MWh."""
     return _plain(None if watt_hours is None else watt_hours / 1e6, 6)
+
+
+def ratio(value: float | None) -> str:
+    """A ratio (a performance factor: 1 is 100 %) to 6 decimals."""
+    return _plain(value, 6)
 
 
 def seconds(value: float | None) -> str:

@@ -4,7 +4,7 @@
 |---|---|
 | ``GET /`` | the fleet's control-room page; a one-site deployment's is that site's page |
 | ``GET /sites/<site>`` | one site's control-room page, in its local time (HTML, refreshes itself) |
-| ``GET /report?since=&until=&site=&feed=&format=`` | a report: html, json or csv (30 days) |
+| ``GET /report?since=&until=&site=&feed=&format=&method=&source=`` | a report (30 days) |
 | ``GET /episodes?since=&until=&site=&feed=&status=&correlation_id=`` | episodes, JSON (7 days) |
 | ``GET /settlement?…`` (/report's, and method, source, interval) | settlement: html, json, csv |
 | a bad, unknown, repeated or empty parameter | 400, the error names the parameter |
@@ -17,7 +17,9 @@
 Errors are JSON like the receiver's: ``{"error": {"code", "message", "details"}}``. It
 only reads: nothing here calls a store method that writes. Private by IAM in the cloud.
 ``site`` may be repeated (``?site=phx1&site=ams2``), as ``--site`` on the command line;
-without it a report or an episode list covers every site.
+without it a report or an episode list covers every site. A report and the control rooms
+settle each curtailment against the baseline ``GRIDHOOK_BASELINE_METHOD`` (``method=``
+picks another for a report; ``source=`` auto, meter or samples).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import flask
 
@@ -45,6 +48,9 @@ from gridhook.report.render import CONTENT_SECURITY_POLICY
 from gridhook.settings import Settings, get_settings
 from gridhook.sites import Site, UnknownSite
 from gridhook.store import EventStore, LazyStore, StoreError, StoreNotFound
+
+if TYPE_CHECKING:
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["ReportService", "check_startup", "handle"]
 
@@ -117,10 +123,33 @@ class ReportService:
             store=store,
             create=False,
         )
+        # The control rooms' settlements, reused within a quarter hour (pages refresh
+        # every 30 s; settling reads 45 days of a feed's load). Made on first use.
+        self._settled: QuarterHourCache | None = None
+        self._settled_lock = threading.Lock()
 
     @property
     def ramp_deadline(self) -> timedelta:
         return timedelta(seconds=self.settings.ramp_deadline_seconds)
+
+    def delivery(self, method: str | None = None, source: str = "auto") -> DeliveryOptions:
+        """How a view settles: ``method`` (default: the settings'), ``source``."""
+        from gridhook.report.settled import DeliveryOptions
+
+        return DeliveryOptions(
+            method=method or self.settings.baseline_method,
+            source=source,
+            min_coverage=self.settings.interval_min_coverage,
+        )
+
+    def settled_cache(self) -> QuarterHourCache:
+        if self._settled is None:
+            with self._settled_lock:
+                if self._settled is None:
+                    from gridhook.report.settled import QuarterHourCache
+
+                    self._settled = QuarterHourCache()
+        return self._settled
 
     def store(self) -> EventStore:
         return self._store.get()
@@ -218,6 +247,8 @@ class ReportService:
             site=site.name,
             zone=site.zone,
             several=self.settings.sites.several,
+            delivery=self.delivery(),
+            cache=self.settled_cache(),
         )
         html = render_control_room(room, root=root)
         answer = _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
@@ -229,7 +260,12 @@ class ReportService:
         from gridhook.report.render import render_fleet_room
 
         room = build_fleet_room(
-            self.store(), self.settings.sites.sites, now=now, ramp_deadline=self.ramp_deadline
+            self.store(),
+            self.settings.sites.sites,
+            now=now,
+            ramp_deadline=self.ramp_deadline,
+            delivery=self.delivery(),
+            cache=self.settled_cache(),
         )
         html = render_fleet_room(room)
         return _Answer(200, html, "text/html; charset=utf-8", "ok", dict(_HTML_HEADERS))
@@ -248,6 +284,7 @@ class ReportService:
             now=now,
             ramp_deadline=self.ramp_deadline,
             several=self.settings.sites.several,
+            delivery=self.delivery(query.method, query.source),
         )
         if query.format == "json":
             answer = _Answer(200, renderers.render_json(report), _JSON, "ok")

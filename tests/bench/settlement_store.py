@@ -209,8 +209,47 @@ def sqlite_figures(runs: int, say: Callable[[str], None]) -> dict[str, Any]:
                     load_intervals(store, feed=feed, tz=TZ, since=since, until=NOW)
 
             figures["load_part_s"], _ = _timed(load_only, runs)
+            figures.update(_report_figures(store, runs))
         finally:
             store.close()
+    return figures
+
+
+def _report(store: Any, settled: bool) -> Any:
+    """The 30-day report of the workload's site (in its time zone), with each curtailment
+    settled against the default baseline (``settled``) or without."""
+    from gridhook.report import build_report
+    from gridhook.report.settled import DeliveryOptions
+    from gridhook.settlement import DEFAULT_METHOD
+
+    return build_report(
+        store,
+        since=NOW - timedelta(days=SETTLE_DAYS),
+        until=NOW,
+        now=NOW,
+        ramp_deadline=RAMP_DEADLINE,
+        zone=TZ,
+        delivery=DeliveryOptions(DEFAULT_METHOD) if settled else None,
+    )
+
+
+def _report_figures(store: Any, runs: int) -> dict[str, Any]:
+    """The 30-day report without and with its delivered figures, built and as HTML: paired
+    on the same store, in the same process (the difference is what settling costs)."""
+    from gridhook.report.render import render_html
+    from tests.bench.scale import _sql_statements
+
+    figures: dict[str, Any] = {}
+    for name, settled in (("plain", False), ("settled", True)):
+        seconds, report = _timed(lambda settled=settled: _report(store, settled), runs)
+        figures[f"report_{name}_s"] = seconds
+        figures[f"report_{name}_statements"] = _sql_statements(
+            store, lambda settled=settled: _report(store, settled)
+        )
+        figures[f"html_{name}_s"], _ = _timed(lambda report=report: render_html(report), runs)
+        if settled:
+            totals = report.delivery_totals
+            figures["report_settled_statuses"] = totals.totals.statuses
     return figures
 
 
@@ -286,8 +325,12 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
         def settlement() -> Any:
             return settle_from_store(store)
 
+        def report_settled() -> Any:
+            return _report(store, settled=True)
+
         measured = (
             ("report_30d", report),
+            ("report_30d_settled", report_settled),
             ("settlement_30d", settlement),
             ("intervals_30d", intervals),
             ("intervals_settlement", settlement_range),
@@ -302,7 +345,7 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
                 "rpc_methods": dict(counter.calls),
                 "documents": counter.documents,
             }
-            if name == "report_30d":
+            if name.startswith("report_30d"):
                 figures[name]["points"] = {f.feed_tag: f.timeline.load_source for f in result.feeds}
                 figures[name]["episodes"] = len(result.episodes)
             elif name == "settlement_30d":
@@ -345,10 +388,21 @@ def settlement_store_table(results: dict[str, Any]) -> str:
         ),
         ("  of which loading (episodes + intervals)", f"{sq['load_part_s'] * 1000:.0f} ms", ""),
     ]
+    if "report_plain_s" in sq:
+        for name, label in (("plain", "without"), ("settled", "with")):
+            rows.append(
+                (
+                    f"SQLite: 30-day report {label} delivered figures",
+                    f"{sq[f'report_{name}_s'] * 1000:.0f} ms",
+                    f"{sq[f'report_{name}_statements']} SQL statements; as HTML "
+                    f"{sq[f'html_{name}_s'] * 1000:.0f} ms more",
+                )
+            )
     fs = results.get("firestore")
     if fs:
         for key, label in (
             ("report_30d", "30-day report"),
+            ("report_30d_settled", "30-day report, settled"),
             ("settlement_30d", "30-day settlement"),
             ("intervals_30d", "30-day intervals"),
             ("intervals_settlement", "a settlement's intervals*"),

@@ -169,8 +169,8 @@ def drawn_paths(svg: Any) -> int:
     )
 
 
-def assert_charts_drawn(page: Any, expected: int) -> None:
-    charts = page.locator("figure.chart svg")
+def assert_charts_drawn(page: Any, expected: int, charts_at: str = "figure.chart svg") -> None:
+    charts = page.locator(charts_at)
     assert charts.count() == expected
     for index in range(expected):
         svg = charts.nth(index)
@@ -198,7 +198,13 @@ def test_the_html_report_as_a_person_sees_it(
     page = seen.page
 
     assert page.title().startswith("Curtailment report")
-    assert_charts_drawn(page, 4)  # per feed: the timeline and compliance by day
+    # Per feed: the timeline, delivered against needed, and compliance by day. This day's
+    # feeds have no history, so their delivered charts hold words, not bars (the settled
+    # report is tests/e2e/test_browser_delivery.py's).
+    assert page.locator("figure.chart svg").count() == 6
+    assert_charts_drawn(page, 4, "figure.chart:not(.delivery) svg")
+    words = page.locator("figure.chart.delivery svg text", has_text="insufficient history")
+    assert words.count() == 5  # one per episode
     assert page.locator("svg text", has_text="Load (MW)").count() == 2
     assert page.locator("svg text", has_text="Ramp downs").count() == 2
     for label in ("Measured by DPS", "Requested", "Timed by gridhook"):
@@ -220,7 +226,7 @@ def test_the_html_report_as_a_person_sees_it(
     )
     assert breaks == ["page", "page"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 718, "wider than the paper"
-    for box in (page.locator("figure.chart svg").nth(i).bounding_box() for i in range(4)):
+    for box in (page.locator("figure.chart svg").nth(i).bounding_box() for i in range(6)):
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 718
     page.screenshot(path=artifacts / "report-print.png", full_page=True)
     pdf = artifacts / "report.pdf"

@@ -239,7 +239,8 @@ def test_report_html_json_and_csv_agree_with_the_store(app, seeded) -> None:
     html = get(app, "/report", **query)
     assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
     assert sorted(row_ids(html.text, "feed")) == sorted(expected)
-    assert html.text.count("<svg") == 4  # a timeline and compliance by day for each feed
+    # For each feed: a timeline, delivered against needed, and compliance by day.
+    assert html.text.count("<svg") == 6
 
     data = get(app, "/report", format="json", **query).json()
     assert [f["feed_tag"] for f in data["feeds"]] == sorted([FEED_A, FEED_B])

@@ -175,7 +175,7 @@ def test_a_stalled_ramp_is_marked_in_table_and_chart() -> None:
 def test_json_carries_every_figure_and_the_definitions() -> None:
     report = _day()
     data = json.loads(render_json(report))
-    assert set(data["definitions"]) == {"measured", "requested", "timed"}
+    assert set(data["definitions"]) == {"measured", "requested", "timed", "settled"}
     assert [f["feed_tag"] for f in data["feeds"]] == ["feed-a", "feed-b"]
     feed_a = data["feeds"][0]
     assert feed_a["summary"]["compliance_rate"] == 1.0

@@ -3,12 +3,16 @@
     gridhook report --since 30d --output var/report.html
     gridhook report --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z --format csv
     gridhook report --site phx1 --site ams2 --since 7d
+    gridhook report --since 7d --method pjm-high-4-of-5 --source meter
 
 The HTML is one self-contained file (no network needed to open or print it). Times are
 RFC 3339 or ages such as 30d, 12h before now (on GRIDHOOK_DEV_CLOCK when it is set);
 GRIDHOOK_RAMP_DEADLINE_SECONDS decides when a ramp counts as stalled. The report covers
 every site (``--site`` picks), grouped by site, then feed; each site's days are its local
-days and its section is in its local time.
+days and its section is in its local time. Each curtailment is settled against a customer
+baseline (delivered and needed MWh): ``--method`` (default GRIDHOOK_BASELINE_METHOD,
+caiso-10-in-10), its load from ``--source`` (auto: the meter where a feed has meter data,
+else DPS's samples).
 """
 
 from __future__ import annotations
@@ -20,12 +24,18 @@ from pathlib import Path
 
 from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
-from gridhook.report.params import FORMATS
+from gridhook.report.params import FORMATS, LOAD_SOURCES
+from gridhook.settings import BASELINE_METHODS
 
 __all__ = ["register"]
 
 # The only settings a report reads from the environment (besides the store URL).
-_SETTINGS = ("GRIDHOOK_RAMP_DEADLINE_SECONDS", "GRIDHOOK_DEV_CLOCK")
+_SETTINGS = (
+    "GRIDHOOK_RAMP_DEADLINE_SECONDS",
+    "GRIDHOOK_DEV_CLOCK",
+    "GRIDHOOK_BASELINE_METHOD",
+    "GRIDHOOK_INTERVAL_MIN_COVERAGE",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +62,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
     arg.add_format(parser, FORMATS)
     parser.add_argument(
+        "--method",
+        type=arg.choice("method", BASELINE_METHODS),
+        action=arg.Once,
+        help=f"baseline method: {', '.join(BASELINE_METHODS)} "
+        "(default: GRIDHOOK_BASELINE_METHOD, caiso-10-in-10)",
+    )
+    parser.add_argument(
+        "--source",
+        type=arg.choice("source", LOAD_SOURCES),
+        action=arg.Once,
+        help="settlement load: auto (the meter where a feed has meter data, else DPS "
+        "samples), meter or samples (default: auto)",
+    )
+    parser.add_argument(
         "--output", "-o", action=arg.Once, metavar="FILE", help="write to FILE, not stdout"
     )
     parser.set_defaults(handler=_report)
@@ -63,6 +87,7 @@ def _report(args: argparse.Namespace) -> int:
     from gridhook.report import render
     from gridhook.report.fleet import build_fleet_report
     from gridhook.report.params import REPORT_PARAMETERS, report_params
+    from gridhook.report.settled import DeliveryOptions
     from gridhook.store import StoreError
 
     settings = settings_from_env(*_SETTINGS)
@@ -80,8 +105,13 @@ def _report(args: argparse.Namespace) -> int:
                 now=now,
                 ramp_deadline=timedelta(seconds=settings.ramp_deadline_seconds),
                 several=deployment.several,
+                delivery=DeliveryOptions(
+                    method=query.method or settings.baseline_method,
+                    source=query.source,
+                    min_coverage=settings.interval_min_coverage,
+                ),
             )
-        except (StoreError, ValueError) as exc:
+        except (StoreError, ValueError) as exc:  # SettlementError is a ValueError
             raise CommandError(str(exc)) from None
     renderer = {"html": render.render_html, "json": render.render_json, "csv": render.render_csv}
     text = renderer[query.format](report)

@@ -7,8 +7,9 @@ for the hours without a rollup (``gridhook.intervals.readings``), never the whol
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from gridhook.episodes import Episode
 from gridhook.intervals.readings import load_readings
@@ -24,6 +25,10 @@ from gridhook.store import (
     SampleQuery,
     iter_samples,
 )
+
+if TYPE_CHECKING:
+    from gridhook.report.delivery import FeedDelivery
+    from gridhook.report.settled import DeliveryOptions
 
 __all__ = ["assemble_report", "build_report", "feeds_seen_before", "load_samples"]
 
@@ -46,10 +51,15 @@ def assemble_report(
     rollups: Sequence[RollupRecord] = (),
     site: str = DEFAULT_SITE,
     zone: tzinfo = UTC,
+    delivery: DeliveryOptions | None = None,
+    deliveries: Mapping[str | None, FeedDelivery] | None = None,
+    unsettled: str = "",
 ) -> Report:
     """``site``'s report for [since, until) from already-loaded episodes and samples of it
     (pure): raw ``samples``, and ``rollups`` for the hours rolled up (their 5-minute
-    means); its days are local days in ``zone``.
+    means); its days are local days in ``zone``. ``delivery``: how its curtailments were
+    settled, ``deliveries`` each feed's settlements (a feed missing there had nothing to
+    settle); ``unsettled``: why none could be settled at all.
 
     Feeds with an episode, a sample or a rollup in the range get a section;
     ``include_feeds`` (and the feed filter) get one even when nothing happened on them.
@@ -93,6 +103,7 @@ def assemble_report(
                 compliance_by_day=compliance_by_day(feed_episodes, since, until, zone),
                 episodes=tuple(feed_episodes),
                 site=site,
+                delivery=_feed_delivery(tag, deliveries, site, since, until, delivery, unsettled),
             )
         )
     return Report(
@@ -105,7 +116,27 @@ def assemble_report(
         feeds=tuple(feeds),
         site=site,
         zone=zone,
+        delivery=delivery,
     )
+
+
+def _feed_delivery(
+    tag: str | None,
+    deliveries: Mapping[str | None, FeedDelivery] | None,
+    site: str,
+    since: datetime,
+    until: datetime,
+    options: DeliveryOptions | None,
+    unsettled: str,
+) -> FeedDelivery | None:
+    if options is None:
+        return None
+    found = None if deliveries is None else deliveries.get(tag)
+    if found is not None:
+        return found
+    from gridhook.report.settled import nothing_settled
+
+    return nothing_settled(site, tag, since, until, options, unsettled)
 
 
 def load_samples(
@@ -154,9 +185,12 @@ def build_report(
     ramp_deadline: timedelta,
     site: str = DEFAULT_SITE,
     zone: tzinfo = UTC,
+    delivery: DeliveryOptions | None = None,
 ) -> Report:
     """One site's curtailment report for [since, until), on one feed or all, its days local
-    days in ``zone``; raises StoreError."""
+    days in ``zone``; with ``delivery``, each curtailment settled against that baseline
+    method (each feed's interval load read once). Raises StoreError and, for a method or
+    source it does not know, SettlementInputError."""
     from gridhook.episodes.load import load_episodes
 
     episodes = load_episodes(
@@ -169,6 +203,25 @@ def build_report(
         site=site,
     )
     readings = load_readings(store, since=since, until=until, feed=feed_tag, site=site)
+    deliveries, unsettled = None, ""
+    if delivery is not None:
+        from gridhook.report.settled import settle_for_view
+        from gridhook.settlement import SettlementInputError
+
+        try:
+            deliveries = settle_for_view(
+                store,
+                site=site,
+                zone=zone,
+                since=since,
+                until=until,
+                now=now,
+                ramp_deadline=ramp_deadline,
+                options=delivery,
+                feeds=None if feed_tag is None else [feed_tag],
+            )
+        except SettlementInputError as exc:  # the report stands; its figures say why not
+            unsettled = str(exc)
     return assemble_report(
         episodes,
         readings.samples,
@@ -181,4 +234,7 @@ def build_report(
         rollups=readings.rollups,
         site=site,
         zone=zone,
+        delivery=delivery,
+        deliveries=deliveries,
+        unsettled=unsettled,
     )

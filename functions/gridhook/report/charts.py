@@ -21,9 +21,11 @@ from gridhook.display import to_mw, zone_label
 from gridhook.report.model import DayCompliance, LoadPoint, Timeline
 
 if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
+    from gridhook.report.delivery import EpisodeBar
 
-__all__ = ["compliance_svg", "timeline_svg"]
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+__all__ = ["compliance_svg", "delivery_svg", "timeline_svg"]
 
 _lock = threading.Lock()
 
@@ -39,6 +41,18 @@ _PHASE_STYLE = {
 }
 _STALLED = "#b2182b"
 _GREY = "#6b6b6b"
+# The baseline: dark and dashed, so it reads apart from the solid load and target lines.
+_BASELINE = "#3b3b3b"
+_BASELINE_DASHES = (0, (5, 3))
+# Delivered against needed: the needed bar pale, the delivered one strong beside it.
+_NEEDED = "#f0b37e"
+_DELIVERED = "#1b7837"
+_MINUS = "\u2212"  # a real minus sign in the legends
+# Past this many episodes, the no-figure words do not fit under their bars: a mark does.
+_WORDS_MAX = 24
+
+#: One step of a baseline: [start, end) and its watts (None: no baseline there).
+BaselineStep = tuple[datetime, datetime, float | None]
 # Past this many samples on one chart, every n-th is drawn.
 _SAMPLES_DRAWN_MAX = 3000
 # About how wide the plotting area is, to judge whether sample markers would overlap.
@@ -231,9 +245,32 @@ def _shade_phases(axes: Any, timeline: Timeline) -> list[Any]:
     return handles
 
 
-def timeline_svg(timeline: Timeline, chart_id: str, zone: tzinfo = UTC) -> str:
+def _baseline_line(steps: Sequence[BaselineStep]) -> tuple[list[datetime], list[float]]:
+    """The baseline as a stepped line: flat over each interval, broken (NaN) between
+    intervals that do not touch and where an interval has none."""
+    xs: list[datetime] = []
+    ys: list[float] = []
+    previous_end: datetime | None = None
+    for start, end, watts in steps:
+        if previous_end is not None and start != previous_end:
+            xs.append(previous_end)
+            ys.append(math.nan)
+        xs += [start, end]
+        ys += [_y(watts), _y(watts)]
+        previous_end = end
+    return xs, ys
+
+
+def timeline_svg(
+    timeline: Timeline,
+    chart_id: str,
+    zone: tzinfo = UTC,
+    baseline: Sequence[BaselineStep] = (),
+    baseline_method: str | None = None,
+) -> str:
     """Target and calculated load (MW) over the timeline's window, phases shaded; times in
-    ``zone`` (the site's)."""
+    ``zone`` (the site's). ``baseline``: the customer baseline over the episodes' event
+    intervals, drawn dashed and labelled with its ``baseline_method``."""
     from matplotlib.lines import Line2D
 
     with _drawing(chart_id):
@@ -342,7 +379,21 @@ def timeline_svg(timeline: Timeline, chart_id: str, zone: tzinfo = UTC) -> str:
                 0, Line2D([], [], color=_TARGET, linewidth=3.4, label="Target (requested)")
             )
 
-        values = [_y(w) for _, w in steps] + [_y(p.calculated_w) for p in line]
+        base_x, base_y = _baseline_line(baseline)
+        if any(not math.isnan(y) for y in base_y):
+            label = f"baseline ({baseline_method})" if baseline_method else "baseline"
+            from matplotlib import patheffects
+
+            style: dict[str, Any] = {
+                "color": _BASELINE,
+                "linewidth": 1.8,
+                "linestyle": _BASELINE_DASHES,
+            }
+            # A white edge keeps the dashes readable where they cross the load line.
+            halo = [patheffects.withStroke(linewidth=3.6, foreground="white")]
+            axes.plot(base_x, base_y, zorder=6, gid="baseline", path_effects=halo, **style)
+            handles.append(Line2D([], [], label=label, **style))
+        values = [_y(w) for _, w in steps] + [_y(p.calculated_w) for p in line] + base_y
         finite = [v for v in values if not math.isnan(v)]
         if finite:
             axes.set_ylim(0, max(finite) * 1.12 or 1)
@@ -421,4 +472,92 @@ def compliance_svg(days: Sequence[DayCompliance], chart_id: str, zone: tzinfo = 
             _message(axes, "No ramp down ended in this range, so DPS judged no target")
         else:
             figure.legend(loc="outside lower center", ncol=2, frameon=False)
+        return _svg(figure, chart_id)
+
+
+def delivery_svg(
+    bars: Sequence[EpisodeBar], chart_id: str, zone: tzinfo = UTC, method: str | None = None
+) -> str:
+    """Delivered against needed (MWh) per episode, paired bars, the episodes in time order
+    (labelled by their local start in ``zone``). An episode without figures shows its
+    status as a word (or, past a couple of dozen episodes, a grey mark), never a bar of 0."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator
+
+    with _drawing(chart_id):
+        figure = _figure(10, 2.9)
+        axes = figure.add_subplot()
+        axes.set_ylabel("MWh")
+        axes.grid(axis="y", color="#e3e3e3", linewidth=0.6)
+        axes.set_axisbelow(True)
+        count = len(bars)
+        handles: list[Any] = []
+        if not count:
+            axes.set_xticks([])
+            axes.set_yticks([])
+            _message(axes, "No curtailment to settle in this range")
+            return _svg(figure, chart_id)
+        positions = list(range(count))
+        width = 0.38
+        needed = [math.nan if b.needed_mwh is None else b.needed_mwh for b in bars]
+        delivered = [math.nan if b.delivered_mwh is None else b.delivered_mwh for b in bars]
+        axes.bar([p - width / 2 for p in positions], needed, width=width, color=_NEEDED)
+        axes.bar([p + width / 2 for p in positions], delivered, width=width, color=_DELIVERED)
+        handles.append(Patch(facecolor=_NEEDED, label=f"Needed (baseline {_MINUS} target)"))
+        label = f"Delivered (baseline {_MINUS} load; {method})" if method else "Delivered"
+        handles.append(Patch(facecolor=_DELIVERED, label=label))
+        finite = [v for v in needed + delivered if not math.isnan(v)]
+        top = max([0.0, *finite])
+        bottom = min([0.0, *finite])
+        span = (top - bottom) or 1.0
+        axes.set_ylim(bottom - (0.05 * span if bottom < 0 else 0), top + 0.3 * span)
+        if not finite:  # no figure at all: no scale to read either
+            axes.set_yticks([])
+        if bottom < 0:
+            axes.axhline(0, color="#9a9a9a", linewidth=0.8)
+        missing = [(p, b) for p, b in zip(positions, bars, strict=True) if b.word is not None]
+        if missing and count <= _WORDS_MAX:
+            for position, bar in missing:
+                axes.text(
+                    position,
+                    0.03 * span,
+                    bar.word,
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    color=_GREY,
+                    fontsize=7.5,
+                )
+        elif missing:
+            axes.plot(
+                [p for p, _ in missing],
+                [0.0] * len(missing),
+                linestyle="none",
+                marker="x",
+                color=_GREY,
+                markersize=4,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="x",
+                    color=_GREY,
+                    label="No figure (status in the table)",
+                )
+            )
+        every = math.ceil(count / 16)
+        axes.xaxis.set_major_locator(FixedLocator(positions[::every]))
+        axes.set_xticklabels(
+            [f"{b.started_at.astimezone(zone):%b %d %H:%M}" for b in bars[::every]],
+            fontsize=7.5,
+        )
+        # At least six bars' room, so one episode is not one giant bar.
+        pad = max(0.6, (6 - count) / 2)
+        axes.set_xlim(-pad, count - 1 + pad)
+        where = zone_label(zone, bars[0].started_at, bars[-1].started_at)
+        axes.set_xlabel(f"Episode, by its start ({where})")
+        figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
         return _svg(figure, chart_id)

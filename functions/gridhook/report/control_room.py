@@ -4,8 +4,11 @@ as a timeline, and recent episodes, in the site's local time. Read-only, like ev
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from gridhook.episodes import Episode
 from gridhook.intervals.readings import load_readings
@@ -14,6 +17,10 @@ from gridhook.report.model import LoadPoint, Report
 from gridhook.sites import DEFAULT_SITE
 from gridhook.state import FeedState
 from gridhook.store import EventStore
+
+if TYPE_CHECKING:
+    from gridhook.report.delivery import LiveDelivery
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["DAY_WINDOW", "RECENT_LIMIT", "RECENT_WINDOW", "ControlRoom", "build_control_room"]
 
@@ -43,6 +50,20 @@ class ControlRoom:
     def ramp_deadline_seconds(self) -> float:
         return self.day.ramp_deadline_seconds
 
+    def live(self, feed_tag: str) -> LiveDelivery | None:
+        """For a feed constrained now (ramping down or held), what it delivers against the
+        baseline at the latest interval, or why that is not known; None otherwise (or when
+        the page does not settle)."""
+        from gridhook.report.fleet_room import CONSTRAINED_PHASES
+
+        state = next((s for s in self.feeds if s.feed_tag == feed_tag), None)
+        if state is None or state.phase not in CONSTRAINED_PHASES:
+            return None
+        feed = next((f for f in self.day.feeds if f.feed_tag == feed_tag), None)
+        if feed is None or feed.delivery is None:
+            return None
+        return feed.delivery.live(state.episode_id)
+
     def latest_sample(self, feed_tag: str) -> LoadPoint | None:
         """The feed's newest DPS sample of the last 24 hours, if any."""
         for feed in self.day.feeds:
@@ -50,6 +71,12 @@ class ControlRoom:
                 samples = [p for p in feed.timeline.points if p.source == "sample"]
                 return samples[-1] if samples else None
         return None
+
+
+def _doing(states: Mapping[str, FeedState]) -> tuple[tuple[str, str, str], ...]:
+    """What each feed is doing: its episode and phase (a cached settlement is reused only
+    while these stay the same)."""
+    return tuple(sorted((tag, s.episode_id or "", s.phase) for tag, s in states.items()))
 
 
 def build_control_room(
@@ -61,10 +88,15 @@ def build_control_room(
     site: str = DEFAULT_SITE,
     zone: tzinfo = UTC,
     several: bool = False,
+    delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
 ) -> ControlRoom:
     """Everything ``site``'s page shows, from one state lookup, one 7-day episode load and
     the last 24 hours' readings (rollups, and raw samples for the hours without one);
-    raises StoreError."""
+    with ``delivery``, the last 24 hours' curtailments settled against that baseline on
+    15-minute intervals (``CONTROL_ROOM_RESOLUTION``: each feed's intervals read once;
+    with ``cache``, once a quarter hour while the feeds' episodes and phases stay the
+    same). Raises StoreError."""
     from gridhook.episodes.load import load_episodes
     from gridhook.state.load import current_feed_states
 
@@ -82,6 +114,27 @@ def build_control_room(
     )
     day_start = now - DAY_WINDOW
     readings = load_readings(store, since=day_start, until=until, site=site)
+    deliveries, unsettled = None, ""
+    if delivery is not None:
+        from gridhook.report.settled import CONTROL_ROOM_RESOLUTION, settle_for_view
+        from gridhook.settlement import SettlementInputError
+
+        delivery = dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION)
+        try:
+            deliveries = settle_for_view(
+                store,
+                site=site,
+                zone=zone,
+                since=day_start,
+                until=until,
+                now=now,
+                ramp_deadline=ramp_deadline,
+                options=delivery,
+                cache=cache,
+                cache_key=_doing(states),
+            )
+        except SettlementInputError as exc:  # the page stands; the figures say why not
+            unsettled = str(exc)
     day = assemble_report(
         episodes,
         readings.samples,
@@ -94,6 +147,9 @@ def build_control_room(
         rollups=readings.rollups,
         site=site,
         zone=zone,
+        delivery=delivery,
+        deliveries=deliveries,
+        unsettled=unsettled,
     )
     newest_first = sorted(episodes, key=lambda e: (e.started_at, e.episode_id), reverse=True)
     return ControlRoom(

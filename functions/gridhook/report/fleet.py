@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gridhook.report.build import build_report
 from gridhook.report.model import FleetReport
 from gridhook.report.summary import summarise
 from gridhook.sites import Site
 from gridhook.store import EventStore
+
+if TYPE_CHECKING:
+    from gridhook.report.settled import DeliveryOptions
 
 __all__ = ["build_fleet_report"]
 
@@ -29,10 +33,12 @@ def build_fleet_report(
     now: datetime,
     ramp_deadline: timedelta,
     several: bool = False,
+    delivery: DeliveryOptions | None = None,
 ) -> FleetReport:
     """The report of ``sites`` (in the order given) over [since, until), on one feed tag
     (each site's feed of that name) or all; ``several``: the deployment has more than one
-    site, so the report names each row's site. Raises StoreError."""
+    site, so the report names each row's site; ``delivery``: settle each curtailment
+    against that baseline method. Raises StoreError and SettlementInputError."""
     if not sites:
         raise ValueError("a report needs at least one site")
     reports = tuple(
@@ -45,6 +51,7 @@ def build_fleet_report(
             ramp_deadline=ramp_deadline,
             site=site.name,
             zone=site.zone,
+            delivery=delivery,
         )
         for site in sites
     )
@@ -57,4 +64,5 @@ def build_fleet_report(
         sites=reports,
         overall=summarise([e for r in reports for e in r.episodes], since, until),
         several=several,
+        delivery=delivery,
     )

@@ -7,19 +7,30 @@ lookup, one page of each feed's newest events), its samples of the last
 ``RECENT_SAMPLES`` and its subscription records; up to ``site_reads.READERS`` sites are read
 at once. Charts and episode lists are each site's
 own page (``gridhook.report.control_room``).
+
+The one read beyond that: a feed constrained now says what it delivers against the baseline
+("delivering X MW against the baseline (method)"), which takes its site's episodes of the
+baselines' look-back and that feed's interval load (rollups). A site with no feed
+constrained reads nothing more.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gridhook.display import is_default_target
 from gridhook.health import Registration, recent_samples, registration
 from gridhook.sites import Site
 from gridhook.state import FeedState
 from gridhook.store import EventStore, LoadSample
+
+if TYPE_CHECKING:
+    from gridhook.report.delivery import LiveDelivery
+    from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["CONSTRAINED_PHASES", "FeedNow", "FleetRoom", "SiteNow", "build_fleet_room"]
 
@@ -36,6 +47,9 @@ class FeedNow:
     feed_tag: str
     state: FeedState | None  # None: DPS samples it, no power event has come yet
     sample: LoadSample | None  # its newest of the last RECENT_SAMPLES
+    # Constrained now: what it delivers against the baseline (None: not constrained, or
+    # the page does not settle).
+    delivery: LiveDelivery | None = None
 
     @property
     def label(self) -> str:
@@ -175,7 +189,70 @@ class FleetRoom:
         return tuple(s for s in self.sites if s.registration.state != "registered")
 
 
-def _site_now(store: EventStore, site: Site, *, now: datetime, ramp_deadline: timedelta) -> SiteNow:
+def _delivering(
+    store: EventStore,
+    site: Site,
+    states: dict[str, FeedState],
+    *,
+    now: datetime,
+    ramp_deadline: timedelta,
+    delivery: DeliveryOptions | None,
+    cache: QuarterHourCache | None = None,
+) -> dict[str, LiveDelivery]:
+    """What each constrained feed of ``site`` delivers now against the baseline: its open
+    episode settled on 15-minute intervals (the feed's intervals read once). Nothing is
+    read for a site with no feed constrained."""
+    constrained = sorted(tag for tag, s in states.items() if s.phase in CONSTRAINED_PHASES)
+    if delivery is None or not constrained:
+        return {}
+    from gridhook.report.settled import (
+        CONTROL_ROOM_RESOLUTION,
+        nothing_settled,
+        settle_for_view,
+    )
+    from gridhook.settlement import SettlementInputError
+
+    options = dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION)
+    # Any episode open now overlaps the last second.
+    since, until = now - timedelta(seconds=1), now + timedelta(seconds=1)
+    try:
+        deliveries = settle_for_view(
+            store,
+            site=site.name,
+            zone=site.zone,
+            since=since,
+            until=until,
+            now=now,
+            ramp_deadline=ramp_deadline,
+            options=options,
+            feeds=constrained,
+            cache=cache,
+            cache_key=tuple(
+                (tag, states[tag].episode_id or "", states[tag].phase) for tag in constrained
+            ),
+        )
+    except SettlementInputError as exc:  # the page stands; the feed's row says why not
+        deliveries = {
+            tag: nothing_settled(site.name, tag, since, until, options, str(exc))
+            for tag in constrained
+        }
+    live = {}
+    for tag in constrained:
+        found = deliveries.get(tag)
+        if found is not None:
+            live[tag] = found.live(states[tag].episode_id)
+    return live
+
+
+def _site_now(
+    store: EventStore,
+    site: Site,
+    *,
+    now: datetime,
+    ramp_deadline: timedelta,
+    delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
+) -> SiteNow:
     from gridhook.state.load import current_feed_states
 
     states = current_feed_states(store, now=now, ramp_deadline=ramp_deadline, site=site.name)
@@ -183,9 +260,14 @@ def _site_now(store: EventStore, site: Site, *, now: datetime, ramp_deadline: ti
     for sample in recent_samples(store, site.name, now):  # oldest first: the last one wins
         newest[sample.feed_tag] = sample
     tags = sorted(set(states) | set(newest))
+    live = _delivering(
+        store, site, states, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
+    )
     return SiteNow(
         site=site,
-        feeds=tuple(FeedNow(site.name, tag, states.get(tag), newest.get(tag)) for tag in tags),
+        feeds=tuple(
+            FeedNow(site.name, tag, states.get(tag), newest.get(tag), live.get(tag)) for tag in tags
+        ),
         registration=registration(store.subscriptions(site=site.name)),
     )
 
@@ -197,13 +279,20 @@ def build_fleet_room(
     now: datetime,
     ramp_deadline: timedelta,
     refresh_seconds: int = 30,
+    delivery: DeliveryOptions | None = None,
+    cache: QuarterHourCache | None = None,
 ) -> FleetRoom:
     """Every site of ``sites`` now, each read on its own (several at a time: on a networked
-    store each read is a round trip); raises StoreError."""
+    store each read is a round trip); with ``delivery``, each constrained feed's delivery
+    against that baseline (only a site with a feed constrained reads more: its look-back
+    episodes and that feed's intervals; with ``cache``, once a quarter hour while its
+    episode and phase stay the same). Raises StoreError."""
     from gridhook.site_reads import for_each
 
     def read(site: Site) -> SiteNow:
-        return _site_now(store, site, now=now, ramp_deadline=ramp_deadline)
+        return _site_now(
+            store, site, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
+        )
 
     return FleetRoom(
         now=now,

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridhook.episodes import EPISODE_STATUSES, Episode
 from gridhook.events import rfc3339
 from gridhook.sites import DEFAULT_SITE
+
+if TYPE_CHECKING:
+    from gridhook.report.delivery import DeliveryTotals, FeedDelivery
+    from gridhook.report.settled import DeliveryOptions
 
 __all__ = [
     "FIGURE_SOURCES",
@@ -48,6 +52,13 @@ FIGURE_SOURCES: dict[str, dict[str, str]] = {
         "title": "Timed by gridhook",
         "figures": "When each phase began and ended, and how long ramps took, from when each "
         "webhook was received.",
+    },
+    "settled": {
+        "title": "Settled against a baseline",
+        "figures": "Delivered (baseline less the interval load) and needed (baseline less the "
+        "target), in MWh, per episode: the load the feed would have drawn, from its past "
+        "days by the baseline method named, against the revenue meter's intervals or DPS's "
+        "samples (the source named).",
     },
 }
 
@@ -264,21 +275,30 @@ class FeedReport:
     compliance_by_day: tuple[DayCompliance, ...]
     episodes: tuple[Episode, ...]  # oldest first
     site: str = DEFAULT_SITE
+    # Each curtailment settled against a baseline; None: the report was not asked to settle.
+    delivery: FeedDelivery | None = None
 
     @property
     def label(self) -> str:
         return self.feed_tag if self.feed_tag is not None else "(no feed tag)"
 
     def to_dict(self, since: datetime, until: datetime) -> dict[str, Any]:
-        """As JSON data; each episode with its share of [since, until) (``in_range``)."""
-        return {
+        """As JSON data; each episode with its share of [since, until) (``in_range``) and,
+        when settled, its delivered figures (``delivery``)."""
+        episodes = [e.to_dict(since, until) for e in self.episodes]
+        body = {
             "site": self.site,
             "feed_tag": self.feed_tag,
             "summary": self.summary.to_dict(),
             "compliance_by_day": [d.to_dict() for d in self.compliance_by_day],
             "timeline": self.timeline.to_dict(),
-            "episodes": [e.to_dict(since, until) for e in self.episodes],
+            "episodes": episodes,
         }
+        if self.delivery is not None:
+            body["delivery"] = self.delivery.to_dict()
+            for episode, shown in zip(self.episodes, episodes, strict=True):
+                shown["delivery"] = self.delivery.episode_dict(episode.episode_id)
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +315,18 @@ class Report:
     feeds: tuple[FeedReport, ...]
     site: str = DEFAULT_SITE
     zone: tzinfo = UTC
+    delivery: DeliveryOptions | None = None  # how its curtailments were settled, if they were
 
     @property
     def empty(self) -> bool:
         return all(f.timeline.empty and not f.episodes for f in self.feeds)
+
+    @property
+    def delivery_totals(self) -> DeliveryTotals | None:
+        """Delivered and needed inside [since, until), every feed of the site together."""
+        if self.delivery is None:
+            return None
+        return _delivery_totals(self.feeds, self.since, self.until)
 
     @property
     def episodes(self) -> tuple[Episode, ...]:
@@ -329,6 +357,7 @@ class FleetReport:
     sites: tuple[Report, ...]
     overall: FeedSummary  # every site's episodes together
     several: bool = False
+    delivery: DeliveryOptions | None = None  # how curtailments were settled, if they were
 
     @classmethod
     def of(cls, report: Report, *, several: bool = False) -> FleetReport:
@@ -342,6 +371,7 @@ class FleetReport:
             sites=(report,),
             overall=report.overall,
             several=several,
+            delivery=report.delivery,
         )
 
     @property
@@ -357,9 +387,30 @@ class FleetReport:
     def empty(self) -> bool:
         return all(site.empty for site in self.sites)
 
+    @property
+    def delivery_totals(self) -> DeliveryTotals | None:
+        """Delivered and needed inside [since, until), every site's feeds together."""
+        if self.delivery is None:
+            return None
+        return _delivery_totals(self.feeds, self.since, self.until)
+
     def to_dict(self) -> dict[str, Any]:
         """As JSON data: ``feeds`` lists every site's feeds, each with its ``site``; ``sites``
-        each site's time zone and figures."""
+        each site's time zone and figures; ``delivery`` the baseline method and source and
+        the delivered and needed totals inside the range (when settled)."""
+        body = self._to_dict()
+        if self.delivery is not None:
+            totals = self.delivery_totals
+            body["delivery"] = {
+                **self.delivery.to_dict(),
+                "totals": None if totals is None else totals.to_dict(),
+            }
+            for shown, site in zip(body["sites"], self.sites, strict=True):
+                site_totals = site.delivery_totals
+                shown["delivery"] = None if site_totals is None else site_totals.to_dict()
+        return body
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "since": rfc3339(self.since),
             "until": rfc3339(self.until),
@@ -375,3 +426,12 @@ class FleetReport:
             ],
             "feeds": [f.to_dict(self.since, self.until) for f in self.feeds],
         }
+
+
+def _delivery_totals(
+    feeds: tuple[FeedReport, ...], since: datetime, until: datetime
+) -> DeliveryTotals:
+    from gridhook.report.delivery import delivery_totals
+
+    deliveries = [f.delivery for f in feeds if f.delivery is not None]
+    return delivery_totals(deliveries, since, until)

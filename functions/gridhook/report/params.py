@@ -12,6 +12,9 @@ as ``--correlation-id``).
 (``--site phx1 --site ams2``) as over HTTP (``?site=phx1&site=ams2``): each names one more
 site to read; none means every site of the deployment. A site the deployment does not serve
 is refused, naming the sites it does.
+
+``method`` (a baseline method; default ``GRIDHOOK_BASELINE_METHOD``) and ``source``
+(``auto``, ``meter`` or ``samples``) say how a report settles its curtailments.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gridhook.episodes import EPISODE_STATUSES
+from gridhook.settings import BASELINE_METHODS
 from gridhook.sites import Site, Sites, one_default_site
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "EPISODE_PARAMETERS",
     "FORMATS",
     "LATEST",
+    "LOAD_SOURCES",
     "MAX_RANGE",
     "REPEATABLE",
     "REPORT_DEFAULT_RANGE",
@@ -45,6 +50,7 @@ __all__ = [
     "SettlementParams",
     "episode_params",
     "parse_choice",
+    "parse_method",
     "parse_range",
     "parse_sites",
     "parse_status",
@@ -65,7 +71,10 @@ EPISODES_DEFAULT_RANGE = timedelta(days=7)
 #: around a range (look-backs, look-aheads) never leaves what a datetime can hold.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-REPORT_PARAMETERS = ("since", "until", "site", "feed", "format")
+REPORT_PARAMETERS = ("since", "until", "site", "feed", "format", "method", "source")
+#: Where a settlement's load comes from: the meter where a feed has meter data, else DPS's
+#: samples (``auto``); or one of them (``gridhook.intervals.load.LOAD_SOURCES``).
+LOAD_SOURCES = ("auto", "meter", "samples")
 EPISODE_PARAMETERS = ("since", "until", "site", "feed", "status", "correlation_id")
 #: The parameters that may be given more than once (each value names one more).
 REPEATABLE = ("site",)
@@ -94,6 +103,8 @@ class ReportParams:
     feed_tag: str | None
     format: str
     sites: tuple[Site, ...] = ()  # the sites asked for, in the deployment's order
+    method: str | None = None  # the baseline method; None: GRIDHOOK_BASELINE_METHOD
+    source: str = "auto"  # auto | meter | samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +134,14 @@ def report_params(
         feed_tag=_tag(values, "feed"),
         format=parse_choice("format", _one(values, "format") or "html", FORMATS),
         sites=parse_sites(_many(values, "site"), sites or one_default_site()),
+        method=parse_method(_one(values, "method")),
+        source=parse_choice("source", _one(values, "source") or "auto", LOAD_SOURCES),
     )
+
+
+def parse_method(text: str | None) -> str | None:
+    """A baseline method (any case), or None when not given."""
+    return None if text is None else parse_choice("method", text, BASELINE_METHODS)
 
 
 def episode_params(

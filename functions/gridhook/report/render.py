@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from gridhook.report.control_room import ControlRoom
+    from gridhook.report.delivery import FeedDelivery
     from gridhook.report.fleet_room import FleetRoom
 
 __all__ = [
@@ -58,6 +59,10 @@ CONTENT_SECURITY_POLICY = (
 #: loads in MW, energy in MWh, durations in seconds, times RFC 3339 UTC, CRLF line ends.
 #: The ``_in_range`` columns are the episode's share of the report's range; ``site`` is the
 #: site the episode's feed belongs to (in every CSV, however many sites the deployment has).
+#: ``delivered_mwh`` … ``needed_mwh_in_range``: the episode settled against the baseline
+#: method ``baseline_method`` on ``settlement_source`` (meter | samples); a status without
+#: figures (``insufficient_history``) leaves them empty, never 0, and says why in
+#: ``settlement_reason``; all empty when the report was not settled.
 CSV_COLUMNS = (
     "site",
     "feed_tag",
@@ -78,6 +83,16 @@ CSV_COLUMNS = (
     "energy_mwh_requested",
     "constrained_seconds_in_range",
     "energy_mwh_requested_in_range",
+    "baseline_method",
+    "settlement_source",
+    "settlement_status",
+    "settlement_reason",
+    "delivered_mwh",
+    "needed_mwh",
+    "performance_factor",
+    "performance_factor_uncapped",
+    "delivered_mwh_in_range",
+    "needed_mwh_in_range",
     "compliant_dps",
     "load_at_start_ramp_down_mw_dps",
     "load_at_end_ramp_down_mw_dps",
@@ -90,6 +105,11 @@ CSV_COLUMNS = (
     "superseded_by",
     "episode_id",
 )
+
+#: The columns of an episode's delivered figures (empty when the report was not settled).
+_DELIVERY_COLUMNS = CSV_COLUMNS[
+    CSV_COLUMNS.index("baseline_method") : CSV_COLUMNS.index("needed_mwh_in_range") + 1
+]
 
 _environment: jinja2.Environment | None = None
 _environment_lock = threading.Lock()
@@ -183,7 +203,7 @@ def _feed_charts(
 ) -> list[dict[str, str]]:
     """Each feed's charts as SVG text, site by site, in the site's local time; the templates
     insert them unescaped (``| safe``): matplotlib writes the SVG and escapes any text in it."""
-    from gridhook.report.charts import compliance_svg, timeline_svg
+    from gridhook.report.charts import compliance_svg, delivery_svg, timeline_svg
 
     charts = []
     index = 0
@@ -191,11 +211,32 @@ def _feed_charts(
         for feed in report.feeds:
             index += 1
             chart_id = f"{prefix}-{index}"
-            chart = {"timeline": timeline_svg(feed.timeline, f"{chart_id}-timeline", report.zone)}
+            delivery = feed.delivery
+            baseline = (
+                ()
+                if delivery is None
+                else delivery.baseline_steps(feed.timeline.start, feed.timeline.end)
+            )
+            chart = {
+                "timeline": timeline_svg(
+                    feed.timeline,
+                    f"{chart_id}-timeline",
+                    report.zone,
+                    baseline=baseline,
+                    baseline_method=None if delivery is None else delivery.method,
+                )
+            }
             if compliance:
                 chart["compliance"] = compliance_svg(
                     feed.compliance_by_day, f"{chart_id}-compliance", report.zone
                 )
+                if delivery is not None:
+                    chart["delivery"] = delivery_svg(
+                        delivery.bars(feed.episodes),
+                        f"{chart_id}-delivery",
+                        report.zone,
+                        method=delivery.method,
+                    )
             charts.append(chart)
     return charts
 
@@ -248,8 +289,40 @@ def render_episodes_json(
     return json.dumps(body, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str, str]:
-    """An episode as one CSV row (see CSV_COLUMNS), with its share of [since, until)."""
+def _delivery_cells(episode: Episode, delivery: FeedDelivery | None) -> dict[str, str]:
+    cells = dict.fromkeys(_DELIVERY_COLUMNS, "")
+    if delivery is None:
+        return cells
+    cells["baseline_method"] = delivery.method
+    settlement = delivery.of(episode.episode_id)
+    if settlement is None:
+        cells["settlement_reason"] = delivery.reason_not_settled(episode.episode_id) or ""
+        return cells
+    share = delivery.in_range(episode.episode_id)
+    has_figures = settlement.delivered_wh is not None
+    cells.update(
+        settlement_source=settlement.source,
+        settlement_status=settlement.status,
+        settlement_reason=settlement.reason,
+        delivered_mwh=csv_format.mwh(settlement.delivered_wh),
+        needed_mwh=csv_format.mwh(settlement.needed_wh),
+        performance_factor=csv_format.ratio(settlement.performance_factor),
+        performance_factor_uncapped=csv_format.ratio(settlement.performance_factor_uncapped),
+        delivered_mwh_in_range=""
+        if share is None or not has_figures
+        else csv_format.mwh(share.delivered_wh),
+        needed_mwh_in_range=""
+        if share is None or settlement.needed_wh is None
+        else csv_format.mwh(share.needed_wh),
+    )
+    return cells
+
+
+def episode_row(
+    episode: Episode, since: datetime, until: datetime, delivery: FeedDelivery | None = None
+) -> dict[str, str]:
+    """An episode as one CSV row (see CSV_COLUMNS), with its share of [since, until) and,
+    with its feed's ``delivery``, its delivered figures."""
     loads = episode.load_w
     share = episode.share(since, until)
     return {
@@ -272,6 +345,7 @@ def episode_row(episode: Episode, since: datetime, until: datetime) -> dict[str,
         "energy_mwh_requested": csv_format.mwh(episode.requested_energy_wh),
         "constrained_seconds_in_range": csv_format.seconds(share.constrained_seconds),
         "energy_mwh_requested_in_range": csv_format.mwh(share.requested_energy_wh),
+        **_delivery_cells(episode, delivery),
         "compliant_dps": csv_format.boolean(episode.compliant),
         "load_at_start_ramp_down_mw_dps": csv_format.mw(loads.get("start_ramp_down")),
         "load_at_end_ramp_down_mw_dps": csv_format.mw(loads.get("end_ramp_down")),
@@ -290,5 +364,10 @@ def render_csv(report: Report | FleetReport) -> str:
     """The report's episodes, one row each: by site, then feed, oldest first."""
     fleet = _fleet(report)
     return csv_format.text(
-        CSV_COLUMNS, (episode_row(e, fleet.since, fleet.until) for e in fleet.episodes)
+        CSV_COLUMNS,
+        (
+            episode_row(e, fleet.since, fleet.until, feed.delivery)
+            for feed in fleet.feeds
+            for e in feed.episodes
+        ),
     )

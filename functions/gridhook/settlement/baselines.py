@@ -240,7 +240,8 @@ def _span(since: float, until: float) -> str:
     from gridhook.events import rfc3339
 
     a = rfc3339(datetime.fromtimestamp(since, UTC))
-    b = rfc3339(datetime.fromtimestamp(until, UTC))
+    # An episode still going (no end_time: until replaced) has an infinite end.
+    b = "still going" if math.isinf(until) else rfc3339(datetime.fromtimestamp(until, UTC))
     return f"[{a}, {b})"
 
 
