@@ -283,6 +283,15 @@ def assert_the_day_is_settled_on_meter_data(
     assert f"settled: {short['delivered_mwh']:.1f} MWh delivered of " in printed
     assert "Settled: var/settlement.html" in out
     assert "caiso-10-in-10" in (tmp_path / "var/settlement.html").read_text(encoding="utf-8")
+    # The report shows the baselines (dashed, with the method) and each episode's delivered
+    # against needed MWh: the same figures.
+    html = (tmp_path / "var/report.html").read_text(encoding="utf-8")
+    assert f'against the baseline <strong class="method">{run["method"]}</strong>' in html
+    assert f"dashed: the baseline ({run['method']})" in html
+    assert (
+        f"Settled ({run['method']}): delivered {short['delivered_mwh']:.2f} MWh of "
+        f"{short['needed_mwh']:.2f} MWh needed"
+    ) in html
 
 
 def _meter_load(store: EventStore, site: str, feed: str, plan: dict) -> dict[datetime, float]:
