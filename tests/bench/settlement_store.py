@@ -322,11 +322,11 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
                 load_intervals(store, feed=feed, tz=TZ, since=since, until=NOW) for feed in FEEDS
             ]
 
-        def settlement() -> Any:
-            return settle_from_store(store)
-
         def report_settled() -> Any:
             return _report(store, settled=True)
+
+        def settlement() -> Any:
+            return settle_from_store(store)
 
         measured = (
             ("report_30d", report),

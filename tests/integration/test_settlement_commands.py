@@ -325,7 +325,9 @@ def test_http_settlement_in_every_format(app: FunctionApp, expected: SettlementR
 
 def test_the_report_and_the_control_room_link_to_the_settlement(app: FunctionApp) -> None:
     report = app.get("/report", params={"since": SINCE, "until": UNTIL})
-    assert f'href="settlement?since={SINCE}&amp;until={UNTIL}"' in report.text
+    # The report's method and source go along (the report settled with them).
+    link = f"settlement?since={SINCE}&amp;until={UNTIL}&amp;method=caiso-10-in-10&amp;source=auto"
+    assert f'href="{link}"' in report.text
     assert 'href="settlement?since=30d"' in app.get("/").text
 
 

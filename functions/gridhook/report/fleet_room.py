@@ -29,7 +29,7 @@ from gridhook.state import FeedState
 from gridhook.store import EventStore, LoadSample
 
 if TYPE_CHECKING:
-    from gridhook.report.delivery import LiveDelivery
+    from gridhook.report.delivery import FeedDelivery, LiveDelivery
     from gridhook.report.settled import DeliveryOptions, QuarterHourCache
 
 __all__ = ["CONSTRAINED_PHASES", "FeedNow", "FleetRoom", "SiteNow", "build_fleet_room"]
@@ -191,68 +191,74 @@ class FleetRoom:
 
 def _delivering(
     store: EventStore,
-    site: Site,
-    states: dict[str, FeedState],
+    sites: Sequence[SiteNow],
     *,
     now: datetime,
     ramp_deadline: timedelta,
-    delivery: DeliveryOptions | None,
+    delivery: DeliveryOptions,
     cache: QuarterHourCache | None = None,
-) -> dict[str, LiveDelivery]:
-    """What each constrained feed of ``site`` delivers now against the baseline: its open
-    episode settled on 15-minute intervals (the feed's intervals read once). Nothing is
-    read for a site with no feed constrained."""
-    constrained = sorted(tag for tag, s in states.items() if s.phase in CONSTRAINED_PHASES)
-    if delivery is None or not constrained:
+) -> dict[tuple[str, str], LiveDelivery]:
+    """What each feed constrained now delivers against the baseline, by (site, feed): its
+    open episode settled on 15-minute intervals, every such feed of the fleet in one
+    settlement (each feed's intervals read once). Nothing is read when no feed is
+    constrained. Called from the request's thread, never from the site readers' pool: the
+    settlement reads in that pool itself."""
+    held = [(site, f) for site in sites for f in site.feeds if f.constrained and f.state]
+    if not held:
         return {}
-    from gridhook.report.settled import (
-        CONTROL_ROOM_RESOLUTION,
-        nothing_settled,
-        settle_for_view,
-    )
+    from gridhook.intervals.settle import settle_range
+    from gridhook.report.settled import CONTROL_ROOM_RESOLUTION, deliveries_of, nothing_settled
     from gridhook.settlement import SettlementInputError
 
     options = dataclasses.replace(delivery, resolution=CONTROL_ROOM_RESOLUTION)
     # Any episode open now overlaps the last second.
     since, until = now - timedelta(seconds=1), now + timedelta(seconds=1)
-    try:
-        deliveries = settle_for_view(
+    chosen = list({site.name: site.site for site, _ in held}.values())
+    feeds = sorted({f.feed_tag for _, f in held})
+
+    def settle() -> dict[str, dict[str | None, FeedDelivery]]:
+        run = settle_range(
             store,
-            site=site.name,
-            zone=site.zone,
+            chosen,
             since=since,
             until=until,
             now=now,
+            feeds=feeds,
+            method=options.method,
+            source=options.source,
+            resolution=options.resolution,
             ramp_deadline=ramp_deadline,
-            options=options,
-            feeds=constrained,
-            cache=cache,
-            cache_key=tuple(
-                (tag, states[tag].episode_id or "", states[tag].phase) for tag in constrained
-            ),
+            min_coverage=options.min_coverage,
         )
-    except SettlementInputError as exc:  # the page stands; the feed's row says why not
-        deliveries = {
-            tag: nothing_settled(site.name, tag, since, until, options, str(exc))
-            for tag in constrained
+        return {site.name: deliveries_of(run, site.name, options) for site in chosen}
+
+    try:
+        if cache is None:
+            by_site = settle()
+        else:
+            doing = tuple(
+                (site.name, f.feed_tag, f.state.episode_id or "", f.phase)
+                for site, f in held
+                if f.state is not None
+            )
+            by_site = cache.get(("fleet", doing, options), now, settle)
+    except SettlementInputError as exc:  # the page stands; the feeds' rows say why not
+        why = str(exc)
+        by_site = {
+            site.name: {
+                f.feed_tag: nothing_settled(site.name, f.feed_tag, since, until, options, why)
+            }
+            for site, f in held
         }
-    live = {}
-    for tag in constrained:
-        found = deliveries.get(tag)
-        if found is not None:
-            live[tag] = found.live(states[tag].episode_id)
+    live: dict[tuple[str, str], LiveDelivery] = {}
+    for site, feed in held:
+        found = by_site.get(site.name, {}).get(feed.feed_tag)
+        if found is not None and feed.state is not None:
+            live[(site.name, feed.feed_tag)] = found.live(feed.state.episode_id)
     return live
 
 
-def _site_now(
-    store: EventStore,
-    site: Site,
-    *,
-    now: datetime,
-    ramp_deadline: timedelta,
-    delivery: DeliveryOptions | None = None,
-    cache: QuarterHourCache | None = None,
-) -> SiteNow:
+def _site_now(store: EventStore, site: Site, *, now: datetime, ramp_deadline: timedelta) -> SiteNow:
     from gridhook.state.load import current_feed_states
 
     states = current_feed_states(store, now=now, ramp_deadline=ramp_deadline, site=site.name)
@@ -260,14 +266,9 @@ def _site_now(
     for sample in recent_samples(store, site.name, now):  # oldest first: the last one wins
         newest[sample.feed_tag] = sample
     tags = sorted(set(states) | set(newest))
-    live = _delivering(
-        store, site, states, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
-    )
     return SiteNow(
         site=site,
-        feeds=tuple(
-            FeedNow(site.name, tag, states.get(tag), newest.get(tag), live.get(tag)) for tag in tags
-        ),
+        feeds=tuple(FeedNow(site.name, tag, states.get(tag), newest.get(tag)) for tag in tags),
         registration=registration(store.subscriptions(site=site.name)),
     )
 
@@ -290,13 +291,26 @@ def build_fleet_room(
     from gridhook.site_reads import for_each
 
     def read(site: Site) -> SiteNow:
-        return _site_now(
-            store, site, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
-        )
+        return _site_now(store, site, now=now, ramp_deadline=ramp_deadline)
 
+    read_sites = for_each(read, sites)  # up to READERS sites at a time
+    if delivery is not None:
+        live = _delivering(
+            store, read_sites, now=now, ramp_deadline=ramp_deadline, delivery=delivery, cache=cache
+        )
+        read_sites = [
+            dataclasses.replace(
+                site,
+                feeds=tuple(
+                    dataclasses.replace(f, delivery=live.get((site.name, f.feed_tag)))
+                    for f in site.feeds
+                ),
+            )
+            for site in read_sites
+        ]
     return FleetRoom(
         now=now,
         refresh_seconds=refresh_seconds,
         ramp_deadline_seconds=ramp_deadline.total_seconds(),
-        sites=tuple(for_each(read, sites)),  # up to READERS sites at a time
+        sites=tuple(read_sites),
     )
