@@ -8,9 +8,11 @@ functions-framework server) on its store — SQLite in `var/demo/`, or the one `
 names (Firestore through the emulator, which it starts if none runs) — both on the same
 `GRIDHOOK_DEV_CLOCK`; reconciles every site (registers its webhook) and keeps reconciling and
 sampling every half second; schedules each site's day of `demo/plan.py` through its DPS's
-SetLoadTarget; prints a line per curtailment as its events reach the store; then writes
-`var/report.html`, prints the episode table and where to look, and stops everything it
-started, on Ctrl-C too (exit 130).
+SetLoadTarget; prints a line per curtailment as its events reach the store; once the
+simulator has stopped, imports the day's meter data it wrote (`gridhook-sim --meter-out`: the
+load each feed served, as a utility delivers it after the day); then writes
+`var/report.html` and `var/settlement.html`, prints the episode table, the day's settlement
+and where to look, and stops everything it started, on Ctrl-C too (exit 130).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ HISTORY_DAYS = 45  # the meter history imported before the day: the baselines' l
 # Hourly meter intervals: the baselines' default interval, and a quarter of the records of
 # 15-minute data, which keeps the import into the Firestore emulator short.
 HISTORY_INTERVAL = "1h"
+SIMULATOR_STOP_TIMEOUT = 30.0  # real seconds to stop and write its meter data (--meter-out)
 IMPORT_ATTEMPTS = 3  # an import is idempotent: one that timed out half-way is run again
 SCHEDULE_MARGIN = timedelta(minutes=15)  # simulated: the first target must still be ahead
 _LISTENING = re.compile(
@@ -113,6 +116,8 @@ class Demo:
         self.cwd = Path.cwd()
         self.dir = options.var_dir / "demo"
         self.report_path = options.var_dir / "report.html"
+        self.settlement_path = options.var_dir / "settlement.html"
+        self.settled: list[dict[str, Any]] = []  # the day's settlements (gridhook's JSON)
         # Chosen now, so that a store the demo does not play into is refused before anything.
         self.demo_store: DemoStore = choose_store(os.environ, self.dir / "gridhook.db")
         self.store_url = self.demo_store.url
@@ -124,6 +129,8 @@ class Demo:
         self.store: EventStore | None = None
         self.reconcile_log: TextIO | None = None
         self.meter_intervals: dict[tuple[str, str], int] = {}  # (site, feed): imported
+        self.day_meter_intervals: dict[tuple[str, str], int] = {}  # the day's, after it
+        self.meter_dir = self.dir / "meter"
 
     # --- the whole run ------------------------------------------------------------------------
 
@@ -145,6 +152,7 @@ class Demo:
             finally:
                 self._stop_children()
                 self._close()
+            self._import_the_days_meter()
             self._report()
             self._summary(time.monotonic() - self.began)
         finally:
@@ -162,6 +170,7 @@ class Demo:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.report_path.unlink(missing_ok=True)  # never show last run's report as this one's
+        self.settlement_path.unlink(missing_ok=True)
         # The store before the plan: starting an emulator must not eat the start-up allowance.
         store_note = self._prepare_store()
         self.plan: DayPlan = plan_day(datetime.now(UTC), o.speed, o.startup_seconds)
@@ -219,13 +228,7 @@ class Demo:
             "--out", str(out),
         ]  # fmt: skip
         self._run_to_end("history", argv, self.env, what="gridhook-sim --history")
-        try:
-            index = json.loads((out / "index.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DemoError(f"gridhook-sim --history wrote no index ({exc}); see {out}") from None
-        files = [f for f in index["files"] if METER_FORMATS.get(f["site"], "csv") == f["format"]]
-        for file in files:
-            self._meter_import(Path(file["path"]), file["site"], file["feed"])
+        files = self._import_meter_files(out, "gridhook-sim --history", self.meter_intervals)
         total = sum(self.meter_intervals.values())
         self.say(
             f"  history    {HISTORY_DAYS} days of meter data imported: {total} intervals of "
@@ -238,7 +241,44 @@ class Demo:
                 f"({_meter_format(file['format'])})"
             )
 
-    def _meter_import(self, path: Path, site: str, feed: str) -> None:
+    def _import_the_days_meter(self) -> None:
+        """The day's own meter data, which the simulator wrote as it stopped (`--meter-out`:
+        the load each feed served, held under its targets), imported like the history: the
+        utility's interval data that arrives after the day. The settlement reads it for the
+        day's actual load, the history for its baselines. A failure is one of the run's
+        problems: the report is still written."""
+        began = time.monotonic()
+        try:
+            files = self._import_meter_files(
+                self.meter_dir, "gridhook-sim --meter-out", self.day_meter_intervals
+            )
+        except DemoError as error:
+            self.problems.append(str(error))
+            return
+        self.say()
+        self.say(
+            f"Meter:   the day's meter data, written by the simulator as it stopped, imported: "
+            f"{sum(self.day_meter_intervals.values())} intervals of {len(files)} feeds "
+            f"({time.monotonic() - began:.1f} s)   files {self.meter_dir}"
+        )
+
+    def _import_meter_files(
+        self, out: Path, what: str, counts: dict[tuple[str, str], int]
+    ) -> list[dict[str, Any]]:
+        """Import each site's and feed's file listed in `out/index.json` (`what` wrote it),
+        in the site's format (METER_FORMATS), counting the intervals into `counts`."""
+        try:
+            index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DemoError(f"{what} wrote no index ({exc}); see {out}") from None
+        files = [f for f in index["files"] if METER_FORMATS.get(f["site"], "csv") == f["format"]]
+        for file in files:
+            counts[(file["site"], file["feed"])] = self._meter_import(
+                Path(file["path"]), file["site"], file["feed"]
+            )
+        return files
+
+    def _meter_import(self, path: Path, site: str, feed: str) -> int:
         """`gridhook meter import PATH --site SITE --feed FEED`, in-process: the command's
         own code path (its parsing, its refusals), without a process per file."""
         from gridhook.cli import main as gridhook_main
@@ -263,7 +303,7 @@ class Demo:
                 f"{stderr.getvalue().strip()}"
             )
         done = json.loads(stdout.getvalue())
-        self.meter_intervals[(site, feed)] = int(done["intervals"])
+        return int(done["intervals"])
 
     def _prepare_store(self) -> str | None:
         """Start the Firestore emulator if the store needs one and none answers (and say so);
@@ -314,6 +354,8 @@ class Demo:
             "--ramp-rate", f"{RAMP_RATE_MW_PER_MINUTE:g}",
             "--whitelist", "http://127.0.0.1/nvgrid/webhook",
             "--call-timeout", "10",
+            # The day's meter data, written as it stops (imported after the day).
+            "--meter-out", str(self.meter_dir), "--meter-interval", HISTORY_INTERVAL,
         ]  # fmt: skip
         for site in self.sites.sites:  # each site's DPS its own user
             argv += ["--user", f"{site.name}={site.username}:{site.password}"]
@@ -571,7 +613,8 @@ class Demo:
         if hasattr(self, "clock"):  # the simulated moment the day's processes stopped at
             self.stopped_at = self.clock.now()
         for child in self.children:  # the simulator first: nothing is sent to a stopped receiver
-            child.stop()
+            # The simulator writes the day's meter data as it stops: give it the time to.
+            child.stop(SIMULATOR_STOP_TIMEOUT if child.name == "simulator" else 5.0)
 
     def _stop_emulator(self) -> None:
         if self.emulator is not None:
@@ -602,6 +645,63 @@ class Demo:
         )
         self.say(f"Episodes (gridhook episodes --since {since}):")
         self.say(self._gridhook("episodes", ["episodes", "--since", since], env))
+        self._settle(since, env)
+
+    def _settle(self, since: str, env: dict[str, str]) -> None:
+        """The day's settlement (`gridhook settlement`, source auto: the meter data, history
+        and day alike): `var/settlement.html`, and a line per curtailment printed from its
+        JSON, checked against the plan (the curtailment below the floor delivers less than
+        needed)."""
+        args = ["settlement", "--since", since]
+        html = ["--format", "html", "--output", str(self.settlement_path)]
+        self._gridhook("settlement-html", [*args, *html], env)
+        text = self._gridhook("settlement", [*args, "--format", "json"], env)
+        if not text:
+            return
+        run = json.loads(text)
+        by_start = {(c.site, c.feed_tag, c.start): c for c in self.plan.curtailments}
+        self.settled = [
+            {**settlement, "plan": by_start.get((site["site"], feed["feed"], _instant(settlement)))}
+            for site in run["sites"]
+            for feed in site["feeds"]
+            for settlement in feed["settlements"]
+        ]
+        self.settled.sort(key=_instant)
+        self.say()
+        self.say(
+            f"Settlement (gridhook settlement --since {since}): baseline {run['method']} on "
+            f"{run['resolution']} intervals from the {HISTORY_DAYS} days of meter history, actual "
+            "load from the day's meter data"
+        )
+        self.say(
+            f"  {'SITE':<5} {'START':<9} {'FEED':<18} {'CURTAILMENT':<16} {'TARGET':>7}  "
+            f"{'SOURCE':<7} {'STATUS':<9} {'DELIVERED':>9}  {'NEEDED':>9}  {'L<=T':>5}  "
+            "PERFORMANCE"
+        )
+        for settled in self.settled:
+            self.say("  " + _settlement_line(settled))
+            self._check_settlement(settled)
+        totals = run["totals"]
+        if totals["delivered_mwh"] is not None:
+            self.say(
+                f"  fleet: {_mwh(totals['delivered_mwh'])} delivered of "
+                f"{_mwh(totals['needed_mwh'])} needed, performance factor {_factor(totals)}. "
+                "A target met delivers all but its ramp down's minutes; L<=T: the intervals "
+                "whose load was at or below the target"
+            )
+
+    def _check_settlement(self, settled: dict[str, Any]) -> None:
+        """Each curtailment settled on the meter's data; the one below its floor delivered
+        less than it needed (the day is made that way)."""
+        plan: PlannedCurtailment | None = settled["plan"]
+        name = plan.correlation_id if plan else f"{settled['site']} {settled['episode_id']}"
+        if (settled["status"], settled["source"]) != ("complete", "meter"):
+            self.problems.append(
+                f"{name}: settled {settled['status']} on {settled['source']} data, expected "
+                f"complete on meter data ({settled['reason']})"
+            )
+        elif plan is not None and plan.below_floor and not _short(settled):
+            self.problems.append(f"{name}: settled as delivering what it needed, expected less")
 
     def _gridhook(self, name: str, args: Sequence[str], env: dict[str, str]) -> str:
         """Run `gridhook ARGS` to completion (stoppable) and return its stdout; a failure
@@ -664,11 +764,20 @@ class Demo:
                 f"Short:   {c.site} {c.feed_tag} {c.label} delivered less than needed: "
                 f"{c.target_mw:g} MW asked, {c.floor_mw:g} MW is as low as it goes"
             )
+            for settled in (s for s in self.settled if s["plan"] is c and _short(s)):
+                self.say(
+                    f"         settled: {_mwh(settled['delivered_mwh'])} delivered of "
+                    f"{_mwh(settled['needed_mwh'])} needed against the baseline "
+                    f"({settled['method']}), performance factor {_factor(settled)}"
+                )
         if self.report_path.exists():
             url = self.report_path.resolve().as_uri()
             self.say(f"Report:  {self.report_path} (open it in a browser: {url})")
         else:
             self.say("Report:  not written (see the problems below)")
+        if self.settlement_path.exists():
+            url = self.settlement_path.resolve().as_uri()
+            self.say(f"Settled: {self.settlement_path} (open it in a browser: {url})")
         if self.emulator is not None:
             self.say(
                 f"Store:   {self.store_url} is in the Firestore emulator the demo started, which "
@@ -698,7 +807,10 @@ class Demo:
         }
         env = " ".join(f"{name}={value}" for name, value in settings.items())
         self.say(f"More:    export {env}")
-        self.say("         .venv/bin/gridhook sites; .venv/bin/gridhook episodes --since 2d")
+        self.say(
+            "         .venv/bin/gridhook sites; .venv/bin/gridhook episodes --since 2d; "
+            ".venv/bin/gridhook settlement --since 2d"
+        )
         self.say(
             "         .venv/bin/gridhook run --function power_report --port 8081"
             "   # the control room:"
@@ -755,6 +867,51 @@ class Demo:
         if "address already in use" in tail.lower() or "port in use" in tail.lower():
             hint = " - its port is in use"
         return f"{what}{status}{hint}; the end of {child.log_path}:\n{tail}"
+
+
+def _instant(settled: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(settled["event_start"])
+
+
+def _short(settled: dict[str, Any]) -> bool:
+    """Settled, and delivered less than it needed."""
+    delivered, needed = settled["delivered_mwh"], settled["needed_mwh"]
+    return delivered is not None and needed is not None and delivered < needed
+
+
+def _mwh(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} MWh"
+
+
+def _factor(figures: dict[str, Any]) -> str:
+    """The performance factor, capped at 1, and uncapped where that differs."""
+    capped, uncapped = figures["performance_factor"], figures["performance_factor_uncapped"]
+    if capped is None:
+        return "-"
+    if uncapped is not None and round(uncapped, 2) != round(capped, 2):
+        return f"{capped:.2f} ({uncapped:.2f} uncapped)"
+    return f"{capped:.2f}"
+
+
+def _settlement_line(settled: dict[str, Any]) -> str:
+    """A curtailment's settlement in the demo's words: its site's local time and label."""
+    plan: PlannedCurtailment | None = settled["plan"]
+    start = _instant(settled)
+    zone = plan.zone if plan else ZoneInfo("UTC")
+    label = plan.label if plan else settled["episode_id"]
+    # Intervals whose load was at or below the target, of those counted: a target held.
+    held = f"{settled['intervals_at_or_below_target']}/{settled['intervals_counted']}"
+    figures = (
+        f"{_mwh(settled['delivered_mwh']):>9}  {_mwh(settled['needed_mwh']):>9}  {held:>5}  "
+        f"{_factor(settled)}"
+        if settled["status"] == "complete"
+        else settled["reason"]
+    )
+    return (
+        f"{settled['site']:<5} {_hm(start, zone)} {_zone_name(start, zone):<3} "
+        f"{settled['feed']:<18} {label:<16} {settled['target_w'] / 1e6:>4.3g} MW  "
+        f"{settled['source']:<7} {settled['status']:<9} {figures}"
+    )
 
 
 def _not_met(tracked: Tracked) -> bool:

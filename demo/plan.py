@@ -10,7 +10,10 @@ curtailment that delivers less than it needed. The simulator drops the `end_ramp
 day's last curtailment (phx1's, the westernmost site), so gridhook sees that ramp stall.
 
 Every target lies well below the load the feed draws at that hour by the simulator's load
-model (weekend days included), so each curtailment really ramps down.
+model (weekend days included), so each curtailment really ramps down. Every curtailment
+starts and ends on the hour, as demand response is dispatched: the settlement's hourly
+intervals then hold curtailed load only, and a curtailment that meets its target delivers
+nearly all it needed (all but its ramp down's minutes).
 """
 
 from __future__ import annotations
@@ -108,14 +111,14 @@ class Curtailment:
 
 _MAIN, _BACKUP = "main_power_feed", "backup_power_feed"
 SCENARIO: tuple[Curtailment, ...] = (
-    Curtailment("phx1", "morning peak", "morning", _MAIN, time(6, 45), time(9, 30), 5.0),
-    Curtailment("phx1", "morning peak", "morning", _BACKUP, time(7, 15), time(9, 0), 4.0),
-    Curtailment("phx1", "afternoon spike", "afternoon", _MAIN, time(13, 30), time(14, 15), 6.0),
+    Curtailment("phx1", "morning peak", "morning", _MAIN, time(7, 0), time(10, 0), 5.0),
+    Curtailment("phx1", "morning peak", "morning", _BACKUP, time(8, 0), time(10, 0), 4.0),
+    Curtailment("phx1", "afternoon spike", "afternoon", _MAIN, time(13, 0), time(14, 0), 6.0),
     Curtailment("phx1", "evening peak", "evening", _MAIN, time(17, 0), time(20, 0), 3.0),
-    Curtailment("phx1", "evening peak", "evening", _BACKUP, time(17, 30), time(20, 30), 4.0),
+    Curtailment("phx1", "evening peak", "evening", _BACKUP, time(18, 0), time(20, 0), 4.0),
     Curtailment("ams1", "morning peak", "morning", _MAIN, time(7, 0), time(9, 0), 5.5),
-    Curtailment("ams1", "evening peak", "evening", _MAIN, time(17, 0), time(19, 30), 5.5),
-    Curtailment("ams1", "evening peak", "evening", _BACKUP, time(17, 30), time(19, 0), 4.5),
+    Curtailment("ams1", "evening peak", "evening", _MAIN, time(17, 0), time(20, 0), 5.5),
+    Curtailment("ams1", "evening peak", "evening", _BACKUP, time(18, 0), time(19, 0), 4.5),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
@@ -25,8 +26,16 @@ from simulator.config import (
     time_zone,
 )
 from simulator.faults import DropRule, FaultKnobs
-from simulator.fleet import fleet_configs, site_names, start_fleet
-from simulator.history import INTERVALS, parse_interval, write_history, write_index
+from simulator.fleet import Fleet, fleet_configs, site_names, start_fleet
+from simulator.history import (
+    INTERVALS,
+    HistoryFile,
+    meter_window,
+    parse_interval,
+    write_history,
+    write_index,
+    write_meter,
+)
 from simulator.server import load_model
 from simulator.webhooks import WhitelistEntry
 
@@ -254,10 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--out", type=Path, metavar="DIR", help="where --history writes")
     history.add_argument(
         "--history-interval",
+        "--meter-interval",
+        dest="history_interval",
         type=_history_interval,
         default=INTERVALS["15m"],
         metavar="5m|15m|1h",
-        help="meter interval (default 15m)",
+        help="meter interval of --history and --meter-out (default 15m)",
+    )
+    history.add_argument(
+        "--meter-out",
+        type=Path,
+        metavar="DIR",
+        help="when it stops, write each site's and feed's meter data of the run, in the "
+        "formats and layout of --history: the load it served (the load model, or the flat "
+        "load, held under the caps of its targets) per whole interval from the clock's start "
+        "(--clock's SIM_TIME, where --history ends; else when it started) to the last "
+        "interval boundary before it stopped",
     )
     hooks = parser.add_argument_group("webhooks")
     hooks.add_argument(
@@ -438,6 +459,38 @@ def write_history_files(args: argparse.Namespace, configs: Sequence[SimulatorCon
     return 0
 
 
+def write_meter_files(args: argparse.Namespace, fleet: Fleet, began: datetime) -> int:
+    """--meter-out: every site's and feed's served load as meter files, a line each on
+    stdout (as --history's), and their index."""
+    written: list[HistoryFile] = []
+    for simulator in fleet:
+        since, until = meter_window(
+            began, simulator.clock.now(), simulator.timezone, args.history_interval
+        )
+        feeds = {
+            feed.tag: functools.partial(simulator.served_mean_watts, feed.tag)
+            for feed in simulator.feeds
+        }
+        written += write_meter(
+            simulator.site,
+            simulator.timezone,
+            feeds,
+            since,
+            until,
+            args.meter_out,
+            args.history_interval,
+        )
+    for file in written:
+        print(
+            f"gridhook-sim meter site={file.site} timezone={file.timezone} feed={file.feed} "
+            f"format={file.format} since={rfc3339(file.since)} until={rfc3339(file.until)} "
+            f"intervals={file.intervals} path={file.path}",
+            flush=True,
+        )
+    print(f"gridhook-sim meter index={write_index(written, args.meter_out)}", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -449,8 +502,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configs = fleet_from_args(args)
         if args.history is not None:
+            if args.meter_out is not None:
+                raise ValueError(
+                    "--meter-out is the data of a run: give it to the simulator that serves "
+                    "the day, not to --history"
+                )
             return write_history_files(args, configs)
+        if args.meter_out is not None:
+            args.meter_out.mkdir(parents=True, exist_ok=True)  # refused now, not at the end
         fleet = start_fleet(configs)
+        fleet_started = min(simulator.clock.now() for simulator in fleet)
     except (ValueError, OSError) as error:
         parser.exit(2, f"gridhook-sim: error: {error}\n")
     stop_requested = threading.Event()
@@ -470,11 +531,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"site={simulator.site} timezone={simulator.timezone.key}",
             flush=True,
         )
+    began = args.clock.sim_origin if args.clock is not None else fleet_started
     try:
         while not stop_requested.wait(0.5):
             pass
     finally:
         fleet.stop()
+    if args.meter_out is not None:
+        return write_meter_files(args, fleet, began)
     return 0
 
 

@@ -5,20 +5,26 @@ The calculated load is the cap itself (a flat load, no `natural` model), or the 
 natural load (`simulator.load`) held under the cap: min(natural, cap). A ramp down starts
 from the load actually drawn, not from the old cap, so it ends as soon as the load is at
 the target. A ramp down stops at the feed's floor (`FeedConfig.min_achievable`): a target
-below it ends with `end_ramp_down` at the floor and `compliant: false`, the target not met."""
+below it ends with `end_ramp_down` at the floor and `compliant: false`, the target not met.
+
+The engine keeps every cap it held (`CapHistory`, one entry per change), so the load it
+served over any past range can be read afterwards: what the site's revenue meter recorded
+(`served_watts`, `--meter-out`)."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from dpsapi.v1 import nvgrid_pb2
 from simulator.clock import SimClock, rfc3339
 from simulator.config import FeedConfig
+from simulator.load import mean_over
 from simulator.schedule import Schedule, ScheduledTarget
 from simulator.sitelog import site_logger
 from simulator.units import payload_load
@@ -32,6 +38,28 @@ _EPSILON_WATTS = 1e-3
 
 #: The natural load of a feed at an instant (watts), e.g. `LoadModel.watts`.
 NaturalLoad = Callable[[str, datetime], float]
+
+
+@dataclass
+class CapHistory:
+    """The caps a feed held: `caps[i]` from `since[i]` until `since[i + 1]` (the last one
+    until now); before the first entry, `before` (the default constraint)."""
+
+    before: float
+    since: list[datetime] = field(default_factory=list)
+    caps: list[float] = field(default_factory=list)
+
+    def record(self, moment: datetime, cap_watts: float) -> None:
+        """The cap from `moment` on; kept only if it differs from the last one (a steady
+        feed adds nothing, a ramp an entry per tick)."""
+        last = self.caps[-1] if self.caps else self.before
+        if not self.caps or abs(cap_watts - last) > _EPSILON_WATTS:
+            self.since.append(moment)
+            self.caps.append(cap_watts)
+
+    def at(self, moment: datetime) -> float:
+        index = bisect.bisect_right(self.since, moment) - 1
+        return self.caps[index] if index >= 0 else self.before
 
 
 @dataclass
@@ -91,6 +119,9 @@ class RampEngine:
             for f in feeds
         }
         self._events: list[dict[str, Any]] = []
+        self._caps = {f.tag: CapHistory(before=f.default_watts) for f in feeds}
+        for tag, state in self._states.items():
+            self._caps[tag].record(started, state.cap_watts)
 
     def tick(self) -> None:
         """Advance every feed to the clock's current time and publish the resulting events."""
@@ -106,6 +137,7 @@ class RampEngine:
             for state in self._states.values():
                 self._follow_schedule(state, now, outbox)
                 self._ramp(state, now, elapsed, outbox)
+                self._caps[state.feed.tag].record(now, state.cap_watts)
             self._events.extend(payload for _, payload in outbox)
         for event, payload in outbox:
             self._log.info(
@@ -209,6 +241,21 @@ class RampEngine:
         """Every power event generated so far, whether or not anyone was subscribed."""
         with self._lock:
             return list(self._events)
+
+    def served_watts(self, feed_tag: str, moment: datetime) -> float:
+        """The load the feed drew at `moment` (past, or now): the natural load held under the
+        cap in force then (the default constraint before the engine started)."""
+        with self._lock:
+            cap = self._caps[feed_tag].at(moment)
+        if self._natural is None:
+            return cap
+        return min(self._natural(feed_tag, moment), cap)
+
+    def mean_served_watts(
+        self, feed_tag: str, start: datetime, end: datetime, step: timedelta = timedelta(minutes=1)
+    ) -> float:
+        """The mean load drawn over [start, end), as a meter measures it (see `mean_over`)."""
+        return mean_over(lambda moment: self.served_watts(feed_tag, moment), start, end, step)
 
 
 def _destination(state: FeedState) -> float:

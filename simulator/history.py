@@ -11,6 +11,11 @@ imports (`gridhook meter import`; docs/settlement.md):
 Intervals are aligned on the site's local midnight, so a DST day has 23 or 25 hours of
 them. Each value is the model's mean over its interval: the load the live simulator draws
 (uncurtailed) at the same instants, so a baseline computed from the files matches it.
+
+The same files, for the load the live simulator *served* (the model held under the caps of
+its targets, `RampEngine.mean_served_watts`), are its meter's data after the fact
+(`gridhook-sim --meter-out DIR`, `write_meter`): the interval data a utility delivers the
+day after.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -35,11 +40,17 @@ __all__ = [
     "green_button_csv",
     "gridhook_csv",
     "history_window",
+    "interval_readings",
+    "meter_window",
     "parse_interval",
     "readings",
     "write_history",
     "write_index",
+    "write_meter",
 ]
+
+#: The mean load of a feed over [start, end), watts.
+MeanLoad = Callable[[datetime, datetime], float]
 
 INTERVALS = {"5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -86,26 +97,45 @@ def history_window(
         raise ValueError("history needs at least one day")
     today = clock_start.astimezone(timezone).date()
     since = _midnight(today - timedelta(days=days), timezone)
-    today_starts = _midnight(today, timezone)
-    whole = (clock_start - today_starts) // interval
-    return since, today_starts + interval * whole
+    return since, _boundary_at_or_before(clock_start, timezone, interval)
+
+
+def meter_window(
+    began: datetime, ended: datetime, timezone: ZoneInfo, interval: timedelta
+) -> tuple[datetime, datetime]:
+    """[since, until) of the whole intervals the meter can report for a run from `began`
+    (the clock's start: the history's `until` for it, so the two files join up) to `ended`
+    (the last interval boundary at or before it: an interval still open is not data yet)."""
+    since = _boundary_at_or_before(began, timezone, interval)
+    return since, max(since, _boundary_at_or_before(ended, timezone, interval))
 
 
 def readings(
     model: LoadModel, feed_tag: str, since: datetime, until: datetime, interval: timedelta
 ) -> Iterator[Reading]:
-    """The model's mean load per interval, each local day's intervals from its midnight (the
-    last one cut short if the day is not a whole number of intervals long)."""
-    day = since.astimezone(model.timezone).date()
+    """The model's mean load per interval (see `interval_readings`)."""
+
+    def mean(start: datetime, end: datetime) -> float:
+        return model.mean_watts(feed_tag, start, end)
+
+    return interval_readings(mean, model.timezone, since, until, interval)
+
+
+def interval_readings(
+    mean: MeanLoad, timezone: ZoneInfo, since: datetime, until: datetime, interval: timedelta
+) -> Iterator[Reading]:
+    """`mean` per interval, each local day's intervals from its midnight (the last one cut
+    short if the day is not a whole number of intervals long)."""
+    day = since.astimezone(timezone).date()
     while True:
-        starts = max(_midnight(day, model.timezone), since)
-        ends = min(_midnight(day + timedelta(days=1), model.timezone), until)
+        starts = max(_midnight(day, timezone), since)
+        ends = min(_midnight(day + timedelta(days=1), timezone), until)
         if starts >= until:
             return
         moment = starts
         while moment < ends:
             end = min(moment + interval, ends)
-            yield Reading(moment, end, model.mean_watts(feed_tag, moment, end))
+            yield Reading(moment, end, mean(moment, end))
             moment = end
         day += timedelta(days=1)
 
@@ -157,27 +187,53 @@ def write_history(
     """Write `OUT/<site>/<feed>.csv` and `OUT/<site>/<feed>.green-button.csv` for every feed
     of the model's site; returns what was written."""
     since, until = history_window(days, clock_start, model.timezone, interval)
-    site_dir = out_dir / model.site
-    site_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for feed in model.feed_tags:
         rows = list(readings(model, feed, since, until, interval))
-        stem = _UNSAFE_IN_FILE_NAME.sub("_", feed)
-        texts = {
-            "csv": (f"{stem}.csv", gridhook_csv(rows)),
-            "green-button": (
-                f"{stem}.green-button.csv",
-                green_button_csv(rows, model.timezone, model.site, feed),
-            ),
-        }
-        for kind, (name, text) in texts.items():
-            path = site_dir / name
-            path.write_text(text, encoding="utf-8")
-            written.append(
-                HistoryFile(
-                    model.site, model.timezone.key, feed, kind, path, since, until, len(rows)
-                )
-            )
+        written += _write_feed(rows, model.site, model.timezone, feed, since, until, out_dir)
+    return written
+
+
+def write_meter(
+    site: str,
+    timezone: ZoneInfo,
+    feeds: Mapping[str, MeanLoad],
+    since: datetime,
+    until: datetime,
+    out_dir: Path,
+    interval: timedelta = INTERVALS["15m"],
+) -> list[HistoryFile]:
+    """The meter's data of [since, until) (`meter_window`) for each feed's served load
+    (`feeds`: tag -> mean load), in the files and layout `write_history` writes."""
+    written = []
+    for feed, mean in feeds.items():
+        rows = list(interval_readings(mean, timezone, since, until, interval))
+        written += _write_feed(rows, site, timezone, feed, since, until, out_dir)
+    return written
+
+
+def _write_feed(
+    rows: Sequence[Reading],
+    site: str,
+    timezone: ZoneInfo,
+    feed: str,
+    since: datetime,
+    until: datetime,
+    out_dir: Path,
+) -> list[HistoryFile]:
+    """`OUT/<site>/<feed>.csv` and `OUT/<site>/<feed>.green-button.csv` of `rows`."""
+    site_dir = out_dir / site
+    site_dir.mkdir(parents=True, exist_ok=True)
+    stem = _UNSAFE_IN_FILE_NAME.sub("_", feed)
+    texts = {
+        "csv": (f"{stem}.csv", gridhook_csv(rows)),
+        "green-button": (f"{stem}.green-button.csv", green_button_csv(rows, timezone, site, feed)),
+    }
+    written = []
+    for kind, (name, text) in texts.items():
+        path = site_dir / name
+        path.write_text(text, encoding="utf-8")
+        written.append(HistoryFile(site, timezone.key, feed, kind, path, since, until, len(rows)))
     return written
 
 
@@ -200,6 +256,12 @@ def write_index(files: Sequence[HistoryFile], out_dir: Path) -> Path:
     ]
     path.write_text(json.dumps({"files": entries}, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _boundary_at_or_before(moment: datetime, timezone: ZoneInfo, interval: timedelta) -> datetime:
+    """The last interval boundary (counted from the local midnight) at or before `moment`."""
+    day_starts = _midnight(moment.astimezone(timezone).date(), timezone)
+    return day_starts + interval * ((moment - day_starts) // interval)
 
 
 def _midnight(day: date, timezone: ZoneInfo) -> datetime:

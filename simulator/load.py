@@ -20,13 +20,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
-__all__ = ["LoadModel", "LoadShape"]
+__all__ = ["LoadModel", "LoadShape", "mean_over"]
 
 NOISE_SLOT_SECONDS = 300  # noise is drawn per 5-minute slot and interpolated between them
 _STANDARD_NORMAL = NormalDist()
@@ -108,9 +108,7 @@ class LoadModel:
         self, feed_tag: str, start: datetime, end: datetime, step: timedelta = timedelta(minutes=1)
     ) -> float:
         """The mean over [start, end), by the midpoint rule at `step` (what a meter measures)."""
-        count = max(1, math.ceil((end - start) / step))
-        width = (end - start) / count
-        return sum(self.watts(feed_tag, start + width * (i + 0.5)) for i in range(count)) / count
+        return mean_over(lambda moment: self.watts(feed_tag, moment), start, end, step)
 
     def _day_z(self, feed_tag: str, day: date) -> float:
         return _z(self.seed, self.site, feed_tag, f"day:{day.isoformat()}")
@@ -125,6 +123,19 @@ class LoadModel:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def mean_over(
+    watts: Callable[[datetime], float],
+    start: datetime,
+    end: datetime,
+    step: timedelta = timedelta(minutes=1),
+) -> float:
+    """The mean of `watts` over [start, end), by the midpoint rule at `step` (what a meter
+    measures)."""
+    count = max(1, math.ceil((end - start) / step))
+    width = (end - start) / count
+    return sum(watts(start + width * (i + 0.5)) for i in range(count)) / count
 
 
 @functools.lru_cache(maxsize=65536)

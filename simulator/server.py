@@ -192,6 +192,10 @@ class Simulator:
         """The power cap in force now (ramping toward the target, or at it)."""
         return self._engine.cap_watts(feed_tag) / 1e6
 
+    def served_mean_watts(self, feed_tag: str, start: datetime, end: datetime) -> float:
+        """The mean load the feed drew over [start, end): what its meter recorded."""
+        return self._engine.mean_served_watts(feed_tag, start, end)
+
     def natural_load_mw(self, feed_tag: str, at: datetime | None = None) -> float:
         """What the feed would draw uncapped at `at` (default: now): the load model's value,
         or the default constraint with a flat load."""

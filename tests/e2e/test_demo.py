@@ -6,10 +6,11 @@ and leaves; none running, which it starts and stops). Then a Ctrl-C in the middl
 
 What the day must show: both sites' events stored under their own site, each site's meter
 history imported (every interval of 45 days, the same load model the live day draws), the
-fleet page and each site's page in its local time, and the one curtailment that delivers
-less than needed. The settlement (issue 16, `gridhook settlement`) has not landed yet, so
-"less than needed" is checked on what it will be computed from: the imported baseline days
-and the load the feed was held at (the delivered reduction B - L below the needed B - T)."""
+day's own meter data imported after it (what the simulator served, `--meter-out`), the
+fleet page and each site's page in its local time, and the settlement of the day
+(`gridhook settlement --format json`, run here): every curtailment settled `complete` on
+meter data, the one below its feed's floor delivering less than needed while the others
+deliver nearly all of it."""
 
 from __future__ import annotations
 
@@ -195,6 +196,7 @@ def assert_the_day_is_stored_and_reported(tmp_path: Path, out: str, store_url: s
     assert "STALLED" in out
 
     assert f"Short:   {below_floor['site']} {below_floor['feed_tag']} " in out
+    assert_the_day_is_settled_on_meter_data(tmp_path, out, plan, store_url, below_floor)
 
     report = tmp_path / "var/report.html"
     assert "Report:  var/report.html" in out
@@ -213,6 +215,83 @@ def assert_the_day_is_stored_and_reported(tmp_path: Path, out: str, store_url: s
         assert row.startswith(curtailment["site"]), row
 
     assert_the_control_room_shows_both_sites(tmp_path, out, store_url)
+
+
+def _clock_after_the_day(out: str) -> str:
+    """The GRIDHOOK_DEV_CLOCK the demo's last lines export: now is the end of its day."""
+    return next(
+        word.partition("=")[2]
+        for word in out[out.index("More:    export ") :].split()
+        if word.startswith("GRIDHOOK_DEV_CLOCK=")
+    )
+
+
+def assert_the_day_is_settled_on_meter_data(
+    tmp_path: Path, out: str, plan: dict, store_url: str, below_floor: dict
+) -> None:
+    """`gridhook settlement` of the day, as a user runs it after the demo: every curtailment
+    settled `complete` on meter data (the day's, imported after it, and the history's
+    baseline days); the one below its floor held above its target in every interval and
+    delivered less than needed; another delivered at least 95 % of what it needed."""
+    assert (
+        "Meter:   the day's meter data, written by the simulator as it stopped, imported: " in out
+    )
+    index = json.loads((tmp_path / "var/demo/meter/index.json").read_text())
+    day_start = datetime.fromisoformat(plan["start"])
+    for file in index["files"]:  # from where the history ends to the end of the day
+        assert datetime.fromisoformat(file["since"]) <= day_start
+        assert datetime.fromisoformat(file["until"]) >= datetime.fromisoformat(plan["end"])
+    since = day_start - timedelta(hours=1)
+    env = {
+        **clean_env(),
+        "GRIDHOOK_STORE": store_url,
+        "GRIDHOOK_SITES_FILE": str(tmp_path / "var/demo/sites.toml"),
+        "GRIDHOOK_DEV_CLOCK": _clock_after_the_day(out),
+    }
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        env["FIRESTORE_EMULATOR_HOST"] = os.environ["FIRESTORE_EMULATOR_HOST"]
+    gridhook = str(Path(sys.executable).with_name("gridhook"))
+    argv = [gridhook, "settlement", "--since", since.isoformat(), "--format", "json"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    settled = {
+        (s["site"], s["feed"], datetime.fromisoformat(s["event_start"])): s
+        for site in run["sites"]
+        for feed in site["feeds"]
+        for s in feed["settlements"]
+    }
+    by_plan = {
+        c["correlation_id"]: settled[(c["site"], c["feed_tag"], datetime.fromisoformat(c["start"]))]
+        for c in plan["curtailments"]
+    }
+    assert len(settled) == len(by_plan)  # one settlement per curtailment, nothing else
+    for cid, s in by_plan.items():
+        assert (s["status"], s["source"], s["method"]) == ("complete", "meter", run["method"]), (
+            cid,
+            s["reason"],
+        )
+    short = by_plan[below_floor["correlation_id"]]
+    target_w = below_floor["target_mw"] * 1e6
+    assert all(i["actual_w"] > target_w for i in short["intervals"])  # never down to 3 MW
+    assert 0 < short["delivered_mwh"] < short["needed_mwh"]
+    assert short["performance_factor"] < 1 and short["performance_factor_uncapped"] < 1
+    others = [s for cid, s in by_plan.items() if cid != below_floor["correlation_id"]]
+    assert any(s["delivered_mwh"] >= 0.95 * s["needed_mwh"] > 0 for s in others)
+    # The demo printed the same settlement, and wrote its page beside the report.
+    printed = out[out.index("Settlement (gridhook settlement") :]
+    assert f"settled: {short['delivered_mwh']:.1f} MWh delivered of " in printed
+    assert "Settled: var/settlement.html" in out
+    assert "caiso-10-in-10" in (tmp_path / "var/settlement.html").read_text(encoding="utf-8")
+    # The report shows the baselines (dashed, with the method) and each episode's delivered
+    # against needed MWh: the same figures.
+    html = (tmp_path / "var/report.html").read_text(encoding="utf-8")
+    assert f'against the baseline <strong class="method">{run["method"]}</strong>' in html
+    assert f"dashed: the baseline ({run['method']})" in html
+    assert (
+        f"Settled ({run['method']}): delivered {short['delivered_mwh']:.2f} MWh of "
+        f"{short['needed_mwh']:.2f} MWh needed"
+    ) in html
 
 
 def _meter_load(store: EventStore, site: str, feed: str, plan: dict) -> dict[datetime, float]:
@@ -272,11 +351,7 @@ def assert_the_history_was_imported(
 def assert_the_control_room_shows_both_sites(tmp_path: Path, out: str, store_url: str) -> None:
     """power_report on the demo's store and sites file, at the clock the demo prints (the
     end of the day): the fleet page lists both sites, each site's page its local time."""
-    clock = next(
-        word.partition("=")[2]
-        for word in out[out.index("More:    export ") :].split()
-        if word.startswith("GRIDHOOK_DEV_CLOCK=")
-    )
+    clock = _clock_after_the_day(out)
     env = {
         "GRIDHOOK_STORE": store_url,
         "GRIDHOOK_SITES_FILE": str(tmp_path / "var/demo/sites.toml"),

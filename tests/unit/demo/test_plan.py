@@ -73,7 +73,7 @@ def test_the_clock_shows_the_days_start_after_the_startup_allowance() -> None:
 def test_curtailments_keep_their_sites_local_clock_times(local_zone: None) -> None:
     plan = plan_day(datetime(2026, 11, 30, 6, 0, tzinfo=UTC), speed=1440, startup_seconds=3)
     [phx_morning] = [c for c in plan.of_site("phx1") if c.correlation_id.endswith("morning-main")]
-    assert phx_morning.start.astimezone(ZoneInfo("America/Phoenix")).time() == time(6, 45)
+    assert phx_morning.start.astimezone(ZoneInfo("America/Phoenix")).time() == time(7, 0)
     assert phx_morning.start.utcoffset() == timedelta(0)  # kept in UTC
     assert phx_morning.correlation_id == "demo-20261129-phx1-morning-main"
     [ams_morning] = [c for c in plan.of_site("ams1") if c.correlation_id.endswith("morning-main")]
