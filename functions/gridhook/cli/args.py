@@ -19,7 +19,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from gridhook.cli import CommandError
-from gridhook.report.params import BadParameter, parse_choice, parse_tag, parse_when
+from gridhook.report.params import (
+    SETTLEMENT_INTERVALS,
+    SETTLEMENT_METHODS,
+    SETTLEMENT_SOURCES,
+    BadParameter,
+    parse_choice,
+    parse_tag,
+    parse_when,
+)
 
 if TYPE_CHECKING:
     from gridhook.sites import Site, Sites
@@ -205,6 +213,50 @@ def when(name: str) -> Callable[[str], str]:
         return text
 
     return _checked(parse, "time")
+
+
+def add_range_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--since``/``--until`` as a report reads them (30 days to now by default)."""
+    parser.add_argument(
+        "--since",
+        type=when("since"),
+        action=Once,
+        help="start: RFC 3339 or an age like 30d, 12h (default: 30 days before --until)",
+    )
+    parser.add_argument(
+        "--until",
+        type=when("until"),
+        action=Once,
+        help="end, exclusive: RFC 3339 or an age (default: now)",
+    )
+
+
+def add_settling_arguments(parser: argparse.ArgumentParser, *, interval: bool) -> None:
+    """``--method``, ``--source`` and, with ``interval``, ``--interval``: how a report, a
+    settlement and a baseline settle."""
+    parser.add_argument(
+        "--method",
+        type=choice("method", SETTLEMENT_METHODS),
+        action=Once,
+        metavar="{" + ",".join(SETTLEMENT_METHODS) + "}",
+        help="baseline method (default: $GRIDHOOK_BASELINE_METHOD or caiso-10-in-10)",
+    )
+    parser.add_argument(
+        "--source",
+        type=choice("source", SETTLEMENT_SOURCES),
+        action=Once,
+        metavar="{" + ",".join(SETTLEMENT_SOURCES) + "}",
+        help="the load: meter data where a feed has some, else DPS samples (auto, the "
+        "default); or one of them",
+    )
+    if interval:
+        parser.add_argument(
+            "--interval",
+            type=choice("interval", SETTLEMENT_INTERVALS),
+            action=Once,
+            metavar="{" + ",".join(SETTLEMENT_INTERVALS) + "}",
+            help="interval length, aligned in the site's local time (default: 1h)",
+        )
 
 
 def add_site_argument(parser: argparse.ArgumentParser) -> None:

@@ -24,8 +24,7 @@ from pathlib import Path
 
 from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
-from gridhook.report.params import FORMATS, LOAD_SOURCES
-from gridhook.settings import BASELINE_METHODS
+from gridhook.report.params import FORMATS
 
 __all__ = ["register"]
 
@@ -46,35 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_store_argument(parser)
-    parser.add_argument(
-        "--since",
-        type=arg.when("since"),
-        action=arg.Once,
-        help="start: RFC 3339 or an age like 30d, 12h (default: 30 days before --until)",
-    )
-    parser.add_argument(
-        "--until",
-        type=arg.when("until"),
-        action=arg.Once,
-        help="end, exclusive: RFC 3339 or an age (default: now)",
-    )
+    arg.add_range_arguments(parser)
     arg.add_site_argument(parser)
     parser.add_argument("--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag")
     arg.add_format(parser, FORMATS)
-    parser.add_argument(
-        "--method",
-        type=arg.choice("method", BASELINE_METHODS),
-        action=arg.Once,
-        help=f"baseline method: {', '.join(BASELINE_METHODS)} "
-        "(default: GRIDHOOK_BASELINE_METHOD, caiso-10-in-10)",
-    )
-    parser.add_argument(
-        "--source",
-        type=arg.choice("source", LOAD_SOURCES),
-        action=arg.Once,
-        help="settlement load: auto (the meter where a feed has meter data, else DPS "
-        "samples), meter or samples (default: auto)",
-    )
+    arg.add_settling_arguments(parser, interval=False)
     parser.add_argument(
         "--output", "-o", action=arg.Once, metavar="FILE", help="write to FILE, not stdout"
     )

@@ -25,12 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridhook.cli import args as arg
 from gridhook.cli.events import add_store_argument, opened_store, settings_from_env
-from gridhook.report.params import (
-    FORMATS,
-    SETTLEMENT_INTERVALS,
-    SETTLEMENT_METHODS,
-    SETTLEMENT_SOURCES,
-)
+from gridhook.report.params import FORMATS
 
 if TYPE_CHECKING:
     from gridhook.intervals.settle import BaselineRun, SettlementRun
@@ -64,32 +59,6 @@ BASELINE_CSV_COLUMNS = (
 )
 
 
-def _how(parser: argparse.ArgumentParser) -> None:
-    """--method, --source, --interval: the same for both commands."""
-    parser.add_argument(
-        "--method",
-        type=arg.choice("method", SETTLEMENT_METHODS),
-        action=arg.Once,
-        metavar="{" + ",".join(SETTLEMENT_METHODS) + "}",
-        help="baseline method (default: $GRIDHOOK_BASELINE_METHOD or caiso-10-in-10)",
-    )
-    parser.add_argument(
-        "--source",
-        type=arg.choice("source", SETTLEMENT_SOURCES),
-        action=arg.Once,
-        metavar="{" + ",".join(SETTLEMENT_SOURCES) + "}",
-        help="the load: meter data where there is some, else DPS samples (auto, the default); "
-        "or one of them",
-    )
-    parser.add_argument(
-        "--interval",
-        type=arg.choice("interval", SETTLEMENT_INTERVALS),
-        action=arg.Once,
-        metavar="{" + ",".join(SETTLEMENT_INTERVALS) + "}",
-        help="interval length, aligned in the site's local time (default: 1h)",
-    )
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     baseline = subparsers.add_parser(
         "baseline",
@@ -120,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="the event's end (DPS's end_time): RFC 3339 or an age",
     )
-    _how(baseline)
+    arg.add_settling_arguments(baseline, interval=True)
     arg.add_format(baseline, BASELINE_FORMATS)
     baseline.set_defaults(handler=_baseline)
 
@@ -131,23 +100,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_store_argument(settlement)
-    settlement.add_argument(
-        "--since",
-        type=arg.when("since"),
-        action=arg.Once,
-        help="start: RFC 3339 or an age like 30d, 12h (default: 30 days before --until)",
-    )
-    settlement.add_argument(
-        "--until",
-        type=arg.when("until"),
-        action=arg.Once,
-        help="end, exclusive: RFC 3339 or an age (default: now)",
-    )
+    arg.add_range_arguments(settlement)
     arg.add_site_argument(settlement)
     settlement.add_argument(
         "--feed", type=arg.tag("feed"), action=arg.Once, help="only this feed tag"
     )
-    _how(settlement)
+    arg.add_settling_arguments(settlement, interval=True)
     arg.add_format(settlement, SETTLEMENT_FORMATS)
     settlement.add_argument(
         "--output", "-o", action=arg.Once, metavar="FILE", help="write to FILE, not stdout"

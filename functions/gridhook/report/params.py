@@ -325,11 +325,11 @@ def single_values(
 #: What ``/settlement`` and ``gridhook settlement`` take: the report's range and sites, and
 #: how to settle (the method, the load's source, the interval).
 SETTLEMENT_PARAMETERS = ("since", "until", "site", "feed", "method", "source", "interval", "format")
-SETTLEMENT_SOURCES = ("auto", "meter", "samples")
+SETTLEMENT_SOURCES = LOAD_SOURCES
 SETTLEMENT_INTERVALS = ("1h", "15m", "5m")
-#: gridhook.settlement.METHODS, spelled out (params must not import numpy: the CLI's
-#: argument parsing uses them); tests/unit/test_settlement_params.py keeps the two equal.
-SETTLEMENT_METHODS = ("caiso-10-in-10", "pjm-high-4-of-5", "pjm-same-day", "meter-before")
+#: gridhook.settlement.METHODS, as settings spells them out (params must not import numpy:
+#: the CLI's argument parsing uses them); tests/unit/test_settlement_params.py keeps them equal.
+SETTLEMENT_METHODS = BASELINE_METHODS
 
 
 @dataclass(frozen=True, slots=True)
