@@ -164,14 +164,15 @@ class Receiver:
         return self._store.get()
 
     def handle(self, request: flask.Request) -> flask.Response:
+        name = site_of_path(request.path)
         # Every line logged meanwhile names the path's site (a token file's reload too).
-        with log.about_site(site_of_path(request.path)[:63]):
-            return self._handle(request)
+        with log.about_site(name[:63]):
+            return self._handle(request, name)
 
-    def _handle(self, request: flask.Request) -> flask.Response:
+    def _handle(self, request: flask.Request, name: str) -> flask.Response:
         started = time.perf_counter()
         try:
-            result = self._process(request)
+            result = self._process(request, name)
         except Exception:
             # Nothing may answer 500 or HTML; an unknown failure is treated like a store
             # outage, so the sender keeps the event and retries.
@@ -186,8 +187,8 @@ class Receiver:
         self._log(request, result, started)
         return _response(result)
 
-    def _process(self, request: flask.Request) -> _Outcome:
-        name = site_of_path(request.path)
+    def _process(self, request: flask.Request, name: str) -> _Outcome:
+        """``name``: the site the path names (known or not)."""
         if request.method != "POST":
             return _error(
                 405,
