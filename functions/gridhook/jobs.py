@@ -287,6 +287,7 @@ def run_sample(
             feeds=report.feeds,
             samples=report.samples,
             rollups=report.rollups,
+            days_packed=report.days_packed,
         )
     return run
 
@@ -306,11 +307,13 @@ def _sample_and_roll_up(
     settings: Settings, store: EventStore, nvgrid: NvGridApi, site: str
 ) -> SampleReport:
     """Sample once; then write the rollups of the last complete hours that lack theirs
-    (insert-if-absent: a run at the same time, or a retry, writes none twice)."""
+    and, once an hour (a run that wrote rollups), the day rollups of the last complete
+    days that lack theirs (insert-if-absent: a run at the same time, or a retry, writes
+    none twice)."""
     report = sample_feeds(settings, store, nvgrid, clock.now, site)
     if report.sampled_at is None or report.status == "unavailable":
         return report  # nothing asked of DPS, or the store is down: the next run catches up
-    from gridhook.intervals.rollups import RECENT_HOURS, roll_up
+    from gridhook.intervals.rollups import PACK_LOOKBACK, RECENT_HOURS, pack_days, roll_up
 
     try:
         run = roll_up(
@@ -322,11 +325,18 @@ def _sample_and_roll_up(
             retention=timedelta(days=settings.sample_retention_days),
             feeds=report.dps_feeds,
         )
+        report.rollups = run.written
+        if run.written:
+            report.days_packed = pack_days(
+                store,
+                site=site,
+                since=report.sampled_at - PACK_LOOKBACK,
+                until=report.sampled_at,
+                now=report.sampled_at,
+            )
     except StoreError as exc:
         action = "the store is unavailable; the run will be retried"
         report.fail("unavailable", "store_unavailable", f"rolling up hours: {exc}", action)
-        return report
-    report.rollups = run.written
     return report
 
 

@@ -403,6 +403,7 @@ class SampleReport:
     samples: int = 0  # stored by this run (a retried run stores no sample twice)
     error: dict[str, str] | None = None
     rollups: int = 0  # hourly rollups written by this run (gridhook.intervals.rollups)
+    days_packed: int = 0  # day rollups written by this run
     dps_feeds: tuple[str, ...] = ()  # the feeds GetStatus reported
 
     def fail(self, status: str, code: str, message: str, action: str) -> None:
@@ -422,6 +423,7 @@ class SampleReport:
             "feeds": self.feeds,
             "samples": self.samples,
             "rollups": self.rollups,
+            "days_packed": self.days_packed,
             "error": self.error,
         }
 

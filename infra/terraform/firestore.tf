@@ -54,6 +54,11 @@ locals {
     # listing of every feed (feed=None) uses the single-field index on sort_key.
     by_feed = [["feed", "ASCENDING"], ["sort_key", "ASCENDING"]]
   }
+  day_rollup_indexes = {
+    # day_rollups(feed=...): feed == X, sort_key range ("<day>|<id>"), oldest first. A
+    # listing of every feed uses the single-field index on sort_key.
+    by_feed = [["feed", "ASCENDING"], ["sort_key", "ASCENDING"]]
+  }
   meter_indexes = {
     # meter_records(feed): feed == X, sort_key range ("<interval start>|<id>").
     by_feed = [["feed", "ASCENDING"], ["sort_key", "ASCENDING"]]
@@ -100,6 +105,23 @@ resource "google_firestore_index" "rollups" {
   project     = var.project_id
   database    = google_firestore_database.gridhook.name
   collection  = "rollups"
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+resource "google_firestore_index" "day_rollups" {
+  for_each = local.day_rollup_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.gridhook.name
+  collection  = "day_rollups"
   query_scope = "COLLECTION"
 
   dynamic "fields" {
@@ -176,6 +198,12 @@ locals {
     rollups_minima     = { collection = "rollups", field = "minima", indexes = [] }
     rollups_maxima     = { collection = "rollups", field = "maxima", indexes = [] }
     rollups_covered_s  = { collection = "rollups", field = "covered_s", indexes = [] }
+    # Day rollups (a UTC day of one feed's hourly rollups, one JSON text): listed like
+    # rollups; one write per feed and day.
+    day_rollups_sort_key  = { collection = "day_rollups", field = "sort_key", indexes = ["ASCENDING"] }
+    day_rollups_day_start = { collection = "day_rollups", field = "day_start", indexes = [] }
+    day_rollups_hours     = { collection = "day_rollups", field = "hours", indexes = [] }
+    day_rollups_feeds     = { collection = "day_rollups", field = "feeds", indexes = [] }
     # Meter intervals: listed by feed == and sort_key only.
     meter_interval_start = { collection = "meter_intervals", field = "interval_start", indexes = [] }
     meter_interval_end   = { collection = "meter_intervals", field = "interval_end", indexes = [] }
@@ -254,6 +282,18 @@ resource "google_firestore_field" "rollups_ttl" {
   project    = var.project_id
   database   = google_firestore_database.gridhook.name
   collection = "rollups"
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
+}
+
+# Day rollups expire with the first hour they hold (its rollup's expires_at).
+resource "google_firestore_field" "day_rollups_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.gridhook.name
+  collection = "day_rollups"
   field      = "expires_at"
 
   ttl_config {}

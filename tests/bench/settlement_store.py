@@ -260,7 +260,7 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
     import os
 
     from gridhook.intervals.load import load_intervals
-    from gridhook.intervals.rollups import complete_until, rollup_record
+    from gridhook.intervals.rollups import complete_until, pack_days, rollup_record
     from gridhook.report import build_report
     from gridhook.settlement import rollup_hours
     from tests.firestore_counts import counted_documents_store
@@ -281,6 +281,8 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
             )
         ]
         store.add_rollups(rollups)
+        # What the sampling job has packed by now: each complete day's rollups, per feed.
+        days = pack_days(store, site="default", since=since, until=NOW, now=NOW)
         raw = list(_samples(data, NOW - timedelta(hours=FIRESTORE_RAW_HOURS)))
         events = [e for ep in episodes for e in episode_events(ep)]
         with ThreadPoolExecutor(8) as pool:
@@ -288,12 +290,14 @@ def firestore_figures(host: str, runs: int, say: Callable[[str], None]) -> dict[
             list(pool.map(store.add_event, events))
         figures.update(
             rollups=len(rollups),
+            day_rollups=days,
             raw_samples=len(raw),
             events=len(events),
             load_s=time.perf_counter() - started,
         )
         say(
-            f"    loaded {len(rollups):,} rollups, {len(raw)} raw samples and {len(events)} "
+            f"    loaded {len(rollups):,} rollups ({days} day rollups), {len(raw)} raw samples "
+            f"and {len(events)} "
             f"events into the emulator in {figures['load_s']:.0f} s"
         )
 

@@ -830,10 +830,12 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
         ("power_events", (("feed_tag", asc), ("correlation_id", asc), ("sort_key", desc))),
         ("samples", (("feed_tag", asc), ("sort_key", asc))),
         ("rollups", (("feed", asc), ("sort_key", asc))),
+        ("day_rollups", (("feed", asc), ("sort_key", asc))),
         ("meter_intervals", (("feed", asc), ("sort_key", asc))),
     }
     queried = tfcheck.firestore_queries()
     assert queried["rollups"] == {"feed", "sort_key"}
+    assert queried["day_rollups"] == {"feed", "sort_key"}
     assert queried["meter_intervals"] == {"feed", "sort_key"}
     assert queried["power_events"] == {"feed_tag", "correlation_id", "sort_key", "stored_key"}
     assert queried["quarantine"] == {"sort_key"}
@@ -841,7 +843,7 @@ def test_firestore_indexes_match_the_store_queries(stack: tfcheck.Stack) -> None
     assert queried["alerts"] == {"sort_key"}
     fields = {(f["collection"], f["field"]): f for f in tfcheck.firestore_fields(stack)}
     assert fields["quarantine", "expires_at"]["ttl"] and fields["samples", "expires_at"]["ttl"]
-    assert fields["rollups", "expires_at"]["ttl"]
+    assert fields["rollups", "expires_at"]["ttl"] and fields["day_rollups", "expires_at"]["ttl"]
     assert ("meter_intervals", "expires_at") not in fields  # the settlement record: kept
     assert fields["quarantine", "sort_key"]["indexes"] == [asc, desc]
     assert fields["power_events", "sort_key"]["indexes"] == [asc, desc]
@@ -912,17 +914,20 @@ def _send_every_query(store) -> None:
 
 
 def _send_every_interval_query(store) -> None:
-    """Every read of interval data (rollups, meter intervals), on the default site and
-    another (its sites/{site} subcollections)."""
+    """Every read of interval data (rollups, day rollups, meter intervals), on the default
+    site and another (its sites/{site} subcollections)."""
     from datetime import UTC, datetime, timedelta
 
-    from gridhook.store import MeterQuery, RollupQuery
+    from gridhook.store import DayRollupQuery, MeterQuery, RollupQuery
 
     now = datetime.now(UTC)
     for site in ("default", "phx1"):
         for feed in (None, "feed_a"):
             store.rollups(
                 RollupQuery(since=now - timedelta(days=1), until=now, feed=feed, site=site)
+            )
+            store.day_rollups(
+                DayRollupQuery(since=now - timedelta(days=9), until=now, feed=feed, site=site)
             )
         store.meter_records(
             MeterQuery(feed="feed_a", since=now - timedelta(days=1), until=now, site=site)

@@ -23,11 +23,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from gridhook import units
+from gridhook.intervals.rollups import read_rollups
 from gridhook.log import JsonFormatter
 from gridhook.nvgrid import CallPolicy, Credentials, make_endpoint
 from gridhook.nvgrid.client import NvGridClient
 from gridhook.settings import get_settings
-from gridhook.store import RollupQuery, RollupRecord, SampleQuery, open_store
+from gridhook.store import DayRollupQuery, RollupQuery, RollupRecord, SampleQuery, open_store
 from simulator import Simulator, SimulatorConfig, start_simulator
 from tests.harness import FUNCTIONS
 from tests.infra import tfcheck
@@ -236,6 +237,37 @@ def test_a_complete_hour_is_rolled_up_once_per_feed(
     assert sum(a["rollups"] for a in answers) == len(after) - len(before) >= 2
     assert len({(r.feed, r.hour_start) for r in after}) == len(after)
     assert rollups_of(store_url, hour) == rolled
+
+
+def test_a_complete_day_is_packed_once_per_feed_hours_after_it_ends(
+    sim: Simulator, app: FlaskClient, store_url: str
+) -> None:
+    """Hourly runs across a whole UTC day: the run that finds it settled (its last hour
+    rolled up, and RECENT_HOURS gone by in which a run could still add a feed's rollups)
+    packs it, one record per feed; no run packs it again, and reading through it gives the
+    hourly rollups exactly."""
+    answers = []
+    for _ in range(54):  # a whole UTC day starts within 24 h and settles 4 h after it ends
+        answers.append(app.post("/?site=default").get_json())
+        sim.advance(HOUR)
+    assert {a["status"] for a in answers} == {"ok"}
+    packing = [a for a in answers if a["days_packed"]]
+    assert [a["days_packed"] for a in packing] == [2]  # once, both feeds
+    packed_at = datetime.fromisoformat(packing[0]["sampled_at"])
+    day = packed_at.replace(hour=0, minute=0, second=0, microsecond=0) - DAY
+    assert timedelta(hours=3) < packed_at - (day + DAY) <= timedelta(hours=4)
+    store = open_store(store_url)
+    try:
+        days = store.day_rollups(DayRollupQuery(since=day - DAY, until=day + 2 * DAY))
+        assert [(d.day_start, d.feed, len(d.rollups)) for d in days] == [
+            (day, "backup_power_feed", 24),
+            (day, "main_power_feed", 24),
+        ]
+        first = datetime.fromisoformat(answers[0]["sampled_at"])
+        query = RollupQuery(since=first - HOUR, until=first + 3 * DAY)
+        assert read_rollups(store, query) == store.rollups(query)
+    finally:
+        store.close()
 
 
 def test_without_site_it_samples_every_site(app: FlaskClient, store_url: str) -> None:

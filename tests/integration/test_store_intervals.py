@@ -1,4 +1,4 @@
-"""The interval-data part of the store contract (hourly rollups, meter intervals): every
+"""The interval-data part of the store contract (hourly and day rollups, meter intervals): every
 backend (SQLite, the Firestore emulator, DynamoDB on moto) must pass it all, and a listing
 of a range must cost O(records in the range) on each, read from what the backend itself
 reports (SQLite's plans and VM steps, Firestore's documents on the wire, DynamoDB's
@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from gridhook.store import (
+    DayRollupQuery,
+    DayRollupRecord,
     EventStore,
     MeterQuery,
     MeterRecord,
@@ -162,6 +164,92 @@ def test_queries_refuse_what_no_store_could_answer() -> None:
         replace(meter("main", 0, 1.0), interval_end=T0 + timedelta(days=2))
 
 
+# -- day rollups ------------------------------------------------------------------------------
+
+DAY = timedelta(days=1)
+
+
+def day(
+    feed: str,
+    index: int,
+    *,
+    site: str = "default",
+    hours: range = range(24),
+    feeds: tuple[str, ...] = ("main", "aux"),
+    watts: float = 1e6,
+) -> DayRollupRecord:
+    """Day ``index`` (from T0) of one feed: its hourly rollups packed."""
+    return DayRollupRecord.pack(
+        [rollup(feed, 24 * index + h, site=site, watts=watts + h) for h in hours], feeds
+    )
+
+
+def test_day_rollups_insert_if_absent_and_round_trip(store: EventStore) -> None:
+    first = day("main", 0, hours=range(3, 24))  # a feed that appeared at 03:00
+    assert store.add_day_rollups([first, day("aux", 0), day("main", 1)]) == 3
+    # The same feed and day is the same record: the first written is kept.
+    assert store.add_day_rollups([day("main", 0, watts=9e9), day("main", 2)]) == 1
+    got = store.day_rollups(DayRollupQuery(since=T0, until=T0 + 3 * DAY, feed="main"))
+    assert got == [first, day("main", 1), day("main", 2)]
+    # Every hourly rollup comes back as it was packed, its empty bucket and expiry too.
+    assert got[0].rollups == tuple(rollup("main", h, watts=1e6 + h) for h in range(3, 24))
+    assert got[0].rollups[0].means[5] is None and got[0].feeds == ("aux", "main")
+    assert store.add_day_rollups([]) == 0
+
+
+def test_day_rollups_list_a_range_of_one_feed_or_every_feed(store: EventStore) -> None:
+    assert store.add_day_rollups([day(feed, d) for d in range(5) for feed in ("main", "aux")])
+
+    def listed(since: int, until: int, feed: str | None = None) -> list[tuple[str, int]]:
+        query = DayRollupQuery(since=T0 + since * DAY, until=T0 + until * DAY, feed=feed)
+        return [(d.feed, (d.day_start - T0) // DAY) for d in store.day_rollups(query)]
+
+    assert listed(1, 3) == [("aux", 1), ("main", 1), ("aux", 2), ("main", 2)]
+    assert listed(1, 3, "main") == [("main", 1), ("main", 2)]
+    assert listed(0, 5, "nope") == [] and listed(2, 2) == []
+    # A bound off midnight: the days that start inside it.
+    query = DayRollupQuery(since=T0 + 30 * HOUR, until=T0 + 3 * DAY, feed="aux")
+    assert [d.day_start for d in store.day_rollups(query)] == [T0 + 2 * DAY]
+
+
+def test_expired_day_rollups_are_never_listed_and_make_way(store: EventStore) -> None:
+    past = datetime.now(UTC) - timedelta(days=1)
+    old = DayRollupRecord.pack([rollup("main", 1, expires=past), rollup("main", 2)], ["main"])
+    assert old.expires_at == past  # its first hour's expiry: it goes when that hour would
+    assert store.add_day_rollups([old, day("main", 1)]) == 2
+    query = DayRollupQuery(since=T0, until=T0 + 2 * DAY)
+    assert [d.day_start for d in store.day_rollups(query)] == [T0 + DAY]
+    assert store.add_day_rollups([day("main", 0)]) == 1
+    assert store.day_rollups(query) == [day("main", 0), day("main", 1)]
+
+
+def test_day_rollups_of_one_site_are_never_another_sites(store: EventStore) -> None:
+    here, there = day("main", 0), day("main", 0, site="phx1", watts=7e6)
+    assert store.add_day_rollups([here]) == 1
+    assert store.add_day_rollups([there]) == 1
+    since, until = T0, T0 + DAY
+    assert store.day_rollups(DayRollupQuery(since=since, until=until)) == [here]
+    assert store.day_rollups(DayRollupQuery(since=since, until=until, site="phx1")) == [there]
+    assert store.day_rollups(DayRollupQuery(since=since, until=until, site="ams2")) == []
+
+
+def test_a_day_rollup_refuses_what_is_not_one_day_of_one_feed() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        DayRollupRecord.pack([], ["main"])
+    with pytest.raises(ValueError, match="one site's and feed's"):
+        DayRollupRecord.pack([rollup("main", 0), rollup("aux", 1)], ["main", "aux"])
+    with pytest.raises(ValueError, match="not in the day"):
+        DayRollupRecord.pack([rollup("main", 23), rollup("main", 24)], ["main"])
+    with pytest.raises(ValueError, match="distinct"):
+        replace(day("main", 0), rollups=(rollup("main", 1), rollup("main", 1)))
+    with pytest.raises(ValueError, match="UTC midnight"):
+        replace(day("main", 0), day_start=T0 + HOUR)
+    with pytest.raises(ValueError, match="its own"):
+        DayRollupRecord.pack([rollup("main", 0)], ["aux"])
+    with pytest.raises(ValueError, match="no later than its first hour"):
+        replace(day("main", 0), expires_at=LATER + DAY)
+
+
 # -- meter intervals ---------------------------------------------------------------------
 
 
@@ -220,14 +308,25 @@ def _fill(store: EventStore, history_hours: int) -> None:
     store.add_rollups([rollup(feed, h) for h in hours for feed in ("main", "aux")])
     minutes = range(0, 60 * (2 * history_hours + 6), 15)
     store.add_meter_records([meter(feed, m, 1e6) for m in minutes for feed in ("main", "aux")])
+    # Day rollups: as many days as hours above, each a day of one hour (small records).
+    days = range(2 * history_hours + 24)
+    store.add_day_rollups(
+        [
+            DayRollupRecord.pack([rollup(f, 24 * d)], ("main", "aux"))
+            for d in days
+            for f in ("main", "aux")
+        ]
+    )
 
 
 def _range_reads(store: EventStore, history_hours: int) -> list[Any]:
-    since = T0 + history_hours * HOUR
+    since, at = T0 + history_hours * HOUR, T0 + history_hours * DAY
     return [
         lambda: store.rollups(RollupQuery(since=since, until=since + 24 * HOUR, feed="main")),
         lambda: store.rollups(RollupQuery(since=since, until=since + 12 * HOUR)),
         lambda: store.meter_records(MeterQuery(feed="main", since=since, until=since + 6 * HOUR)),
+        lambda: store.day_rollups(DayRollupQuery(since=at, until=at + 24 * DAY, feed="main")),
+        lambda: store.day_rollups(DayRollupQuery(since=at, until=at + 12 * DAY)),
     ]
 
 
@@ -248,7 +347,13 @@ def test_sqlite_listings_are_one_index_range(sqlite_store: Any) -> None:
     _fill(store, 48)
     for read, index in zip(
         _range_reads(store, 48),
-        ("PRIMARY KEY", "INDEX rollups_by_time", "PRIMARY KEY"),
+        (
+            "PRIMARY KEY",
+            "INDEX rollups_by_time",
+            "PRIMARY KEY",
+            "PRIMARY KEY",
+            "INDEX day_rollups_by_time",
+        ),
         strict=True,
     ):
         lines = plans(store, read)

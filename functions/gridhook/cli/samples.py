@@ -36,6 +36,7 @@ _COLUMNS = (
     "written",
     "samples_read",
     "feeds",
+    "days_packed",
 )
 
 
@@ -112,7 +113,8 @@ def _rollup(args: argparse.Namespace) -> int:
     for run in runs:
         print(
             f"site {run.site}: {run.written} rollup(s) written for {run.hours} complete hour(s), "
-            f"{run.rolled_up_before} of them rolled up before",
+            f"{run.rolled_up_before} of them rolled up before; "
+            f"{run.days_packed} day rollup(s) written",
             file=sys.stderr,
         )
     return 0

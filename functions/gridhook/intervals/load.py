@@ -3,7 +3,8 @@
 The loader settlement, baselines and their pages call (the settlement core is pure; this
 is the one module that feeds it from a store):
 
-- **samples**: rollups for the hours that have one (one listing of the range), raw
+- **samples**: rollups for the hours that have one (``read_rollups``: day rollups for
+  whole days, hourly ones for the rest), raw
   samples only for the others — the open hour, or hours not rolled up yet — as
   ``sample_ranges_needed`` says (one query per run of such hours); joined by
   ``load_from_rollups``, which gives exactly what the raw samples would.
@@ -13,8 +14,8 @@ is the one module that feeds it from a store):
   settlement source — with the samples' series as the shadow figure; samples otherwise.
   Every series says which it is (``LoadSeries.source``).
 
-A 30-day range of one feed at 1-minute sampling is 720 rollups and at most an hour of raw
-samples (60), instead of 43,200 samples.
+A 30-day range of one feed at 1-minute sampling is 30 day records, at most 48 hourly ones
+at its edges and at most an hour of raw samples (60), instead of 43,200 samples.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gridhook.intervals.rollups import hourly_rollup
+from gridhook.intervals.rollups import hourly_rollup, read_rollups
 from gridhook.intervals.samples import site_samples
 from gridhook.settlement import (
     DEFAULT_MIN_COVERAGE,
@@ -108,7 +109,7 @@ def _samples_series(
 ) -> tuple[LoadSeries, int, int]:
     lo, hi = _bounds(tz, since, until, resolution)
     hour_lo = datetime.fromtimestamp(math.floor(lo.timestamp() / 3600) * 3600, UTC)
-    records = store.rollups(RollupQuery(since=hour_lo, until=hi, feed=feed, site=site))
+    records = read_rollups(store, RollupQuery(since=hour_lo, until=hi, feed=feed, site=site))
     rollups = [hourly_rollup(r) for r in records]
     needed = sample_ranges_needed(
         rollups, tz=tz, since=since, until=until, resolution=resolution, cadence_s=cadence_s

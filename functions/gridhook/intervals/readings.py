@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from gridhook.intervals.rollups import read_rollups
 from gridhook.intervals.samples import site_samples
 from gridhook.sites import DEFAULT_SITE
 from gridhook.store import EventStore, LoadSample, RollupQuery, RollupRecord
@@ -82,12 +83,12 @@ def load_readings(
     feed: str | None = None,
     site: str = DEFAULT_SITE,
 ) -> Readings:
-    """One site's readings over ``[since, until)``, of one feed or all: one rollup listing,
-    then one sample query per run of hours without a rollup (of that feed; of any feed
-    when reading all: a sampling run rolls up an hour's feeds together). Raises
-    StoreError."""
+    """One site's readings over ``[since, until)``, of one feed or all: its rollups
+    (``read_rollups``), then one sample query per run of hours without a rollup (of that
+    feed; of any feed when reading all: a sampling run rolls up an hour's feeds
+    together). Raises StoreError."""
     first = _floor_hour(since)
-    rollups = store.rollups(RollupQuery(since=first, until=until, feed=feed, site=site))
+    rollups = read_rollups(store, RollupQuery(since=first, until=until, feed=feed, site=site))
     covered = {r.hour_start for r in rollups}
     samples: list[LoadSample] = []
     for start, end in _uncovered_runs(first, until, covered):

@@ -15,6 +15,14 @@ feed together (one transaction on SQLite, one batched Commit on Firestore), and 
 readers take an hour with a rollup as rolled up. Rollups keep the long retention
 (``GRIDHOOK_SAMPLE_RETENTION_DAYS``), raw samples the short one
 (``GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS``).
+
+Day rollups: once a UTC day is rolled up (each of its hours has its rollups) and no
+sampling run can add to it any more (:data:`RECENT_HOURS` after it ended), :func:`pack_days`
+writes one ``DayRollupRecord`` per feed holding that day's hourly rollups, insert-if-absent
+like them. :func:`read_rollups` is what every reader of a range calls: the day records for
+whole days inside the range, hourly rollups for the rest — exactly the hourly rollups a
+listing would give (tests/integration/test_day_rollups.py holds it to that), at about a
+24th of the documents: Firestore's client costs about 0.6 ms of CPU per document read.
 """
 
 from __future__ import annotations
@@ -34,14 +42,24 @@ from gridhook.settlement import (
     hour_complete,
     rollup_hours,
 )
-from gridhook.store import EventStore, LoadSample, RollupQuery, RollupRecord
+from gridhook.store import (
+    DayRollupQuery,
+    DayRollupRecord,
+    EventStore,
+    LoadSample,
+    RollupQuery,
+    RollupRecord,
+)
 
 __all__ = [
+    "PACK_LOOKBACK",
     "RECENT_HOURS",
     "ROLLUP_MARGIN_S",
     "RollupRun",
     "complete_until",
     "hourly_rollup",
+    "pack_days",
+    "read_rollups",
     "roll_up",
     "rollup_record",
 ]
@@ -55,11 +73,28 @@ RECENT_HOURS = 3
 ROLLUP_MARGIN_S = 60.0
 #: Hours of raw samples read and rolled up at a time (bounded memory for a long backfill).
 _CHUNK_HOURS = 24
+DAY = timedelta(days=1)
+#: How far back a sampling run that wrote rollups looks for days to pack (the day just
+#: complete, and the one before in case a run failed then).
+PACK_LOOKBACK = timedelta(days=2)
+#: Days packed per write (a day record of one feed is about 20 kB: a batch stays far below
+#: Firestore's 10 MiB request).
+_CHUNK_DAYS = 7
 
 
 def _floor_hour(moment: datetime) -> datetime:
     seconds = math.floor(moment.timestamp() / 3600) * 3600
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    seconds = math.floor(moment.timestamp() / 86400) * 86400
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _ceil_day(moment: datetime) -> datetime:
+    floor = _floor_day(moment)
+    return floor if floor == moment else floor + DAY
 
 
 def rollup_record(rollup: HourlyRollup, retention: timedelta) -> RollupRecord:
@@ -112,6 +147,7 @@ class RollupRun:
     written: int  # rollups new in this run
     samples_read: int
     feeds: tuple[str, ...]  # feeds rolled up by this run
+    days_packed: int = 0  # day rollups new in this run
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +159,7 @@ class RollupRun:
             "written": self.written,
             "samples_read": self.samples_read,
             "feeds": list(self.feeds),
+            "days_packed": self.days_packed,
         }
 
 
@@ -198,6 +235,7 @@ def roll_up(
                     new.append(rollup_record(rollup, retention))
         written += store.add_rollups(new)
         rolled.update(r.feed for r in new)
+    packed = pack_days(store, site=site, since=first, until=max(first, end), now=now)
     return RollupRun(
         site=site,
         since=first,
@@ -207,4 +245,98 @@ def roll_up(
         written=written,
         samples_read=samples_read,
         feeds=tuple(sorted(rolled)),
+        days_packed=packed,
     )
+
+
+def _packed_days(days: Iterable[DayRollupRecord]) -> set[datetime]:
+    """The days whose records are all there: every feed each names (``feeds``) found."""
+    found: dict[datetime, set[str]] = defaultdict(set)
+    named: dict[datetime, set[str]] = defaultdict(set)
+    for day in days:
+        found[day.day_start].add(day.feed)
+        named[day.day_start].update(day.feeds)
+    return {start for start, feeds in found.items() if named[start] <= feeds}
+
+
+def _day_runs(days: list[datetime], limit: int) -> list[tuple[datetime, datetime]]:
+    """Consecutive days as [start, end) runs of at most ``limit`` days."""
+    runs: list[tuple[datetime, datetime]] = []
+    for day in days:
+        if runs and runs[-1][1] == day and runs[-1][1] - runs[-1][0] < limit * DAY:
+            runs[-1] = (runs[-1][0], day + DAY)
+        else:
+            runs.append((day, day + DAY))
+    return runs
+
+
+def pack_days(
+    store: EventStore,
+    *,
+    site: str,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    cadence_s: float = DEFAULT_SAMPLE_CADENCE_S,
+) -> int:
+    """Write the day rollups the UTC days inside ``[since, until)`` lack, for each day that
+    is rolled up (every hour has its rollups) and settled (ended :data:`RECENT_HOURS`
+    before the last hour that may be rolled up at ``now``: no sampling run adds a feed's
+    rollups to it any more). One day listing; then per run of days to pack, one rollup
+    listing and one insert-if-absent write. Returns how many day records were new.
+    Raises StoreError."""
+    settled = complete_until(now, cadence_s) - RECENT_HOURS * HOUR
+    first, end = _ceil_day(since), min(_floor_day(until), _floor_day(settled))
+    if end <= first:
+        return 0
+    have = _packed_days(store.day_rollups(DayRollupQuery(since=first, until=end, site=site)))
+    days = []
+    at = first
+    while at < end:
+        if at not in have:
+            days.append(at)
+        at += DAY
+    written = 0
+    for start, stop in _day_runs(days, _CHUNK_DAYS):
+        by_day: dict[datetime, list[RollupRecord]] = defaultdict(list)
+        for rollup in store.rollups(RollupQuery(since=start, until=stop, site=site)):
+            by_day[_floor_day(rollup.hour_start)].append(rollup)
+        new = []
+        for _, rollups in sorted(by_day.items()):
+            if len({r.hour_start for r in rollups}) < 24:
+                continue  # an hour not rolled up (yet): its samples are read instead
+            by_feed: dict[str, list[RollupRecord]] = defaultdict(list)
+            for rollup in rollups:
+                by_feed[rollup.feed].append(rollup)
+            new += [DayRollupRecord.pack(hours, by_feed) for _, hours in sorted(by_feed.items())]
+        written += store.add_day_rollups(new)
+    return written
+
+
+def read_rollups(store: EventStore, query: RollupQuery) -> list[RollupRecord]:
+    """The rollups ``store.rollups(query)`` lists, read from day rollups for the whole UTC
+    days of the range that have them and hourly ones for the rest: one day listing and
+    one hourly listing per stretch without (none for a range shorter than a day).
+    Raises StoreError."""
+    first, end = _ceil_day(query.since), _floor_day(query.until)
+    if end <= first:
+        return store.rollups(query)
+    days = store.day_rollups(
+        DayRollupQuery(since=first, until=end, feed=query.feed, site=query.site)
+    )
+    # Of one feed, its record is all of it; of every feed, a day counts when all its
+    # feeds' records were found.
+    packed = {d.day_start for d in days} if query.feed is not None else _packed_days(days)
+    found = [r for d in days if d.day_start in packed for r in d.rollups]
+    stretch = query.since
+    for day in sorted(packed):
+        if stretch < day:
+            found += store.rollups(_within(query, stretch, day))
+        stretch = day + DAY
+    if stretch < query.until:
+        found += store.rollups(_within(query, stretch, query.until))
+    return sorted(found, key=lambda r: (r.hour_start, r.feed))
+
+
+def _within(query: RollupQuery, since: datetime, until: datetime) -> RollupQuery:
+    return RollupQuery(since=since, until=until, feed=query.feed, site=query.site)

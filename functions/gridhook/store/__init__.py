@@ -42,6 +42,8 @@ from gridhook.store.base import (
     quarantine_id,
 )
 from gridhook.store.intervals import (
+    DayRollupQuery,
+    DayRollupRecord,
     IntervalStore,
     MeterQuery,
     MeterRecord,
@@ -54,6 +56,8 @@ from gridhook.store.url import DynamoDBURL, FirestoreURL, SQLiteURL, parse_store
 __all__ = [
     "AddOutcome",
     "AlertRecord",
+    "DayRollupQuery",
+    "DayRollupRecord",
     "DriftRecord",
     "EventOrder",
     "EventQuery",

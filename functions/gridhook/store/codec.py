@@ -40,11 +40,12 @@ from gridhook.store.base import (
     sort_key,
     sortable_timestamp,
 )
-from gridhook.store.intervals import MeterRecord, RollupRecord
+from gridhook.store.intervals import DayRollupRecord, MeterRecord, RollupRecord, unpack_day
 
 __all__ = [
     "ALERT",
     "CODECS",
+    "DAY_ROLLUP",
     "DRIFT",
     "EVENT",
     "METER",
@@ -421,6 +422,24 @@ ROLLUP: RecordCodec[RollupRecord] = RecordCodec(
     orders=(("sort_key", "hour_start"),),
 )
 
+DAY_ROLLUP: RecordCodec[DayRollupRecord] = RecordCodec(
+    kind="DAYROLLUP",
+    record=unpack_day,
+    id_attr="day_rollup_id",
+    fields=(
+        Field("site", Kind.TEXT, default=DEFAULT_SITE),
+        Field("day_rollup_id", Kind.TEXT, derived=True),
+        Field("feed", Kind.TEXT),
+        Field("day_start", Kind.TIME),
+        # The day's hourly rollups as one JSON array: [hour, counts, means, minima, maxima,
+        # covered_s, expiry] each (one text field, whatever the day holds).
+        Field("packed", Kind.JSON, name="hours"),
+        Field("expires_at", Kind.TIME),
+        Field("feeds", Kind.TEXTS),
+    ),
+    orders=(("sort_key", "day_start"),),
+)
+
 METER: RecordCodec[MeterRecord] = RecordCodec(
     kind="METER",
     record=MeterRecord,
@@ -442,5 +461,5 @@ METER: RecordCodec[MeterRecord] = RecordCodec(
 #: Every codec, by kind.
 CODECS: dict[str, RecordCodec[Any]] = {
     codec.kind: codec
-    for codec in (EVENT, QUARANTINE, SAMPLE, ALERT, SUBSCRIPTION, DRIFT, ROLLUP, METER)
+    for codec in (EVENT, QUARANTINE, SAMPLE, ALERT, SUBSCRIPTION, DRIFT, ROLLUP, DAY_ROLLUP, METER)
 }

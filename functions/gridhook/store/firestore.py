@@ -72,7 +72,14 @@ from gridhook.store.base import (
     stamp_stored,
 )
 from gridhook.store.codec import RecordCodec, as_utc
-from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
+from gridhook.store.intervals import (
+    DayRollupQuery,
+    DayRollupRecord,
+    MeterQuery,
+    MeterRecord,
+    RollupQuery,
+    RollupRecord,
+)
 
 __all__ = [
     "COLLECTIONS",
@@ -86,6 +93,7 @@ __all__ = [
 COLLECTIONS = {
     "events": "power_events",
     "rollups": "rollups",
+    "day_rollups": "day_rollups",
     "meter": "meter_intervals",
     "quarantine": "quarantine",
     "samples": "samples",
@@ -478,15 +486,39 @@ class FirestoreEventStore:
         return self._create_all("add rollups", docs, expiring=True)
 
     def rollups(self, query: RollupQuery) -> list[RollupRecord]:
+        collection = self._collection("rollups", query.site)
+        found = self._list_expiring("list rollups", collection, codec.ROLLUP, query)
+        return sorted(found, key=lambda r: (r.hour_start, r.feed))
+
+    def add_day_rollups(self, days: Sequence[DayRollupRecord]) -> int:
+        docs = [
+            (
+                self._collection("day_rollups", d.site).document(d.day_rollup_id),
+                _document(codec.DAY_ROLLUP, d),
+            )
+            for d in days
+        ]
+        return self._create_all("add day rollups", docs, expiring=True)
+
+    def day_rollups(self, query: DayRollupQuery) -> list[DayRollupRecord]:
+        collection = self._collection("day_rollups", query.site)
+        found = self._list_expiring("list day rollups", collection, codec.DAY_ROLLUP, query)
+        return sorted(found, key=lambda r: (r.day_start, r.feed))
+
+    def _list_expiring(
+        self,
+        what: str,
+        collection: Any,
+        record_codec: RecordCodec[R],
+        query: RollupQuery | DayRollupQuery,
+    ) -> list[R]:
+        """One site's unexpired records of a range (TTL deletes lazily), of one feed or all."""
         now = datetime.now(UTC)
-        q: Any = self._collection("rollups", query.site)
+        q = collection
         if query.feed is not None:
             q = q.where(filter=firestore.FieldFilter("feed", "==", query.feed))
-        docs = self._ranged_all(
-            "list rollups", q, query.since, query.until, keep=lambda doc: _live(doc, now)
-        )
-        found = [_decode(codec.ROLLUP, doc, query.site) for doc in docs]
-        return sorted(found, key=lambda r: (r.hour_start, r.feed))
+        docs = self._ranged_all(what, q, query.since, query.until, keep=lambda doc: _live(doc, now))
+        return [_decode(record_codec, doc, query.site) for doc in docs]
 
     def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
         docs = [

@@ -9,6 +9,11 @@ here rests on a transaction:
   ``gridhook.settlement.HourlyRollup``, plus its expiry (``GRIDHOOK_SAMPLE_RETENTION_DAYS``,
   the long one; raw samples keep ``GRIDHOOK_RAW_SAMPLE_RETENTION_DAYS``). One per site,
   feed and hour: the first written is kept.
+- :class:`DayRollupRecord` — one feed's UTC day of those rollups packed in one record,
+  written once the day is complete (``gridhook.intervals.rollups.pack_days``), so that a
+  long range reads one record per feed and day instead of 24 (Firestore's client spends
+  about 0.6 ms of CPU per document whatever its size). A pure function of the hourly
+  rollups it packs: reading it gives exactly what they would.
 - :class:`MeterRecord` — one revenue-meter interval of one feed as one import stored it.
   An interval (site, feed, start) has revisions 1, 2, …: the current reading is the
   highest; the ones below it are what ``gridhook meter import --replace`` replaced, kept.
@@ -30,23 +35,29 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from gridhook.sites import DEFAULT_SITE, SITE_NAME
 
 __all__ = [
     "BUCKETS_PER_HOUR",
+    "DAY",
     "MAX_METER_INTERVAL",
+    "DayRollupQuery",
+    "DayRollupRecord",
     "IntervalStore",
     "MeterQuery",
     "MeterRecord",
     "RollupQuery",
     "RollupRecord",
     "current_meter",
+    "unpack_day",
 ]
 
 #: A rollup's buckets: 5 minutes each.
 BUCKETS_PER_HOUR = 12
+#: A day rollup's span: one UTC day.
+DAY = timedelta(days=1)
 #: The longest meter interval stored: an import looks this far before its first interval
 #: for stored ones it overlaps.
 MAX_METER_INTERVAL = timedelta(days=1)
@@ -113,6 +124,114 @@ class RollupRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DayRollupRecord:
+    """One feed's UTC day of hourly rollups in one record (immutable).
+
+    ``rollups`` are the day's hourly rollups of the feed, by hour: one for each hour that
+    had one (a day whose feed appeared late has fewer than 24). ``expires_at`` is the
+    earliest of theirs: the record goes when its first hour would, and a reader then reads
+    the hours left from their own records. ``feeds`` names every feed whose day record was
+    written with this one: a reader of every feed takes the day as packed only when it
+    finds them all (DynamoDB writes them one by one). Build one with :meth:`pack`.
+    """
+
+    site: str
+    feed: str
+    day_start: datetime  # UTC midnight
+    rollups: tuple[RollupRecord, ...]
+    expires_at: datetime
+    feeds: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_site(self.site)
+        if self.day_start.tzinfo is None or self.day_start.timestamp() % DAY.total_seconds():
+            raise ValueError(f"{self.day_start.isoformat()} is not an aware UTC midnight")
+        if not self.rollups:
+            raise ValueError("a day rollup packs at least one hourly rollup")
+        hours = [r.hour_start for r in self.rollups]
+        if hours != sorted(set(hours)):
+            raise ValueError("a day rollup's hours are distinct and in order")
+        for rollup in self.rollups:
+            if (rollup.site, rollup.feed) != (self.site, self.feed):
+                raise ValueError("a day rollup packs one site's and feed's rollups")
+            if not self.day_start <= rollup.hour_start < self.day_start + DAY:
+                raise ValueError(f"{rollup.hour_start.isoformat()} is not in the day")
+        if self.expires_at > min(r.expires_at for r in self.rollups):
+            raise ValueError("a day rollup expires no later than its first hour")
+        if self.feed not in self.feeds:
+            raise ValueError("a day rollup's feeds include its own")
+
+    @classmethod
+    def pack(cls, rollups: Sequence[RollupRecord], feeds: Iterable[str]) -> DayRollupRecord:
+        """The day record of one site's and feed's rollups of one UTC day, written with
+        the day records of ``feeds`` (its own included)."""
+        if not rollups:
+            raise ValueError("a day rollup packs at least one hourly rollup")
+        ordered = tuple(sorted(rollups, key=lambda r: r.hour_start))
+        first = ordered[0]
+        day_start = datetime.fromtimestamp(
+            first.hour_start.timestamp() // DAY.total_seconds() * DAY.total_seconds(), UTC
+        )
+        return cls(
+            site=first.site,
+            feed=first.feed,
+            day_start=day_start,
+            rollups=ordered,
+            expires_at=min(r.expires_at for r in ordered),
+            feeds=tuple(sorted(set(feeds))),
+        )
+
+    @property
+    def day_rollup_id(self) -> str:
+        """One per feed and day (within its site)."""
+        return _digest(f"day|{self.feed}|{_stamp(self.day_start)}")
+
+    @property
+    def packed(self) -> list[list[Any]]:
+        """The stored form of ``rollups`` (see :func:`unpack_day`): per hour its index in
+        the day, its five bucket lists and its expiry in epoch seconds."""
+        return [
+            [
+                int((r.hour_start - self.day_start).total_seconds() // 3600),
+                r.counts,
+                r.means,
+                r.minima,
+                r.maxima,
+                r.covered_s,
+                r.expires_at.timestamp(),
+            ]
+            for r in self.rollups
+        ]
+
+
+def unpack_day(
+    *,
+    site: str,
+    feed: str,
+    day_start: datetime,
+    packed: Sequence[Sequence[Any]],
+    expires_at: datetime,
+    feeds: Sequence[str],
+) -> DayRollupRecord:
+    """A day rollup from its stored form (:attr:`DayRollupRecord.packed`)."""
+    rollups = tuple(
+        RollupRecord(
+            site=site,
+            feed=feed,
+            hour_start=day_start + timedelta(hours=int(hour)),
+            counts=tuple(counts),
+            means=tuple(means),
+            minima=tuple(minima),
+            maxima=tuple(maxima),
+            covered_s=tuple(covered_s),
+            expires_at=datetime.fromtimestamp(expiry, UTC),
+        )
+        for hour, counts, means, minima, maxima, covered_s, expiry in packed
+    )
+    return DayRollupRecord(site, feed, day_start, rollups, expires_at, tuple(feeds))
+
+
+@dataclass(frozen=True, slots=True)
 class MeterRecord:
     """One revenue-meter interval of one feed, as one import stored it (immutable).
 
@@ -148,6 +267,20 @@ class MeterRecord:
 @dataclass(frozen=True, slots=True)
 class RollupQuery:
     """One site's rollups whose hour starts in ``[since, until)``, of one feed or all."""
+
+    since: datetime
+    until: datetime
+    feed: str | None = None
+    site: str = DEFAULT_SITE
+
+    def __post_init__(self) -> None:
+        _check_range(self.since, self.until)
+        _check_site(self.site)
+
+
+@dataclass(frozen=True, slots=True)
+class DayRollupQuery:
+    """One site's day rollups whose day starts in ``[since, until)``, of one feed or all."""
 
     since: datetime
     until: datetime
@@ -201,6 +334,14 @@ class IntervalStore(Protocol):
     def rollups(self, query: RollupQuery) -> list[RollupRecord]:
         """The site's unexpired rollups of the range, by (hour_start, feed): O(records in
         the range)."""
+
+    def add_day_rollups(self, days: Sequence[DayRollupRecord]) -> int:
+        """Insert each day rollup unless its site keeps one for its feed and day (the first
+        written wins; an expired one makes way); returns how many were new."""
+
+    def day_rollups(self, query: DayRollupQuery) -> list[DayRollupRecord]:
+        """The site's unexpired day rollups of the range, by (day_start, feed): O(records
+        in the range)."""
 
     def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
         """Insert each record unless its site keeps one for its feed, interval start and

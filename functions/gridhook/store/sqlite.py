@@ -49,7 +49,14 @@ from gridhook.store.base import (
     stamp_stored,
 )
 from gridhook.store.codec import REQUIRED, Field, Kind, RecordCodec
-from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
+from gridhook.store.intervals import (
+    DayRollupQuery,
+    DayRollupRecord,
+    MeterQuery,
+    MeterRecord,
+    RollupQuery,
+    RollupRecord,
+)
 
 __all__ = ["SQLiteEventStore"]
 
@@ -666,32 +673,46 @@ class SQLiteEventStore:
     # -- interval data (rollups, meter intervals) --------------------------------------
 
     def add_rollups(self, rollups: Sequence[RollupRecord]) -> int:
-        if not rollups:
-            return 0
-        now = _ts(datetime.now(UTC))
-        rows = [_ROLLUPS.row(r) for r in rollups]
-        sites = sorted({r.site for r in rollups})
-        # Expired rollups go as new ones come (retention without a job), so an expired
-        # rollup makes way for a new one of its hour.
-        drop = "DELETE FROM rollups WHERE site = ? AND expires_at < ?"
-        expired = [(drop, (site, now)) for site in sites]
-        return self._insert_all(_ROLLUPS.insert(), rows, before=expired)
+        return self._add_expiring(_ROLLUPS, rollups)
 
     def rollups(self, query: RollupQuery) -> list[RollupRecord]:
-        # One index range: (site, feed, hour_start) is the primary key, and
-        # rollups_by_time (site, hour_start, feed) serves a listing of every feed.
-        where = ["site = ?", "hour_start >= ?", "hour_start < ?", "expires_at >= ?"]
+        return self._list_expiring(_ROLLUPS, "hour_start", query)
+
+    def add_day_rollups(self, days: Sequence[DayRollupRecord]) -> int:
+        return self._add_expiring(_DAY_ROLLUPS, days)
+
+    def day_rollups(self, query: DayRollupQuery) -> list[DayRollupRecord]:
+        return self._list_expiring(_DAY_ROLLUPS, "day_start", query)
+
+    def _add_expiring(self, table: _KeyedTable, records: Sequence[Any]) -> int:
+        if not records:
+            return 0
+        now = _ts(datetime.now(UTC))
+        rows = [table.row(r) for r in records]
+        sites = sorted({r.site for r in records})
+        # Expired records go as new ones come (retention without a job), so an expired
+        # rollup makes way for a new one of its hour (or day).
+        drop = f"DELETE FROM {table.name} WHERE site = ? AND expires_at < ?"
+        expired = [(drop, (site, now)) for site in sites]
+        return self._insert_all(table.insert(), rows, before=expired)
+
+    def _list_expiring(
+        self, table: _KeyedTable, time_column: str, query: RollupQuery | DayRollupQuery
+    ) -> list[Any]:
+        # One index range: (site, feed, <time>) is the primary key, and the table's
+        # *_by_time index (site, <time>, feed) serves a listing of every feed.
+        where = ["site = ?", f"{time_column} >= ?", f"{time_column} < ?", "expires_at >= ?"]
         params: list[Any] = [query.site, _ts(query.since), _ts(query.until)]
         params.append(_ts(datetime.now(UTC)))
         if query.feed is not None:
             where.insert(1, "feed = ?")
             params.insert(1, query.feed)
         rows = self._execute(
-            f"SELECT {_ROLLUPS.column_list} FROM rollups WHERE {' AND '.join(where)} "
-            "ORDER BY hour_start, feed",
+            f"SELECT {table.column_list} FROM {table.name} WHERE {' AND '.join(where)} "
+            f"ORDER BY {time_column}, feed",
             tuple(params),
         ).fetchall()
-        return [_ROLLUPS.record(row) for row in rows]
+        return [table.record(row) for row in rows]
 
     def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
         if not records:
@@ -797,10 +818,19 @@ _ROLLUPS = _KeyedTable(
         ("rollups_by_expiry", "site, expires_at"),
     ),
 )
+_DAY_ROLLUPS = _KeyedTable(
+    "day_rollups",
+    codec.DAY_ROLLUP,
+    key=("site", "feed", "day_start"),
+    indexes=(
+        ("day_rollups_by_time", "site, day_start, feed"),
+        ("day_rollups_by_expiry", "site, expires_at"),
+    ),
+)
 _METER = _KeyedTable(
     "meter", codec.METER, key=("site", "feed", "interval_start", "revision"), indexes=()
 )
-_INTERVAL_TABLES = (_ROLLUPS, _METER)
+_INTERVAL_TABLES = (_ROLLUPS, _DAY_ROLLUPS, _METER)
 
 
 def _create_interval_tables(conn: sqlite3.Connection) -> None:

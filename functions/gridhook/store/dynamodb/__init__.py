@@ -104,7 +104,14 @@ from gridhook.store.dynamodb.items import (
 )
 from gridhook.store.dynamodb.query import expressions, insert, list_range, query_pages
 from gridhook.store.dynamodb.table import INDEXES, TTL_ATTRIBUTE
-from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
+from gridhook.store.intervals import (
+    DayRollupQuery,
+    DayRollupRecord,
+    MeterQuery,
+    MeterRecord,
+    RollupQuery,
+    RollupRecord,
+)
 
 __all__ = [
     "INDEXES",
@@ -440,6 +447,12 @@ class DynamoDBEventStore:
 
     def rollups(self, query: RollupQuery) -> list[RollupRecord]:
         return intervals.rollups(self._requests, query)
+
+    def add_day_rollups(self, days: Sequence[DayRollupRecord]) -> int:
+        return intervals.add_day_rollups(self._requests, days)
+
+    def day_rollups(self, query: DayRollupQuery) -> list[DayRollupRecord]:
+        return intervals.day_rollups(self._requests, query)
 
     def add_meter_records(self, records: Sequence[MeterRecord]) -> int:
         return intervals.add_meter_records(self._requests, records)

@@ -5,6 +5,8 @@ item           pk                                      sk                    lis
 =============  ======================================  ====================  ===============
 rollup         ``ROLLUP#<feed>``                       ``<hour>|<id>``       the table; all
                                                                              feeds: ``by_kind``
+day rollup     ``DAYROLLUP#<feed>``                    ``<day>|<id>``        the table; all
+                                                                             feeds: ``by_kind``
 meter          ``METER#<feed>``                        ``<start>|<id>``      the table
 =============  ======================================  ====================  ===============
 
@@ -12,10 +14,10 @@ A feed's rollups or meter intervals are one partition of the table ranged by tim
 listing is one strongly consistent Query of the key range: O(items in the range). A site
 other than ``default`` qualifies the key attributes with its name (``phx1#ROLLUP#main``,
 ``kind`` = ``phx1#ROLLUP``; the fleet's rule for every item), so each read is of one
-site's partition. Rollups also carry ``kind`` and ``sort_key`` (the ``by_kind`` index:
-every feed's rollups of a range), ``expires_at`` and the TTL attribute; an expired rollup
-that TTL has not deleted yet is hidden on read and makes way for a new one. Each write is
-a conditional PutItem (insert-if-absent): no transaction.
+site's partition. Rollups (hourly and daily) also carry ``kind`` and ``sort_key`` (the
+``by_kind`` index: every feed's rollups of a range), ``expires_at`` and the TTL
+attribute; an expired rollup that TTL has not deleted yet is hidden on read and makes way
+for a new one. Each write is a conditional PutItem (insert-if-absent): no transaction.
 """
 
 from __future__ import annotations
@@ -34,10 +36,26 @@ from gridhook.store.dynamodb.errors import Requests
 from gridhook.store.dynamodb.items import plain, qualified, wire
 from gridhook.store.dynamodb.query import expressions, insert, list_range, query_pages
 from gridhook.store.dynamodb.table import TTL_ATTRIBUTE
-from gridhook.store.intervals import MeterQuery, MeterRecord, RollupQuery, RollupRecord
+from gridhook.store.intervals import (
+    DayRollupQuery,
+    DayRollupRecord,
+    MeterQuery,
+    MeterRecord,
+    RollupQuery,
+    RollupRecord,
+)
 
-__all__ = ["add_meter_records", "add_rollups", "meter_records", "rollups"]
+__all__ = [
+    "add_day_rollups",
+    "add_meter_records",
+    "add_rollups",
+    "day_rollups",
+    "meter_records",
+    "rollups",
+]
 
+#: The records that expire (kept the long retention; TTL deletes them).
+_EXPIRING = (codec.ROLLUP, codec.DAY_ROLLUP)
 #: Item attributes that are keys, not record fields.
 _HEADER = ("pk", "sk", "kind", "sort_key", TTL_ATTRIBUTE)
 
@@ -53,7 +71,7 @@ def _item(record_codec: RecordCodec[Any], record: Any) -> dict[str, Any]:
         "pk": _partition(record_codec, record.site, record.feed),
         "sk": listing,
     }
-    if record_codec is codec.ROLLUP:
+    if record_codec in _EXPIRING:
         item |= {"kind": qualified(record.site, record_codec.kind), "sort_key": listing}
         item[TTL_ATTRIBUTE] = math.ceil(record.expires_at.timestamp())
     return wire(item)
@@ -73,7 +91,7 @@ def _absent_or_expired() -> ConditionBase:
 def _add(
     requests: Requests, what: str, record_codec: RecordCodec[Any], records: Sequence[Any]
 ) -> int:
-    condition = _absent_or_expired() if record_codec is codec.ROLLUP else Attr("pk").not_exists()
+    condition = _absent_or_expired() if record_codec in _EXPIRING else Attr("pk").not_exists()
     added = 0
     for record in records:
         outcome = insert(requests, what, _item(record_codec, record), condition)
@@ -104,19 +122,39 @@ def add_rollups(requests: Requests, rollups: Sequence[RollupRecord]) -> int:
 
 
 def rollups(requests: Requests, query: RollupQuery) -> list[RollupRecord]:
+    found: list[RollupRecord] = _expiring(requests, "list rollups", codec.ROLLUP, query)
+    return sorted(found, key=lambda r: (r.hour_start, r.feed))
+
+
+def add_day_rollups(requests: Requests, days: Sequence[DayRollupRecord]) -> int:
+    return _add(requests, "add day rollup", codec.DAY_ROLLUP, days)
+
+
+def day_rollups(requests: Requests, query: DayRollupQuery) -> list[DayRollupRecord]:
+    found: list[DayRollupRecord] = _expiring(requests, "list day rollups", codec.DAY_ROLLUP, query)
+    return sorted(found, key=lambda r: (r.day_start, r.feed))
+
+
+def _expiring(
+    requests: Requests,
+    what: str,
+    record_codec: RecordCodec[Any],
+    query: RollupQuery | DayRollupQuery,
+) -> list[Any]:
+    """The unexpired records of one feed's partition, or of every feed (``by_kind``)."""
     unexpired = Attr("expires_at").gte(datetime.now(UTC))  # TTL deletes lazily
     if query.feed is not None:
-        partition = _partition(codec.ROLLUP, query.site, query.feed)
-        items = _series(requests, "list rollups", partition, query.since, query.until, unexpired)
+        partition = _partition(record_codec, query.site, query.feed)
+        items = _series(requests, what, partition, query.since, query.until, unexpired)
     else:
         lower, upper = sort_key_range(query.since, query.until, None, newest_first=False)
         items = []
         while True:  # list_range answers at most what it is asked for: ask again after it
             page = list_range(
                 requests,
-                "list rollups",
+                what,
                 "by_kind",
-                qualified(query.site, codec.ROLLUP.kind),
+                qualified(query.site, record_codec.kind),
                 lower=lower,
                 upper=upper,
                 descending=False,
@@ -127,8 +165,7 @@ def rollups(requests: Requests, query: RollupQuery) -> list[RollupRecord]:
             if len(page) < 1000:
                 break
             lower = (page[-1]["sort_key"]["S"], False)
-    found: list[RollupRecord] = [_record(codec.ROLLUP, item) for item in items]
-    return sorted(found, key=lambda r: (r.hour_start, r.feed))
+    return [_record(record_codec, item) for item in items]
 
 
 def add_meter_records(requests: Requests, records: Sequence[MeterRecord]) -> int:
