@@ -163,14 +163,14 @@ class RollupRun:
         }
 
 
-def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Consecutive hours as [start, end) runs of at most ``_CHUNK_HOURS``."""
+def _runs(starts: list[datetime], step: timedelta, limit: int) -> list[tuple[datetime, datetime]]:
+    """Consecutive steps (hours, days) as [start, end) runs of at most ``limit`` steps."""
     runs: list[tuple[datetime, datetime]] = []
-    for hour in hours:
-        if runs and runs[-1][1] == hour and runs[-1][1] - runs[-1][0] < _CHUNK_HOURS * HOUR:
-            runs[-1] = (runs[-1][0], hour + HOUR)
+    for start in starts:
+        if runs and runs[-1][1] == start and runs[-1][1] - runs[-1][0] < limit * step:
+            runs[-1] = (runs[-1][0], start + step)
         else:
-            runs.append((hour, hour + HOUR))
+            runs.append((start, start + step))
     return runs
 
 
@@ -213,7 +213,7 @@ def roll_up(
     missing = [h for h in hours if not rolled_up(h)]
     written = samples_read = 0
     rolled: set[str] = set()
-    for start, stop in _runs(missing):
+    for start, stop in _runs(missing, HOUR, _CHUNK_HOURS):
         cover = timedelta(seconds=cadence_s)
         samples = list(site_samples(store, site, since=start - cover, until=stop))
         samples_read += len(samples)
@@ -259,17 +259,6 @@ def _packed_days(days: Iterable[DayRollupRecord]) -> set[datetime]:
     return {start for start, feeds in found.items() if named[start] <= feeds}
 
 
-def _day_runs(days: list[datetime], limit: int) -> list[tuple[datetime, datetime]]:
-    """Consecutive days as [start, end) runs of at most ``limit`` days."""
-    runs: list[tuple[datetime, datetime]] = []
-    for day in days:
-        if runs and runs[-1][1] == day and runs[-1][1] - runs[-1][0] < limit * DAY:
-            runs[-1] = (runs[-1][0], day + DAY)
-        else:
-            runs.append((day, day + DAY))
-    return runs
-
-
 def pack_days(
     store: EventStore,
     *,
@@ -297,7 +286,7 @@ def pack_days(
             days.append(at)
         at += DAY
     written = 0
-    for start, stop in _day_runs(days, _CHUNK_DAYS):
+    for start, stop in _runs(days, DAY, _CHUNK_DAYS):
         by_day: dict[datetime, list[RollupRecord]] = defaultdict(list)
         for rollup in store.rollups(RollupQuery(since=start, until=stop, site=site)):
             by_day[_floor_day(rollup.hour_start)].append(rollup)
