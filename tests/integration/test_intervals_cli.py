@@ -69,15 +69,19 @@ def test_samples_rollup_writes_each_hour_once_and_the_report_draws_it(day_store:
     assert "144 5-minute means of DPS samples (24 h read as hourly rollups)" in html.stdout
 
     # The day is packed once no sampling run can add to it (3 h after it ended): one day
-    # record per feed, and the report reads the same from them.
+    # record per feed. A report over the days around it (enough whole days for readers to
+    # look for day records) reads the same from them as from the hourly rollups.
     assert run["days_packed"] == again["days_packed"] == 0
+    around = ["--since", "2026-01-07T00:00:00Z", "--until", "2026-01-11T00:00:00Z"]
+    hourly = _json("report", "--store", day_store, *around, env=clock)
     later = {"GRIDHOOK_DEV_CLOCK": dev_clock_at(DAY_END + timedelta(hours=4))}
     (packing,) = _json("samples", "rollup", "--store", day_store, *RANGE, env=later)
     assert (packing["written"], packing["days_packed"]) == (0, 2)
     (done,) = _json("samples", "rollup", "--store", day_store, *RANGE, env=later)
     assert done["days_packed"] == 0
-    packed = _json("report", "--store", day_store, *RANGE, env=later)
-    for old, new in zip(after["feeds"], packed["feeds"], strict=True):  # type: ignore[index]
+    packed = _json("report", "--store", day_store, *around, env=later)
+    for old, new in zip(hourly["feeds"], packed["feeds"], strict=True):  # type: ignore[index]
+        assert new["timeline"]["load_source"]["rollup_hours"] == 24
         # (An open episode's flag says how long ago it began: the clock moved on.)
         assert (new["summary"], new["timeline"]) == (old["summary"], old["timeline"])
 

@@ -264,7 +264,7 @@ def test_a_complete_day_is_packed_once_per_feed_hours_after_it_ends(
             (day, "main_power_feed", 24),
         ]
         first = datetime.fromisoformat(answers[0]["sampled_at"])
-        query = RollupQuery(since=first - HOUR, until=first + 3 * DAY)
+        query = RollupQuery(since=first - HOUR, until=first + 4 * DAY)  # 3 whole days or more
         assert read_rollups(store, query) == store.rollups(query)
     finally:
         store.close()
