@@ -194,6 +194,12 @@ def test_day_rollups_insert_if_absent_and_round_trip(store: EventStore) -> None:
     # Every hourly rollup comes back as it was packed, its empty bucket and expiry too.
     assert got[0].rollups == tuple(rollup("main", h, watts=1e6 + h) for h in range(3, 24))
     assert got[0].rollups[0].means[5] is None and got[0].feeds == ("aux", "main")
+    # Expiries keep their microseconds exactly.
+    odd = (LATER + DAY).replace(microsecond=999_999)
+    exact = DayRollupRecord.pack([rollup("main", 24 * 9 + 1, expires=odd)], ["main"])
+    assert store.add_day_rollups([exact]) == 1
+    (back,) = store.day_rollups(DayRollupQuery(since=T0 + 9 * DAY, until=T0 + 10 * DAY))
+    assert back == exact and back.rollups[0].expires_at == odd
     assert store.add_day_rollups([]) == 0
 
 

@@ -58,6 +58,8 @@ __all__ = [
 BUCKETS_PER_HOUR = 12
 #: A day rollup's span: one UTC day.
 DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 #: The longest meter interval stored: an import looks this far before its first interval
 #: for stored ones it overlaps.
 MAX_METER_INTERVAL = timedelta(days=1)
@@ -189,7 +191,8 @@ class DayRollupRecord:
     @property
     def packed(self) -> list[list[Any]]:
         """The stored form of ``rollups`` (see :func:`unpack_day`): per hour its index in
-        the day, its five bucket lists and its expiry in epoch seconds."""
+        the day, its five bucket lists and its expiry in whole epoch microseconds (an integer:
+        exact by construction, as every stored time is to the microsecond)."""
         return [
             [
                 int((r.hour_start - self.day_start).total_seconds() // 3600),
@@ -198,7 +201,7 @@ class DayRollupRecord:
                 r.minima,
                 r.maxima,
                 r.covered_s,
-                r.expires_at.timestamp(),
+                (r.expires_at - _EPOCH) // _MICROSECOND,
             ]
             for r in self.rollups
         ]
@@ -224,7 +227,7 @@ def unpack_day(
             minima=tuple(minima),
             maxima=tuple(maxima),
             covered_s=tuple(covered_s),
-            expires_at=datetime.fromtimestamp(expiry, UTC),
+            expires_at=_EPOCH + int(expiry) * _MICROSECOND,
         )
         for hour, counts, means, minima, maxima, covered_s, expiry in packed
     )
