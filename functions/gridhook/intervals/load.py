@@ -20,14 +20,13 @@ at its edges and at most an hour of raw samples (60), instead of 43,200 samples.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gridhook.intervals.rollups import hourly_rollup, read_rollups
+from gridhook.intervals.rollups import floor_to, hourly_rollup, read_rollups
 from gridhook.intervals.samples import site_samples
 from gridhook.settlement import (
     DEFAULT_MIN_COVERAGE,
@@ -108,7 +107,7 @@ def _samples_series(
     min_coverage: float,
 ) -> tuple[LoadSeries, int, int]:
     lo, hi = _bounds(tz, since, until, resolution)
-    hour_lo = datetime.fromtimestamp(math.floor(lo.timestamp() / 3600) * 3600, UTC)
+    hour_lo = floor_to(lo, timedelta(hours=1))
     records = read_rollups(store, RollupQuery(since=hour_lo, until=hi, feed=feed, site=site))
     rollups = [hourly_rollup(r) for r in records]
     needed = sample_ranges_needed(

@@ -8,11 +8,10 @@ here: a report reads records, the chart draws them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from gridhook.intervals.rollups import read_rollups
+from gridhook.intervals.rollups import floor_to, read_rollups
 from gridhook.intervals.samples import site_samples
 from gridhook.sites import DEFAULT_SITE
 from gridhook.store import EventStore, LoadSample, RollupQuery, RollupRecord
@@ -56,10 +55,6 @@ def bucket_means(
     return out
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    return datetime.fromtimestamp(math.floor(moment.timestamp() / 3600) * 3600, UTC)
-
-
 def _uncovered_runs(
     first: datetime, until: datetime, covered: set[datetime]
 ) -> list[tuple[datetime, datetime]]:
@@ -87,7 +82,7 @@ def load_readings(
     (``read_rollups``), then one sample query per run of hours without a rollup (of that
     feed; of any feed when reading all: a sampling run rolls up an hour's feeds
     together). Raises StoreError."""
-    first = _floor_hour(since)
+    first = floor_to(since, HOUR)
     rollups = read_rollups(store, RollupQuery(since=first, until=until, feed=feed, site=site))
     covered = {r.hour_start for r in rollups}
     samples: list[LoadSample] = []

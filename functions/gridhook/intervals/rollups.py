@@ -58,6 +58,7 @@ __all__ = [
     "ROLLUP_MARGIN_S",
     "RollupRun",
     "complete_until",
+    "floor_to",
     "hourly_rollup",
     "pack_days",
     "read_rollups",
@@ -88,18 +89,14 @@ MIN_PACKED_DAYS = 3
 _CHUNK_DAYS = 7
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    seconds = math.floor(moment.timestamp() / 3600) * 3600
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _floor_day(moment: datetime) -> datetime:
-    seconds = math.floor(moment.timestamp() / 86400) * 86400
-    return datetime.fromtimestamp(seconds, UTC)
+def floor_to(moment: datetime, step: timedelta) -> datetime:
+    """``moment`` rounded down to a whole ``step`` (an hour, a day) of UTC."""
+    seconds = step.total_seconds()
+    return datetime.fromtimestamp(math.floor(moment.timestamp() / seconds) * seconds, UTC)
 
 
 def _ceil_day(moment: datetime) -> datetime:
-    floor = _floor_day(moment)
+    floor = floor_to(moment, DAY)
     return floor if floor == moment else floor + DAY
 
 
@@ -135,7 +132,7 @@ def hourly_rollup(record: RollupRecord) -> HourlyRollup:
 def complete_until(now: datetime, cadence_s: float = DEFAULT_SAMPLE_CADENCE_S) -> datetime:
     """The end of the last UTC hour that may be rolled up at ``now`` (its end, one cadence
     and :data:`ROLLUP_MARGIN_S` have passed)."""
-    end = _floor_hour(now)
+    end = floor_to(now, HOUR)
     while not hour_complete(end - HOUR, now, cadence_s=cadence_s + ROLLUP_MARGIN_S):
         end -= HOUR
     return end
@@ -199,8 +196,9 @@ def roll_up(
     second run over the same range reads the listing and writes nothing. Raises
     StoreError.
     """
-    first = _floor_hour(since)
-    end = min(complete_until(now, cadence_s), _floor_hour(until - timedelta(microseconds=1)) + HOUR)
+    first = floor_to(since, HOUR)
+    last_hour = floor_to(until - timedelta(microseconds=1), HOUR)
+    end = min(complete_until(now, cadence_s), last_hour + HOUR)
     hours = []
     at = first
     while at < end:
@@ -281,7 +279,7 @@ def pack_days(
     listing and one insert-if-absent write. Returns how many day records were new.
     Raises StoreError."""
     settled = complete_until(now, cadence_s) - RECENT_HOURS * HOUR
-    first, end = _ceil_day(since), min(_floor_day(until), _floor_day(settled))
+    first, end = _ceil_day(since), min(floor_to(until, DAY), floor_to(settled, DAY))
     if end <= first:
         return 0
     have = _packed_days(store.day_rollups(DayRollupQuery(since=first, until=end, site=site)))
@@ -295,7 +293,7 @@ def pack_days(
     for start, stop in _runs(days, DAY, _CHUNK_DAYS):
         by_day: dict[datetime, list[RollupRecord]] = defaultdict(list)
         for rollup in store.rollups(RollupQuery(since=start, until=stop, site=site)):
-            by_day[_floor_day(rollup.hour_start)].append(rollup)
+            by_day[floor_to(rollup.hour_start, DAY)].append(rollup)
         new = []
         for _, rollups in sorted(by_day.items()):
             if len({r.hour_start for r in rollups}) < 24:
@@ -313,7 +311,7 @@ def read_rollups(store: EventStore, query: RollupQuery) -> list[RollupRecord]:
     days of the range that have them and hourly ones for the rest: one day listing and
     one hourly listing per stretch without. A range of fewer than
     :data:`MIN_PACKED_DAYS` whole days is one hourly listing. Raises StoreError."""
-    first, end = _ceil_day(query.since), _floor_day(query.until)
+    first, end = _ceil_day(query.since), floor_to(query.until, DAY)
     if end - first < MIN_PACKED_DAYS * DAY:
         return store.rollups(query)
     days = store.day_rollups(

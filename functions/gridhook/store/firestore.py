@@ -479,11 +479,7 @@ class FirestoreEventStore:
     # TTL policies of firestore.tf apply to both). A document does not repeat its site.
 
     def add_rollups(self, rollups: Sequence[RollupRecord]) -> int:
-        docs = [
-            (self._collection("rollups", r.site).document(r.rollup_id), _document(codec.ROLLUP, r))
-            for r in rollups
-        ]
-        return self._create_all("add rollups", docs, expiring=True)
+        return self._add_expiring("add rollups", "rollups", codec.ROLLUP, rollups)
 
     def rollups(self, query: RollupQuery) -> list[RollupRecord]:
         collection = self._collection("rollups", query.site)
@@ -491,14 +487,21 @@ class FirestoreEventStore:
         return sorted(found, key=lambda r: (r.hour_start, r.feed))
 
     def add_day_rollups(self, days: Sequence[DayRollupRecord]) -> int:
+        return self._add_expiring("add day rollups", "day_rollups", codec.DAY_ROLLUP, days)
+
+    def _add_expiring(
+        self, what: str, name: str, record_codec: RecordCodec[Any], records: Sequence[Any]
+    ) -> int:
+        """Insert-if-absent of records that expire (an expired one makes way), each in
+        its site's collection ``name``."""
         docs = [
             (
-                self._collection("day_rollups", d.site).document(d.day_rollup_id),
-                _document(codec.DAY_ROLLUP, d),
+                self._collection(name, r.site).document(record_codec.record_id(r)),
+                _document(record_codec, r),
             )
-            for d in days
+            for r in records
         ]
-        return self._create_all("add day rollups", docs, expiring=True)
+        return self._create_all(what, docs, expiring=True)
 
     def day_rollups(self, query: DayRollupQuery) -> list[DayRollupRecord]:
         collection = self._collection("day_rollups", query.site)
@@ -514,10 +517,11 @@ class FirestoreEventStore:
     ) -> list[R]:
         """One site's unexpired records of a range (TTL deletes lazily), of one feed or all."""
         now = datetime.now(UTC)
-        q = collection
         if query.feed is not None:
-            q = q.where(filter=firestore.FieldFilter("feed", "==", query.feed))
-        docs = self._ranged_all(what, q, query.since, query.until, keep=lambda doc: _live(doc, now))
+            collection = collection.where(filter=firestore.FieldFilter("feed", "==", query.feed))
+        docs = self._ranged_all(
+            what, collection, query.since, query.until, keep=lambda doc: _live(doc, now)
+        )
         return [_decode(record_codec, doc, query.site) for doc in docs]
 
     def add_meter_records(self, records: Sequence[MeterRecord]) -> int:

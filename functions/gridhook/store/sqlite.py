@@ -676,13 +676,13 @@ class SQLiteEventStore:
         return self._add_expiring(_ROLLUPS, rollups)
 
     def rollups(self, query: RollupQuery) -> list[RollupRecord]:
-        return self._list_expiring(_ROLLUPS, "hour_start", query)
+        return self._list_expiring(_ROLLUPS, query)
 
     def add_day_rollups(self, days: Sequence[DayRollupRecord]) -> int:
         return self._add_expiring(_DAY_ROLLUPS, days)
 
     def day_rollups(self, query: DayRollupQuery) -> list[DayRollupRecord]:
-        return self._list_expiring(_DAY_ROLLUPS, "day_start", query)
+        return self._list_expiring(_DAY_ROLLUPS, query)
 
     def _add_expiring(self, table: _KeyedTable, records: Sequence[Any]) -> int:
         if not records:
@@ -696,11 +696,11 @@ class SQLiteEventStore:
         expired = [(drop, (site, now)) for site in sites]
         return self._insert_all(table.insert(), rows, before=expired)
 
-    def _list_expiring(
-        self, table: _KeyedTable, time_column: str, query: RollupQuery | DayRollupQuery
-    ) -> list[Any]:
+    def _list_expiring(self, table: _KeyedTable, query: RollupQuery | DayRollupQuery) -> list[Any]:
         # One index range: (site, feed, <time>) is the primary key, and the table's
-        # *_by_time index (site, <time>, feed) serves a listing of every feed.
+        # *_by_time index (site, <time>, feed) serves a listing of every feed. The time is
+        # the one the codec lists the record by (hour_start, day_start).
+        ((_, time_column),) = table.codec.orders
         where = ["site = ?", f"{time_column} >= ?", f"{time_column} < ?", "expires_at >= ?"]
         params: list[Any] = [query.site, _ts(query.since), _ts(query.until)]
         params.append(_ts(datetime.now(UTC)))
